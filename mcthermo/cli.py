@@ -1,0 +1,129 @@
+"""The `mcthermo` command: sample, check, demo.  Bad input gives one line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .io import MCThermoFileError
+from .models import MODELS
+from .run import read
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error instead of usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_run_options(parser):
+    parser.add_argument("--trajectories", type=int, default=100_000,
+                        help="trajectories per direction (default 100000)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed, 0 .. 2**63-1 (default 0)")
+    parser.add_argument("--out", help="run directory (default data/runs/<model>-<run id>)")
+    parser.add_argument("--reverse", action="store_true", help="also sample the reverse protocol")
+    parser.add_argument("--save-samples", action="store_true",
+                        help="also write per-trajectory rows under <out>/samples/")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, no verdict table")
+    parser.add_argument("--workers", type=int, help="Numba threads (default: all cores)")
+    parser.add_argument("--chunk-size", type=int,
+                        help="trajectories per chunk (checkpoint granularity; results do not depend on it)")
+    parser.add_argument("--scheduler", help="Dask scheduler address, or 'local' for a LocalCluster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mcthermo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mcthermo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sample = commands.add_parser("sample", help="sample a model and write its tables")
+    models = sample.add_subparsers(dest="model", required=True, parser_class=_Parser)
+    for name, model in MODELS.items():
+        sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
+        model.add_arguments(sub)
+        _add_run_options(sub)
+
+    check = commands.add_parser("check", help="print the checks of a run (or of all runs below DIR); "
+                                              "exit 1 if any failed")
+    check.add_argument("directory")
+
+    demo = commands.add_parser("demo", help="the default job: every model at modest size")
+    demo.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
+    demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def verdict_table(checks: pd.DataFrame) -> str:
+    """A readable verdict table: one line per check."""
+    lines = []
+    by_run = checks["run_id"].nunique() > 1
+    header = f"{'run':<26}" if by_run else ""
+    header += f"{'check':<17}{'direction':<10}{'observable':<19}{'estimate':>24}{'expected':>14}{'z':>8}  verdict"
+    lines.append(header)
+    for row in checks.itertuples(index=False):
+        prefix = f"{row.model + ' ' + row.run_id[:8]:<26}" if by_run else ""
+        estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
+        verdict = "passed" if row.passed else f"FAILED (|z| > {row.threshold:g})"
+        lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
+                     f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
+    failed = int((~checks["passed"]).sum())
+    lines.append(f"{len(checks) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+def _sample(args) -> int:
+    from .runner import sample
+
+    spec = MODELS[args.model].from_arguments(args)
+    out = args.out
+    if out is None:
+        from .run import fingerprint, identity
+
+        out = f"data/runs/{spec.name}-{fingerprint(identity(spec, args.seed, args.trajectories, args.reverse))[:8]}"
+    run = sample(spec, args.trajectories, args.seed, args.reverse, out=out, chunk_size=args.chunk_size,
+                 workers=args.workers, save_samples=args.save_samples, progress=not args.quiet,
+                 scheduler=args.scheduler)
+    if not args.quiet:
+        print(verdict_table(run.checks))
+        print(f"wrote {out}")
+    return 0
+
+
+def _check(args) -> int:
+    checks = read(args.directory).checks
+    print(verdict_table(checks))
+    return 0 if checks["passed"].all() else 1
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    runs = run_demo(args.out, progress=not args.quiet)
+    checks = pd.concat([run.checks for run in runs.values()], ignore_index=True)
+    if not args.quiet:
+        print(verdict_table(checks))
+        print(f"wrote {len(runs)} runs under {args.out}; read them with mcthermo.read({args.out!r})")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"sample": _sample, "check": _check, "demo": _demo}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, MCThermoFileError) as error:
+        print(f"mcthermo: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The embedded default job (`mcthermo demo`): every model at modest size, under data/demo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .models import Staircase
+from .runner import sample
+
+#: (directory name, spec, trajectories, seed, reverse)
+DEMO_RUNS = [
+    *[(f"staircase-n{n}", Staircase(steps=n), 1_000_000, 2026 + n, True) for n in (1, 5, 20, 100, 1000)],
+]
+
+
+def run_demo(out="data/demo", progress=True):
+    """Sample every demo run (resuming what is already on disk) and return {name: Run}."""
+    out = Path(out)
+    runs = {}
+    for name, spec, trajectories, seed, reverse in DEMO_RUNS:
+        runs[name] = sample(spec, trajectories, seed, reverse, out=out / name, progress=progress)
+    return runs

@@ -1,0 +1,1 @@
+"""Numba kernels over flat arrays. Nothing here knows about specs, tables or files."""

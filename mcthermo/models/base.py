@@ -1,0 +1,82 @@
+"""What every model spec provides to the runner, the tables and the command line."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+#: RNG stream of each protocol direction (distinct, derived keys: see kernels/rng.py).
+STREAMS = {"forward": 0, "reverse": 1}
+
+
+class Model(abc.ABC):
+    """A frozen dataclass of physical parameters that samples itself and knows its exact answers.
+
+    Accumulators are dicts of numpy arrays.  Integer arrays merge by addition (exact, any order);
+    float arrays must have one row per block of ``block_size`` consecutive trajectory indices and
+    merge by concatenation in index order, so float sums never depend on chunking.
+    """
+
+    name: ClassVar[str]
+    block_size: ClassVar[int] = 1
+    #: tables this model writes besides histogram/summary/checks
+    extra_tables: ClassVar[tuple[str, ...]] = ()
+
+    def parameters(self) -> dict:
+        """JSON-able parameters: run.json entry and the parameter columns of every table."""
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[field.name] = value
+        return out
+
+    @classmethod
+    def from_parameters(cls, parameters: dict):
+        return cls(**parameters)
+
+    def directions(self, reverse: bool) -> list[str]:
+        return ["forward", "reverse"] if reverse else ["forward"]
+
+    def steps_per_trajectory(self) -> float:
+        """Random draws (or events) per trajectory: for progress and benchmarks."""
+        return 1.0
+
+    @abc.abstractmethod
+    def accumulate(self, direction: str, seed: int, first: int, count: int) -> dict[str, np.ndarray]:
+        """Sample trajectories first .. first + count - 1 of ``direction`` into accumulators."""
+
+    @abc.abstractmethod
+    def samples(self, direction: str, seed: int, first: int, count: int) -> pd.DataFrame:
+        """Per-trajectory rows of the same trajectories (column ``trajectory`` = index)."""
+
+    @abc.abstractmethod
+    def tables(self, accumulators: dict[str, dict[str, np.ndarray]]) -> dict[str, pd.DataFrame]:
+        """histogram, summary, checks (and ``extra_tables``) from the merged accumulators."""
+
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """Command-line options of ``mcthermo sample <name>``."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_arguments(cls, args):
+        raise NotImplementedError
+
+
+def require(condition: bool, message: str) -> None:
+    """Spec validation: one clear sentence naming the parameter and its allowed range."""
+    if not condition:
+        raise ValueError(message)
+
+
+def finite(name, value):
+    require(isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value),
+            f"{name} must be a finite number (got {value!r})")
+    return float(value)

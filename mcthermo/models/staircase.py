@@ -1,0 +1,155 @@
+"""Model A: a two-level system whose gap is raised in N steps (seed 000, spec Model A).
+
+Units hbar = k_B = 1; the ground level sits at energy 0 and the excited level at the gap D.
+The gap runs D_j = gap_start + (j - 1) d, d = (gap_end - gap_start) / steps, j = 1..steps + 1.
+Step j is a quantum adiabatic step (the occupation is frozen while the gap rises from D_j to
+D_{j+1}: work n_j d, no heat) followed by a full thermalisation at D_{j+1} (a fresh draw of the
+occupation with the thermal excitation probability P_{j+1} = 1 / (1 + e^{beta D_{j+1}}): heat, no
+work).  The trajectory starts in equilibrium at gap_start and ends thermalised at gap_end, so
+
+    work  W = d * (number of excited draws among j = 1..steps),
+    heat  Q = gap_end n_final - gap_start n_initial - W   (absorbed from the bath).
+
+Free energy F(D) = -ln(1 + e^{-beta D}) / beta; Jarzynski and Crooks hold exactly for every N.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from scipy.stats import binom
+
+from .base import finite, require
+from .chain import ChainModel, TwoStateChain
+
+
+def free_energy(beta, gap):
+    """F(D) = -ln(1 + e^{-beta D}) / beta of a two-level system with levels 0 and D."""
+    return -np.logaddexp(0.0, -beta * np.asarray(gap, dtype=np.float64)) / beta
+
+
+def _log_abs_exp_difference(a, b):
+    """ln|e^a - e^b| without overflow: max(a, b) + ln(1 - e^{-|a - b|})."""
+    return np.maximum(a, b) + np.log(-np.expm1(-np.abs(a - b)))
+
+
+@dataclass(frozen=True)
+class Staircase(ChainModel):
+    """Quasi-static staircase: ``steps`` adiabatic gap rises, each followed by a thermalisation.
+
+    beta: inverse temperature (> 0); gap_start, gap_end: initial and final gap (energy units);
+    steps: number of adiabatic steps N >= 1.
+    """
+
+    beta: float = 1.0
+    gap_start: float = float(np.log(2.0))
+    gap_end: float = float(np.log(3.0))
+    steps: int = 100
+
+    name: ClassVar[str] = "staircase"
+
+    def __post_init__(self):
+        beta = finite("beta", self.beta)
+        require(beta > 0, f"beta must be positive (got {self.beta})")
+        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "gap_start", finite("gap_start", self.gap_start))
+        object.__setattr__(self, "gap_end", finite("gap_end", self.gap_end))
+        require(isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool)
+                and self.steps >= 1, f"steps must be an integer >= 1 (got {self.steps!r})")
+        object.__setattr__(self, "steps", int(self.steps))
+
+    # --- protocol ---------------------------------------------------------------------------
+    @property
+    def step(self) -> float:
+        """Gap increment d per adiabatic step (negative for a lowering protocol)."""
+        return (self.gap_end - self.gap_start) / self.steps
+
+    def gaps(self) -> np.ndarray:
+        """D_1 .. D_{N+1}."""
+        return self.gap_start + self.step * np.arange(self.steps + 1)
+
+    def excitation_probabilities(self) -> np.ndarray:
+        """Thermal excitation probability P_j = 1 / (1 + e^{beta D_j}), j = 1..N+1."""
+        return expit(-self.beta * self.gaps())
+
+    def reverse(self) -> "Staircase":
+        """The time-reversed protocol: gap lowered from gap_end to gap_start in the same steps."""
+        return Staircase(self.beta, self.gap_end, self.gap_start, self.steps)
+
+    def chain(self, direction: str = "forward") -> TwoStateChain:
+        spec = self if direction == "forward" else self.reverse()
+        p = spec.excitation_probabilities()
+        n = spec.steps
+        # initial thermal draw at D_1; then N rises (work weight 1), each followed by a fresh
+        # thermal draw (R = 0) at D_2 .. D_{N+1}; the final draw is followed by no rise.
+        return TwoStateChain(
+            initial_occupation=p[0],
+            keep=np.zeros(n),
+            occupation=p[1:],
+            work_weights=np.append(np.ones(n, dtype=np.int64), 0),
+            work_values=spec.step * np.arange(n + 1),
+        )
+
+    def observables(self, direction, n_initial, n_final, work):
+        spec = self if direction == "forward" else self.reverse()
+        return {"work": work, "heat": spec.gap_end * n_final - spec.gap_start * n_initial - work}
+
+    # --- exact answers ----------------------------------------------------------------------
+    def free_energy_change(self) -> float:
+        """dF = F(gap_end) - F(gap_start)."""
+        return float(free_energy(self.beta, self.gap_end) - free_energy(self.beta, self.gap_start))
+
+    def mean_work(self) -> float:
+        """<W> = d sum_{j<=N} P_j."""
+        return float(self.step * self.excitation_probabilities()[:-1].sum())
+
+    def work_variance(self) -> float:
+        """Var W = d^2 sum_{j<=N} P_j (1 - P_j)."""
+        p = self.excitation_probabilities()[:-1]
+        return float(self.step**2 * np.sum(p * (1.0 - p)))
+
+    def log_work_pmf(self) -> np.ndarray:
+        """ln P(m), m = 0..N excited draws (W = m d), by the spec's log-space recursion, O(N).
+
+        With k = N - m ground draws: ln P(k=0) = sum_j ln P_j and
+        ln P(k+1) - ln P(k) = ln|e^{beta D_b} - e^{beta (D_a + k d)}| - ln|e^{beta (k+1) d} - 1|,
+        which is the paper's closed form (a q-binomial identity) without its overflow/underflow.
+        """
+        n, beta, d = self.steps, self.beta, self.step
+        gaps = self.gaps()[:-1]
+        if d == 0.0:
+            return binom.logpmf(np.arange(n + 1), n, float(expit(-beta * self.gap_start)))
+        log_all_excited = -np.sum(np.logaddexp(0.0, beta * gaps))
+        k = np.arange(n)
+        numerator = _log_abs_exp_difference(beta * self.gap_end, beta * (self.gap_start + k * d))
+        denominator = _log_abs_exp_difference(beta * (k + 1) * d, 0.0)
+        log_ground = log_all_excited + np.concatenate([[0.0], np.cumsum(numerator - denominator)])
+        return log_ground[::-1]  # index by excited draws m = N - k
+
+    def work_distribution(self) -> pd.DataFrame:
+        """Exact work distribution: columns excited (m), work (= m d), probability, log_probability."""
+        log_p = self.log_work_pmf()
+        m = np.arange(self.steps + 1)
+        return pd.DataFrame({"excited": m, "work": self.step * m, "probability": np.exp(log_p),
+                             "log_probability": log_p})
+
+    def most_probable_work(self) -> float:
+        """Mode of the exact work distribution (the paper's W-tilde; -> dF as N -> infinity)."""
+        return float(self.step * np.argmax(self.log_work_pmf()))
+
+    # --- command line -----------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--beta", type=float, default=1.0, help="inverse temperature (default 1)")
+        parser.add_argument("--gap-start", type=float, default=float(np.log(2.0)),
+                            help="initial gap (default ln 2)")
+        parser.add_argument("--gap-end", type=float, default=float(np.log(3.0)),
+                            help="final gap (default ln 3)")
+        parser.add_argument("--steps", type=int, default=100, help="adiabatic steps N >= 1 (default 100)")
+
+    @classmethod
+    def from_arguments(cls, args):
+        return cls(beta=args.beta, gap_start=args.gap_start, gap_end=args.gap_end, steps=args.steps)

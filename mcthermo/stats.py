@@ -1,0 +1,153 @@
+"""Moments and exponential averages of discrete distributions given as (values, counts).
+
+Everything statistical in mcthermo is computed from integer counts on exact value lattices (or
+from per-trajectory samples, which are counts of one), so results are exact functions of the counts
+and merge across chunks without rounding drift.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An estimate with its standard error and a central interval (``level``, normal theory unless
+    stated), from ``n`` trajectories."""
+
+    value: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    n: int
+    level: float = 0.95
+
+    @classmethod
+    def normal(cls, value, stderr, n, level=0.95):
+        from scipy.stats import norm
+
+        half = norm.isf((1.0 - level) / 2.0) * stderr
+        return cls(float(value), float(stderr), float(value - half), float(value + half), int(n), level)
+
+    def z(self, expected: float) -> float:
+        """(estimate - expected) / stderr; +-inf for a mismatch with zero error, 0 for an exact match."""
+        diff = self.value - expected
+        if self.stderr > 0:
+            return float(diff / self.stderr)
+        return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def as_distribution(values, counts=None):
+    """Validate and flatten (values, counts); per-trajectory samples when ``counts`` is None."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if counts is None:
+        counts = np.ones(values.size, dtype=np.int64)
+    counts = np.asarray(counts).ravel()
+    if counts.shape != values.shape:
+        raise ValueError("values and counts must have the same shape")
+    if np.any(counts < 0):
+        raise ValueError("counts must be non-negative")
+    used = counts > 0
+    if not np.all(np.isfinite(values[used])):
+        raise ValueError("values must be finite (found NaN or inf among the sampled values)")
+    n = int(counts.sum())
+    if n == 0:
+        raise ValueError("no samples: the distribution is empty")
+    return values[used], counts[used].astype(np.float64), n
+
+
+def moments(values, counts=None):
+    """(n, mean, variance, fourth central moment) of a distribution, variance with 1/n."""
+    values, weights, n = as_distribution(values, counts)
+    mean = np.dot(weights, values) / n
+    centred = values - mean
+    variance = np.dot(weights, centred**2) / n
+    fourth = np.dot(weights, centred**4) / n
+    return n, float(mean), float(variance), float(fourth)
+
+
+def mean_estimate(values, counts=None) -> Estimate:
+    """Sample mean with stderr sqrt(s^2 / n), s^2 the unbiased variance."""
+    n, mean, variance, _ = moments(values, counts)
+    sample_variance = variance * n / (n - 1) if n > 1 else np.inf
+    return Estimate.normal(mean, np.sqrt(sample_variance / n), n)
+
+
+def variance_estimate(values, counts=None) -> Estimate:
+    """Unbiased sample variance with the large-sample stderr sqrt((m4 - s^4) / n)."""
+    n, _, variance, fourth = moments(values, counts)
+    if n < 2:
+        return Estimate.normal(np.nan, np.inf, n)
+    unbiased = variance * n / (n - 1)
+    return Estimate.normal(unbiased, np.sqrt(max(fourth - variance**2, 0.0) / n), n)
+
+
+def log_mean_exp(values, counts=None, scale=1.0):
+    """ln <exp(scale * x)> and its delta-method stderr, in log-sum-exp (no overflow for any x).
+
+    Returns (log_mean, stderr_of_log_mean, n).  The stderr is std(e^{scale x}) / (sqrt(n) <e^{scale x}>),
+    computed from the log-space second moment.
+    """
+    values, weights, n = as_distribution(values, counts)
+    a = scale * values
+    log_w = np.log(weights)
+    log_mean = logsumexp(a + log_w) - np.log(n)
+    log_second = logsumexp(2.0 * a + log_w) - np.log(n)
+    # relative variance of the exponential: <X^2>/<X>^2 - 1, with X = e^{a}
+    relative_variance = np.expm1(log_second - 2.0 * log_mean) if n > 1 else np.inf
+    relative_variance = max(relative_variance, 0.0) * n / max(n - 1, 1)
+    return float(log_mean), float(np.sqrt(relative_variance / n)), n
+
+
+def lattice_groups(values, decimals=10):
+    """Distinct values of a grid of exact observable values and the index of each grid point's value.
+
+    Values equal to ``decimals`` relative digits are merged (different paths can give the same
+    energy with different rounding).  Returns (distinct values ascending, inverse index of the
+    flattened grid)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    scale = max(1.0, float(np.max(np.abs(values)))) if values.size else 1.0
+    _, first, inverse = np.unique(np.round(values / scale, decimals), return_index=True,
+                                  return_inverse=True)
+    return values[first], inverse.ravel()
+
+
+def histogram_frame(direction, observable, values, counts, probability_exact=None):
+    """Histogram rows of exact atoms (bin_low = bin_high = value) with any count or exact mass."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = counts.sum()
+    keep = counts > 0
+    if probability_exact is not None:
+        keep |= probability_exact > 0
+    frame = pd.DataFrame({
+        "direction": direction,
+        "observable": observable,
+        "value": values[keep],
+        "bin_low": values[keep],
+        "bin_high": values[keep],
+        "count": counts[keep],
+        "probability": counts[keep] / n if n else np.nan,
+        "probability_exact": (probability_exact[keep] if probability_exact is not None
+                              else np.full(keep.sum(), np.nan)),
+    })
+    return frame
+
+
+def summary_row(direction, observable, values, counts, probability_exact=None):
+    """Sample mean, std (1/(n-1)) and stderr of one observable, with the exact mean and std."""
+    est = mean_estimate(values, counts)
+    n, _, variance, _ = moments(values, counts)
+    row = {"direction": direction, "observable": observable, "trajectories": n, "mean": est.value,
+           "std": float(np.sqrt(variance * n / (n - 1))) if n > 1 else np.nan, "stderr": est.stderr,
+           "mean_exact": np.nan, "std_exact": np.nan}
+    if probability_exact is not None:
+        mean = float(np.dot(probability_exact, values))
+        row["mean_exact"] = mean
+        row["std_exact"] = float(np.sqrt(max(np.dot(probability_exact, (values - mean) ** 2), 0.0)))
+    return row
