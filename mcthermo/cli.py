@@ -112,7 +112,10 @@ def _demo(args) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return int(exit_.code or 0)
     handler = {"sample": _sample, "check": _check, "demo": _demo}[args.command]
     try:
         return handler(args)

@@ -132,7 +132,7 @@ def write_chunk(path, accumulator: dict[str, np.ndarray], fingerprint: str) -> N
 def read_chunk(path, fingerprint: str) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             header = json.loads(str(archive["__header__"]))
             content = {key: archive[key] for key in archive.files if key != "__header__"}
     except Exception as error:  # any damage: zip, npy or json level

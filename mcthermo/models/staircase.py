@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 from scipy.stats import binom
 
 from .base import finite, require
@@ -127,7 +127,8 @@ class Staircase(ChainModel):
         numerator = _log_abs_exp_difference(beta * self.gap_end, beta * (self.gap_start + k * d))
         denominator = _log_abs_exp_difference(beta * (k + 1) * d, 0.0)
         log_ground = log_all_excited + np.concatenate([[0.0], np.cumsum(numerator - denominator)])
-        return log_ground[::-1]  # index by excited draws m = N - k
+        # the cumulative sum drifts by ~1e-11 at N = 10^4: restore the exact normalisation
+        return (log_ground - logsumexp(log_ground))[::-1]  # index by excited draws m = N - k
 
     def work_distribution(self) -> pd.DataFrame:
         """Exact work distribution: columns excited (m), work (= m d), probability, log_probability."""

@@ -1,0 +1,94 @@
+"""The two-state chain: exact DP against brute-force path enumeration; kernel against the DP."""
+import itertools
+
+import numba
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcthermo.checks import distribution_check
+from mcthermo.kernels.chain import chain_counts
+from mcthermo.models.chain import TwoStateChain
+
+
+def _random_chain(rng, events, max_weight=2):
+    weights = rng.integers(0, max_weight + 1, events + 1)
+    return TwoStateChain(
+        initial_occupation=rng.uniform(),
+        keep=rng.choice([0.0, 1.0, rng.uniform()], events),
+        occupation=rng.uniform(size=events),
+        work_weights=weights,
+        work_values=np.arange(weights.sum() + 1) * 0.3,
+    )
+
+
+def _enumerate(chain):
+    """P(n_initial, n_final, work index) by summing over all 2^(M+1) occupation paths."""
+    pmf = np.zeros((2, 2, chain.lattice_size))
+    for path in itertools.product((0, 1), repeat=chain.events + 1):
+        p = chain.initial_occupation if path[0] else 1 - chain.initial_occupation
+        for i in range(chain.events):
+            redraw = chain.occupation[i] if path[i + 1] else 1 - chain.occupation[i]
+            p *= chain.keep[i] * (path[i + 1] == path[i]) + (1 - chain.keep[i]) * redraw
+        pmf[path[0], path[-1], int(np.dot(path, chain.work_weights))] += p
+    return pmf
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), events=st.integers(0, 8))
+def test_joint_pmf_equals_path_enumeration(seed, events):
+    chain = _random_chain(np.random.default_rng(seed), events)
+    np.testing.assert_allclose(chain.joint_pmf(), _enumerate(chain), atol=1e-14, rtol=0)
+
+
+def test_occupation_probabilities_are_the_marginals_of_the_dp():
+    chain = _random_chain(np.random.default_rng(5), 6)
+    p = chain.occupation_probabilities()
+    assert abs(chain.joint_pmf()[:, 1].sum() - p[-1]) < 1e-14
+
+
+def test_kernel_counts_follow_the_exact_pmf_and_a_wrong_chain_is_flagged():
+    chain = _random_chain(np.random.default_rng(11), 7)
+    counts = chain.counts(seed=3, stream=0, first=0, count=400_000, blocks=16)
+    exact = chain.joint_pmf().ravel()
+    assert counts.sum() == 400_000
+    assert distribution_check("forward", "joint", counts.ravel(), exact)["z"] < 5
+    wrong = TwoStateChain(chain.initial_occupation, chain.keep, chain.occupation * 0.97,
+                          chain.work_weights, chain.work_values)
+    bad = wrong.counts(seed=3, stream=0, first=0, count=400_000, blocks=16)
+    assert distribution_check("forward", "joint", bad.ravel(), exact)["z"] > 5
+
+
+def test_counts_do_not_depend_on_blocks_threads_or_splitting():
+    chain = _random_chain(np.random.default_rng(2), 12)
+    whole = chain.counts(9, 0, 0, 50_000, blocks=1)
+    assert np.array_equal(whole, chain.counts(9, 0, 0, 50_000, blocks=37))
+    split = chain.counts(9, 0, 0, 20_000, blocks=4) + chain.counts(9, 0, 20_000, 30_000, blocks=5)
+    assert np.array_equal(whole, split)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert np.array_equal(whole, chain.counts(9, 0, 0, 50_000, blocks=8))
+    finally:
+        numba.set_num_threads(threads)
+
+
+def test_paths_agree_with_counts_and_with_the_python_twin():
+    chain = _random_chain(np.random.default_rng(4), 5)
+    n0, n1, m = chain.paths(5, 1, 100, 3000)
+    counts = np.zeros((2, 2, chain.lattice_size), dtype=np.int64)
+    np.add.at(counts, (n0, n1, m), 1)
+    assert np.array_equal(counts, chain.counts(5, 1, 100, 3000, blocks=3))
+    initial, empty, occupied = chain.thresholds()
+    python = chain_counts.py_func(5, 1, 100, 300, initial, empty, occupied, chain.work_weights,
+                                  chain.lattice_size, 2)
+    assert np.array_equal(python, chain.counts(5, 1, 100, 300, blocks=2))
+
+
+def test_bad_chains_are_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="probabilities"):
+        TwoStateChain(0.5, np.array([1.2]), np.array([0.5]), np.array([1, 1]), np.arange(3.0))
+    with pytest.raises(ValueError, match="work_weights"):
+        TwoStateChain(0.5, np.array([0.2]), np.array([0.5]), np.array([1]), np.arange(2.0))

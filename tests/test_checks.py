@@ -1,0 +1,85 @@
+"""Every check passes on the correct sampler and fails on a deliberately wrong one."""
+import numpy as np
+import pytest
+
+from mcthermo import Staircase
+from mcthermo.checks import Z_THRESHOLD, distribution_check, variance_check
+from mcthermo.models.base import STREAMS
+from mcthermo.models.chain import TwoStateChain
+
+TRAJECTORIES = 1_000_000
+
+
+def _shifted(chain: TwoStateChain, factor: float) -> TwoStateChain:
+    """The same protocol with every thermal occupation p_j multiplied by ``factor``."""
+    return TwoStateChain(chain.initial_occupation * factor, chain.keep, chain.occupation * factor,
+                         chain.work_weights, chain.work_values)
+
+
+def _counts(spec, direction, seed, factor=1.0):
+    chain = _shifted(spec.chain(direction), factor)
+    return {"counts": chain.counts(seed, STREAMS[direction], 0, TRAJECTORIES, blocks=16)}
+
+
+def _checks(spec, forward_factor=1.0, reverse_factor=1.0, seed=11):
+    accumulators = {"forward": _counts(spec, "forward", seed, forward_factor),
+                    "reverse": _counts(spec, "reverse", seed, reverse_factor)}
+    return spec.tables(accumulators)["checks"].set_index(["check", "direction", "observable"])
+
+
+@pytest.fixture(scope="module")
+def correct(request):
+    return _checks(Staircase(steps=20))
+
+
+def test_correct_sampler_passes_every_check(correct):
+    assert set(correct.index.get_level_values("check")) == {
+        "mean", "variance", "distribution", "jarzynski", "crooks", "crooks_linearity"}
+    assert correct["passed"].all(), correct[~correct["passed"]]
+    assert (correct["z"].abs() <= Z_THRESHOLD).all()
+
+
+def test_sampler_with_thermal_occupations_shifted_by_one_percent_is_flagged(correct):
+    wrong = _checks(Staircase(steps=20), forward_factor=1.01)
+    for check in [("mean", "forward", "work"), ("distribution", "forward", "work"),
+                  ("jarzynski", "forward", "work"), ("crooks", "both", "work"),
+                  ("crooks_linearity", "both", "work")]:
+        assert not wrong.loc[check, "passed"], check
+    # the untouched reverse direction still passes its own checks
+    assert wrong.loc[("mean", "reverse", "work"), "passed"]
+
+
+def test_broken_reverse_protocol_is_flagged_by_crooks():
+    wrong = _checks(Staircase(steps=20), reverse_factor=0.98)
+    assert not wrong.loc[("crooks", "both", "work"), "passed"]
+    assert not wrong.loc[("crooks_linearity", "both", "work"), "passed"]
+    assert wrong.loc[("jarzynski", "forward", "work"), "passed"]
+
+
+class _WrongFreeEnergy(Staircase):
+    def free_energy_change(self):
+        return super().free_energy_change() + 0.001  # 0.85 % off
+
+
+def test_wrong_free_energy_is_flagged_by_jarzynski_and_crooks():
+    spec = _WrongFreeEnergy(steps=20)
+    wrong = _checks(spec)
+    for check in [("jarzynski", "forward", "work"), ("jarzynski", "reverse", "work"),
+                  ("crooks", "both", "work"), ("crooks_linearity", "both", "work")]:
+        assert not wrong.loc[check, "passed"], check
+    assert wrong.loc[("mean", "forward", "work"), "passed"]
+
+
+def test_variance_check_flags_a_wrong_variance(correct):
+    row = correct.loc[("variance", "forward", "work")]
+    rng = np.random.default_rng(1)
+    values = rng.normal(0.0, 1.0, 200_000)
+    assert variance_check("forward", "x", values, None, 1.0)["passed"]
+    assert not variance_check("forward", "x", values, None, 1.03)["passed"]
+    assert abs(row["z"]) <= Z_THRESHOLD
+
+
+def test_distribution_check_flags_mass_on_an_impossible_value():
+    row = distribution_check("forward", "x", [10, 10, 1], [0.5, 0.5, 0.0])
+    assert not row["passed"] and row["p_value"] == 0.0
+    assert distribution_check("forward", "x", [5030, 4970, 0], [0.5, 0.5, 0.0])["passed"]

@@ -1,0 +1,69 @@
+"""The command line: sample, check, demo; one-line errors with exit code 2."""
+import pytest
+
+import mcthermo as mt
+from mcthermo import cli, demo
+
+
+def _run(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_sample_writes_the_contract_and_prints_verdicts(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = _run(capsys, "sample", "staircase", "--steps", "5", "--trajectories", "20000",
+                           "--seed", "3", "--reverse", "--out", str(out), "--quiet")
+    assert code == 0 and stdout == ""
+    assert {p.name for p in out.iterdir()} >= {"run.json", "histogram.parquet", "summary.parquet",
+                                               "checks.parquet", "chunks"}
+    code, stdout, _ = _run(capsys, "check", str(out))
+    assert code == 0 and "jarzynski" in stdout and "FAILED" not in stdout
+    assert mt.read(out).info["parameters"]["steps"] == 5
+
+
+def test_check_exits_one_when_a_check_failed(tmp_path, capsys):
+    run = mt.sample(mt.Staircase(steps=3), 1000, 1)
+    run.tables["checks"].loc[0, "passed"] = False
+    run.save(tmp_path / "run")
+    code, stdout, _ = _run(capsys, "check", str(tmp_path / "run"))
+    assert code == 1 and "FAILED" in stdout
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "0"], "steps must be an integer >= 1 (got 0)"),
+    (["--beta", "-1"], "beta must be positive (got -1.0)"),
+    (["--gap-start", "nan"], "gap_start must be a finite number"),
+    (["--trajectories", "0"], "trajectories must be an integer >= 1 (got 0)"),
+    (["--seed", "-3"], "seed must be an integer in [0, 2**63 - 1]"),
+    (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+])
+def test_bad_input_is_one_line_and_exit_two(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    code, _, stderr = _run(capsys, "sample", "staircase", "--out", str(out), "--quiet", *argv)
+    assert code == 2
+    assert message in stderr and stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_out_directory_with_another_run_is_refused(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert _run(capsys, "sample", "staircase", "--steps", "2", "--trajectories", "100", "--out", out,
+                "--quiet")[0] == 0
+    code, _, stderr = _run(capsys, "sample", "staircase", "--steps", "3", "--trajectories", "100",
+                           "--out", out, "--quiet")
+    assert code == 2 and "holds a different run (steps: 2 there, 3 here)" in stderr
+
+
+def test_check_of_a_missing_directory(tmp_path, capsys):
+    code, _, stderr = _run(capsys, "check", str(tmp_path / "none"))
+    assert code == 2 and "no mcthermo run here" in stderr
+
+
+def test_demo_runs_every_entry(tmp_path, capsys, monkeypatch):
+    small = [(name, spec, 2000, seed, reverse) for name, spec, _, seed, reverse in demo.DEMO_RUNS]
+    monkeypatch.setattr(demo, "DEMO_RUNS", small)
+    code, stdout, _ = _run(capsys, "demo", "--out", str(tmp_path), "--quiet")
+    assert code == 0
+    assert len(mt.read(tmp_path).runs) == len(small)

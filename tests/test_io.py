@@ -1,0 +1,92 @@
+"""The Parquet contract: round trip, metadata, atomic writes, clear errors on foreign files."""
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import mcthermo as mt
+from mcthermo import io
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "staircase"
+    return mt.sample(mt.Staircase(steps=5), 20_000, 3, reverse=True, out=out), out
+
+
+def test_round_trip_and_metadata(run):
+    result, out = run
+    back = mt.read(out)
+    assert back.info == json.loads((out / "run.json").read_text())
+    for name, frame in result.tables.items():
+        pd.testing.assert_frame_equal(frame, back.tables[name])
+        assert io.table_metadata(out / f"{name}.parquet") == result.info
+    assert {"model", "run_id", "beta", "gap_start", "gap_end", "steps"} <= set(back.histogram.columns)
+    assert mt.read(out, "summary").equals(back.summary)
+    assert back.spec == mt.Staircase(steps=5)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_collection_concatenates_runs(run, tmp_path):
+    result, _ = run
+    result.save(tmp_path / "a")
+    other = mt.sample(mt.Staircase(steps=2), 1000, 4)
+    other.save(tmp_path / "b")
+    both = mt.read(tmp_path)
+    assert set(both.summary["run_id"]) == {result.info["run_id"], other.info["run_id"]}
+    assert len(both.checks) == len(result.checks) + len(other.checks)
+
+
+def test_foreign_and_damaged_files_give_clear_errors(run, tmp_path):
+    _, out = run
+    foreign = tmp_path / "summary.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), foreign)
+    with pytest.raises(mt.MCThermoFileError, match="without mcthermo metadata"):
+        io.read_table(foreign)
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes((out / "histogram.parquet").read_bytes()[:200])
+    with pytest.raises(mt.MCThermoFileError, match="damaged.parquet: not a readable Parquet"):
+        io.read_table(damaged)
+    lacking = tmp_path / "checks.parquet"
+    io.write_table(pd.DataFrame({"check": ["mean"]}), lacking, {"model": "x"})
+    with pytest.raises(mt.MCThermoFileError, match="lacks column"):
+        io.read_table(lacking)
+    with pytest.raises(mt.MCThermoFileError, match="no mcthermo run"):
+        mt.read(tmp_path / "nothing")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.json").write_text("{not json")
+    with pytest.raises(mt.MCThermoFileError, match="run.json: not a readable JSON"):
+        mt.read(tmp_path / "bad")
+
+
+def test_chunk_files_are_checked(tmp_path):
+    path = tmp_path / "forward-0-10.npz"
+    io.write_chunk(path, {"counts": np.arange(4)}, "abc")
+    assert np.array_equal(io.read_chunk(path, "abc")["counts"], np.arange(4))
+    with pytest.raises(mt.MCThermoFileError, match="different run"):
+        io.read_chunk(path, "xyz")
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(mt.MCThermoFileError, match="damaged chunk file"):
+        io.read_chunk(path, "abc")
+    old = tmp_path / "forward-10-10.npz"
+    np.savez(old, __header__=np.array(json.dumps({"format": 0, "fingerprint": "abc"})))
+    with pytest.raises(mt.MCThermoFileError, match="another mcthermo version"):
+        io.read_chunk(old, "abc")
+
+
+def test_a_failing_write_leaves_the_old_table_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "summary.parquet"
+    io.write_table(pd.DataFrame({"a": [1]}), target, {"model": "x"})
+    before = target.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        io.write_table(pd.DataFrame({"a": [2]}), target, {"model": "x"})
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.parquet"]

@@ -1,0 +1,108 @@
+"""Runs: bit-identical for any chunking and thread count; resume after interruption; refusals."""
+import numba
+import numpy as np
+import pandas as pd
+import pytest
+
+import mcthermo as mt
+from mcthermo import Staircase
+
+SPEC = Staircase(steps=30)
+
+
+def _assert_same_tables(a, b):
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
+
+
+def test_tables_do_not_depend_on_chunk_size_or_threads():
+    reference = mt.sample(SPEC, 50_000, 5, reverse=True)
+    _assert_same_tables(reference, mt.sample(SPEC, 50_000, 5, reverse=True, chunk_size=7_777))
+    threads = numba.get_num_threads()
+    try:
+        _assert_same_tables(reference, mt.sample(SPEC, 50_000, 5, reverse=True, workers=1, chunk_size=3_000))
+    finally:
+        numba.set_num_threads(threads)
+
+
+def test_seeds_and_directions_are_distinct_streams():
+    a = mt.sample(SPEC, 20_000, 1, reverse=True).histogram
+    b = mt.sample(SPEC, 20_000, 2, reverse=True).histogram
+    assert not np.array_equal(a["count"].to_numpy(), b["count"].to_numpy())
+
+
+class _Interrupting(Staircase):
+    """A spec whose sampling is interrupted (Ctrl-C) at its third chunk."""
+
+    calls = 0
+
+    def accumulate(self, direction, seed, first, count):
+        type(self).calls += 1
+        if type(self).calls == 3:
+            raise KeyboardInterrupt
+        return super().accumulate(direction, seed, first, count)
+
+
+def test_interrupted_run_resumes_to_identical_tables(tmp_path):
+    out = tmp_path / "run"
+    spec = _Interrupting(steps=30)
+    with pytest.raises(KeyboardInterrupt):
+        mt.sample(spec, 50_000, 5, reverse=True, out=out, chunk_size=10_000)
+    assert len(list((out / "chunks").glob("*.npz"))) == 2
+    assert mt.io.read_json(out / "run.json")["status"] == "running"
+    with pytest.raises(mt.MCThermoFileError, match="not finished"):
+        mt.read(out)
+    # resume with a different chunk size: only the missing ranges are sampled
+    resumed = mt.sample(spec, 50_000, 5, reverse=True, out=out, chunk_size=15_000)
+    _assert_same_tables(resumed, mt.sample(SPEC, 50_000, 5, reverse=True))
+    _assert_same_tables(resumed, mt.read(out))
+
+
+def test_rerun_after_deleting_chunks_and_tables_is_identical(tmp_path):
+    out = tmp_path / "run"
+    first = mt.sample(SPEC, 40_000, 9, reverse=True, out=out, chunk_size=10_000)
+    for path in sorted((out / "chunks").glob("forward-*"))[1:3]:
+        path.unlink()
+    (out / "histogram.parquet").unlink()
+    _assert_same_tables(first, mt.sample(SPEC, 40_000, 9, reverse=True, out=out))
+
+
+def test_a_different_run_in_the_same_directory_is_refused(tmp_path):
+    out = tmp_path / "run"
+    mt.sample(SPEC, 1_000, 9, out=out)
+    before = sorted(p.name for p in out.rglob("*"))
+    with pytest.raises(ValueError, match=r"holds a different run \(steps: 30 there, 31 here\)"):
+        mt.sample(Staircase(steps=31), 1_000, 9, out=out)
+    with pytest.raises(ValueError, match=r"seed: 9 there, 8 here"):
+        mt.sample(SPEC, 1_000, 8, out=out)
+    assert sorted(p.name for p in out.rglob("*")) == before
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and holds no mcthermo run"):
+        mt.sample(SPEC, 1_000, 9, out=tmp_path / "foreign")
+
+
+def test_saved_samples_match_the_histogram(tmp_path):
+    run = mt.sample(SPEC, 5_000, 2, save_samples=True, chunk_size=2_000)
+    assert list(run.samples["trajectory"]) == list(range(5_000))
+    counts = run.samples.groupby("work_index").size()
+    hist = run.histogram.query("observable == 'work' and count > 0")
+    assert counts.to_numpy().tolist() == hist["count"].tolist()
+    out = tmp_path / "run"
+    mt.sample(SPEC, 5_000, 2, save_samples=True, chunk_size=2_000, out=out)
+    on_disk = pd.concat([pd.read_parquet(p) for p in sorted((out / "samples").glob("*.parquet"))])
+    assert on_disk["work"].tolist() == run.samples["work"].tolist()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(trajectories=0), "trajectories must be an integer >= 1"),
+    (dict(seed=-1), "seed must be an integer in"),
+    (dict(workers=0), "workers must be an integer >= 1"),
+    (dict(workers=10_000), "workers must be <="),
+    (dict(chunk_size=0), "chunk_size must be an integer >= 1"),
+])
+def test_bad_run_options(kwargs, message):
+    options = dict(trajectories=10, seed=1) | kwargs
+    with pytest.raises(ValueError, match=message):
+        mt.sample(SPEC, **options)
