@@ -84,6 +84,19 @@ def jarzynski_check(direction, values, counts, beta, expected_free_energy, thres
                 est.z(expected_free_energy), threshold)
 
 
+def integral_ft_check(direction, observable, values, counts, threshold=Z_THRESHOLD):
+    """Integral fluctuation theorem <e^{-sigma}> = 1: the estimate -ln<e^{-sigma}> against 0."""
+    est = theorems.jarzynski(values, counts, beta=1.0)
+    return _row("integral_ft", direction, observable, est, 0.0, est.z(0.0), threshold)
+
+
+def bar_check(forward, reverse, beta, expected_free_energy, threshold=Z_THRESHOLD):
+    """Bennett acceptance ratio dF from both directions against the exact dF."""
+    est = theorems.bar(*forward, *reverse, beta=beta, bootstrap=0)
+    return _row("bar", "both", "work", est, expected_free_energy, est.z(expected_free_energy),
+                threshold, overlap=est.overlap)
+
+
 def crooks_checks(forward, reverse, beta, expected_free_energy, threshold=Z_THRESHOLD, min_count=50):
     """Two rows: ``crooks`` (dF from the log-ratio intercept against dF) and ``crooks_linearity``
     (chi-square of every populated log-ratio about the exact line beta (W - dF))."""

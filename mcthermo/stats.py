@@ -91,17 +91,14 @@ def variance_estimate(values, counts=None) -> Estimate:
 def log_mean_exp(values, counts=None, scale=1.0):
     """ln <exp(scale * x)> and its delta-method stderr, in log-sum-exp (no overflow for any x).
 
-    Returns (log_mean, stderr_of_log_mean, n).  The stderr is std(e^{scale x}) / (sqrt(n) <e^{scale x}>),
-    computed from the log-space second moment.
+    Returns (log_mean, stderr_of_log_mean, n); the stderr is std(X) / (sqrt(n) <X>) with
+    X = e^{scale x} and the population std (as pymbar), from the log-space second moment.
     """
     values, weights, n = as_distribution(values, counts)
     a = scale * values
     log_w = np.log(weights)
     log_mean = logsumexp(a + log_w) - np.log(n)
-    log_second = logsumexp(2.0 * a + log_w) - np.log(n)
-    # relative variance of the exponential: <X^2>/<X>^2 - 1, with X = e^{a}
-    relative_variance = np.expm1(log_second - 2.0 * log_mean) if n > 1 else np.inf
-    relative_variance = max(relative_variance, 0.0) * n / max(n - 1, 1)
+    relative_variance = max(np.expm1(logsumexp(2.0 * a + log_w) - np.log(n) - 2.0 * log_mean), 0.0)
     return float(log_mean), float(np.sqrt(relative_variance / n)), n
 
 

@@ -34,7 +34,7 @@ def correct(request):
 
 def test_correct_sampler_passes_every_check(correct):
     assert set(correct.index.get_level_values("check")) == {
-        "mean", "variance", "distribution", "jarzynski", "crooks", "crooks_linearity"}
+        "mean", "variance", "distribution", "jarzynski", "bar", "crooks", "crooks_linearity"}
     assert correct["passed"].all(), correct[~correct["passed"]]
     assert (correct["z"].abs() <= Z_THRESHOLD).all()
 
@@ -51,6 +51,7 @@ def test_sampler_with_thermal_occupations_shifted_by_one_percent_is_flagged(corr
 
 def test_broken_reverse_protocol_is_flagged_by_crooks():
     wrong = _checks(Staircase(steps=20), reverse_factor=0.98)
+    assert not wrong.loc[("bar", "both", "work"), "passed"]
     assert not wrong.loc[("crooks", "both", "work"), "passed"]
     assert not wrong.loc[("crooks_linearity", "both", "work"), "passed"]
     assert wrong.loc[("jarzynski", "forward", "work"), "passed"]
@@ -65,7 +66,7 @@ def test_wrong_free_energy_is_flagged_by_jarzynski_and_crooks():
     spec = _WrongFreeEnergy(steps=20)
     wrong = _checks(spec)
     for check in [("jarzynski", "forward", "work"), ("jarzynski", "reverse", "work"),
-                  ("crooks", "both", "work"), ("crooks_linearity", "both", "work")]:
+                  ("bar", "both", "work"), ("crooks", "both", "work"), ("crooks_linearity", "both", "work")]:
         assert not wrong.loc[check, "passed"], check
     assert wrong.loc[("mean", "forward", "work"), "passed"]
 

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..checks import crooks_checks, distribution_check, jarzynski_check, mean_check, variance_check
+from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_check, mean_check, variance_check
 from ..stats import histogram_frame, lattice_groups, summary_row
 from .base import STREAMS, Model
 from ..kernels.chain import chain_counts, chain_occupations, chain_paths
@@ -142,8 +142,10 @@ class ChainModel(Model):
         return float(self.chain("forward").events + 1)
 
     def accumulate(self, direction, seed, first, count):
-        blocks = max(1, min(count, 8 * numba.get_num_threads()))
-        return {"counts": self.chain(direction).counts(seed, STREAMS[direction], first, count, blocks)}
+        chain = self.chain(direction)
+        # partial histograms per block: enough blocks to balance threads, at most ~64 MiB of them
+        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
+        return {"counts": chain.counts(seed, STREAMS[direction], first, count, blocks)}
 
     def samples(self, direction, seed, first, count):
         chain = self.chain(direction)
@@ -187,6 +189,8 @@ class ChainModel(Model):
             checks.append(jarzynski_check(direction, *work[direction], self.beta,
                                           sign * self.free_energy_change()))
         if len(work) == 2:
+            checks.append(bar_check(work["forward"], work["reverse"], self.beta,
+                                    self.free_energy_change()))
             checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
                                         self.free_energy_change()))
         return {

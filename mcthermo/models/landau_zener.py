@@ -1,0 +1,500 @@
+"""Model B: a fermionic level driven through Landau–Zener crossings with reservoir levels (seed 001).
+
+Units hbar = k_B = 1; energies measured from zero, beta = 1/T, mu the reservoir chemical potential.
+The system level is raised from ``level_start`` through the reservoir levels eps_1 < ... < eps_L
+(each initially thermal, f_i = 1/(1 + e^{beta (eps_i - mu)})) to ``level_end``.  At crossing i the
+occupation n is kept with the diabatic (Landau–Zener) probability
+
+    R_i = exp(-pi delta_i^2 / (2 eps_dot_i)),  delta_i = minimum adiabatic gap = 2 * coupling,
+
+and otherwise swapped with the thermal reservoir level, i.e. redrawn from Bernoulli(f_i).  Between
+crossings n is frozen and the rise is mechanical work.  The trajectory starts in equilibrium,
+n_0 ~ Bernoulli(f(level_start)).
+
+Index convention (seed, spec Model B): protocol positions e_0 = level_start, e_i = eps_i
+(i = 1..L), e_{L+1} = level_end; p_i is the occupation *just before* crossing i (p_1 = f(e_0)),
+p_{L+1} the final one.  Segment k = 0..L is the rise e_k -> e_{k+1} at occupation p_{k+1}.  The
+interval "i+" is crossing i followed by the rise to e_{i+1}.
+
+Per trajectory (every one a function of (n_initial, n_final, W_m)):
+    work               W_m = sum_k n_k (e_{k+1} - e_k)           mechanical work on the level
+    chemical_work      W_c = mu (n_final - n_initial)
+    heat               Q   = sum_i (eps_i - mu) dn_i = dE - W_m - W_c   (from the reservoir)
+    entropy_change     ds  = ln p_1(n_initial) - ln p_{L+1}(n_final)    (stochastic Shannon entropy)
+    entropy_production sigma = ds - beta Q = ln P[path] / P~[reversed path], P~ the crossings run
+                       backwards from p_{L+1}; <sigma> = sum_i Sigma_i and <e^{-sigma}> = 1 exactly.
+                       Equivalently sigma = beta (W_m - dOmega_eq) - ln p_{L+1}(n_f)/f(e_{L+1}; n_f),
+                       so <sigma> = beta(<W_m> - dOmega_eq) - D(p_{L+1} || f(level_end)).
+
+Every crossing kernel is detailed balanced at its own level, so Jarzynski <e^{-beta W_m}> =
+e^{-beta dOmega_eq} and Crooks P_F(w)/P_R(-w) = e^{beta (w - dOmega_eq)} hold exactly for any R_i,
+with Omega_eq(eps) = -ln(1 + e^{-beta (eps - mu)}) / beta.  The reverse protocol lowers the level
+from level_end to level_start through eps_L .. eps_1 with the same R_i, starting in equilibrium at
+level_end.
+
+The continuous-time limit (seed Sec. VI) is ``GoldenRuleLimit``, sampled by kernels/gillespie.py.
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import solve_ivp
+from scipy.special import expit, logit, xlogy
+
+from ..checks import integral_ft_check
+from ..kernels.gillespie import redraw_paths
+from ..kernels.rng import bernoulli_threshold
+from .base import STREAMS, finite, require
+from .chain import ChainModel, TwoStateChain
+
+#: largest work lattice (points) the exact DP and the count histograms may use
+MAX_LATTICE = 2**16
+#: relative tolerance for rises to count as equal or commensurate
+RISE_TOLERANCE = 1e-9
+
+SEED_LEVELS = tuple(float(i) for i in range(1, 10))
+
+
+class LandauZenerValidityWarning(UserWarning):
+    """The parameters leave the regime where sequential Landau–Zener crossings are valid."""
+
+
+# --- thermodynamic functions of one level (vectorised) -----------------------------------------
+def fermi(beta, mu, energy):
+    """Thermal occupation f(eps) = 1 / (1 + e^{beta (eps - mu)})."""
+    return expit(-beta * (np.asarray(energy, dtype=np.float64) - mu))
+
+
+def grand_potential(beta, mu, energy):
+    """Equilibrium grand potential Omega_eq(eps) = ln(1 - f) / beta = -ln(1 + e^{-beta(eps-mu)}) / beta."""
+    return -np.logaddexp(0.0, -beta * (np.asarray(energy, dtype=np.float64) - mu)) / beta
+
+
+def relative_entropy(p, q):
+    """Binary relative entropy D(p || q) = p ln(p/q) + (1-p) ln((1-p)/(1-q)), 0 ln 0 = 0."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    return xlogy(p, p) - xlogy(p, q) + xlogy(1.0 - p, 1.0 - p) - xlogy(1.0 - p, 1.0 - q)
+
+
+def shannon_entropy(p):
+    """S(p) = -p ln p - (1-p) ln(1-p)."""
+    p = np.asarray(p, dtype=np.float64)
+    return -xlogy(p, p) - xlogy(1.0 - p, 1.0 - p)
+
+
+def diabatic_probability(gap, speed):
+    """Landau–Zener R = exp(-pi delta^2 / (2 eps_dot)), delta the minimum gap (hbar = 1)."""
+    return np.exp(-np.pi * np.asarray(gap, dtype=np.float64) ** 2 / (2.0 * np.asarray(speed)))
+
+
+def thermal_log_odds(beta, mu, energy):
+    """x = ln[f / (1 - f)] = -beta (eps - mu): exact where f itself rounds to 0 or 1."""
+    return -beta * (np.asarray(energy, dtype=np.float64) - mu)
+
+
+def relative_entropy_to_thermal(p, log_odds):
+    """D(p || f) with f = expit(log_odds), using ln f = -ln(1 + e^{-x}), ln(1 - f) = -ln(1 + e^{x})."""
+    p, x = np.asarray(p, dtype=np.float64), np.asarray(log_odds, dtype=np.float64)
+    return (xlogy(p, p) + xlogy(1.0 - p, 1.0 - p)
+            + p * np.logaddexp(0.0, -x) + (1.0 - p) * np.logaddexp(0.0, x))
+
+
+def crossing_entropy_production(p, keep, log_odds):
+    """Seed Eq. (6): entropy production of one crossing from occupation p with diabatic
+    probability R = ``keep`` and thermal log-odds x = ln[f/(1-f)] of the reservoir level.
+
+    Sigma = (M+ (1-p) - M- p) ln[M+ (1-p) / (M- p)] - D(p' || p), with M+ = (1-R) f,
+    M- = (1-R)(1-f), p' = R p + (1-R) f.  The log uses M+/M- = e^x (local detailed balance),
+    so it stays finite at R = 1.  Equals D(p || f) - D(p' || f) >= 0.
+    """
+    p, keep, x = (np.asarray(v, dtype=np.float64) for v in (p, keep, log_odds))
+    f = expit(x)
+    after = keep * p + (1.0 - keep) * f
+    flux = (1.0 - keep) * (f * (1.0 - p) - (1.0 - f) * p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exchange = np.where(flux == 0.0, 0.0, flux * (x - logit(p)))
+    return exchange - relative_entropy(after, p)
+
+
+# --- work lattice ---------------------------------------------------------------------------------
+def work_lattice(rises, max_size=MAX_LATTICE):
+    """Integer weights and index -> work values of a chain whose segment k rises by ``rises[k]``.
+
+    Two exact encodings; the smaller lattice wins:
+    * commensurate: rises = integer multiples of one unit (within ``RISE_TOLERANCE``): weights are
+      the multiples, value = unit * index;
+    * grouped: segments with equal rise form a group g (distinct rise d_g, m_g segments); the index
+      is mixed-radix, index = sum_g k_g prod_{h<g} (m_h + 1), value = sum_g k_g d_g.
+    Raises ValueError when both exceed ``max_size`` points.
+    """
+    rises = np.asarray(rises, dtype=np.float64)
+    group, multiplicity, level = _rise_groups(rises)
+    grouped_size = float(np.prod(multiplicity + 1.0))
+    commensurate = _commensurate_weights(rises, min(max_size, grouped_size))
+    if commensurate is not None:
+        weights, unit = commensurate
+        return weights, unit * np.arange(weights.sum() + 1)
+    require(grouped_size <= max_size,
+            f"the work lattice of these levels needs {grouped_size:.3g} points (limit {max_size}): "
+            "the rises are neither commensurate nor few distinct values; round the levels")
+    strides = np.cumprod(np.concatenate([[1], multiplicity[:-1] + 1]))
+    index = np.arange(int(grouped_size))
+    values = sum(((index // strides[g]) % (multiplicity[g] + 1)) * level[g]
+                 for g in range(level.size))
+    return strides[group].astype(np.int64), values
+
+
+def _rise_groups(rises):
+    """Group index of every segment, segments per group, and the rise of each group."""
+    _, group, multiplicity = np.unique(np.round(rises / rises.max() / RISE_TOLERANCE),
+                                       return_inverse=True, return_counts=True)
+    level = np.array([rises[group == g].mean() for g in range(multiplicity.size)])
+    return group.ravel(), multiplicity, level
+
+
+def _commensurate_weights(rises, max_size):
+    """(integer multiples, unit) with rises = multiples * unit and sum(multiples) < max_size, or None."""
+    smallest, total = rises.min(), rises.sum()
+    for divisions in range(1, int(max_size * smallest / total) + 1):
+        unit = smallest / divisions
+        multiples = np.rint(rises / unit)
+        if np.all(np.abs(rises - multiples * unit) <= RISE_TOLERANCE * rises.max()):
+            weights = multiples.astype(np.int64)
+            return weights, total / weights.sum()  # least-squares unit: the total rise is exact
+    return None
+
+
+# --- the model ------------------------------------------------------------------------------------
+def _float_tuple(name, values):
+    require(np.ndim(values) == 1 and len(values) >= 1,
+            f"{name} must be a non-empty list of numbers (got {values!r})")
+    return tuple(finite(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def _per_crossing(name, plural, scalar, array, count, default, strictly_positive):
+    """Resolve a scalar/per-crossing parameter pair to (scalar, None) or (None, tuple), checking
+    the sign: >= 0, or > 0 when ``strictly_positive``."""
+    require(scalar is None or array is None, f"give either {name} or {plural}, not both")
+    bound = "> 0" if strictly_positive else ">= 0"
+    if array is None:
+        value = finite(name, default if scalar is None else scalar)
+        require(value > 0 if strictly_positive else value >= 0, f"{name} must be {bound} (got {value})")
+        return value, None
+    values = _float_tuple(plural, array)
+    require(len(values) == count, f"{plural} needs one value per level ({count}), got {len(values)}")
+    require(all(v > 0 if strictly_positive else v >= 0 for v in values),
+            f"every entry of {plural} must be {bound} (got {list(values)})")
+    return None, values
+
+
+@dataclass(frozen=True)
+class LandauZener(ChainModel):
+    """A fermionic level raised through L reservoir levels (seed 001; see the module docstring).
+
+    beta > 0: inverse temperature; mu: chemical potential; levels: reservoir energies eps_i,
+    strictly ascending; coupling gamma >= 0 (gap delta_i = 2 gamma) or gaps: per-crossing minimum
+    gaps delta_i >= 0; speed > 0 or speeds: driving speed eps_dot_i at each crossing (energy/time);
+    level_start < eps_1 and level_end > eps_L: where the system level starts (in equilibrium) and
+    stops.  Defaults are the seed's parameters (Figs. 2 and 4).
+    """
+
+    beta: float = 1.2
+    mu: float = 3.0
+    levels: tuple = SEED_LEVELS
+    coupling: float | None = None
+    gaps: tuple | None = None
+    speed: float | None = None
+    speeds: tuple | None = None
+    level_start: float = 0.0
+    level_end: float = 10.0
+
+    name: ClassVar[str] = "lz"
+    extra_tables: ClassVar[tuple[str, ...]] = ("crossings",)
+    distribution_checks: ClassVar[tuple[str, ...]] = ("work", "heat", "entropy_production")
+
+    def __post_init__(self):
+        beta = finite("beta", self.beta)
+        require(beta > 0, f"beta must be positive (got {self.beta})")
+        levels = _float_tuple("levels", self.levels)
+        require(all(a < b for a, b in zip(levels, levels[1:])),
+                f"levels must be strictly ascending, without duplicates (got {list(levels)})")
+        start, end = finite("level_start", self.level_start), finite("level_end", self.level_end)
+        require(start < levels[0], f"level_start must lie below the first level {levels[0]} (got {start})")
+        require(end > levels[-1], f"level_end must lie above the last level {levels[-1]} (got {end})")
+        coupling, gaps = _per_crossing("coupling", "gaps", self.coupling, self.gaps, len(levels), 0.2,
+                                       strictly_positive=False)
+        speed, speeds = _per_crossing("speed", "speeds", self.speed, self.speeds, len(levels), 1.0,
+                                      strictly_positive=True)
+        for field, value in (("beta", beta), ("mu", finite("mu", self.mu)), ("levels", levels),
+                             ("level_start", start), ("level_end", end), ("coupling", coupling),
+                             ("gaps", gaps), ("speed", speed), ("speeds", speeds)):
+            object.__setattr__(self, field, value)
+        work_lattice(np.diff(self.positions()))  # refuse an exploding lattice at construction
+        self._warn_outside_validity()
+
+    def _warn_outside_validity(self):
+        """Seed Sec. II: sequential LZ crossings need eps_{i+1} - eps_i > delta_i and > sqrt(eps_dot_i)."""
+        spacing = np.diff(self.levels)
+        bound = np.maximum(self.gap_array, np.sqrt(self.speed_array))[:-1]
+        bad = np.flatnonzero(spacing < bound)
+        if bad.size:
+            where = "; ".join(f"crossing {i + 1} (level {self.levels[i]:g}): spacing {spacing[i]:.3g} "
+                              f"< max(delta, sqrt(speed)) = {bound[i]:.3g}" for i in bad)
+            warnings.warn(f"outside the validity of sequential Landau-Zener crossings at {where}",
+                          LandauZenerValidityWarning, stacklevel=4)
+
+    # --- protocol ------------------------------------------------------------------------------
+    @property
+    def gap_array(self) -> np.ndarray:
+        """Minimum gap delta_i of every crossing (2 * coupling unless gaps are given)."""
+        return np.asarray(self.gaps if self.gaps is not None
+                          else np.full(len(self.levels), 2.0 * self.coupling))
+
+    @property
+    def speed_array(self) -> np.ndarray:
+        """Driving speed eps_dot_i at every crossing."""
+        return np.asarray(self.speeds if self.speeds is not None
+                          else np.full(len(self.levels), self.speed))
+
+    def keep_probabilities(self) -> np.ndarray:
+        """Diabatic probabilities R_i, i = 1..L (in level order)."""
+        return diabatic_probability(self.gap_array, self.speed_array)
+
+    def positions(self, direction: str = "forward") -> np.ndarray:
+        """Level energies e_0 .. e_{L+1} in protocol order: start, the crossings, end."""
+        forward = np.array([self.level_start, *self.levels, self.level_end])
+        return forward if direction == "forward" else forward[::-1].copy()
+
+    def _crossing_keep(self, direction):
+        keep = self.keep_probabilities()
+        return keep if direction == "forward" else keep[::-1].copy()
+
+    def chain(self, direction: str = "forward") -> TwoStateChain:
+        e = self.positions(direction)
+        # the reverse path crosses the same segments backwards: same weights reversed, work negated
+        weights, values = work_lattice(np.diff(self.positions()))
+        if direction != "forward":
+            weights, values = weights[::-1].copy(), 0.0 - values
+        return TwoStateChain(initial_occupation=float(fermi(self.beta, self.mu, e[0])),
+                             keep=self._crossing_keep(direction),
+                             occupation=fermi(self.beta, self.mu, e[1:-1]),
+                             work_weights=weights, work_values=values)
+
+    def observables(self, direction, n_initial, n_final, work):
+        e = self.positions(direction)
+        chain = self.chain(direction)
+        initial, final = chain.initial_occupation, chain.occupation_probabilities()[-1]
+        chemical = self.mu * (n_final - n_initial)
+        heat = e[-1] * n_final - e[0] * n_initial - work - chemical
+        entropy_change = _log_probability(initial, n_initial) - _log_probability(final, n_final)
+        return {"work": work, "chemical_work": chemical, "heat": heat,
+                "entropy_change": entropy_change,
+                "entropy_production": entropy_change - self.beta * heat}
+
+    # --- exact answers -------------------------------------------------------------------------
+    def free_energy_change(self) -> float:
+        """dOmega_eq = Omega_eq(level_end) - Omega_eq(level_start)."""
+        return float(grand_potential(self.beta, self.mu, self.level_end)
+                     - grand_potential(self.beta, self.mu, self.level_start))
+
+    def occupation_probabilities(self, direction: str = "forward") -> np.ndarray:
+        """p_1 .. p_{L+1}: occupation before each crossing and at the end (master equation, Eq. 1)."""
+        return self.chain(direction).occupation_probabilities()
+
+    def mean_work(self, direction: str = "forward") -> float:
+        """<W_m> = sum_k (e_{k+1} - e_k) p_{k+1}."""
+        return float(np.dot(np.diff(self.positions(direction)), self.occupation_probabilities(direction)))
+
+    def work_distribution(self, direction: str = "forward") -> pd.DataFrame:
+        """Exact distribution of W_m on the attainable values: columns work, probability."""
+        chain = self.chain(direction)
+        probability = chain.joint_pmf().sum(axis=(0, 1))
+        frame = pd.DataFrame({"work": np.round(chain.work_values, 12), "probability": probability})
+        frame = frame.groupby("work", as_index=False)["probability"].sum()
+        return frame[frame.probability > 0].reset_index(drop=True)
+
+    def crossings(self, direction: str = "forward") -> pd.DataFrame:
+        """Per crossing i (interval i+): p_i, p_{i+1}, E_i, N_i, S_i, W_m, W_c, Q, Sigma (Eqs. 6, 7).
+
+        W_m = (e_{i+1} - e_i) p_{i+1}, W_c = mu (p_{i+1} - p_i), Q = (e_i - mu)(p_{i+1} - p_i);
+        first law dE = W_m + W_c + Q and second law dS = Sigma + beta Q are reported as residuals.
+        Eq. (7): Sigma = beta [W_m - (Omega_{i+1} - Omega_i)] - D(p_{i+1} || f_{i+1}) + D(p_i || f_i)
+        with f_{L+1} = f(level_end).
+        """
+        beta, mu = self.beta, self.mu
+        e = self.positions(direction)
+        p = self.occupation_probabilities(direction)
+        here, after = e[1:-1], e[2:]
+        before_p, after_p = p[:-1], p[1:]
+        x, x_next = thermal_log_odds(beta, mu, here), thermal_log_odds(beta, mu, after)
+        keep = self._crossing_keep(direction)
+        mechanical = (after - here) * after_p
+        chemical = mu * (after_p - before_p)
+        heat = (here - mu) * (after_p - before_p)
+        sigma = crossing_entropy_production(before_p, keep, x)
+        dissipated = mechanical - (grand_potential(beta, mu, after) - grand_potential(beta, mu, here))
+        sigma_eq7 = (beta * dissipated - relative_entropy_to_thermal(after_p, x_next)
+                     + relative_entropy_to_thermal(before_p, x))
+        return pd.DataFrame({
+            "direction": direction,
+            "crossing": np.arange(1, here.size + 1) if direction == "forward" else np.arange(here.size, 0, -1),
+            "level": here, "keep": keep, "thermal_occupation": expit(x),
+            "occupation": before_p, "occupation_after": after_p,
+            "energy": here * before_p, "particles": before_p, "entropy": shannon_entropy(before_p),
+            "mechanical_work": mechanical, "chemical_work": chemical, "heat": heat,
+            "entropy_production": sigma, "entropy_production_eq7": sigma_eq7,
+            "first_law_residual": after * after_p - here * before_p - (mechanical + chemical + heat),
+            "second_law_residual": (shannon_entropy(after_p) - shannon_entropy(before_p)
+                                    - (sigma + beta * heat)),
+            "exact": True,
+        })
+
+    def tables(self, accumulators):
+        out = super().tables(accumulators)
+        ift = [self._integral_ft_check(out["histogram"], direction) for direction in accumulators]
+        out["checks"] = pd.concat([out["checks"], pd.DataFrame(ift)], ignore_index=True)
+        out["crossings"] = pd.concat([self.crossings(d) for d in accumulators], ignore_index=True)
+        return out
+
+    @staticmethod
+    def _integral_ft_check(histogram, direction):
+        """<e^{-sigma}> = 1, reported like Jarzynski with beta = 1 and dF = 0 (estimate -ln<e^{-sigma}>)."""
+        rows = histogram[(histogram.direction == direction)
+                         & (histogram.observable == "entropy_production")]
+        return integral_ft_check(direction, "entropy_production", rows["value"].to_numpy(),
+                                 rows["count"].to_numpy())
+
+    # --- continuous-time limit -------------------------------------------------------------------
+    def golden_rule_limit(self, direction: str = "forward") -> "GoldenRuleLimit":
+        """The Fermi-golden-rule process with each crossing smeared over its cell (seed Sec. VI).
+
+        Cell i is the part of [level_start, level_end] closer to eps_i than to its neighbours
+        (width w_i ~ 1/d_i); the redraw intensity there is lambda_i = pi delta_i^2 / (2 eps_dot_i w_i)
+        = -ln R_i / w_i, so the probability of no redraw within cell i is exactly R_i.
+        """
+        require(np.all(self.keep_probabilities() > 0),
+                "the golden-rule limit needs R_i > 0 at every crossing (R_i = 0 is an infinite rate)")
+        levels = np.asarray(self.levels)
+        inner = (levels[1:] + levels[:-1]) / 2.0
+        half = np.diff(levels) / 2.0
+        low = levels[0] - min(levels[0] - self.level_start, half[0] if half.size else np.inf)
+        high = levels[-1] + min(self.level_end - levels[-1], half[-1] if half.size else np.inf)
+        edges = np.concatenate([[self.level_start, low], inner, [high, self.level_end]])
+        density = np.concatenate([[0.0], -np.log(self.keep_probabilities()) / np.diff(edges[1:-1]), [0.0]])
+        if direction != "forward":
+            edges, density = edges[::-1], density[::-1]
+        return GoldenRuleLimit(self.beta, self.mu, tuple(edges), tuple(density))
+
+    # --- command line ----------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser):
+        floats = _comma_floats
+        parser.add_argument("--beta", type=float, default=1.2, help="inverse temperature (default 1.2)")
+        parser.add_argument("--mu", type=float, default=3.0, help="chemical potential (default 3)")
+        parser.add_argument("--levels", type=floats, default=SEED_LEVELS,
+                            help="reservoir level energies, ascending, comma-separated (default 1,...,9)")
+        gap = parser.add_mutually_exclusive_group()
+        gap.add_argument("--coupling", type=float, help="coupling gamma, gap delta = 2 gamma (default 0.2)")
+        gap.add_argument("--gaps", type=floats, help="per-crossing minimum gaps delta_i, comma-separated")
+        speed = parser.add_mutually_exclusive_group()
+        speed.add_argument("--speed", type=float, help="driving speed at every crossing (default 1)")
+        speed.add_argument("--speeds", type=floats, help="per-crossing driving speeds, comma-separated")
+        parser.add_argument("--level-start", type=float, default=0.0, help="initial level energy (default 0)")
+        parser.add_argument("--level-end", type=float, default=10.0, help="final level energy (default 10)")
+
+    @classmethod
+    def from_arguments(cls, args):
+        return cls(beta=args.beta, mu=args.mu, levels=args.levels, coupling=args.coupling,
+                   gaps=args.gaps, speed=args.speed, speeds=args.speeds,
+                   level_start=args.level_start, level_end=args.level_end)
+
+
+def _comma_floats(text):
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _log_probability(p_occupied, n):
+    """ln P(n) for n ~ Bernoulli(p); a state of probability zero never occurs and gets a finite
+    placeholder (the smallest normal double's log) so tables stay finite."""
+    p = np.where(n == 1, p_occupied, 1.0 - p_occupied)
+    return np.log(np.maximum(p, np.finfo(np.float64).tiny))
+
+
+@dataclass(frozen=True)
+class GoldenRuleLimit:
+    """Continuous-time limit of the crossings (seed Sec. VI): master equation with golden-rule rates.
+
+    dp/dt = w+ (1 - p) - w- p, w+ = Gamma f(eps_t), w- = Gamma (1 - f(eps_t)),
+    Gamma = pi delta^2 d / 2 (d the reservoir density of states).  Along the path the speed only
+    rescales time, so the process is set by lambda = Gamma / eps_dot per unit energy travelled:
+    ``density[k]`` on the cell between ``edges[k]`` and ``edges[k+1]`` (edges monotone, in protocol
+    order, from the start energy to the end energy).  The level starts in equilibrium.
+    """
+
+    beta: float
+    mu: float
+    edges: tuple
+    density: tuple
+
+    def __post_init__(self):
+        edges, density = np.asarray(self.edges, float), np.asarray(self.density, float)
+        steps = np.diff(edges)
+        require(edges.ndim == 1 and edges.size >= 2 and np.all(np.isfinite(edges))
+                and (np.all(steps >= 0) or np.all(steps <= 0)),
+                "edges must be at least two finite, monotone energies")
+        require(density.shape == (edges.size - 1,) and np.all(np.isfinite(density)) and np.all(density >= 0),
+                "density needs one finite value >= 0 per cell")
+
+    @property
+    def initial_occupation(self) -> float:
+        return float(fermi(self.beta, self.mu, self.edges[0]))
+
+    def free_energy_change(self) -> float:
+        """dOmega_eq between the end and the start of this path."""
+        return float(grand_potential(self.beta, self.mu, self.edges[-1])
+                     - grand_potential(self.beta, self.mu, self.edges[0]))
+
+    def sample(self, seed: int, count: int, stream: int = STREAMS["forward"], first: int = 0) -> pd.DataFrame:
+        """Per-trajectory rows: n_initial, n_final, work (W_m), heat (Q = dE - W_m - W_c), redraws."""
+        n_initial, n_final, work, redraws = redraw_paths(
+            seed, stream, first, count, bernoulli_threshold(self.initial_occupation),
+            np.asarray(self.edges, float), np.asarray(self.density, float), self.beta, self.mu)
+        heat = (self.edges[-1] * n_final - self.edges[0] * n_initial - work
+                - self.mu * (n_final.astype(float) - n_initial))
+        return pd.DataFrame({"n_initial": n_initial, "n_final": n_final, "work": work,
+                             "heat": heat, "redraws": redraws})
+
+    def moments(self) -> dict:
+        """Exact final occupation, <W_m>, Var W_m and <e^{-beta W_m}> by integrating the master
+        equation for P_n, E[W 1_n], E[W^2 1_n], E[e^{-beta W} 1_n] (n = 0, 1) cell by cell."""
+        y = np.zeros(8)
+        y[[0, 1]] = 1.0 - self.initial_occupation, self.initial_occupation
+        y[[6, 7]] = y[[0, 1]]
+        for a, b, rate in zip(self.edges[:-1], self.edges[1:], self.density):
+            if a != b:
+                y = solve_ivp(self._rhs, (0.0, abs(b - a)), y, args=(a, np.sign(b - a), rate),
+                              method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
+        mean = y[2] + y[3]
+        return {"occupation": y[1], "mean_work": mean, "work_variance": y[4] + y[5] - mean**2,
+                "exp_work": y[6] + y[7]}
+
+    def _rhs(self, x, y, start, sign, rate):
+        # y = [P_0, P_1, A_0, A_1, B_0, B_1, G_0, G_1]; dW = n sign dx; redraw at rate lambda into f
+        f = fermi(self.beta, self.mu, start + sign * x)
+        out = np.empty(8)
+        for k in range(0, 8, 2):
+            total = y[k] + y[k + 1]
+            out[k] = rate * ((1.0 - f) * total - y[k])
+            out[k + 1] = rate * (f * total - y[k + 1])
+        out[3] += sign * y[1]              # d E[W 1_1] = sign P_1 dx
+        out[5] += 2.0 * sign * y[3]        # d E[W^2 1_1] = 2 sign E[W 1_1] dx
+        out[7] -= self.beta * sign * y[7]  # d E[e^{-beta W} 1_1] = -beta sign E[.] dx
+        return out
