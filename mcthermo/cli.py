@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
                                               "exit 1 if any failed")
     check.add_argument("directory")
 
+    plot = commands.add_parser("plot", help="PNG figures of a run (or of every run below DIR) "
+                                            "in <run>/figures")
+    plot.add_argument("directory")
+    plot.add_argument("--linear", action="store_true", help="linear probability axis (default log)")
+
+    report = commands.add_parser("report", help="one self-contained HTML page with the tables and "
+                                                "figures of a run or a sweep")
+    report.add_argument("directory")
+    report.add_argument("--out", help="HTML file (default DIR/report.html)")
+    report.add_argument("--no-figures", action="store_true")
+
     demo = commands.add_parser("demo", help="the default job: every model at modest size")
     demo.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
     demo.add_argument("--quiet", action="store_true")
@@ -99,6 +110,37 @@ def _check(args) -> int:
     return 0 if checks["passed"].all() else 1
 
 
+def _runs(directory):
+    result = read(directory)
+    return result.runs if hasattr(result, "runs") else [result]
+
+
+def _plot(args) -> int:
+    from pathlib import Path
+
+    from .plots import plot_run
+    from .run import Collection
+
+    result = read(args.directory)
+    directories = ([Path(args.directory)] if not isinstance(result, Collection) else
+                   [Path(p).parent for p in sorted(Path(args.directory).rglob("run.json"))])
+    for run, directory in zip(_runs(args.directory), directories):
+        for path in plot_run(run, directory / "figures", log=not args.linear):
+            print(path)
+    return 0
+
+
+def _report(args) -> int:
+    from pathlib import Path
+
+    from .report import write_report
+
+    path = write_report(read(args.directory), args.out or Path(args.directory) / "report.html",
+                        figures=not args.no_figures)
+    print(f"wrote {path}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import run_demo
 
@@ -116,10 +158,11 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
-    handler = {"sample": _sample, "check": _check, "demo": _demo}[args.command]
+    handler = {"sample": _sample, "check": _check, "plot": _plot, "report": _report,
+               "demo": _demo}[args.command]
     try:
         return handler(args)
-    except (ValueError, MCThermoFileError) as error:
+    except (ValueError, MCThermoFileError, ImportError) as error:
         print(f"mcthermo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

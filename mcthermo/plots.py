@@ -1,0 +1,140 @@
+"""Figures of a run (extra: plot): work/heat histograms with the exact overlay, the Crooks plot,
+convergence of the Jarzynski estimate with the number of trajectories, and model-specific
+figures registered by each model with ``register``."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from . import theorems
+
+#: model name -> functions (run, figure directory) -> list of written PNG paths
+MODEL_PLOTS = defaultdict(list)
+
+
+def register(model: str):
+    """Decorator: add a model-specific figure function ``f(run, directory) -> [paths]``."""
+    def decorator(function):
+        MODEL_PLOTS[model].append(function)
+        return function
+    return decorator
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("figures need matplotlib: pip install 'mcthermo[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def histograms(run, directory: Path, log: bool = True) -> list[Path]:
+    """One figure per observable: sampled probabilities (markers) and exact ones (lines)."""
+    plt = _pyplot()
+    paths = []
+    for observable, rows in run.histogram.groupby("observable", sort=False):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for direction, part in rows.groupby("direction", sort=False):
+            part = part.sort_values("value")
+            if part["probability_exact"].notna().any():
+                ax.plot(part["value"], part["probability_exact"], "-", lw=1, label=f"{direction} exact")
+            sampled = part[part["count"] > 0]
+            ax.plot(sampled["value"], sampled["probability"], "o", ms=3, label=f"{direction} sampled")
+        ax.set(xlabel=observable, ylabel="probability", title=f"{run.info['model']}: {observable}")
+        if log:
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=max(0.3 / run.info["trajectories"], 1e-300))
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, directory / f"histogram_{observable}.png"))
+    return paths
+
+
+def _work_counts(run, direction):
+    rows = run.histogram.query("observable == 'work' and direction == @direction and count > 0")
+    return rows["value"].to_numpy(), rows["count"].to_numpy()
+
+
+def crooks_plot(run, directory: Path) -> list[Path]:
+    """ln P_F(W)/P_R(-W) with error bars against the exact line beta (W - dF)."""
+    spec = run.spec
+    if not run.info.get("reverse") or not hasattr(spec, "free_energy_change"):
+        return []
+    plt = _pyplot()
+    fit = theorems.crooks(*_work_counts(run, "forward"), *_work_counts(run, "reverse"), beta=spec.beta,
+                          min_count=10)
+    dF = spec.free_energy_change()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(fit.work, fit.log_ratio, yerr=np.sqrt(np.diag(fit.covariance)), fmt="o", ms=3,
+                label="sampled")
+    grid = np.linspace(fit.work.min(), fit.work.max(), 50)
+    ax.plot(grid, spec.beta * (grid - dF), "-", label=r"$\beta(W-\Delta F)$ exact")
+    ax.axvline(dF, ls="--", lw=0.8, color="k")
+    ax.set(xlabel="work W", ylabel=r"$\ln P_F(W)/P_R(-W)$", title="Crooks relation")
+    ax.legend(fontsize=8)
+    return [_save(fig, directory / "crooks.png")]
+
+
+def jarzynski_convergence(run, directory: Path, seed: int = 0) -> list[Path]:
+    """The Jarzynski estimate from n of the sampled trajectories (drawn without replacement from
+    the counts), n from 10 to all, with its standard error and the exact dF."""
+    spec = run.spec
+    if not hasattr(spec, "free_energy_change"):
+        return []
+    plt = _pyplot()
+    rng = np.random.default_rng(seed)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for direction, sign in (("forward", 1.0), ("reverse", -1.0)):
+        values, counts = _work_counts(run, direction)
+        if values.size == 0:
+            continue
+        total = int(counts.sum())
+        sizes = np.unique(np.geomspace(10, total, 15).astype(int))
+        estimates = [theorems.jarzynski(values, rng.multivariate_hypergeometric(counts, n), beta=spec.beta)
+                     for n in sizes]
+        ax.errorbar(sizes, [sign * e.value for e in estimates], yerr=[e.stderr for e in estimates],
+                    fmt="o-", ms=3, label=f"{direction}" + (" (sign flipped)" if sign < 0 else ""))
+    ax.axhline(spec.free_energy_change(), color="k", ls="--", label=r"exact $\Delta F$")
+    ax.set(xscale="log", xlabel="trajectories n", ylabel=r"$-\beta^{-1}\ln\langle e^{-\beta W}\rangle_n$",
+           title="Convergence of the Jarzynski estimate")
+    ax.legend(fontsize=8)
+    return [_save(fig, directory / "jarzynski_convergence.png")]
+
+
+def plot_run(run, directory=None, log: bool = True) -> list[Path]:
+    """Every figure of one run, as PNGs under ``directory`` (default: <run>/figures)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = histograms(run, directory, log) + crooks_plot(run, directory)
+    paths += jarzynski_convergence(run, directory)
+    for function in MODEL_PLOTS.get(run.info["model"], []):
+        paths += function(run, directory)
+    return paths
+
+
+@register("lz")
+def lz_crossings(run, directory: Path) -> list[Path]:
+    """Occupation p_i before each crossing and entropy production Sigma_i per crossing (exact)."""
+    if "crossings" not in run.tables:
+        return []
+    plt = _pyplot()
+    crossings = run.tables["crossings"].query("direction == 'forward'")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    top.plot(crossings["level"], crossings["occupation"], "o-", label=r"$p_i$ before crossing")
+    top.plot(crossings["level"], crossings["thermal_occupation"], "s--", label=r"$f_i$ reservoir")
+    top.set(ylabel="occupation")
+    top.legend(fontsize=8)
+    bottom.bar(crossings["level"], crossings["entropy_production"], width=0.4)
+    bottom.set(xlabel=r"reservoir level $\varepsilon_i$", ylabel=r"$\Sigma_i$")
+    return [_save(fig, directory / "crossings.png")]

@@ -1,0 +1,31 @@
+"""mcthermo plot and report: figures and a self-contained HTML page."""
+import pytest
+
+import mcthermo as mt
+from mcthermo import cli
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    mt.sample(mt.Staircase(steps=5), 20_000, 1, reverse=True, out=root / "staircase")
+    mt.sample(mt.LandauZener(), 20_000, 2, reverse=True, out=root / "lz")
+    return root
+
+
+def test_plot_writes_every_figure(runs, capsys):
+    assert cli.main(["plot", str(runs)]) == 0
+    names = {p.name for p in (runs / "staircase" / "figures").iterdir()}
+    assert {"histogram_work.png", "histogram_heat.png", "crooks.png", "jarzynski_convergence.png"} <= names
+    assert (runs / "lz" / "figures" / "crossings.png").stat().st_size > 1000
+    for png in runs.rglob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_one_self_contained_page(runs, capsys):
+    assert cli.main(["report", str(runs)]) == 0
+    page = (runs / "report.html").read_text()
+    assert page.count("<h2>") == 2 and "data:image/png;base64," in page
+    assert "checks passed" in page and "jarzynski" in page and "src=\"http" not in page
