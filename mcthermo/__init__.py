@@ -10,9 +10,9 @@ statistics, and fluctuation-theorem checks against exact answers.  Units: hbar =
 __version__ = "0.1.0"
 
 from .io import MCThermoFileError
-from .models import MODELS, LandauZener, Staircase
+from .models import MODELS, DrivenQubit, LandauZener, Staircase
 from .run import Collection, Run, read
 from .runner import sample
 
-__all__ = ["MODELS", "Collection", "LandauZener", "MCThermoFileError", "Run", "Staircase", "read",
+__all__ = ["MODELS", "Collection", "DrivenQubit", "LandauZener", "MCThermoFileError", "Run", "Staircase", "read",
            "sample", "__version__"]

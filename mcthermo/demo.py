@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .models import LandauZener, Staircase
+from .models import DrivenQubit, LandauZener, Staircase
 from .runner import sample
 
 #: (directory name, spec, trajectories, seed, reverse)
 DEMO_RUNS = [
     *[(f"staircase-n{n}", Staircase(steps=n), 1_000_000, 2026 + n, True) for n in (1, 5, 20, 100, 1000)],
     ("lz-seed", LandauZener(), 1_000_000, 7, True),
+    ("qubit-ground", DrivenQubit(), 400_000, 11, False),
 ]
 
 

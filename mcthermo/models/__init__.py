@@ -1,8 +1,10 @@
 """Model specs: frozen dataclasses of physical parameters with their exact answers."""
 from .landau_zener import GoldenRuleLimit, LandauZener, LandauZenerValidityWarning
+from .qubit import DrivenQubit
 from .staircase import Staircase
 
 #: every model by its command-line and table name
-MODELS = {cls.name: cls for cls in (Staircase, LandauZener)}
+MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit)}
 
-__all__ = ["MODELS", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning", "Staircase"]
+__all__ = ["MODELS", "DrivenQubit", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
+           "Staircase"]

@@ -1,0 +1,383 @@
+"""Model C: a laser-driven two-level atom with a photon bath and a dephasing bath (seed 002, spec C).
+
+Units hbar = k_B = 1.  H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + h.c.); the photon bath couples
+through sx, the dephasing bath through sz.  In the Floquet frame the secular Born–Markov master
+equation is dρ~/dt = g- D[s~-] + g+ D[s~+] + g_z D[s~z] with rates built from nine channels (C1,
+C7).  Exact answers: the Floquet-frame solution and lab Bloch vector (C2), the three
+thermodynamic bookkeepings (C6, ``qubit_thermo``) and the full counting statistics of the jump
+heat and laser work (C7, ``qubit_exact``).  The sampler unravels the master equation into quantum
+jumps with exact waiting times (C5, ``kernels/jumps.py``).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numba
+import numpy as np
+import pandas as pd
+
+from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, jump_accumulate, jump_record, jump_samples
+from . import qubit_exact, qubit_tables, qubit_thermo
+from .base import STREAMS, Model, finite, require
+from .qubit_floquet import (BATHS, CHANNELS, Bath, bloch_map, channel_coefficients,
+                            floquet_solution, mixing, steady_inversion, to_floquet)
+
+INITIAL_STATES = ("ground", "excited", "mixed", "thermal")
+_OPS = {"z": OP_Z, "-": OP_LOWER, "+": OP_RAISE}
+
+
+class SecularApproximationWarning(UserWarning):
+    """Channel frequencies of one bath are not well separated relative to the rates."""
+
+
+def _default_photon():
+    return Bath(coupling=0.002, temperature=2.0, cutoff=30.0)
+
+
+def _default_dephasing():
+    return Bath(coupling=0.005, temperature=1.0, cutoff=30.0)
+
+
+@dataclass(frozen=True, eq=False)
+class DrivenQubit(Model):
+    """Driven qubit spec (defaults: the spec test parameters, ground start, t in [0, 40], 201 times).
+
+    atom_frequency w0 > 0, laser_frequency wL > 0, rabi Om > 0 (energy units); photon_bath (sx
+    coupling) and dephasing_bath (sz coupling): ``Bath``; or ``rates = (g-, g+, g_z)`` given directly
+    (>= 0; baths ignored; then only ensemble quantities exist, no heat per bath); initial: "ground",
+    "excited", "mixed", "thermal" (of (w0/2) sz at ``initial_temperature``) or a Bloch vector
+    (x, y, z) with |r| <= 1; t_end > 0: final time; times >= 2: output times linspace(0, t_end).
+    """
+
+    atom_frequency: float = 10.0
+    laser_frequency: float = 10.0
+    rabi: float = 1.0
+    photon_bath: Bath = field(default_factory=_default_photon)
+    dephasing_bath: Bath = field(default_factory=_default_dephasing)
+    rates: tuple | None = None
+    initial: str | tuple = "ground"
+    initial_temperature: float | None = None
+    t_end: float = 40.0
+    times: int = 201
+
+    name: ClassVar[str] = "qubit"
+    block_size: ClassVar[int] = 4096
+    extra_tables: ClassVar[tuple[str, ...]] = ("bloch", "thermo")
+
+    def __post_init__(self):
+        for name in ("atom_frequency", "laser_frequency", "rabi", "t_end"):
+            value = finite(name, getattr(self, name))
+            require(value > 0, f"{name} must be > 0 (got {value})"
+                    + ("; at rabi = 0 the Floquet basis and mixing angle are undefined"
+                       if name == "rabi" else ""))
+            object.__setattr__(self, name, value)
+        require(isinstance(self.times, (int, np.integer)) and not isinstance(self.times, bool)
+                and self.times >= 2, f"times must be an integer >= 2 (got {self.times!r})")
+        object.__setattr__(self, "times", int(self.times))
+        require(isinstance(self.photon_bath, Bath) and isinstance(self.dephasing_bath, Bath),
+                "photon_bath and dephasing_bath must be Bath instances")
+        if self.rates is not None:
+            rates = tuple(finite("rates", g) for g in self.rates)
+            require(len(rates) == 3 and min(rates) >= 0,
+                    f"rates must be three numbers (g_minus, g_plus, g_z) >= 0 (got {self.rates!r})")
+            object.__setattr__(self, "rates", rates)
+        self._check_initial()
+        if self.rates is None:
+            self._check_secular()
+
+    def _check_initial(self):
+        if isinstance(self.initial, str):
+            require(self.initial in INITIAL_STATES,
+                    f"initial must be one of {INITIAL_STATES} or a Bloch vector (got {self.initial!r})")
+            if self.initial == "thermal":
+                require(self.initial_temperature is not None,
+                        "initial = 'thermal' needs initial_temperature > 0")
+                value = finite("initial_temperature", self.initial_temperature)
+                require(value > 0, f"initial_temperature must be > 0 (got {value})")
+                object.__setattr__(self, "initial_temperature", value)
+            return
+        r = tuple(finite("initial Bloch component", x) for x in self.initial)
+        require(len(r) == 3, f"an initial Bloch vector needs 3 components (got {self.initial!r})")
+        norm = float(np.linalg.norm(r))
+        require(norm <= 1 + 1e-12, f"initial Bloch vector must have |r| <= 1 (got |r| = {norm})")
+        object.__setattr__(self, "initial", r)
+
+    def _check_secular(self):
+        """Secular approximation: within one bath, distinct channel frequencies must differ by much
+        more than the total rate (error at or below 1x, warning below 3x; the test parameters have
+        W / total rate = 7.5)."""
+        total = sum(self.floquet_rates())
+        coefficient = channel_coefficients(self.mixing_angle)
+        for bath in BATHS:
+            freqs = sorted({round(f, 12) for f, (b, *_), c in zip(self.channel_frequencies(),
+                                                                  CHANNELS, coefficient)
+                            if b == bath and abs(c) > 1e-12})
+            for lower, upper in zip(freqs, freqs[1:]):
+                gap = upper - lower
+                require(gap > total, f"secular approximation invalid: {bath}-bath channel "
+                        f"frequencies {lower:g} and {upper:g} are closer than the total rate {total:g}")
+                if gap < 3 * total:
+                    warnings.warn(f"secular approximation doubtful: {bath}-bath channel frequencies "
+                                  f"{lower:g} and {upper:g} differ by less than 3x the total rate "
+                                  f"{total:g}", SecularApproximationWarning, stacklevel=3)
+
+    # --- Floquet geometry and channels (C1) ---------------------------------------------------
+    @property
+    def detuning(self) -> float:
+        return self.atom_frequency - self.laser_frequency
+
+    @property
+    def quasi_frequency(self) -> float:
+        """W = sqrt(Delta^2 + Om^2), the quasi-energy splitting."""
+        return mixing(self.atom_frequency, self.laser_frequency, self.rabi)[1]
+
+    @property
+    def mixing_angle(self) -> float:
+        """eta, with cos eta = Delta/W and sin eta = Om/W."""
+        return mixing(self.atom_frequency, self.laser_frequency, self.rabi)[2]
+
+    def floquet_basis(self) -> np.ndarray:
+        """Columns |+>, |-> in the atom basis (|e>, |g>)."""
+        h = self.mixing_angle / 2
+        return np.array([[np.cos(h), -np.sin(h)], [np.sin(h), np.cos(h)]])
+
+    def channel_frequencies(self) -> np.ndarray:
+        return np.array([nl * self.laser_frequency + nw * self.quasi_frequency
+                         for *_, nl, nw in CHANNELS])
+
+    def channel_rates(self) -> np.ndarray:
+        """Rate |c|^2 G_bath(omega_c) of each channel (rates-only form: g_z, g-, g+ on the
+        dephasing-bath slots 0, 1, 2 and zero elsewhere, no bath meaning)."""
+        if self.rates is not None:
+            g_minus, g_plus, g_z = self.rates
+            return np.array([g_z, g_minus, g_plus, 0, 0, 0, 0, 0, 0], dtype=np.float64)
+        baths = {"photon": self.photon_bath, "dephasing": self.dephasing_bath}
+        coefficient = channel_coefficients(self.mixing_angle)
+        return np.array([c * c * baths[bath].G(w) for (bath, *_), c, w
+                         in zip(CHANNELS, coefficient, self.channel_frequencies())])
+
+    def channel_table(self) -> pd.DataFrame:
+        """Every channel: bath, Floquet operator, frequency (energy into the bath), Fourier
+        coefficient c, G(omega), rate, and its lattice increments (laser, photon, dephasing)."""
+        self.require_baths("the channel table")
+        baths = {"photon": self.photon_bath, "dephasing": self.dephasing_bath}
+        frequencies = self.channel_frequencies()
+        return pd.DataFrame({
+            "channel": np.arange(len(CHANNELS)),
+            "bath": [c[0] for c in CHANNELS],
+            "operator": ["s~" + c[1] for c in CHANNELS],
+            "frequency": frequencies,
+            "coefficient": channel_coefficients(self.mixing_angle),
+            "G": [baths[c[0]].G(w) for c, w in zip(CHANNELS, frequencies)],
+            "rate": self.channel_rates(),
+            "laser_quanta": qubit_exact.increments()[0],
+            "photon_quanta": qubit_exact.increments()[1],
+            "dephasing_quanta": qubit_exact.increments()[2],
+        })
+
+    def floquet_rates(self, bath: str | None = None) -> tuple[float, float, float]:
+        """(g-, g+, g_z), of one bath if ``bath`` is given (``rates`` in the rates-only form)."""
+        if bath is None and self.rates is not None:
+            return self.rates
+        if bath is not None:
+            self.require_baths("rates per bath")
+        rate = self.channel_rates()
+        out = {"-": 0.0, "+": 0.0, "z": 0.0}
+        for (b, op, *_), g in zip(CHANNELS, rate):
+            if bath is None or b == bath:
+                out[op] += float(g)
+        return out["-"], out["+"], out["z"]
+
+    def require_baths(self, what: str) -> None:
+        require(self.rates is None, f"{what} needs the two baths: a DrivenQubit given by rates "
+                "(g-, g+, g_z) only has ensemble quantities, no heat per bath")
+
+    # --- analytic solution (C2) ---------------------------------------------------------------
+    def output_times(self) -> np.ndarray:
+        return np.linspace(0.0, self.t_end, self.times)
+
+    def initial_bloch(self) -> np.ndarray:
+        """Initial Bloch vector in the atom basis (z = p_e - p_g)."""
+        if not isinstance(self.initial, str):
+            return np.array(self.initial, dtype=np.float64)
+        z = {"ground": -1.0, "excited": 1.0, "mixed": 0.0}.get(self.initial)
+        if z is None:
+            z = -np.tanh(self.atom_frequency / (2 * self.initial_temperature))
+        return np.array([0.0, 0.0, z])
+
+    def initial_floquet(self) -> np.ndarray:
+        """(s0, x~0, y~0)."""
+        return to_floquet(self.initial_bloch(), self.mixing_angle)
+
+    def steady_inversion(self) -> float:
+        """s_inf = (g+ - g-)/(g+ + g-), the Floquet population inversion of the steady state."""
+        return steady_inversion(self.floquet_rates())
+
+    def floquet_state(self, times=None) -> np.ndarray:
+        """(s, x~, y~)(t), shape (n, 3), interaction picture."""
+        times = self.output_times() if times is None else times
+        return floquet_solution(self.initial_floquet(), self.floquet_rates(), times)
+
+    def bloch_map(self, times) -> np.ndarray:
+        return bloch_map(times, self.mixing_angle, self.quasi_frequency, self.laser_frequency)
+
+    def bloch(self, times=None) -> np.ndarray:
+        """Lab-frame Bloch vector r(t) in the atom basis, shape (n, 3)."""
+        times = self.output_times() if times is None else times
+        return np.einsum("nij,nj->ni", self.bloch_map(times), self.floquet_state(times))
+
+    def steady_state(self, times) -> np.ndarray:
+        """r_inf(t) = s_inf (sin eta cos wL t, sin eta sin wL t, cos eta), rotating at wL."""
+        t = np.asarray(times, dtype=np.float64)
+        eta = self.mixing_angle
+        return self.steady_inversion() * np.column_stack([
+            np.sin(eta) * np.cos(self.laser_frequency * t),
+            np.sin(eta) * np.sin(self.laser_frequency * t), np.full(t.shape, np.cos(eta))])
+
+    def field(self, times) -> tuple[np.ndarray, np.ndarray]:
+        """h(t) and dh/dt, shape (n, 3) each: H(t) = h(t).sigma / 2."""
+        t = np.asarray(times, dtype=np.float64)
+        wl, om = self.laser_frequency, self.rabi
+        h = np.column_stack([om * np.cos(wl * t), om * np.sin(wl * t),
+                             np.full(t.shape, self.atom_frequency)])
+        dh = np.column_stack([-om * wl * np.sin(wl * t), om * wl * np.cos(wl * t), np.zeros(t.shape)])
+        return h, dh
+
+    def energy(self, times=None) -> np.ndarray:
+        """U(t) = h(t).r(t) / 2."""
+        times = self.output_times() if times is None else times
+        return 0.5 * np.einsum("ni,ni->n", self.field(times)[0], self.bloch(times))
+
+    def thermodynamics(self, times=None) -> pd.DataFrame:
+        """Exact C6 bookkeeping at ``times`` (see ``qubit_thermo.thermodynamics``)."""
+        return qubit_thermo.thermodynamics(self, self.output_times() if times is None else times)
+
+    # --- sampler ----------------------------------------------------------------------------------
+    def kernel_arguments(self) -> dict:
+        """Flat arrays of the jump kernel (see ``kernels/jumps.py``)."""
+        s, x, y = self.initial_floquet()
+        rho = 0.5 * np.array([[1 + s, x - 1j * y], [x + 1j * y, 1 - s]])   # rho~(0) on (|+>, |->)
+        weights, vectors = np.linalg.eigh(rho)          # the unravelling of a mixed rho~(0)
+        g_minus, g_plus, g_z = self.floquet_rates()
+        rate = self.channel_rates()
+        ops = np.array([_OPS[c[1]] for c in CHANNELS], dtype=np.int64)
+        out = {"init_threshold": float(np.clip(weights[0], 0.0, 1.0)),
+               "init_vectors": np.ascontiguousarray(vectors.T)}
+        for branch, total, allowed in (("plus", g_minus + g_z, (OP_Z, OP_LOWER)),
+                                       ("minus", g_plus + g_z, (OP_Z, OP_RAISE))):
+            chosen = np.flatnonzero(np.isin(ops, allowed))
+            out[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
+            out[f"chan_{branch}"] = chosen.astype(np.int64)
+        d_laser, d_photon, d_dephasing = qubit_exact.increments()
+        out.update(a=g_minus + g_z, b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
+                   d_dephasing=d_dephasing, times=self.output_times())
+        return out
+
+    def half_width(self) -> int:
+        """Lattice half-width H of the laser and photon indices: the jump count exceeds
+        lambda + 10 sqrt(lambda) + 10 (lambda = max escape rate x t_end) with probability < 1e-15."""
+        g_minus, g_plus, g_z = self.floquet_rates()
+        lam = (max(g_minus, g_plus) + g_z) * self.t_end
+        return int(np.ceil(lam + 10 * np.sqrt(lam) + 10))
+
+    def steps_per_trajectory(self) -> float:
+        g_minus, g_plus, g_z = self.floquet_rates()
+        return float(self.times + (max(g_minus, g_plus) + g_z) * self.t_end)
+
+    def directions(self, reverse: bool) -> list[str]:
+        require(not reverse, "the driven qubit has no reverse protocol (reverse must be False)")
+        return ["forward"]
+
+    def accumulate(self, direction, seed, first, count):
+        k = self.kernel_arguments()
+        blocks = -(-count // self.block_size)
+        groups = max(1, min(blocks, 4 * numba.get_num_threads()))
+        moments, counts, overflow, channel_sum, channel_square, violations = jump_accumulate(
+            seed, STREAMS[direction], first, count, self.block_size, groups, k["init_threshold"],
+            k["init_vectors"], k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
+            k["chan_minus"], k["ops"], k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"],
+            self.half_width())
+        return {"moments": moments, "counts": counts, "overflow": np.array([overflow]),
+                "channel_sum": channel_sum, "channel_square": channel_square,
+                "first_law_violations": np.array([violations])}
+
+    def samples(self, direction, seed, first, count):
+        k = self.kernel_arguments()
+        labels, lattice, channel_counts = jump_samples(
+            seed, STREAMS[direction], first, count, k["init_threshold"], k["init_vectors"], k["a"],
+            k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"],
+            k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"])
+        return qubit_tables.sample_frame(self, first, labels, lattice, channel_counts)
+
+    def jump_record(self, seed: int, index: int, direction: str = "forward"):
+        """(jump times, channel indices) of trajectory ``index`` of a run seeded with ``seed``."""
+        k = self.kernel_arguments()
+        return jump_record(seed, STREAMS[direction], index, k["init_threshold"], k["init_vectors"],
+                           k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
+                           k["chan_minus"], k["ops"], k["times"])
+
+    def tables(self, accumulators):
+        return qubit_tables.tables(self, accumulators)
+
+    # --- parameters and command line ---------------------------------------------------------------
+    def parameters(self) -> dict:
+        """Flat JSON-able parameters (baths as photon_* and dephasing_* columns)."""
+        out = {name: getattr(self, name) for name in
+               ("atom_frequency", "laser_frequency", "rabi", "t_end", "times")}
+        for label, bath in (("photon", self.photon_bath), ("dephasing", self.dephasing_bath)):
+            require(bath.spectral_density is None, "parameters() cannot store a user spectral "
+                    "density: only Ohmic baths can be written to a run")
+            out.update({f"{label}_coupling": bath.coupling, f"{label}_temperature": bath.temperature,
+                        f"{label}_cutoff": bath.cutoff})
+        rates = self.rates if self.rates is not None else (None, None, None)
+        out.update(rate_minus=rates[0], rate_plus=rates[1], rate_z=rates[2])
+        r = self.initial_bloch()
+        out.update(initial=self.initial if isinstance(self.initial, str) else "bloch",
+                   initial_temperature=self.initial_temperature,
+                   initial_x=float(r[0]), initial_y=float(r[1]), initial_z=float(r[2]))
+        return out
+
+    @classmethod
+    def from_parameters(cls, parameters: dict):
+        p = dict(parameters)
+        baths = {label: Bath(p.pop(f"{label}_coupling"), p.pop(f"{label}_temperature"),
+                             p.pop(f"{label}_cutoff")) for label in ("photon", "dephasing")}
+        rates = (p.pop("rate_minus"), p.pop("rate_plus"), p.pop("rate_z"))
+        r = (p.pop("initial_x"), p.pop("initial_y"), p.pop("initial_z"))
+        initial = p.pop("initial")
+        return cls(photon_bath=baths["photon"], dephasing_bath=baths["dephasing"],
+                   rates=None if rates[0] is None else rates,
+                   initial=r if initial == "bloch" else initial, **p)
+
+    @classmethod
+    def add_arguments(cls, parser):
+        add = parser.add_argument
+        add("--atom-frequency", type=float, default=10.0, help="w0 (default 10)")
+        add("--laser-frequency", type=float, default=10.0, help="wL (default 10)")
+        add("--rabi", type=float, default=1.0, help="Rabi frequency Om > 0 (default 1)")
+        add("--initial", default="ground",
+            help="ground | excited | mixed | thermal | x,y,z (Bloch vector, |r| <= 1); default ground")
+        add("--initial-temperature", type=float, default=None, help="temperature of --initial thermal")
+        add("--t-end", type=float, default=40.0, help="final time (default 40)")
+        add("--times", type=int, default=201, help="output times in [0, t_end] (default 201)")
+        add("--photon-coupling", type=float, default=0.002, help="photon-bath alpha (default 0.002)")
+        add("--photon-temperature", type=float, default=2.0, help="photon-bath T (default 2)")
+        add("--dephasing-coupling", type=float, default=0.005, help="dephasing-bath alpha (default 0.005)")
+        add("--dephasing-temperature", type=float, default=1.0, help="dephasing-bath T (default 1)")
+        add("--cutoff", type=float, default=30.0, help="Ohmic cutoff of both baths (default 30)")
+        add("--rates", default=None, help="g_minus,g_plus,g_z: rates given directly (no baths, "
+            "ensemble quantities only)")
+
+    @classmethod
+    def from_arguments(cls, args):
+        initial = args.initial
+        if "," in initial:
+            initial = tuple(float(x) for x in initial.split(","))
+        rates = None if args.rates is None else tuple(float(x) for x in args.rates.split(","))
+        return cls(atom_frequency=args.atom_frequency, laser_frequency=args.laser_frequency,
+                   rabi=args.rabi, initial=initial, initial_temperature=args.initial_temperature,
+                   t_end=args.t_end, times=args.times, rates=rates,
+                   photon_bath=Bath(args.photon_coupling, args.photon_temperature, args.cutoff),
+                   dephasing_bath=Bath(args.dephasing_coupling, args.dephasing_temperature, args.cutoff))

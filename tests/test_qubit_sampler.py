@@ -1,0 +1,207 @@
+"""Driven qubit sampler: reproducibility, kernel twins, statistical agreement with the exact
+answers, and every check shown able to fail on a wrong sampler or a wrong reference."""
+import dataclasses
+
+import numba
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcthermo.kernels import jumps
+from mcthermo.models.qubit import DrivenQubit
+from mcthermo.models.qubit_floquet import Bath
+from mcthermo.models.qubit_tables import bloch_table, bloch_threshold
+
+SEED = 20240604
+B = DrivenQubit.block_size
+
+
+@pytest.fixture(scope="module")
+def qubit():
+    return DrivenQubit()
+
+
+@pytest.fixture(scope="module")
+def accumulated(qubit):
+    """200 000 ground-start trajectories at resonance (about 4 s on 2 cores)."""
+    return qubit.accumulate("forward", SEED, 0, 200_000)
+
+
+@pytest.fixture(scope="module")
+def result(qubit, accumulated):
+    return qubit.tables({"forward": accumulated})
+
+
+def _frames_equal(a, b):
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
+
+
+def test_tables_do_not_depend_on_chunking(qubit):
+    whole = qubit.accumulate("forward", 5, 0, 2 * B + 100)
+    parts = [qubit.accumulate("forward", 5, 0, B), qubit.accumulate("forward", 5, B, B + 100)]
+    merged = {key: (np.concatenate([p[key] for p in parts]) if whole[key].dtype.kind == "f"
+                    else parts[0][key] + parts[1][key]) for key in whole}
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], merged[key])
+    _frames_equal(qubit.tables({"forward": whole}), qubit.tables({"forward": merged}))
+
+
+def test_accumulators_do_not_depend_on_thread_count(qubit):
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = qubit.accumulate("forward", 9, 0, 3 * B + 7)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = qubit.accumulate("forward", 9, 0, 3 * B + 7)
+    finally:
+        numba.set_num_threads(threads)
+    for key in one:
+        np.testing.assert_array_equal(one[key], many[key])
+
+
+def test_kernel_matches_its_python_twin(qubit):
+    k = qubit.kernel_arguments()
+    args = (SEED, 0, 10, 40, k["init_threshold"], k["init_vectors"], k["a"], k["b"], k["cum_plus"],
+            k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"], k["d_laser"], k["d_photon"],
+            k["d_dephasing"], k["times"])
+    for compiled, python in zip(jumps.jump_samples(*args), jumps.jump_samples.py_func(*args)):
+        np.testing.assert_array_equal(compiled, python)
+    # the scalar helpers of the hot loop (the RNG state cannot round-trip through Python ints)
+    cp, cm = np.complex128(0.6 + 0.2j), np.complex128(-0.3 + 0.714j)
+    for dt in (0.0, 0.7, 1e4):
+        np.testing.assert_allclose(jumps._decay(cp, cm, 0.09, 0.06, dt),
+                                   jumps._decay.py_func(cp, cm, 0.09, 0.06, dt), rtol=1e-14)
+    moments = [np.zeros((2, 3, jumps.MOMENTS)) for _ in range(2)]
+    jumps._record(moments[0], 1, 2, cp, cm)
+    jumps._record.py_func(moments[1], 1, 2, cp, cm)
+    np.testing.assert_allclose(moments[0], moments[1], rtol=1e-15)
+    for u in (0.0, 0.3, 0.999999):
+        assert jumps._pick(u, k["cum_plus"], k["chan_plus"]) == \
+            jumps._pick.py_func(u, k["cum_plus"], k["chan_plus"])
+
+
+def test_samples_and_jump_record_agree_with_accumulators(qubit):
+    rows = qubit.samples("forward", 3, 0, 500)
+    acc = qubit.accumulate("forward", 3, 0, 500)
+    channels = rows[[f"jumps_{c}" for c in range(9)]].to_numpy()
+    np.testing.assert_array_equal(channels.sum(axis=0), acc["channel_sum"])
+    assert np.all(np.abs(rows["first_law_residual"]) < 1e-12)
+    times, channel = qubit.jump_record(3, 17)
+    np.testing.assert_array_equal(np.bincount(channel, minlength=9), channels[17])
+    assert np.all(np.diff(times) > 0) and (times.size == 0 or times[-1] <= qubit.t_end)
+
+
+def test_all_checks_pass_on_the_correct_sampler(result):
+    checks = result["checks"]
+    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+    assert set(checks["check"]) >= {"bloch", "first_law", "mean", "distribution", "integral_ft"}
+    random = checks[np.isfinite(checks["stderr"]) & (checks["stderr"] > 0)]
+    assert np.abs(random["z"]).max() < 4.0       # 25 z-scores with their own stderr
+
+
+def test_bloch_and_thermo_tables(qubit, result):
+    bloch, thermo = result["bloch"], result["thermo"]
+    assert len(bloch) == qubit.times and len(thermo) == qubit.times
+    z = (bloch[["x", "y", "z"]].to_numpy() - bloch[["x_exact", "y_exact", "z_exact"]].to_numpy())
+    se = bloch[["x_stderr", "y_stderr", "z_stderr"]].to_numpy()
+    assert np.nanmax(np.abs(z[1:] / se[1:])) < bloch_threshold(3 * (qubit.times - 1))
+    # U = h.r/2 of the trajectory average: within 6 of its stderr (|h|/2) |se| at every time
+    u_se = 0.5 * np.hypot(qubit.atom_frequency, qubit.rabi) * np.linalg.norm(se, axis=1)
+    assert np.all(np.abs(thermo["U_mc"] - thermo["U"]) <= 6 * u_se + 1e-12)
+
+
+def test_bloch_threshold_false_alarm_rate_by_null_runs():
+    """40 independent runs (5000 trajectories, 41 times): max|z| is far below the threshold
+    (median about 2, spec C5), so the Bonferroni threshold 5.6 (123 z-scores) rarely alarms."""
+    q = DrivenQubit(laser_frequency=9.4, initial=(0.0, 1.0, 0.0), times=41)
+    worst = []
+    for run in range(40):
+        acc = q.accumulate("forward", 1000 + run, 0, 5000)
+        worst.append(bloch_table(q, acc)[1]["estimate"])
+    worst = np.array(worst)
+    assert 1.2 < np.median(worst) < 3.2
+    assert worst.max() < bloch_threshold(120)
+
+
+def _failed(spec, acc):
+    checks = spec.tables({"forward": acc})["checks"]
+    return checks.loc[~checks["passed"], ["check", "observable"]].itertuples(index=False, name=None)
+
+
+def test_checks_fail_against_a_wrong_reference(qubit, accumulated):
+    """Same trajectories, analytic side with the photon bath 30 % stronger and hotter."""
+    wrong = dataclasses.replace(qubit, photon_bath=Bath(0.0026, 2.6, 30.0))
+    failed = set(_failed(wrong, accumulated))
+    assert ("bloch", "bloch_vector") in failed
+    for name in ("work", "heat_photon", "heat_dephasing"):
+        assert ("mean", name) in failed
+
+
+HOT_SHORT = dict(initial="ground", laser_frequency=9.4, t_end=4.0, times=21,
+                 photon_bath=Bath(0.002, 6.0, 30.0))
+
+
+def test_integral_ft_passes_and_fails_where_it_has_power():
+    """A short run with a hot photon bath: e^{-sigma} has a null sd of about 1.3, so 10^5
+    trajectories resolve <e^{-sigma}> to 0.004; sigma computed with a wrong photon temperature fails."""
+    q = DrivenQubit(**HOT_SHORT)
+    acc = q.accumulate("forward", SEED, 0, 100_000)
+    checks = q.tables({"forward": acc})["checks"].set_index("check")
+    assert checks.loc["integral_ft", "passed"] and checks.loc["integral_ft", "stderr"] < 0.01
+    wrong = dataclasses.replace(q, photon_bath=Bath(0.002, 4.0, 30.0))
+    assert ("integral_ft", "entropy_production") in set(_failed(wrong, acc))
+
+
+def test_checks_fail_on_a_sampler_with_a_wrong_rate(qubit, monkeypatch):
+    original = DrivenQubit.kernel_arguments
+
+    def slow_decay(self):
+        args = original(self)
+        args["a"] *= 0.8                  # the + branch waits 25 % too long
+        return args
+
+    monkeypatch.setattr(DrivenQubit, "kernel_arguments", slow_decay)
+    acc = qubit.accumulate("forward", SEED, 0, 50_000)
+    monkeypatch.undo()
+    failed = set(_failed(qubit, acc))
+    assert ("bloch", "bloch_vector") in failed
+    assert ("mean", "heat_dephasing") in failed
+
+
+def test_first_law_check_fails_on_wrong_channel_bookkeeping(qubit, monkeypatch):
+    original = DrivenQubit.kernel_arguments
+
+    def lost_quanta(self):
+        args = original(self)
+        args["d_dephasing"] = args["d_dephasing"].copy()
+        args["d_dephasing"][1] = 0          # z-bath s~- jumps forget their quantum W
+        return args
+
+    monkeypatch.setattr(DrivenQubit, "kernel_arguments", lost_quanta)
+    acc = qubit.accumulate("forward", SEED, 0, 5000)
+    monkeypatch.undo()
+    assert acc["first_law_violations"][0] > 0
+    assert ("first_law", "energy") in set(_failed(qubit, acc))
+
+
+def test_lattice_range_check_fails_when_the_lattice_is_too_small(qubit, monkeypatch):
+    monkeypatch.setattr(DrivenQubit, "half_width", lambda self: 1)
+    acc = qubit.accumulate("forward", SEED, 0, 5000)
+    assert acc["overflow"][0] > 0
+    assert ("lattice_range", "energy") in set(_failed(qubit, acc))
+
+
+def test_thermal_start_off_resonance_passes():
+    q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=81)
+    checks = q.tables({"forward": q.accumulate("forward", 77, 0, 60_000)})["checks"]
+    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+
+
+def test_rates_only_form_samples_ensemble_quantities():
+    q = DrivenQubit(rates=(0.0723532763, 0.0389636636, 0.0228159019), times=81)
+    result = q.tables({"forward": q.accumulate("forward", 11, 0, 40_000)})
+    assert result["histogram"].empty and result["summary"].empty
+    assert result["checks"]["passed"].all()
+    assert set(result["checks"]["check"]) == {"bloch", "first_law", "lattice_range", "mean"}
+    assert result["thermo"]["entropy_production_entropy_mc"].isna().all()
