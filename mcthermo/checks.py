@@ -78,27 +78,37 @@ def distribution_check(direction, observable, counts, probabilities, threshold=Z
     return check_row("distribution", direction, observable, est, dof, z, threshold, p_value=p_value)
 
 
-def jarzynski_check(direction, values, counts, beta, expected_free_energy, threshold=Z_THRESHOLD):
-    """Jarzynski: the free-energy estimate -ln<e^{-beta W}>/beta against dF (or -dF for reverse)."""
-    est = theorems.jarzynski(values, counts, beta=beta)
+def _with_null_floor(est: Estimate, values, probability_exact, beta):
+    """Raise the stderr of -ln<e^{-beta x}>/beta to at least its exact null value
+    sqrt(Var e^{-beta x} / n) / (beta <e^{-beta x}>) when the exact distribution is known.
+
+    e^{-beta x} can be heavy-tailed (its mean carried by rare trajectories); a run that has not
+    reached that tail underestimates its own error and would false-alarm.
+    """
+    if probability_exact is None:
+        return est
+    a = -beta * np.asarray(values, dtype=float)
+    shift = a.max()
+    first = float(np.dot(probability_exact, np.exp(a - shift)))
+    second = float(np.dot(probability_exact, np.exp(2.0 * (a - shift))))
+    null_stderr = np.sqrt(max(second / first**2 - 1.0, 0.0) / est.n) / beta
+    return Estimate.normal(est.value, max(est.stderr, null_stderr), est.n)
+
+
+def jarzynski_check(direction, values, counts, beta, expected_free_energy, probability_exact=None,
+                    threshold=Z_THRESHOLD):
+    """Jarzynski: the free-energy estimate -ln<e^{-beta W}>/beta against dF (or -dF for reverse);
+    with the exact work distribution, the stderr is at least the exact null one."""
+    est = _with_null_floor(theorems.jarzynski(values, counts, beta=beta), values, probability_exact, beta)
     return check_row("jarzynski", direction, "work", est, expected_free_energy,
-                est.z(expected_free_energy), threshold)
+                     est.z(expected_free_energy), threshold)
 
 
 def integral_ft_check(direction, observable, values, counts, probability_exact=None,
                       threshold=Z_THRESHOLD):
-    """Integral fluctuation theorem <e^{-sigma}> = 1: the estimate -ln<e^{-sigma}> against 0.
-
-    e^{-sigma} can be heavy-tailed (its mean carried by rare trajectories of negative sigma); a
-    run that has not reached that tail underestimates its own error.  With the exact distribution
-    of sigma the stderr is therefore at least the exact null one, sqrt(Var e^{-sigma} / n).
-    """
-    est = theorems.jarzynski(values, counts, beta=1.0)
-    if probability_exact is not None:
-        values = np.asarray(values, dtype=float)
-        null_variance = max(float(np.dot(probability_exact, np.exp(-2.0 * values))) - 1.0, 0.0)
-        stderr = max(est.stderr, float(np.sqrt(null_variance / est.n)))
-        est = Estimate.normal(est.value, stderr, est.n)
+    """Integral fluctuation theorem <e^{-sigma}> = 1: the estimate -ln<e^{-sigma}> against 0
+    (with the exact distribution of sigma, the stderr is at least the exact null one)."""
+    est = _with_null_floor(theorems.jarzynski(values, counts, beta=1.0), values, probability_exact, 1.0)
     return check_row("integral_ft", direction, observable, est, 0.0, est.z(0.0), threshold)
 
 

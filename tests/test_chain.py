@@ -92,3 +92,11 @@ def test_bad_chains_are_refused():
         TwoStateChain(0.5, np.array([1.2]), np.array([0.5]), np.array([1, 1]), np.arange(3.0))
     with pytest.raises(ValueError, match="work_weights"):
         TwoStateChain(0.5, np.array([0.2]), np.array([0.5]), np.array([1]), np.arange(2.0))
+
+
+def test_single_path_occupations_are_the_same_draws_as_the_counts():
+    chain = _random_chain(np.random.default_rng(8), 9)
+    n0, n1, m = chain.paths(3, 0, 40, 25)
+    for t in range(25):
+        path = chain.occupations(3, 0, 40 + t)
+        assert (path[0], path[-1], int(np.dot(path, chain.work_weights))) == (n0[t], n1[t], m[t])

@@ -22,7 +22,7 @@ from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_che
 from ..stats import histogram_frame, lattice_groups, summary_row
 from .base import STREAMS, Model
 from ..kernels.chain import chain_counts, chain_occupations, chain_paths
-from ..kernels.rng import bernoulli_threshold
+from ..kernels.rng import bernoulli_threshold32
 
 
 def _as_probabilities(name, values):
@@ -69,13 +69,13 @@ class TwoStateChain:
         return self.work_values.size
 
     def thresholds(self):
-        """Kernel thresholds: P(n'=1 | n=0) = (1-R) f and P(n'=1 | n=1) = R + (1-R) f, on the 2**-53 grid."""
+        """Kernel thresholds: P(n'=1 | n=0) = (1-R) f and P(n'=1 | n=1) = R + (1-R) f, on the 2**-32 grid."""
         empty = (1.0 - self.keep) * self.occupation
         occupied = np.minimum(1.0, self.keep + empty)
         return (
-            bernoulli_threshold(self.initial_occupation),
-            bernoulli_threshold(empty),
-            bernoulli_threshold(occupied),
+            bernoulli_threshold32(self.initial_occupation),
+            bernoulli_threshold32(empty),
+            bernoulli_threshold32(occupied),
         )
 
     # --- sampling -------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class TwoStateChain:
     def occupations(self, seed: int, stream: int, index: int) -> np.ndarray:
         """Occupation after each event of trajectory ``index`` (n_0 .. n_M)."""
         initial, empty, occupied = self.thresholds()
-        return chain_occupations(seed, stream, index, initial, empty, occupied)
+        return chain_occupations(seed, stream, index, initial, empty, occupied, self.work_weights)
 
     # --- exact answers --------------------------------------------------------------------
     def occupation_probabilities(self) -> np.ndarray:
@@ -185,9 +185,10 @@ class ChainModel(Model):
                     checks.append(distribution_check(direction, name, count, probability))
                 if name == "work":
                     work[direction] = (values, count)
+                    work_exact = probability
             sign = 1.0 if direction == "forward" else -1.0
             checks.append(jarzynski_check(direction, *work[direction], self.beta,
-                                          sign * self.free_energy_change()))
+                                          sign * self.free_energy_change(), work_exact))
         if len(work) == 2:
             checks.append(bar_check(work["forward"], work["reverse"], self.beta,
                                     self.free_energy_change()))

@@ -367,7 +367,7 @@ class LandauZener(ChainModel):
         rows = histogram[(histogram.direction == direction)
                          & (histogram.observable == "entropy_production")]
         return integral_ft_check(direction, "entropy_production", rows["value"].to_numpy(),
-                                 rows["count"].to_numpy())
+                                 rows["count"].to_numpy(), rows["probability_exact"].to_numpy())
 
     # --- continuous-time limit -------------------------------------------------------------------
     def golden_rule_limit(self, direction: str = "forward") -> "GoldenRuleLimit":
