@@ -28,11 +28,18 @@ def _add_run_options(parser):
     parser.add_argument("--reverse", action="store_true", help="also sample the reverse protocol")
     parser.add_argument("--save-samples", action="store_true",
                         help="also write per-trajectory rows under <out>/samples/")
+    _add_execution_options(parser)
+
+
+def _add_execution_options(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no verdict table")
     parser.add_argument("--workers", type=int, help="Numba threads (default: all cores)")
     parser.add_argument("--chunk-size", type=int,
                         help="trajectories per chunk (checkpoint granularity; results do not depend on it)")
-    parser.add_argument("--scheduler", help="Dask scheduler address, or 'local' for a LocalCluster")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="send chunks to a running Dask scheduler (e.g. tcp://host:8786)")
+    where.add_argument("--dask", choices=["local"], help="start a Dask LocalCluster on this machine")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
         model.add_arguments(sub)
         _add_run_options(sub)
+
+    run = commands.add_parser("run", help="a parameter sweep from a TOML file: one run directory per point")
+    run.add_argument("sweep_file")
+    run.add_argument("--out", help="sweep directory (default: the file's out, or data/sweeps/<name>)")
+    _add_execution_options(run)
 
     check = commands.add_parser("check", help="print the checks of a run (or of all runs below DIR); "
                                               "exit 1 if any failed")
@@ -95,12 +107,30 @@ def _sample(args) -> int:
         from .run import fingerprint, identity
 
         out = f"data/runs/{spec.name}-{fingerprint(identity(spec, args.seed, args.trajectories, args.reverse))[:8]}"
-    run = sample(spec, args.trajectories, args.seed, args.reverse, out=out, chunk_size=args.chunk_size,
-                 workers=args.workers, save_samples=args.save_samples, progress=not args.quiet,
-                 scheduler=args.scheduler)
+    run = sample(spec, args.trajectories, args.seed, args.reverse, out=out,
+                 save_samples=args.save_samples, **_execution(args))
     if not args.quiet:
         print(verdict_table(run.checks))
         print(f"wrote {out}")
+    return 0
+
+
+def _execution(args) -> dict:
+    return {"chunk_size": args.chunk_size, "workers": args.workers, "progress": not args.quiet,
+            "scheduler": args.scheduler or args.dask}
+
+
+def _run(args) -> int:
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    out = args.out or sweep.out
+    runs = run_sweep(sweep, out, **_execution(args))
+    if not args.quiet:
+        for label, run in runs.items():
+            failed = int((~run.checks["passed"]).sum())
+            print(f"{label:<40} {len(run.checks) - failed} passed, {failed} failed")
+        print(f"wrote {len(runs)} runs under {out}; read them with mcthermo.read({str(out)!r})")
     return 0
 
 
@@ -158,7 +188,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
-    handler = {"sample": _sample, "check": _check, "plot": _plot, "report": _report,
+    handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
                "demo": _demo}[args.command]
     try:
         return handler(args)
