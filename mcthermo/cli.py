@@ -1,4 +1,4 @@
-"""The `mcthermo` command: sample, check, demo.  Bad input gives one line and exit code 2."""
+"""The `mcthermo` command: sample, run, check, plot, report, exact, demo.  Bad input gives one line and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .models import MODELS
 from .run import read
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the default job: every model at modest size")
     demo.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
     demo.add_argument("--quiet", action="store_true")
+    exact_cli.add_parser(commands)  # mcthermo exact lz ...: the exact quantum reference
     return parser
 
 
@@ -189,7 +191,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
-               "demo": _demo}[args.command]
+               "demo": _demo, "exact": exact_cli.run}[args.command]
     try:
         return handler(args)
     except (ValueError, MCThermoFileError, ImportError) as error:

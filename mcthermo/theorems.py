@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 from scipy.stats import chi2 as chi2_distribution
 
-from .stats import Estimate, as_distribution, log_mean_exp
+from .stats import Estimate, as_distribution, log_mean_exp, log_sum_exp
 
 
 class ConvergenceWarning(UserWarning):
@@ -115,8 +115,8 @@ def _bar_solve(forward, reverse, beta):
     def imbalance(free_energy):
         (wf_, cf_, _), (wr_, cr_, _) = forward, reverse
         shift = np.log(nf / nr) - beta * free_energy
-        left = logsumexp(np.log(cf_) - np.logaddexp(0.0, beta * wf_ + shift))
-        right = logsumexp(np.log(cr_) - np.logaddexp(0.0, beta * wr_ - shift))
+        left = log_sum_exp(np.log(cf_) - np.logaddexp(0.0, beta * wf_ + shift))
+        right = log_sum_exp(np.log(cr_) - np.logaddexp(0.0, beta * wr_ - shift))
         return left - right
 
     low = min(wf.min(), -wr.max())

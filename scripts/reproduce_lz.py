@@ -7,7 +7,12 @@ Writes Parquet tables (and PNG figures when matplotlib is installed) under --out
                                 the exact staircase p_i (equilibrium start, and the seed's p_0 = 1);
   fig3_entropy_production.parquet/.png  Sigma of one crossing vs (R, p_i) at f_i = 0.75, Eq. (6);
   fig4_work.parquet/.png        forward P(w) and backward P~(-w), sampled vs exact, dOmega_eq marked;
-  run/                          the full sampled run (Parquet contract, incl. crossings.parquet).
+  run/                          the full sampled run (Parquet contract, incl. crossings.parquet);
+  exact/                        the numerically exact quantum reference of Eq. (2) (issue #6):
+                                occupation.parquet, work_exact.parquet, work_comparison.parquet,
+                                overlaid on Figs. 2 and 4 (p(t) curve, binned TPM work distributions);
+  exact_regimes.parquet         (--regimes) stochastic vs exact in other regimes: far ends, fast,
+                                near-adiabatic, strong coupling, and round trips (levels crossed twice).
 Units hbar = k_B = 1; seed parameters: beta 1.2, mu 3, eps_i = 1..9, gamma 0.2, eps_dot 1, eps 0 -> 10.
 """
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pandas as pd
 from scipy.special import logit
 
 import mcthermo as mt
+from mcthermo.exact import lz_quantum
 from mcthermo.models.base import STREAMS
 from mcthermo.models.landau_zener import LandauZener, crossing_entropy_production
 
@@ -45,8 +51,8 @@ def figure2(spec, seed, paths=5, averaged=20_000):
         if index < paths:
             rows.append(pd.DataFrame({"curve": f"trajectory {index}", "occupation": occupation}))
     curves = {f"sampled mean ({averaged})": sampled / averaged,
-              "exact, equilibrium start": chain.occupation_probabilities(),
-              "exact, p_0 = 1 (seed Fig. 2)":
+              "stochastic exact, equilibrium start": chain.occupation_probabilities(),
+              "stochastic exact, p_0 = 1 (seed Fig. 2)":
                   dataclasses.replace(chain, initial_occupation=1.0).occupation_probabilities()}
     rows += [pd.DataFrame({"curve": name, "occupation": p}) for name, p in curves.items()]
     frame = pd.concat(rows, ignore_index=True)
@@ -75,7 +81,47 @@ def figure4(run, spec):
     return frame.reset_index(drop=True)
 
 
-def plot(out, fig2, fig3, fig4, spec):
+#: regimes compared in exact_regimes.parquet: label -> LandauZener parameters
+REGIMES = {
+    "seed (Figs. 2, 4)": {},
+    "seed, ends far from the levels (-5 -> 15)": {"level_start": -5.0, "level_end": 15.0},
+    "fast, weak coupling (gamma 0.05, speed 4)": {"coupling": 0.05, "speed": 4.0},
+    "slow, weak coupling (gamma 0.05, speed 0.05)": {"coupling": 0.05, "speed": 0.05},
+    "near-adiabatic (gamma 0.2, speed 0.05)": {"speed": 0.05},
+    "strong coupling (gamma 0.4, speed 0.1)": {"coupling": 0.4, "speed": 0.1},
+}
+ROUND_TRIPS = {"round trip, seed": {}, "round trip, weak coupling (gamma 0.05)": {"coupling": 0.05},
+               "round trip, near-adiabatic (speed 0.05)": {"speed": 0.05}}
+
+
+def exact_regimes(tolerance=1e-9):
+    """One row per regime: TPM vs stochastic work (mean, total-variation distance of the quantum
+    atoms binned to the stochastic lattice), p(t) deviations, dOmega full vs isolated level; and
+    for round trips the mean (dissipated) work and the final occupation."""
+    rows = []
+    for label, parameters in REGIMES.items():
+        spec = lz_quantum.quiet_spec(**parameters)
+        s = lz_quantum.exact_lz(spec, tolerance=tolerance).summary
+        deviation = s["occupation_deviation"]["forward/equilibrium"]
+        rows.append({"regime": label, "keep_R": float(spec.keep_probabilities()[0]),
+                     "mean_work_quantum": s["forward_mean_work_quantum"],
+                     "mean_work_stochastic": s["forward_mean_work_stochastic"],
+                     "tv_forward": s["forward_total_variation"], "tv_reverse": s["reverse_total_variation"],
+                     "p_window_deviation": deviation["window"], "p_midpoint_deviation": deviation["midpoint"],
+                     "p_final_deviation": deviation["final"],
+                     "delta_omega_full": s["delta_omega_full"], "delta_omega_eq": s["delta_omega_eq"]})
+    for label, parameters in ROUND_TRIPS.items():
+        spec = lz_quantum.quiet_spec(**parameters)
+        r = lz_quantum.round_trip(spec, tolerance=tolerance)
+        rows.append({"regime": label, "keep_R": float(spec.keep_probabilities()[0]),
+                     "mean_work_quantum": r["mean_work_quantum"],
+                     "mean_work_stochastic": r["mean_work_stochastic"],
+                     "p_final_deviation": abs(r["final_occupation_quantum"] - r["final_occupation_stochastic"]),
+                     "delta_omega_full": 0.0, "delta_omega_eq": 0.0})
+    return pd.DataFrame(rows)
+
+
+def plot(out, fig2, fig3, fig4, spec, exact=None):
     try:
         import matplotlib
 
@@ -90,6 +136,11 @@ def plot(out, fig2, fig3, fig4, spec):
         n = np.append(curve.occupation.to_numpy(), curve.occupation.iloc[-1])
         style = dict(lw=0.8, alpha=0.4) if name.startswith("trajectory") else dict(lw=2)
         ax.step(t, n, where="post", label=None if name.startswith("trajectory") else name, **style)
+    if exact is not None:
+        for state, label in (("given", "exact quantum, p_0 = 1"), ("equilibrium", "exact quantum, equilibrium start")):
+            rows = exact.occupation[(exact.occupation.direction == "forward")
+                                    & (exact.occupation.initial_state == state)]
+            ax.plot(rows.time, rows.occupation, lw=1.2, label=label)
     ax.set(xlabel="time t (level energy, speed 1)", ylabel="occupation", title="Fig. 2: p(t)")
     ax.legend(fontsize=7)
     fig.savefig(out / "fig2_occupation.png", dpi=150, bbox_inches="tight")
@@ -107,8 +158,14 @@ def plot(out, fig2, fig3, fig4, spec):
     fig, ax = plt.subplots(figsize=(6, 4))
     for direction, label, colour in (("forward", "P(w)", "k"), ("reverse", "P~(-w)", "r")):
         d = fig4[fig4.direction == direction].sort_values("w")
-        ax.plot(d.w, d.probability_exact, "-", color=colour, label=f"{label} exact")
-        ax.plot(d.w, d.probability, "o", color=colour, mfc="none", label=f"{label} sampled")
+        ax.plot(d.w, d.probability_exact, "-", color=colour, label=f"{label} stochastic exact")
+        ax.plot(d.w, d.probability, "o", color=colour, mfc="none", label=f"{label} stochastic sampled")
+    if exact is not None:
+        for direction, label, colour in (("forward", "P(w)", "saddlebrown"), ("reverse", "P~(-w)", "b")):
+            d = exact.comparison[exact.comparison.direction == direction]
+            w = d.work if direction == "forward" else -d.work
+            ax.plot(w, d.probability_quantum, "x", color=colour, ms=7, label=f"{label} quantum TPM")
+        ax.axvline(exact.summary["delta_omega_full"], color="g", ls=":", label="dOmega (full H)")
     ax.axvline(spec.free_energy_change(), color="b", ls="--", label="dOmega_eq")
     ax.set(xlabel="mechanical work w_m", ylabel="probability", yscale="log", title="Fig. 4")
     ax.legend(fontsize=7)
@@ -121,6 +178,10 @@ def main(argv=None):
     parser.add_argument("--out", default="data/reproduce/lz")
     parser.add_argument("--trajectories", type=int, default=10**6)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--tolerance", type=float, default=1e-10,
+                        help="propagator error of the exact quantum reference (default 1e-10)")
+    parser.add_argument("--regimes", action="store_true",
+                        help="also compare stochastic and exact in other regimes (exact_regimes.parquet)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,12 +191,22 @@ def main(argv=None):
     fig2, fig3, fig4 = figure2(spec, args.seed), figure3(), figure4(run, spec)
     for name, frame in (("fig2_occupation", fig2), ("fig3_entropy_production", fig3), ("fig4_work", fig4)):
         frame.to_parquet(out / f"{name}.parquet", index=False)
-    plot(out, fig2, fig3, fig4, spec)
+    exact = lz_quantum.exact_lz(spec, tolerance=args.tolerance)
+    lz_quantum.write_exact(exact, out / "exact", tolerance=args.tolerance)
+    plot(out, fig2, fig3, fig4, spec, exact)
     checks = run.checks
     print(f"R = {spec.keep_probabilities()[0]:.10f}, <W_m> = {spec.mean_work():.10f}, "
           f"dOmega_eq = {spec.free_energy_change():.10f}")
     print(f"{int(checks.passed.sum())}/{len(checks)} checks passed, max |z| = {checks.z.abs().max():.2f}; "
           f"wrote {out}")
+    from mcthermo.exact.cli import summary_text
+
+    print(summary_text(exact))
+    if args.regimes:
+        regimes = exact_regimes()
+        regimes.to_parquet(out / "exact_regimes.parquet", index=False)
+        with pd.option_context("display.width", 250, "display.max_columns", 20):
+            print(regimes.round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

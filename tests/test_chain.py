@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcthermo.checks import distribution_check
-from mcthermo.kernels.chain import chain_counts
 from mcthermo.models.chain import TwoStateChain
 
 
@@ -73,16 +72,54 @@ def test_counts_do_not_depend_on_blocks_threads_or_splitting():
         numba.set_num_threads(threads)
 
 
-def test_paths_agree_with_counts_and_with_the_python_twin():
+def _python_trajectory(chain, seed, stream, index):
+    """The documented algorithm in Python integers: xoshiro256** seeded as in kernels/rng.py, both
+    32-bit halves of each draw used in turn, P(n'=1|n) = threshold_n / 2**32."""
+    from reference_rng import MASK, reference_state
+
+    state = list(reference_state(seed, stream, index))
+
+    def rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & MASK
+
+    def draws():
+        while True:
+            s0, s1, s2, s3 = state
+            result = (rotl((s1 * 5) & MASK, 7) * 9) & MASK
+            t = (s1 << 17) & MASK
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= t
+            state[:] = [s0, s1, s2, rotl(s3, 45)]
+            yield result >> 32
+            yield result & 0xFFFFFFFF
+
+    initial, empty, occupied = (np.asarray(a, dtype=object) for a in chain.thresholds())
+    uniforms = draws()
+    n = int(next(uniforms) < initial)
+    n_initial, work = n, n * int(chain.work_weights[0])
+    for i in range(chain.events):
+        k = next(uniforms)
+        n = int(k < (occupied[i] if n else empty[i]))
+        work += n * int(chain.work_weights[i + 1])
+    return n_initial, n, work
+
+
+def test_kernel_paths_equal_a_pure_python_reference():
+    chain = _random_chain(np.random.default_rng(4), 7)
+    n0, n1, m = chain.paths(5, 1, 100, 40)
+    for t in range(40):
+        assert _python_trajectory(chain, 5, 1, 100 + t) == (n0[t], n1[t], m[t])
+
+
+def test_paths_agree_with_counts():
     chain = _random_chain(np.random.default_rng(4), 5)
     n0, n1, m = chain.paths(5, 1, 100, 3000)
     counts = np.zeros((2, 2, chain.lattice_size), dtype=np.int64)
     np.add.at(counts, (n0, n1, m), 1)
     assert np.array_equal(counts, chain.counts(5, 1, 100, 3000, blocks=3))
-    initial, empty, occupied = chain.thresholds()
-    python = chain_counts.py_func(5, 1, 100, 300, initial, empty, occupied, chain.work_weights,
-                                  chain.lattice_size, 2)
-    assert np.array_equal(python, chain.counts(5, 1, 100, 300, blocks=2))
 
 
 def test_bad_chains_are_refused():

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
+from reference_rng import reference_state as _reference_state
+
 from mcthermo.kernels.rng import (UNIT53, bernoulli_threshold, exponential, trajectory_state,
                                   uniform53)
 
@@ -31,28 +33,6 @@ def test_stream_is_a_pure_function_of_seed_stream_index():
     assert np.array_equal(a, _draws(7, 0, 123, 100))
     for other in [_draws(8, 0, 123, 100), _draws(7, 1, 123, 100), _draws(7, 0, 124, 100)]:
         assert not np.any(a == other)  # 53-bit draws: a collision would be a 1e-14 event
-
-
-_MASK = (1 << 64) - 1
-
-
-def _splitmix_finaliser(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
-
-
-def _reference_state(seed, stream, index):
-    """The documented derivation in Python integers (independent of Numba's uint64 typing)."""
-    golden = 0x9E3779B97F4A7C15
-    key = _splitmix_finaliser((seed + golden) & _MASK)
-    key = _splitmix_finaliser(key ^ ((stream * 0xD1B54A32D192ED03 + golden) & _MASK))
-    x = _splitmix_finaliser(key ^ _splitmix_finaliser((index + golden) & _MASK))
-    state = []
-    for _ in range(4):
-        x = (x + golden) & _MASK
-        state.append(_splitmix_finaliser(x))
-    return tuple(state)
 
 
 def test_compiled_state_equals_a_python_integer_reference():
@@ -91,3 +71,12 @@ def test_bernoulli_threshold_is_exact_on_the_grid():
         bernoulli_threshold(1.5)
     with pytest.raises(ValueError):
         bernoulli_threshold(np.nan)
+
+
+def test_helpers_called_from_python_type_their_arguments_as_uint64():
+    from mcthermo.kernels.rng import keyed_state, stream_key
+
+    key = stream_key(7, 1)
+    assert keyed_state(key, 99) == _reference_state(7, 1, 99)
+    with np.errstate(over="ignore"):
+        assert tuple(int(s) for s in keyed_state.py_func(stream_key.py_func(7, 1), 99)) == _reference_state(7, 1, 99)

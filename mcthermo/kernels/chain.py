@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .rng import halves, next_uint64, trajectory_state
+from .rng import halves, keyed_state, next_uint64, stream_key
 
 
 @inline
@@ -32,10 +32,10 @@ def _step(k, n, empty, occupied):
 
 
 @inline
-def _trajectory(seed, stream, index, initial_threshold, threshold_0, threshold_1, weights, record):
-    """Sample one trajectory: returns (initial occupation, final occupation, work index); writes the
-    occupation after each event into ``record`` when it is not empty."""
-    s0, s1, s2, s3 = trajectory_state(seed, stream, index)
+def _trajectory(key, index, initial_threshold, threshold_0, threshold_1, weights, record):
+    """Sample trajectory ``index`` of the stream ``key``: returns (initial occupation, final
+    occupation, work index); writes the occupation after each event into ``record`` unless empty."""
+    s0, s1, s2, s3 = keyed_state(key, index)
     x, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
     high, low = halves(x)
     n = np.int64(high < initial_threshold)
@@ -78,12 +78,13 @@ def chain_counts(seed, stream, first, count, initial_threshold, threshold_0, thr
     partial = np.zeros((blocks, 2, 2, lattice_size), dtype=np.int64)
     per_block = (count + blocks - 1) // blocks
     no_record = np.empty(0, dtype=np.int8)
+    key = stream_key(seed, stream)
     for b in numba.prange(blocks):
         start = b * per_block
         stop = min(count, start + per_block)
         for t in range(start, stop):
-            n0, n1, m = _trajectory(seed, stream, first + t, initial_threshold, threshold_0,
-                                    threshold_1, weights, no_record)
+            n0, n1, m = _trajectory(key, first + t, initial_threshold, threshold_0, threshold_1,
+                                    weights, no_record)
             partial[b, n0, n1, m] += 1
     return partial.sum(axis=0)
 
@@ -95,9 +96,10 @@ def chain_paths(seed, stream, first, count, initial_threshold, threshold_0, thre
     n_final = np.empty(count, dtype=np.int8)
     work_index = np.empty(count, dtype=np.int64)
     no_record = np.empty(0, dtype=np.int8)
+    key = stream_key(seed, stream)
     for t in numba.prange(count):
-        n0, n1, m = _trajectory(seed, stream, first + t, initial_threshold, threshold_0,
-                                threshold_1, weights, no_record)
+        n0, n1, m = _trajectory(key, first + t, initial_threshold, threshold_0, threshold_1, weights,
+                                no_record)
         n_initial[t] = n0
         n_final[t] = n1
         work_index[t] = m
@@ -108,5 +110,6 @@ def chain_paths(seed, stream, first, count, initial_threshold, threshold_0, thre
 def chain_occupations(seed, stream, index, initial_threshold, threshold_0, threshold_1, weights):
     """The occupation after every event of one trajectory (n_0 .. n_M), for plots of single paths."""
     record = np.empty(threshold_0.shape[0] + 1, dtype=np.int8)
-    _trajectory(seed, stream, index, initial_threshold, threshold_0, threshold_1, weights, record)
+    _trajectory(stream_key(seed, stream), index, initial_threshold, threshold_0, threshold_1, weights,
+                record)
     return record

@@ -37,6 +37,7 @@ UNIT53 = 1.0 / 9007199254740992.0
 @inline
 def mix64(z):
     """The splitmix64 finaliser: a bijection of uint64 with full avalanche."""
+    z = np.uint64(z)  # a no-op in kernels; types Python ints (and .py_func twins) correctly
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     return z ^ (z >> _S31)
@@ -48,11 +49,16 @@ def _rotl(x, k):
 
 
 @inline
-def trajectory_state(seed, stream, index):
-    """xoshiro256** state of trajectory ``index`` in ``stream`` of a run seeded with ``seed``."""
+def stream_key(seed, stream):
+    """Key of one stream of a run: hashed from (seed, stream), shared by all its trajectories."""
     key = mix64(np.uint64(seed) + _GOLDEN)
-    key = mix64(key ^ (np.uint64(stream) * _STREAM + _GOLDEN))
-    x = mix64(key ^ mix64(np.uint64(index) + _GOLDEN))
+    return mix64(key ^ (np.uint64(stream) * _STREAM + _GOLDEN))
+
+
+@inline
+def keyed_state(key, index):
+    """xoshiro256** state of trajectory ``index`` of the stream with key ``key``."""
+    x = mix64(np.uint64(key) ^ mix64(np.uint64(index) + _GOLDEN))
     # four successive splitmix64 outputs: distinct inputs of a bijection, never all zero
     x = x + _GOLDEN
     s0 = mix64(x)
@@ -66,8 +72,16 @@ def trajectory_state(seed, stream, index):
 
 
 @inline
+def trajectory_state(seed, stream, index):
+    """xoshiro256** state of trajectory ``index`` in ``stream`` of a run seeded with ``seed``
+    (kernels sampling many trajectories hoist ``stream_key`` out of their loop)."""
+    return keyed_state(stream_key(seed, stream), index)
+
+
+@inline
 def next_uint64(s0, s1, s2, s3):
     """One xoshiro256** step: returns (output, s0, s1, s2, s3)."""
+    s0, s1, s2, s3 = np.uint64(s0), np.uint64(s1), np.uint64(s2), np.uint64(s3)
     result = _rotl(s1 * _FIVE, _S7) * _NINE
     t = s1 << _S17
     s2 ^= s0
