@@ -83,6 +83,8 @@ def _chunk_task(spec, seed, direction, first, count, with_samples):
 def _completed_chunks(chunk_dir: Path, directions, fingerprint: str):
     """Chunk files already on disk: {direction: [(first, count, path)]}."""
     done = {direction: [] for direction in directions}
+    for stale in chunk_dir.glob(".*.tmp") if chunk_dir.exists() else []:
+        stale.unlink()  # a write cut short by a crash (kill -9): that chunk is sampled again
     for path in sorted(chunk_dir.glob("*.npz")) if chunk_dir.exists() else []:
         match = _CHUNK_NAME.match(path.name)
         if not match or match.group(1) not in done:

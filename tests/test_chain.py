@@ -137,3 +137,13 @@ def test_single_path_occupations_are_the_same_draws_as_the_counts():
     for t in range(25):
         path = chain.occupations(3, 0, 40 + t)
         assert (path[0], path[-1], int(np.dot(path, chain.work_weights))) == (n0[t], n1[t], m[t])
+
+
+def test_sampled_law_at_twenty_million_trajectories():
+    """The 32-bit Bernoulli resolution is invisible at 2e7 trajectories (G-test of the joint law)."""
+    from mcthermo import LandauZener, Staircase
+
+    for spec in (Staircase(steps=20), LandauZener()):
+        chain = spec.chain("forward")
+        counts = chain.counts(seed=77, stream=0, first=0, count=20_000_000, blocks=16)
+        assert distribution_check("forward", "joint", counts.ravel(), chain.joint_pmf().ravel())["z"] < 5

@@ -38,6 +38,10 @@ def test_check_exits_one_when_a_check_failed(tmp_path, capsys):
     (["--trajectories", "0"], "trajectories must be an integer >= 1 (got 0)"),
     (["--seed", "-3"], "seed must be an integer in [0, 2**63 - 1]"),
     (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+    (["--chunk-size", "0"], "chunk_size must be an integer >= 1 (got 0)"),
+    (["--workers", "0"], "workers must be an integer >= 1 (got 0)"),
+    (["--dask", "remote"], "argument --dask: invalid choice: 'remote'"),
+    (["--dask", "local", "--scheduler", "tcp://x:1"], "not allowed with argument"),
 ])
 def test_bad_input_is_one_line_and_exit_two(tmp_path, capsys, argv, message):
     out = tmp_path / "run"
