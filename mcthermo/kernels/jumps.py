@@ -69,6 +69,37 @@ def _pick(u, cumulative, channels):
     return channels[cumulative.shape[0] - 1]
 
 
+@inline
+def _start(seed, stream, index, init_threshold, init_vectors):
+    """Generator state and the pure initial Floquet state (c+, c-) of one trajectory: the
+    eigenvector of rho~(0) drawn with its eigenvalue as probability."""
+    s0, s1, s2, s3 = trajectory_state(seed, stream, index)
+    u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
+    k = 0 if u < init_threshold else 1
+    return init_vectors[k, 0], init_vectors[k, 1], s0, s1, s2, s3
+
+
+@inline
+def _next_jump_time(cp, cm, a, b, t, s0, s1, s2, s3):
+    """Exact waiting time: the survival |c+|^2 e^{-a t} + |c-|^2 e^{-b t} is a two-exponential
+    mixture, so pick the branch (+ with probability |c+|^2), then an Exp(rate of that branch)."""
+    u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
+    plus = u < cp.real**2 + cp.imag**2
+    e, s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
+    rate = a if plus else b
+    return plus, (t + e / rate if rate > 0.0 else np.inf), s0, s1, s2, s3
+
+
+@inline
+def _after_jump(op, cp, cm):
+    """Floquet state after a jump: s~- -> |->, s~+ -> |+>, s~z flips the sign of c-."""
+    if op == OP_LOWER:
+        return 0.0j, 1.0 + 0.0j
+    if op == OP_RAISE:
+        return 1.0 + 0.0j, 0.0j
+    return cp, -cm
+
+
 @kernel
 def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plus, chan_plus,
                 cum_minus, chan_minus, ops, d_laser, d_photon, d_dephasing, times, moments, row,
@@ -81,11 +112,7 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
     sigma~+- jump, n0 is the source of the first one and nt the target of the last; without one,
     n0 = nt is drawn from |c+(t_end)|^2, the posterior of the + branch given the record.
     """
-    s0, s1, s2, s3 = trajectory_state(seed, stream, index)
-    u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-    k = 0 if u < init_threshold else 1
-    cp = init_vectors[k, 0]
-    cm = init_vectors[k, 1]
+    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, init_threshold, init_vectors)
     t_end = times[times.shape[0] - 1]
     channel_counts[:] = 0
     laser = 0
@@ -96,11 +123,7 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
     t = 0.0
     j = 0
     while True:
-        u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        plus = u < cp.real**2 + cp.imag**2
-        e, s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
-        rate = a if plus else b
-        t_next = t + e / rate if rate > 0.0 else np.inf
+        plus, t_next, s0, s1, s2, s3 = _next_jump_time(cp, cm, a, b, t, s0, s1, s2, s3)
         while j < times.shape[0] and times[j] < t_next:
             xp, xm = _decay(cp, cm, a, b, times[j] - t)
             _record(moments, row, j, xp, xm)
@@ -114,16 +137,10 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
         laser += d_laser[c]
         photon += d_photon[c]
         dephasing += d_dephasing[c]
-        if ops[c] == OP_LOWER:
-            cp, cm = 0.0j, 1.0 + 0.0j
-            n0 = 1 if n0 < 0 else n0
-            nt = 0
-        elif ops[c] == OP_RAISE:
-            cp, cm = 1.0 + 0.0j, 0.0j
-            n0 = 0 if n0 < 0 else n0
-            nt = 1
-        else:
-            cm = -cm
+        if ops[c] != OP_Z:  # a Floquet transition: the measured labels follow it
+            n0 = (1 if ops[c] == OP_LOWER else 0) if n0 < 0 else n0
+            nt = 0 if ops[c] == OP_LOWER else 1
+        cp, cm = _after_jump(ops[c], cp, cm)
         t = t_next
     if n0 < 0:
         xp, xm = _decay(cp, cm, a, b, t_end - t)
@@ -203,21 +220,13 @@ def jump_record(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
                 cum_minus, chan_minus, ops, times):
     """Jump times and channels of one trajectory (for plots of single paths): same draws as
     ``_trajectory``, so the record matches the trajectory ``index`` of a run."""
-    s0, s1, s2, s3 = trajectory_state(seed, stream, index)
-    u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-    k = 0 if u < init_threshold else 1
-    cp = init_vectors[k, 0]
-    cm = init_vectors[k, 1]
+    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, init_threshold, init_vectors)
     t_end = times[times.shape[0] - 1]
     jump_times = []
     jump_channels = []
     t = 0.0
     while True:
-        u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        plus = u < cp.real**2 + cp.imag**2
-        e, s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
-        rate = a if plus else b
-        t_next = t + e / rate if rate > 0.0 else np.inf
+        plus, t_next, s0, s1, s2, s3 = _next_jump_time(cp, cm, a, b, t, s0, s1, s2, s3)
         if t_next > t_end:
             break
         cp, cm = _decay(cp, cm, a, b, t_next - t)
@@ -225,11 +234,6 @@ def jump_record(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
         c = _pick(u, cum_plus, chan_plus) if plus else _pick(u, cum_minus, chan_minus)
         jump_times.append(t_next)
         jump_channels.append(c)
-        if ops[c] == OP_LOWER:
-            cp, cm = 0.0j, 1.0 + 0.0j
-        elif ops[c] == OP_RAISE:
-            cp, cm = 1.0 + 0.0j, 0.0j
-        else:
-            cm = -cm
+        cp, cm = _after_jump(ops[c], cp, cm)
         t = t_next
     return np.array(jump_times, dtype=np.float64), np.array(jump_channels, dtype=np.int64)
