@@ -8,6 +8,7 @@ normal quantile of their p-value as ``z`` so that all verdicts read alike.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 from scipy.stats import chi2 as chi2_distribution
 from scipy.stats import norm
 
@@ -88,10 +89,15 @@ def _with_null_floor(est: Estimate, values, probability_exact, beta):
     if probability_exact is None:
         return est
     a = -beta * np.asarray(values, dtype=float)
-    shift = a.max()
-    first = float(np.dot(probability_exact, np.exp(a - shift)))
-    second = float(np.dot(probability_exact, np.exp(2.0 * (a - shift))))
-    null_stderr = np.sqrt(max(second / first**2 - 1.0, 0.0) / est.n) / beta
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.asarray(probability_exact, dtype=float))
+    # relative variance of e^{a} under p, in log space (the tail that carries the mean may be tiny)
+    log_first = logsumexp(a + log_p)
+    log_second = logsumexp(2.0 * a + log_p)
+    if not (np.isfinite(log_first) and np.isfinite(log_second)):
+        return est
+    relative_variance = max(np.expm1(min(log_second - 2.0 * log_first, 700.0)), 0.0)
+    null_stderr = np.sqrt(relative_variance / est.n) / beta
     return Estimate.normal(est.value, max(est.stderr, null_stderr), est.n)
 
 

@@ -197,6 +197,13 @@ def main(argv=None) -> int:
     except (ValueError, MCThermoFileError, ImportError) as error:
         print(f"mcthermo: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("mcthermo: error: not enough memory for these parameters (fewer steps, output times "
+              "or levels)", file=sys.stderr)
+        return 2
+    except OSError as error:  # unwritable --out, a file where a directory is expected, no scheduler
+        print(f"mcthermo: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
               file=sys.stderr)

@@ -31,11 +31,14 @@ class Estimate:
         return cls(float(value), float(stderr), float(value - half), float(value + half), int(n), level)
 
     def z(self, expected: float) -> float:
-        """(estimate - expected) / stderr; +-inf for a mismatch with zero error, 0 for an exact match."""
+        """(estimate - expected) / stderr; with zero error (every trajectory alike): 0 for a match to
+        rounding (1e-9 relative), +-inf for a mismatch."""
         diff = self.value - expected
         if self.stderr > 0:
             return float(diff / self.stderr)
-        return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
+        if abs(diff) <= 1e-9 * max(1.0, abs(expected), abs(self.value)):
+            return 0.0
+        return float(np.copysign(np.inf, diff))
 
     def to_dict(self):
         return asdict(self)

@@ -263,6 +263,9 @@ def crooks(forward_values, forward_counts, reverse_values, reverse_counts, *, be
     ones = np.ones(work.size)
     weights = _solve(covariance / beta**2, ones)
     information = float(ones @ weights)
+    if not (np.isfinite(information) and information > 0):
+        raise EstimatorError("Crooks: the populated log-ratios carry no information on dF "
+                             "(degenerate covariance: a single work value or no fluctuations)")
     free_energy = Estimate.normal(float(weights @ (work - log_ratio / beta)) / information,
                                   np.sqrt(1.0 / information), n, level)
     slope = intercept = crossing = None

@@ -71,3 +71,24 @@ def test_demo_runs_every_entry(tmp_path, capsys, monkeypatch):
     code, stdout, _ = _run(capsys, "demo", "--out", str(tmp_path), "--quiet")
     assert code == 0
     assert len(mt.read(tmp_path).runs) == len(small)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--gap-start", "0", "--gap-end", "1e3", "--steps", "10"],   # e^{-beta W} underflows in the tail
+    ["--gap-start", "1", "--gap-end", "1", "--reverse"],           # no driving: W = 0 exactly
+    ["--beta", "30", "--reverse"],                                 # almost no fluctuations
+    ["--beta", "50"],                                              # zero sampled variance
+    ["--reverse", "--trajectories", "100"],                        # too few counts for Crooks/BAR
+])
+def test_extreme_but_valid_parameters_give_tables_and_no_false_alarm(tmp_path, capsys, argv):
+    out = tmp_path / "run"
+    assert cli.main(["sample", "staircase", "--out", str(out), "--quiet", *argv]) == 0
+    assert mt.read(out).checks["passed"].all()
+
+
+def test_unwritable_output_is_one_line_and_exit_two(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, stderr = _run(capsys, "sample", "staircase", "--out", str(afile / "run"), "--quiet",
+                           "--trajectories", "10")
+    assert code == 2 and stderr.startswith("mcthermo: error:") and stderr.count("\n") == 1

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_check, mean_check, variance_check
+from ..theorems import EstimatorError
 from ..stats import histogram_frame, lattice_groups, summary_row
 from .base import STREAMS, Model
 from ..kernels.chain import chain_counts, chain_occupations, chain_paths
@@ -190,10 +191,18 @@ class ChainModel(Model):
             checks.append(jarzynski_check(direction, *work[direction], self.beta,
                                           sign * self.free_energy_change(), work_exact))
         if len(work) == 2:
-            checks.append(bar_check(work["forward"], work["reverse"], self.beta,
-                                    self.free_energy_change()))
-            checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
+            # BAR and Crooks need work values populated in both directions: with too few
+            # trajectories (or no overlap) they are not evaluated rather than fail the run
+            try:
+                checks.append(bar_check(work["forward"], work["reverse"], self.beta,
                                         self.free_energy_change()))
+            except EstimatorError:
+                pass
+            try:
+                checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
+                                            self.free_energy_change()))
+            except EstimatorError:
+                pass
         return {
             "histogram": pd.concat(histogram, ignore_index=True),
             "summary": pd.DataFrame(summary),
