@@ -112,11 +112,12 @@ def _bar_solve(forward, reverse, beta):
     """Root of ln sum_F c f_F - ln sum_R c f_R (increasing in dF) by bracketing + Brent."""
     (wf, cf, nf), (wr, cr, nr) = forward, reverse
 
+    log_cf, log_cr = np.log(cf), np.log(cr)
+
     def imbalance(free_energy):
-        (wf_, cf_, _), (wr_, cr_, _) = forward, reverse
         shift = np.log(nf / nr) - beta * free_energy
-        left = log_sum_exp(np.log(cf_) - np.logaddexp(0.0, beta * wf_ + shift))
-        right = log_sum_exp(np.log(cr_) - np.logaddexp(0.0, beta * wr_ - shift))
+        left = log_sum_exp(log_cf - np.logaddexp(0.0, beta * wf + shift))
+        right = log_sum_exp(log_cr - np.logaddexp(0.0, beta * wr - shift))
         return left - right
 
     low = min(wf.min(), -wr.max())

@@ -114,8 +114,9 @@ class TwoStateChain:
         pmf[1, 1, self.work_weights[0]] = self.initial_occupation
         for i in range(self.events):
             R, f = self.keep[i], self.occupation[i]
-            to_empty = R * pmf[:, 0] + (1.0 - R) * (1.0 - f) * pmf.sum(axis=1)
-            to_occupied = R * pmf[:, 1] + (1.0 - R) * f * pmf.sum(axis=1)
+            redrawn = (1.0 - R) * pmf.sum(axis=1)  # mass that forgets its occupation
+            to_empty = R * pmf[:, 0] + (1.0 - f) * redrawn
+            to_occupied = R * pmf[:, 1] + f * redrawn
             shift = self.work_weights[i + 1]
             pmf[:, 0] = to_empty
             pmf[:, 1] = 0.0
