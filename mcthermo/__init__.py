@@ -7,7 +7,7 @@ statistics, and fluctuation-theorem checks against exact answers.  Units: hbar =
     run.checks                      # pandas DataFrame, one verdict per row
     run.save("data/x"); mt.read("data/x")
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .io import MCThermoFileError
 from .models import MODELS, DrivenQubit, LandauZener, Staircase

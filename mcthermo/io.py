@@ -125,7 +125,10 @@ def table_metadata(path) -> dict:
 
 
 # --- chunk accumulators ---------------------------------------------------------------------
-CHUNK_FORMAT = 1
+#: Bumped whenever a chunk's content changes for the same run identity, including how a sampler
+#: consumes its random streams (2: the chain kernel's 16-bit lanes), so that a resumed run never
+#: mixes chunks of two samplers.
+CHUNK_FORMAT = 2
 
 
 def write_chunk(path, accumulator: dict[str, np.ndarray], fingerprint: str) -> None:

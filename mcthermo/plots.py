@@ -138,3 +138,39 @@ def lz_crossings(run, directory: Path) -> list[Path]:
     bottom.bar(crossings["level"], crossings["entropy_production"], width=0.4)
     bottom.set(xlabel=r"reservoir level $\varepsilon_i$", ylabel=r"$\Sigma_i$")
     return [_save(fig, directory / "crossings.png")]
+
+
+@register("qubit")
+def qubit_bloch(run, directory: Path) -> list[Path]:
+    """Lab-frame Bloch vector <sigma_x,y,z>(t): trajectory averages (+-2 standard errors) at the
+    output times on the exact master-equation solution, and the z-scores with the Bonferroni
+    threshold of the run's bloch check."""
+    if "bloch" not in run.tables:
+        return []
+    plt = _pyplot()
+    bloch = run.tables["bloch"]
+    t = bloch["time"].to_numpy()
+    fig, axes = plt.subplots(4, 1, figsize=(7, 8), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 2, 2, 1.4]})
+    # the exact solution on a fine grid: the lab-frame x, y oscillate faster than the output times
+    fine = np.linspace(t[0], t[-1], min(20_000, 20 * t.size))
+    exact = run.spec.bloch(fine)
+    for k, (ax, axis) in enumerate(zip(axes, "xyz")):
+        ax.plot(fine, exact[:, k], "k-", lw=0.6, label="exact")
+        ax.errorbar(t, bloch[axis], yerr=2 * bloch[f"{axis}_stderr"], fmt="o", ms=2, lw=0.8,
+                    label=r"sampled $\pm 2\sigma$")
+        ax.set(ylabel=rf"$\langle\sigma_{axis}\rangle$")
+    axes[0].legend(fontsize=8, loc="upper right")
+    axes[0].set_title(f"{run.info['model']}: Bloch vector, {run.info['trajectories']:,} trajectories")
+    checks = run.checks.query("check == 'bloch'")
+    threshold = float(checks["threshold"].iloc[0]) if len(checks) else 5.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for axis in "xyz":
+            se = bloch[f"{axis}_stderr"].to_numpy()
+            z = np.where(se > 0, (bloch[axis] - bloch[f"{axis}_exact"]) / se, 0.0)
+            axes[3].plot(t, z, ".", ms=2, label=axis)
+    for sign in (-1, 1):
+        axes[3].axhline(sign * threshold, color="r", ls="--", lw=0.8)
+    axes[3].set(xlabel="time t", ylabel="z")
+    axes[3].legend(fontsize=7, ncol=3, loc="lower right")
+    return [_save(fig, directory / "bloch.png")]

@@ -29,7 +29,7 @@ def main():
              [(10, 10**5), (10, 10**6), (10, 10**7), (100, 10**6), (100, 10**7), (1000, 10**6)]]
     cases.append(("lz (seed)", mt.LandauZener(), 10**7))
     threads = [1, numba.config.NUMBA_NUM_THREADS] if numba.config.NUMBA_NUM_THREADS > 1 else [1]
-    print("| model | draws/trajectory | trajectories | " + " | ".join(f"{t} thread(s), steps/s" for t in threads)
+    print("| model | events/trajectory | trajectories | " + " | ".join(f"{t} thread(s), steps/s" for t in threads)
           + " | speed-up |")
     print("|---|---|---|" + "---|" * len(threads) + "---|")
     for name, spec, trajectories in cases:

@@ -1,6 +1,7 @@
 """Independent Python-integer implementation of the documented stream derivation (kernels/rng.py)."""
 
 MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
 
 
 def splitmix_finaliser(z):
@@ -9,14 +10,43 @@ def splitmix_finaliser(z):
     return z ^ (z >> 31)
 
 
-def reference_state(seed, stream, index):
-    """The documented derivation in Python integers (independent of Numba's uint64 typing)."""
-    golden = 0x9E3779B97F4A7C15
-    key = splitmix_finaliser((seed + golden) & MASK)
-    key = splitmix_finaliser(key ^ ((stream * 0xD1B54A32D192ED03 + golden) & MASK))
-    x = splitmix_finaliser(key ^ splitmix_finaliser((index + golden) & MASK))
+def reference_key(seed, stream):
+    key = splitmix_finaliser((seed + GOLDEN) & MASK)
+    return splitmix_finaliser(key ^ ((stream * 0xD1B54A32D192ED03 + GOLDEN) & MASK))
+
+
+def reference_refinement_key(key):
+    return splitmix_finaliser(key ^ 0x632BE59BD9B4E019)
+
+
+def reference_keyed_state(key, index):
+    x = splitmix_finaliser(key ^ splitmix_finaliser((index + GOLDEN) & MASK))
     state = []
     for _ in range(4):
-        x = (x + golden) & MASK
+        x = (x + GOLDEN) & MASK
         state.append(splitmix_finaliser(x))
     return tuple(state)
+
+
+def reference_state(seed, stream, index):
+    """The documented derivation in Python integers (independent of Numba's uint64 typing)."""
+    return reference_keyed_state(reference_key(seed, stream), index)
+
+
+def xoshiro_draws(state):
+    """Endless xoshiro256** outputs from ``state`` (a 4-tuple of Python ints)."""
+    s0, s1, s2, s3 = state
+
+    def rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & MASK
+
+    while True:
+        result = (rotl((s1 * 5) & MASK, 7) * 9) & MASK
+        t = (s1 << 17) & MASK
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
+        yield result

@@ -1,4 +1,5 @@
 """The two-state chain: exact DP against brute-force path enumeration; kernel against the DP."""
+import functools
 import itertools
 
 import numba
@@ -72,46 +73,86 @@ def test_counts_do_not_depend_on_blocks_threads_or_splitting():
         numba.set_num_threads(threads)
 
 
+@functools.lru_cache(maxsize=None)
+def _fraction(value):
+    from fractions import Fraction
+
+    return Fraction(value)
+
+
 def _python_trajectory(chain, seed, stream, index):
-    """The documented algorithm in Python integers: xoshiro256** seeded as in kernels/rng.py, both
-    32-bit halves of each draw used in turn, P(n'=1|n) = threshold_n / 2**32."""
-    from reference_rng import MASK, reference_state
+    """The documented algorithm with Python integers and exact fractions, event by event: the
+    uniform u of event e starts with 16-bit lane e (four per draw, least significant first) and
+    continues, only while undecided, with 52-bit chunks of the refinement stream; G = [u < gain],
+    K = [1 - u < loss], n' = G or (n and not K).  Returns (n_initial, n_final, work index, ties)."""
+    from fractions import Fraction
 
-    state = list(reference_state(seed, stream, index))
+    from reference_rng import (reference_key, reference_keyed_state, reference_refinement_key,
+                               xoshiro_draws)
 
-    def rotl(x, k):
-        return ((x << k) | (x >> (64 - k))) & MASK
+    key = reference_key(seed, stream)
+    draws = xoshiro_draws(reference_keyed_state(key, index))
+    refinement = None
 
-    def draws():
-        while True:
-            s0, s1, s2, s3 = state
-            result = (rotl((s1 * 5) & MASK, 7) * 9) & MASK
-            t = (s1 << 17) & MASK
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            state[:] = [s0, s1, s2, rotl(s3, 45)]
-            yield result >> 32
-            yield result & 0xFFFFFFFF
+    def lanes():
+        for x in draws:
+            for shift in (0, 16, 32, 48):
+                yield (x >> shift) & 0xFFFF
 
-    initial, empty, occupied = (np.asarray(a, dtype=object) for a in chain.thresholds())
-    uniforms = draws()
-    n = int(next(uniforms) < initial)
-    n_initial, work = n, n * int(chain.work_weights[0])
-    for i in range(chain.events):
-        k = next(uniforms)
-        n = int(k < (occupied[i] if n else empty[i]))
-        work += n * int(chain.work_weights[i + 1])
-    return n_initial, n, work
+    def decide(lower, width, p):  # u in [lower, lower + width): is u < p settled?
+        if lower + width <= p:
+            return True
+        return False if lower >= p else None
+
+    redraw = 1.0 - chain.keep
+    gains = [chain.initial_occupation] + list(redraw * chain.occupation)
+    losses = [chain.initial_vacancy] + list(redraw * chain.vacancy)
+    n, path, ties = 0, [], 0
+    for lane, gain, loss in zip(lanes(), gains, losses):
+        gain, loss = _fraction(float(gain)), _fraction(float(loss))
+        lower, width = Fraction(lane, 2**16), Fraction(1, 2**16)
+        # the same test as decide() on the lane alone, in integers (speed)
+        g = True if (lane + 1) * gain.denominator <= gain.numerator << 16 else (
+            False if lane * gain.denominator >= gain.numerator << 16 else None)
+        k = True if (65536 - lane) * loss.denominator <= loss.numerator << 16 else (
+            False if (65535 - lane) * loss.denominator >= loss.numerator << 16 else None)
+        ties += g is None or k is None
+        while g is None or k is None:
+            if refinement is None:
+                refinement = xoshiro_draws(reference_keyed_state(reference_refinement_key(key), index))
+            width /= 2**52
+            lower += (next(refinement) >> 12) * width
+            g = decide(lower, width, gain) if g is None else g
+            k = decide(1 - lower - width, width, loss) if k is None else k
+        n = int(g or (n and not k))
+        path.append(n)
+    return path[0], n, int(np.dot(path, chain.work_weights)), ties
 
 
 def test_kernel_paths_equal_a_pure_python_reference():
     chain = _random_chain(np.random.default_rng(4), 7)
     n0, n1, m = chain.paths(5, 1, 100, 40)
     for t in range(40):
-        assert _python_trajectory(chain, 5, 1, 100 + t) == (n0[t], n1[t], m[t])
+        assert _python_trajectory(chain, 5, 1, 100 + t)[:3] == (n0[t], n1[t], m[t])
+
+
+def test_tied_lanes_are_settled_as_in_the_exact_reference():
+    """Long chains hit 16-bit ties (rate 2**-15 per event); tiny and near-one probabilities only
+    settle through the refinement stream.  Every path equals the exact-fraction reference."""
+    rng = np.random.default_rng(21)
+    events = 2000
+    occupation = rng.choice([1e-300, 3e-17, 2.0**-16 * 3 + 1e-19, 0.3, 1.0 - 2.0**-40], events)
+    weights = rng.integers(0, 3, events + 1)
+    chain = TwoStateChain(initial_occupation=1e-200, keep=rng.choice([0.0, 0.3], events),
+                          occupation=occupation, vacancy=1.0 - occupation, work_weights=weights,
+                          work_values=np.arange(weights.sum() + 1.0))
+    n0, n1, m = chain.paths(2, 0, 0, 300)
+    ties = 0
+    for t in range(300):
+        *path, tied = _python_trajectory(chain, 2, 0, t)
+        assert tuple(path) == (n0[t], n1[t], m[t])
+        ties += tied
+    assert ties >= 5  # the tie path was exercised (expected ~18)
 
 
 def test_paths_agree_with_counts():
@@ -140,10 +181,55 @@ def test_single_path_occupations_are_the_same_draws_as_the_counts():
 
 
 def test_sampled_law_at_twenty_million_trajectories():
-    """The 32-bit Bernoulli resolution is invisible at 2e7 trajectories (G-test of the joint law)."""
+    """The sampled joint law at 2e7 trajectories per model (G-test against the exact DP)."""
     from mcthermo import LandauZener, Staircase
 
     for spec in (Staircase(steps=20), LandauZener()):
         chain = spec.chain("forward")
         counts = chain.counts(seed=77, stream=0, first=0, count=20_000_000, blocks=16)
         assert distribution_check("forward", "joint", counts.ravel(), chain.joint_pmf().ravel())["z"] < 5
+
+
+def test_ties_settle_through_several_refinement_chunks_exactly():
+    """Probabilities built so that u ties them in its lane *and* its first 52-bit chunk: the answer
+    is decided by the second chunk, exactly as the binary expansions say."""
+    from reference_rng import reference_keyed_state, xoshiro_draws
+
+    from mcthermo.kernels.chain import _settle
+
+    refine, index = 0x1234_5678_9ABC_DEF1, 77
+    draws = xoshiro_draws(reference_keyed_state(refine, index))
+    first, second = next(draws) >> 12, next(draws) >> 12
+    zero = np.uint64(0)
+    # u = 0.[lane 0][first][second]... and gain = 0.[0][first] + 2**-69: G iff second < 2**51
+    gain = (first + 0.5) * 2.0**-68
+    g, k, *_, seeded = _settle(0, gain, 0.0, zero, zero, zero, zero, False, np.uint64(refine), index)
+    assert seeded and (g, k) == (second < 2**51, False)
+    # the complement 1 - u has digits [65535 - lane][2**52 - 1 - first]...: same construction for K
+    loss = (2**52 - 1 - first + 0.5) * 2.0**-68
+    g, k, *_ = _settle(65535, 0.0, loss, zero, zero, zero, zero, False, np.uint64(refine), index)
+    assert (g, k) == (False, 2**52 - 1 - second < 2**51)
+    # settled by the lane itself: no refinement draw
+    *_, seeded = _settle(2, 3.5 / 65536, 0.0, zero, zero, zero, zero, False, np.uint64(refine), index)
+    assert not seeded
+
+
+def test_lane_masks_equal_elementwise_comparisons():
+    from mcthermo.kernels.lanes import LANES, lane_masks
+
+    @numba.njit
+    def masks(lanes, below, above, offset):
+        return lane_masks(lanes, below, above, offset)
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        lanes = rng.integers(0, 65536, LANES).astype(np.uint16)
+        below = rng.integers(0, 65536, 3 * LANES).astype(np.uint16)
+        above = rng.integers(0, 65536, 3 * LANES).astype(np.uint16)
+        below[rng.integers(0, 3 * LANES, 20)] = lanes[0]  # some ties
+        offset = int(rng.integers(0, 2 * LANES + 1))
+        low, high = below[offset:offset + LANES], above[offset:offset + LANES]
+        bits = 1 << np.arange(LANES, dtype=np.uint64)
+        expected = tuple(int(np.sum(bits[m])) for m in (lanes < low, lanes > high,
+                                                         (lanes == low) | (lanes == high)))
+        assert tuple(int(m) for m in masks(lanes, below, above, offset)) == expected

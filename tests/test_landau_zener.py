@@ -188,6 +188,21 @@ def test_jarzynski_crooks_and_integral_ft_are_exact(keep, protocol):
         assert abs(np.sum(pmf[pmf > 0] * np.exp(-sigma[pmf > 0])) - 1) < 1e-12
 
 
+def test_low_temperature_keeps_every_atom():
+    """beta (eps - mu) up to 240: f rounds to 0 or 1 in double precision, so the chain carries the
+    vacancy 1 - f from the log-odds.  The DP then keeps the rare atoms that Jarzynski weighs with
+    e^{-beta W} (storing 1 - f by subtraction lost them: forward <e^{-beta (W - dOmega)}> = 0.111)."""
+    spec = LandauZener(beta=40.0)
+    for direction, sign in (("forward", 1.0), ("reverse", -1.0)):
+        law = spec.work_distribution(direction)
+        log_terms = np.log(law.probability[law.probability > 0]) - spec.beta * (
+            law.work[law.probability > 0] - sign * spec.free_energy_change())
+        assert abs(np.exp(np.logaddexp.reduce(log_terms)) - 1.0) < 1e-10
+    tables = _sample(spec, count=200_000)
+    assert tables["checks"].passed.all()
+    assert np.isfinite(tables["crossings"].entropy_production).all()
+
+
 # --- Monte Carlo ----------------------------------------------------------------------------------
 def _sample(spec, sampler=None, count=10**6, seed=2024):
     sampler = sampler or spec

@@ -12,6 +12,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     mt.sample(mt.Staircase(steps=5), 20_000, 1, reverse=True, out=root / "staircase")
     mt.sample(mt.LandauZener(), 20_000, 2, reverse=True, out=root / "lz")
+    mt.sample(mt.DrivenQubit(t_end=5.0, times=26), 2_000, 3, out=root / "qubit")
     return root
 
 
@@ -20,6 +21,7 @@ def test_plot_writes_every_figure(runs, capsys):
     names = {p.name for p in (runs / "staircase" / "figures").iterdir()}
     assert {"histogram_work.png", "histogram_heat.png", "crooks.png", "jarzynski_convergence.png"} <= names
     assert (runs / "lz" / "figures" / "crossings.png").stat().st_size > 1000
+    assert (runs / "qubit" / "figures" / "bloch.png").stat().st_size > 1000
     for png in runs.rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -27,5 +29,5 @@ def test_plot_writes_every_figure(runs, capsys):
 def test_report_is_one_self_contained_page(runs, capsys):
     assert cli.main(["report", str(runs)]) == 0
     page = (runs / "report.html").read_text()
-    assert page.count("<h2>") == 2 and "data:image/png;base64," in page
+    assert page.count("<h2>") == 3 and "data:image/png;base64," in page
     assert "checks passed" in page and "jarzynski" in page and "src=\"http" not in page

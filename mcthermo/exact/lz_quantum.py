@@ -65,7 +65,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -512,7 +512,7 @@ def staircase(spec: LandauZener, direction, level, initial_occupation=None) -> n
     is between e_k and e_{k+1} (the staircase of seed Fig. 2)."""
     chain = spec.chain(direction)
     if initial_occupation is not None:
-        chain = replace(chain, initial_occupation=float(initial_occupation))
+        chain = chain.starting_from(initial_occupation)
     p = chain.occupation_probabilities()
     e = spec.positions(direction)
     crossed = np.searchsorted(e[1:-1], level, side="right") if direction == "forward" else \
@@ -639,7 +639,7 @@ def round_trip(spec: LandauZener, time_step=None, tolerance=1e-10) -> dict:
     p_exact = occupation(run, factorised_density(drive, beta, mu, p0))
     up = spec.chain("forward")
     p_up = up.occupation_probabilities()
-    down = replace(spec.chain("reverse"), initial_occupation=float(p_up[-1]))
+    down = spec.chain("reverse").starting_from(p_up[-1])
     p_down = down.occupation_probabilities()
     w_stochastic = (np.dot(np.diff(spec.positions("forward")), p_up)
                     + np.dot(np.diff(spec.positions("reverse")), p_down))

@@ -8,9 +8,8 @@ other independent process of one run).
 The generator state is four ``uint64`` scalars passed and returned by value (Numba keeps them in
 registers).  ``uniform53`` returns the top 53 bits of a draw as an integer ``k``; ``u = k / 2**53``
 is uniform on the grid ``{0, 2**-53, ..., 1 - 2**-53}``.  Bernoulli draws compare ``k`` with the
-integer threshold ``ceil(p * 2**53)`` (``bernoulli_threshold``), exactly as ``u < p`` would.
-Kernels that need many Bernoulli draws use both 32-bit ``halves`` of a draw against
-``bernoulli_threshold32``: half the generator cost, probabilities resolved to 2**-32.
+integer threshold ``ceil(p * 2**53)`` (``bernoulli_threshold``), exactly as ``u < p`` would.  The chain kernel takes 16-bit lanes of a
+draw and settles ties exactly from a second, ``refinement_key`` stream (see ``chain.py``).
 """
 import numpy as np
 
@@ -71,6 +70,15 @@ def keyed_state(key, index):
     return s0, s1, s2, s3
 
 
+_REFINE = np.uint64(0x632BE59BD9B4E019)
+
+
+@inline
+def refinement_key(key):
+    """Key of the refinement stream paired with the stream ``key`` (extra bits for rare exact ties)."""
+    return mix64(np.uint64(key) ^ _REFINE)
+
+
 @inline
 def trajectory_state(seed, stream, index):
     """xoshiro256** state of trajectory ``index`` in ``stream`` of a run seeded with ``seed``
@@ -112,26 +120,6 @@ def exponential(s0, s1, s2, s3):
     """An Exp(1) variate, -log(1 - u) with u in [0, 1): returns (e, s0, s1, s2, s3)."""
     u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
     return -np.log1p(-u), s0, s1, s2, s3
-
-
-_S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
-
-
-@inline
-def halves(x):
-    """The two 32-bit halves (high, low) of one 64-bit draw: two independent uniform integers
-    in [0, 2**32)."""
-    return x >> _S32, x & _LOW32
-
-
-def bernoulli_threshold32(p):
-    """Integer thresholds ``ceil(p * 2**32)`` for 32-bit halves: ``half < threshold`` happens with
-    probability p rounded up to the 2**-32 grid (error < 2.3e-10; exact for p = 0, 1)."""
-    p = np.asarray(p, dtype=np.float64)
-    if np.any(~np.isfinite(p)) or np.any(p < 0.0) or np.any(p > 1.0):
-        raise ValueError("probabilities must lie in [0, 1]")
-    return np.ceil(p * 4294967296.0).astype(np.uint64)
 
 
 def bernoulli_threshold(p):

@@ -3,7 +3,8 @@
 A trajectory is an occupation path n_0, n_1, ..., n_M of one level (n in {0, 1}).  n_0 is drawn from
 Bernoulli(p_initial).  Before event i the level moves by ``rise[i]`` (work n * rise[i]); at event i
 the occupation is kept with probability R_i (``keep``) or redrawn from Bernoulli(f_i)
-(``occupation``); a last move ``rise[M]`` follows the last event.  Work is recorded on an integer
+(``occupation``, with the complement 1 - f given as ``vacancy`` where the model knows it more
+accurately, e.g. from log-odds at low temperature); a last move ``rise[M]`` follows the last event.  Work is recorded on an integer
 lattice: move i adds ``n * work_weights[i]`` to the work index, and ``work_values[index]`` is the
 work of that index (energy units, hbar = k_B = 1).
 
@@ -12,7 +13,8 @@ distribution of that triple follows from dynamic programming over occupation x w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -22,8 +24,8 @@ from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_che
 from ..theorems import EstimatorError
 from ..stats import histogram_frame, lattice_groups, summary_row
 from .base import STREAMS, Model
-from ..kernels.chain import chain_counts, chain_occupations, chain_paths
-from ..kernels.rng import bernoulli_threshold32
+from ..kernels.chain import ChainTables, chain_counts, chain_occupations, chain_paths
+from ..kernels.lanes import LANES
 
 
 def _as_probabilities(name, values):
@@ -42,24 +44,39 @@ class TwoStateChain:
     occupation: np.ndarray
     work_weights: np.ndarray
     work_values: np.ndarray
+    #: 1 - initial_occupation and 1 - occupation (default: computed by subtraction)
+    initial_vacancy: float | None = None
+    vacancy: np.ndarray | None = None
 
     def __post_init__(self):
         keep = _as_probabilities("keep", self.keep)
         occupation = _as_probabilities("occupation", self.occupation)
+        vacancy = _as_probabilities("vacancy", 1.0 - occupation if self.vacancy is None else self.vacancy)
         weights = np.ascontiguousarray(self.work_weights, dtype=np.int64)
         values = np.ascontiguousarray(self.work_values, dtype=np.float64)
-        if keep.shape != occupation.shape:
-            raise ValueError("keep and occupation need one entry per event")
+        if keep.shape != occupation.shape or vacancy.shape != occupation.shape:
+            raise ValueError("keep, occupation and vacancy need one entry per event")
         if weights.shape != (keep.size + 1,) or np.any(weights < 0):
             raise ValueError("work_weights need one non-negative integer per move (events + 1)")
         if values.shape != (int(weights.sum()) + 1,) or np.any(~np.isfinite(values)):
             raise ValueError("work_values need one finite value per work index 0..sum(work_weights)")
         if not 0.0 <= self.initial_occupation <= 1.0:
             raise ValueError("initial_occupation must lie in [0, 1]")
+        initial_vacancy = (1.0 - self.initial_occupation if self.initial_vacancy is None
+                           else float(self.initial_vacancy))
+        if np.any(np.abs(occupation + vacancy - 1.0) > 1e-12) or not (
+                abs(self.initial_occupation + initial_vacancy - 1.0) <= 1e-12):
+            raise ValueError("vacancy must be 1 - occupation")
         object.__setattr__(self, "keep", keep)
         object.__setattr__(self, "occupation", occupation)
+        object.__setattr__(self, "vacancy", vacancy)
+        object.__setattr__(self, "initial_vacancy", initial_vacancy)
         object.__setattr__(self, "work_weights", weights)
         object.__setattr__(self, "work_values", values)
+
+    def starting_from(self, occupation: float) -> "TwoStateChain":
+        """The same chain with another initial occupation probability."""
+        return replace(self, initial_occupation=float(occupation), initial_vacancy=None)
 
     @property
     def events(self) -> int:
@@ -69,32 +86,42 @@ class TwoStateChain:
     def lattice_size(self) -> int:
         return self.work_values.size
 
-    def thresholds(self):
-        """Kernel thresholds: P(n'=1 | n=0) = (1-R) f and P(n'=1 | n=1) = R + (1-R) f, on the 2**-32 grid."""
-        empty = (1.0 - self.keep) * self.occupation
-        occupied = np.minimum(1.0, self.keep + empty)
-        return (
-            bernoulli_threshold32(self.initial_occupation),
-            bernoulli_threshold32(empty),
-            bernoulli_threshold32(occupied),
-        )
+    @cached_property
+    def tables(self) -> ChainTables:
+        """Kernel tables (see ``kernels/chain.py``): per event (the initial draw first) the gain
+        probability P(n'=1 | n=0) = (1-R) f and loss probability P(n'=0 | n=1) = (1-R)(1-f), their
+        16-bit fast thresholds, and the work weights, padded with no-op events to whole blocks."""
+        redraw = 1.0 - self.keep
+        gain = np.concatenate(([self.initial_occupation], redraw * self.occupation))
+        loss = np.concatenate(([self.initial_vacancy], redraw * self.vacancy))
+        events = gain.size
+        padding = -events % LANES
+        gain, loss = np.pad(gain, (0, padding)), np.pad(loss, (0, padding))
+        weights = np.pad(self.work_weights, (0, padding))
+        # leading 16 bits of the probabilities, capped so that they fit a lane (ties settle the rest)
+        below = np.minimum(np.floor(gain * 65536.0), 65535.0).astype(np.uint16)
+        above = (65535.0 - np.minimum(np.floor(loss * 65536.0), 65535.0)).astype(np.uint16)
+        per_block = weights.reshape(-1, LANES)
+        weighted = (per_block > 0).astype(np.uint64) @ (np.uint64(1) << np.arange(LANES, dtype=np.uint64))
+        block_weight = np.empty(per_block.shape[0], dtype=np.int64)
+        for block, w in enumerate(per_block):
+            distinct = np.unique(w[w > 0])  # popcount x weight where the weights agree
+            block_weight[block] = distinct[0] if distinct.size == 1 else (0 if distinct.size == 0 else -1)
+        return ChainTables(events, below, above, gain, loss, weights, weighted, block_weight)
 
     # --- sampling -------------------------------------------------------------------------
     def counts(self, seed: int, stream: int, first: int, count: int, blocks: int) -> np.ndarray:
         """int64 counts, shape (2, 2, lattice_size), over (n_initial, n_final, work index)."""
-        initial, empty, occupied = self.thresholds()
-        return chain_counts(seed, stream, first, count, initial, empty, occupied, self.work_weights,
-                            self.lattice_size, blocks)
+        return chain_counts(seed, stream, first, count, self.tables, self.lattice_size, blocks)
 
     def paths(self, seed: int, stream: int, first: int, count: int):
         """Per-trajectory (n_initial, n_final, work index) arrays."""
-        initial, empty, occupied = self.thresholds()
-        return chain_paths(seed, stream, first, count, initial, empty, occupied, self.work_weights)
+        blocks = max(1, min(count, 8 * numba.get_num_threads()))
+        return chain_paths(seed, stream, first, count, self.tables, blocks)
 
     def occupations(self, seed: int, stream: int, index: int) -> np.ndarray:
         """Occupation after each event of trajectory ``index`` (n_0 .. n_M)."""
-        initial, empty, occupied = self.thresholds()
-        return chain_occupations(seed, stream, index, initial, empty, occupied, self.work_weights)
+        return chain_occupations(seed, stream, index, self.tables)
 
     # --- exact answers --------------------------------------------------------------------
     def occupation_probabilities(self) -> np.ndarray:
@@ -110,12 +137,12 @@ class TwoStateChain:
         """Exact P(n_initial, n_final, work index), shape (2, 2, lattice_size), by dynamic programming."""
         size = self.lattice_size
         pmf = np.zeros((2, 2, size))
-        pmf[0, 0, 0] = 1.0 - self.initial_occupation
+        pmf[0, 0, 0] = self.initial_vacancy
         pmf[1, 1, self.work_weights[0]] = self.initial_occupation
         for i in range(self.events):
-            R, f = self.keep[i], self.occupation[i]
+            R, f, vacancy = self.keep[i], self.occupation[i], self.vacancy[i]
             redrawn = (1.0 - R) * pmf.sum(axis=1)  # mass that forgets its occupation
-            to_empty = R * pmf[:, 0] + (1.0 - f) * redrawn
+            to_empty = R * pmf[:, 0] + vacancy * redrawn
             to_occupied = R * pmf[:, 1] + f * redrawn
             shift = self.work_weights[i + 1]
             pmf[:, 0] = to_empty

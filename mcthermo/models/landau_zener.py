@@ -110,7 +110,8 @@ def crossing_entropy_production(p, keep, log_odds):
 
     Sigma = (M+ (1-p) - M- p) ln[M+ (1-p) / (M- p)] - D(p' || p), with M+ = (1-R) f,
     M- = (1-R)(1-f), p' = R p + (1-R) f.  The log uses M+/M- = e^x (local detailed balance),
-    so it stays finite at R = 1.  Equals D(p || f) - D(p' || f) >= 0.
+    so it stays finite at R = 1.  Equals D(p || f) - D(p' || f) >= 0, the form used where p has
+    rounded to 0 or 1.
     """
     p, keep, x = (np.asarray(v, dtype=np.float64) for v in (p, keep, log_odds))
     f = expit(x)
@@ -118,7 +119,11 @@ def crossing_entropy_production(p, keep, log_odds):
     flux = (1.0 - keep) * (f * (1.0 - p) - (1.0 - f) * p)
     with np.errstate(divide="ignore", invalid="ignore"):
         exchange = np.where(flux == 0.0, 0.0, flux * (x - logit(p)))
-    return exchange - relative_entropy(after, p)
+        sigma = exchange - relative_entropy(after, p)
+    # p rounded to 0 or 1 (beta |eps - mu| > 37) makes both terms infinite: use the finite
+    # difference of relative entropies to the thermal state instead
+    return np.where(np.isfinite(sigma), sigma,
+                    relative_entropy_to_thermal(p, x) - relative_entropy_to_thermal(after, x))
 
 
 # --- work lattice ---------------------------------------------------------------------------------
@@ -244,7 +249,9 @@ class LandauZener(ChainModel):
         bad = np.flatnonzero(spacing < bound)
         if bad.size:
             where = "; ".join(f"crossing {i + 1} (level {self.levels[i]:g}): spacing {spacing[i]:.3g} "
-                              f"< max(delta, sqrt(speed)) = {bound[i]:.3g}" for i in bad)
+                              f"< max(delta, sqrt(speed)) = {bound[i]:.3g}" for i in bad[:3])
+            if bad.size > 3:
+                where += f"; and {bad.size - 3} more of the {spacing.size} spacings"
             warnings.warn(f"outside the validity of sequential Landau-Zener crossings at {where}",
                           LandauZenerValidityWarning, stacklevel=4)
 
@@ -280,10 +287,13 @@ class LandauZener(ChainModel):
         weights, values = work_lattice(np.diff(self.positions()))
         if direction != "forward":
             weights, values = weights[::-1].copy(), 0.0 - values
+        # 1 - f from the log-odds: exact where f rounds to 1 (beta (mu - eps) > 37)
         return TwoStateChain(initial_occupation=float(fermi(self.beta, self.mu, e[0])),
                              keep=self._crossing_keep(direction),
                              occupation=fermi(self.beta, self.mu, e[1:-1]),
-                             work_weights=weights, work_values=values)
+                             work_weights=weights, work_values=values,
+                             initial_vacancy=float(expit(-thermal_log_odds(self.beta, self.mu, e[0]))),
+                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])))
 
     def observables(self, direction, n_initial, n_final, work):
         e = self.positions(direction)

@@ -85,10 +85,13 @@ class Staircase(ChainModel):
         n = spec.steps
         # initial thermal draw at D_1; then N rises (work weight 1), each followed by a fresh
         # thermal draw (R = 0) at D_2 .. D_{N+1}; the final draw is followed by no rise.
+        vacancy = expit(spec.beta * spec.gaps())  # 1 - P_j without cancellation
         return TwoStateChain(
             initial_occupation=p[0],
+            initial_vacancy=vacancy[0],
             keep=np.zeros(n),
             occupation=p[1:],
+            vacancy=vacancy[1:],
             work_weights=np.append(np.ones(n, dtype=np.int64), 0),
             work_values=spec.step * np.arange(n + 1),
         )
