@@ -205,9 +205,18 @@ def main(argv=None) -> int:
         print(f"mcthermo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+        return _interrupted()
+    except SystemError as error:
+        # Ctrl-C landing while a compiled kernel returns surfaces as a SystemError around it
+        if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
+          file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ float accumulators are per-block rows concatenated in trajectory order).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -162,6 +165,21 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
         tasks += [(spec, seed, direction, first, count, save_samples)
                   for first, count in plan_chunks(trajectories, chunk_size, ranges)]
     started = time.perf_counter()
+    with _interrupt_between_chunks() as stop_if_interrupted:
+        _run_chunks(tasks, scheduler, out, info, key, samples, mergers, meter, stop_if_interrupted)
+    elapsed = time.perf_counter() - started
+    tables = spec.tables({direction: merger.result() for direction, merger in mergers.items()})
+    info["status"] = "complete"
+    tables = {name: decorate(frame, info) for name, frame in tables.items()}
+    run = Run(info, tables, samples=pd.concat(samples, ignore_index=True) if samples else None,
+              elapsed_seconds=elapsed)
+    if out is not None:
+        run.save(out)
+    return run
+
+
+def _run_chunks(tasks, scheduler, out, info, key, samples, mergers, meter, stop_if_interrupted):
+    """Sample the chunks, write each atomically as it completes and merge it."""
     try:
         for (direction, first, count), (accumulator, rows) in _chunk_results(tasks, scheduler):
             if out is not None:
@@ -173,17 +191,37 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
                 samples.append(rows.assign(direction=direction))
             mergers[direction].add(first, accumulator)
             meter.advance(count)
+            stop_if_interrupted()
     finally:
         meter.close()
-    elapsed = time.perf_counter() - started
-    tables = spec.tables({direction: merger.result() for direction, merger in mergers.items()})
-    info["status"] = "complete"
-    tables = {name: decorate(frame, info) for name, frame in tables.items()}
-    run = Run(info, tables, samples=pd.concat(samples, ignore_index=True) if samples else None,
-              elapsed_seconds=elapsed)
-    if out is not None:
-        run.save(out)
-    return run
+
+
+@contextlib.contextmanager
+def _interrupt_between_chunks():
+    """Ctrl-C stops the run after the chunk in flight, whose result is kept.  A KeyboardInterrupt
+    raised while a compiled kernel runs surfaces inside Numba's boxing of the kernel's results
+    (a SystemError, or a crash), so the first Ctrl-C only sets a flag; a second one stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    requested = []
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(True)
+        print("\nmcthermo: stopping after the chunk in flight (Ctrl-C again to stop at once)",
+              file=sys.stderr)
+
+    def stop_if_interrupted():
+        if requested:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop_if_interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Progress:

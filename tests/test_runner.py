@@ -155,3 +155,33 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.undo()
     mt.sample(SPEC, 1000, 1, progress=True)  # stderr is not a terminal under pytest: silent
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_in_a_compiled_kernel_stops_cleanly_after_the_chunk(tmp_path):
+    """SIGINT while the qubit kernel runs (it used to surface inside Numba's result boxing as a
+    SystemError or a segfault): exit code 130, the chunk in flight is kept, the run resumes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "mcthermo.cli", "sample", "qubit", "--t-end", "5", "--times", "11",
+               "--trajectories", "100000000", "--chunk-size", "400000", "--out", str(out), "--quiet"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not list((out / "chunks").glob("*.npz")):
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside the next chunk's kernel
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 130, stderr
+    assert "stopping after the chunk in flight" in stderr and "Traceback" not in stderr
+    chunks = list((out / "chunks").glob("*.npz"))
+    assert 2 <= len(chunks) < 250
+    from mcthermo.run import fingerprint, identity_of
+
+    key = fingerprint(identity_of(mt.io.read_json(out / "run.json")))
+    for chunk in chunks:  # every chunk on disk is complete and belongs to this run
+        count = int(chunk.stem.split("-")[2])  # <direction>-<first>-<count>
+        assert mt.io.read_chunk(chunk, key)["counts"].sum() == count
