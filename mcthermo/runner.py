@@ -143,6 +143,7 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
             raise ValueError(f"workers must be <= {numba.config.NUMBA_NUM_THREADS} on this machine "
                              f"(got {workers})")
         numba.set_num_threads(workers)
+    spec.check_tables_feasible()
     chunk_size = resolve_chunk_size(spec, chunk_size)
     info = run_info(spec, seed, trajectories, reverse)
     key = fingerprint(identity_of(info))

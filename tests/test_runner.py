@@ -185,3 +185,8 @@ def test_ctrl_c_in_a_compiled_kernel_stops_cleanly_after_the_chunk(tmp_path):
     for chunk in chunks:  # every chunk on disk is complete and belongs to this run
         count = int(chunk.stem.split("-")[2])  # <direction>-<first>-<count>
         assert mt.io.read_chunk(chunk, key)["counts"].sum() == count
+
+
+def test_infeasible_exact_tables_are_refused_before_sampling():
+    with pytest.raises(ValueError, match="dynamic programme over 200000 events"):
+        mt.sample(Staircase(steps=200_000), 10, 1)

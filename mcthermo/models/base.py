@@ -48,6 +48,10 @@ class Model(abc.ABC):
         """Random draws (or events) per trajectory: for progress and benchmarks."""
         return 1.0
 
+    def check_tables_feasible(self) -> None:
+        """Raise ValueError before sampling if the exact tables of this spec cannot be computed in
+        reasonable time and memory."""
+
     @abc.abstractmethod
     def accumulate(self, direction: str, seed: int, first: int, count: int) -> dict[str, np.ndarray]:
         """Sample trajectories first .. first + count - 1 of ``direction`` into accumulators."""

@@ -167,8 +167,19 @@ class ChainModel(Model):
     def free_energy_change(self) -> float:
         raise NotImplementedError
 
+    #: events x work-lattice points of the exact DP (~1e10: a few minutes per direction)
+    max_dp_cells: float = 1e10
+
     def steps_per_trajectory(self) -> float:
         return float(self.chain("forward").events + 1)
+
+    def check_tables_feasible(self) -> None:
+        chain = self.chain("forward")
+        cells = float(chain.events) * chain.lattice_size
+        if cells > self.max_dp_cells:
+            raise ValueError(f"the exact tables need a dynamic programme over {chain.events} events x "
+                             f"{chain.lattice_size} work values = {cells:.2g} cells (limit "
+                             f"{self.max_dp_cells:.0e}, minutes); use fewer steps or levels")
 
     def accumulate(self, direction, seed, first, count):
         chain = self.chain(direction)
