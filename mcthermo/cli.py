@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import numpy as np
@@ -184,10 +185,23 @@ def _demo(args) -> int:
     return 0
 
 
+def _attach_negative_values(argv):
+    """``--levels -2,-1,0`` or ``--mu -1e-3``: argparse would read the value as an option (only
+    plain negative numbers pass); attach it as ``--levels=-2,-1,0``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    for token in argv:
+        if (out and re.match(r"^-[\d.]", token) and out[-1].startswith("--") and "=" not in out[-1]):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_attach_negative_values(argv))
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,

@@ -92,3 +92,21 @@ def test_unwritable_output_is_one_line_and_exit_two(tmp_path, capsys):
     code, _, stderr = _run(capsys, "sample", "staircase", "--out", str(afile / "run"), "--quiet",
                            "--trajectories", "10")
     assert code == 2 and stderr.startswith("mcthermo: error:") and stderr.count("\n") == 1
+
+
+def test_negative_list_values_need_no_equals_sign(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["sample", "lz", "--levels", "-2,-1,0,1", "--level-start", "-3.5", "--mu", "-1e-1",
+            "--trajectories", "20000", "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
+    assert mt.read(out).info["parameters"]["levels"] == [-2.0, -1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--initial", "a,b,c"], "--initial needs comma-separated numbers (got 'a,b,c')"),
+    (["--rates", "1,x,2"], "--rates needs comma-separated numbers"),
+    (["--initial-temperature", "2"], "initial_temperature is only used with initial = 'thermal'"),
+])
+def test_bad_qubit_options_name_the_option(tmp_path, capsys, argv, message):
+    code, _, stderr = _run(capsys, "sample", "qubit", "--out", str(tmp_path / "run"), *argv)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1

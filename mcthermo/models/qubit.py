@@ -91,6 +91,8 @@ class DrivenQubit(Model):
         if isinstance(self.initial, str):
             require(self.initial in INITIAL_STATES,
                     f"initial must be one of {INITIAL_STATES} or a Bloch vector (got {self.initial!r})")
+            require(self.initial == "thermal" or self.initial_temperature is None,
+                    "initial_temperature is only used with initial = 'thermal'")
             if self.initial == "thermal":
                 require(self.initial_temperature is not None,
                         "initial = 'thermal' needs initial_temperature > 0")
@@ -98,6 +100,8 @@ class DrivenQubit(Model):
                 require(value > 0, f"initial_temperature must be > 0 (got {value})")
                 object.__setattr__(self, "initial_temperature", value)
             return
+        require(self.initial_temperature is None,
+                "initial_temperature is only used with initial = 'thermal'")
         r = tuple(finite("initial Bloch component", x) for x in self.initial)
         require(len(r) == 3, f"an initial Bloch vector needs 3 components (got {self.initial!r})")
         norm = float(np.linalg.norm(r))
@@ -374,10 +378,18 @@ class DrivenQubit(Model):
     def from_arguments(cls, args):
         initial = args.initial
         if "," in initial:
-            initial = tuple(float(x) for x in initial.split(","))
-        rates = None if args.rates is None else tuple(float(x) for x in args.rates.split(","))
+            initial = _numbers("--initial", initial)
+        rates = None if args.rates is None else _numbers("--rates", args.rates)
         return cls(atom_frequency=args.atom_frequency, laser_frequency=args.laser_frequency,
                    rabi=args.rabi, initial=initial, initial_temperature=args.initial_temperature,
                    t_end=args.t_end, times=args.times, rates=rates,
                    photon_bath=Bath(args.photon_coupling, args.photon_temperature, args.cutoff),
                    dephasing_bath=Bath(args.dephasing_coupling, args.dephasing_temperature, args.cutoff))
+
+
+def _numbers(option, text):
+    """Comma-separated numbers of a command-line option."""
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{option} needs comma-separated numbers (got {text!r})") from None
