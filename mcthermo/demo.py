@@ -17,6 +17,9 @@ DEMO_RUNS = [
 def run_demo(out="data/demo", progress=True):
     """Sample every demo run (resuming what is already on disk) and return {name: Run}."""
     out = Path(out)
+    if (out / "run.json").exists():
+        raise ValueError(f"--out {out} is a run directory; the demo writes several runs under a "
+                         "directory of its own")
     runs = {}
     for name, spec, trajectories, seed, reverse in DEMO_RUNS:
         runs[name] = sample(spec, trajectories, seed, reverse, out=out / name, progress=progress)

@@ -62,8 +62,15 @@ def _values(name, entry):
         scale = entry.get("scale", "linear")
         if scale not in ("linear", "log"):
             raise ValueError(f"sweep.{name}.scale must be 'linear' or 'log' (got {scale!r})")
+        start, stop, num = entry["start"], entry["stop"], entry["num"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop)) \
+                or not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise ValueError(f"sweep.{name}: start and stop must be numbers and num an integer >= 1")
+        if scale == "log" and not (start > 0 and stop > 0):
+            raise ValueError(f"sweep.{name}: a log range needs start > 0 and stop > 0 "
+                             f"(got start = {start}, stop = {stop})")
         space = np.geomspace if scale == "log" else np.linspace
-        values = space(entry["start"], entry["stop"], int(entry["num"]))
+        values = space(start, stop, num)
         return [int(round(v)) for v in values] if entry.get("integer") else [float(v) for v in values]
     raise ValueError(f"sweep.{name}: give a list of values or a {{start, stop, num}} range")
 

@@ -110,3 +110,11 @@ def test_negative_list_values_need_no_equals_sign(tmp_path, capsys):
 def test_bad_qubit_options_name_the_option(tmp_path, capsys, argv, message):
     code, _, stderr = _run(capsys, "sample", "qubit", "--out", str(tmp_path / "run"), *argv)
     assert code == 2 and message in stderr and stderr.count("\n") == 1
+
+
+def test_demo_refuses_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["sample", "staircase", "--steps", "3", "--trajectories", "100", "--out", str(out),
+                     "--quiet"]) == 0
+    code, _, stderr = _run(capsys, "demo", "--out", str(out), "--quiet")
+    assert code == 2 and "is a run directory" in stderr

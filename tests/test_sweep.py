@@ -54,6 +54,9 @@ def test_shipped_sweeps_are_valid():
     ('model = "staircase"\ncombine = "zip"\n[sweep]\nsteps = [1, 2]\nbeta = [1.0]', "equally long"),
     ('model = "staircase"\n[sweep]\nsteps = {start = 1}', "a range needs start, stop, num"),
     ('model = "staircase"\ncolour = 1', "unknown key"),
+    ('model = "staircase"\n[sweep]\nbeta = {start = 0, stop = 2, num = 3, scale = "log"}',
+     "a log range needs start > 0 and stop > 0 (got start = 0, stop = 2)"),
+    ('model = "staircase"\n[sweep]\nbeta = {start = 1, stop = 2, num = 2.5}', "num an integer >= 1"),
     ('model = [', "not valid TOML"),
 ])
 def test_bad_sweep_files(tmp_path, capsys, text, message):
