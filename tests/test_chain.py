@@ -4,6 +4,7 @@ import itertools
 
 import numba
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,6 +135,22 @@ def test_kernel_paths_equal_a_pure_python_reference():
     n0, n1, m = chain.paths(5, 1, 100, 40)
     for t in range(40):
         assert _python_trajectory(chain, 5, 1, 100 + t)[:3] == (n0[t], n1[t], m[t])
+
+
+@pytest.mark.parametrize("events", [0, 30, 31, 32, 63, 64, 95, 130])
+def test_block_boundaries_and_weights_follow_the_reference(events):
+    """Chains ending just before, at and after a 32-event block boundary; unequal weights (set-bit
+    loop) and equal ones (popcount) both occur."""
+    rng = np.random.default_rng(events)
+    chain = _random_chain(rng, events, max_weight=3)
+    n0, n1, m = chain.paths(8, 1, 1000, 30)
+    for t in range(30):
+        assert _python_trajectory(chain, 8, 1, 1000 + t)[:3] == (n0[t], n1[t], m[t])
+    uniform = TwoStateChain(0.4, np.full(events, 0.3), np.full(events, 0.6),
+                            np.ones(events + 1, dtype=np.int64), np.arange(events + 2.0))
+    n0, n1, m = uniform.paths(8, 1, 1000, 30)
+    for t in range(30):
+        assert _python_trajectory(uniform, 8, 1, 1000 + t)[:3] == (n0[t], n1[t], m[t])
 
 
 def test_tied_lanes_are_settled_as_in_the_exact_reference():
