@@ -150,6 +150,18 @@ def integral_ft_row(values, counts, probability):
     return integral_ft_check("forward", "entropy_production", values, counts, probability)
 
 
+#: Floquet jump operators by name: s~- lowers (+ -> -), s~+ raises, s~z dephases
+_JUMP_KIND = {"-": "lower", "+": "raise", "z": "z"}
+
+
+def _frequency_label(laser, floquet):
+    """The frequency a channel gives to its bath, n_L w_L + n_W W, e.g. 'wL+W', '-W', '0'."""
+    text = {1: "wL", -1: "-wL", 0: ""}[laser]
+    if floquet:
+        text += ("-" if floquet < 0 else "+" if text else "") + "W"
+    return text or "0"
+
+
 def channel_rows(spec, acc):
     """Mean jumps per channel against g_c int p_source dt (channels with a non-zero rate)."""
     n = trajectories(acc)
@@ -162,8 +174,8 @@ def channel_rows(spec, acc):
         var = max(acc["channel_square"][c] / n - mean**2, 0.0) * n / max(n - 1, 1)
         # no jump seen at all: judge against the Poisson error of the expected mean instead
         est = Estimate.normal(mean, np.sqrt((var if var > 0 else expected[c]) / n), n)
-        label = (f"jumps_{op}" if spec.rates is not None
-                 else f"jumps_{bath}_s~{op}_{nl:+d}wL{nw:+d}W")
+        label = (f"jumps_{_JUMP_KIND[op]}" if spec.rates is not None
+                 else f"jumps_{bath}_{_JUMP_KIND[op]}_at_{_frequency_label(nl, nw)}")
         rows.append(_row("mean", label, est, expected[c], est.z(expected[c]), Z_THRESHOLD))
     return rows
 
