@@ -167,7 +167,21 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
                   for first, count in plan_chunks(trajectories, chunk_size, ranges)]
     started = time.perf_counter()
     with _interrupt_between_chunks() as stop_if_interrupted:
-        _run_chunks(tasks, scheduler, out, info, key, samples, mergers, meter, stop_if_interrupted)
+        try:
+            for (direction, first, count), (accumulator, rows) in _chunk_results(tasks, scheduler):
+                if out is not None:
+                    if rows is not None:
+                        io.write_table(rows, out / "samples" / f"{direction}-{first:015d}.parquet",
+                                       info)
+                    io.write_chunk(out / "chunks" / f"{direction}-{first:015d}-{count:015d}.npz",
+                                   accumulator, key)
+                elif rows is not None:
+                    samples.append(rows.assign(direction=direction))
+                mergers[direction].add(first, accumulator)
+                meter.advance(count)
+                stop_if_interrupted()
+        finally:
+            meter.close()
     elapsed = time.perf_counter() - started
     tables = spec.tables({direction: merger.result() for direction, merger in mergers.items()})
     info["status"] = "complete"
@@ -177,24 +191,6 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     if out is not None:
         run.save(out)
     return run
-
-
-def _run_chunks(tasks, scheduler, out, info, key, samples, mergers, meter, stop_if_interrupted):
-    """Sample the chunks, write each atomically as it completes and merge it."""
-    try:
-        for (direction, first, count), (accumulator, rows) in _chunk_results(tasks, scheduler):
-            if out is not None:
-                if rows is not None:
-                    io.write_table(rows, out / "samples" / f"{direction}-{first:015d}.parquet", info)
-                io.write_chunk(out / "chunks" / f"{direction}-{first:015d}-{count:015d}.npz",
-                               accumulator, key)
-            elif rows is not None:
-                samples.append(rows.assign(direction=direction))
-            mergers[direction].add(first, accumulator)
-            meter.advance(count)
-            stop_if_interrupted()
-    finally:
-        meter.close()
 
 
 @contextlib.contextmanager

@@ -4,9 +4,9 @@ A trajectory is an occupation path n_0, n_1, ..., n_M of one level (n in {0, 1})
 Bernoulli(p_initial).  Before event i the level moves by ``rise[i]`` (work n * rise[i]); at event i
 the occupation is kept with probability R_i (``keep``) or redrawn from Bernoulli(f_i)
 (``occupation``, with the complement 1 - f given as ``vacancy`` where the model knows it more
-accurately, e.g. from log-odds at low temperature); a last move ``rise[M]`` follows the last event.  Work is recorded on an integer
-lattice: move i adds ``n * work_weights[i]`` to the work index, and ``work_values[index]`` is the
-work of that index (energy units, hbar = k_B = 1).
+accurately, e.g. from log-odds at low temperature); a last move ``rise[M]`` follows the last event.
+Work is recorded on an integer lattice: move i adds ``n * work_weights[i]`` to the work index, and
+``work_values[index]`` is the work of that index (energy units, hbar = k_B = 1).
 
 Every observable of a chain model is a function of (n_initial, n_final, work index); the exact joint
 distribution of that triple follows from dynamic programming over occupation x work index.
@@ -103,10 +103,10 @@ class TwoStateChain:
         above = (65535.0 - np.minimum(np.floor(loss * 65536.0), 65535.0)).astype(np.uint16)
         per_block = weights.reshape(-1, LANES)
         weighted = (per_block > 0).astype(np.uint64) @ (np.uint64(1) << np.arange(LANES, dtype=np.uint64))
-        block_weight = np.empty(per_block.shape[0], dtype=np.int64)
-        for block, w in enumerate(per_block):
-            distinct = np.unique(w[w > 0])  # popcount x weight where the weights agree
-            block_weight[block] = distinct[0] if distinct.size == 1 else (0 if distinct.size == 0 else -1)
+        # popcount x weight where a block's non-zero weights agree (0: no weight at all)
+        largest = per_block.max(axis=1)
+        smallest = np.where(per_block > 0, per_block, largest[:, None]).min(axis=1)
+        block_weight = np.where(smallest == largest, largest, -1)
         return ChainTables(events, below, above, gain, loss, weights, weighted, block_weight)
 
     # --- sampling -------------------------------------------------------------------------
