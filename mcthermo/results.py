@@ -1,0 +1,146 @@
+"""What a model declares after sampling: merged counts beside its exact answers.
+
+A model turns its merged accumulators into a ``Results`` (no table code, no checks); the one table
+builder (``mcthermo.tables``) turns a ``Results`` into the histogram / summary / checks tables and
+the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (spec G0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+#: the checks a histogrammed observable gets by default
+DISTRIBUTION_CHECKS = ("mean", "variance", "distribution")
+
+
+@dataclass(frozen=True, eq=False)
+class Observable:
+    """One observable of one direction.
+
+    Either a histogram on exact atoms (``values``, int64 ``counts``) -- optionally with the exact
+    law ``log_probability_exact`` on the same atoms (natural log, -inf for impossible atoms) -- or,
+    for observables without a histogram, the sample moments ``n``, ``total`` (sum) and
+    ``total_squares`` (sum of squares).  ``mean_exact`` / ``variance_exact`` override the moments
+    of the exact law (or give them where there is no law).  ``checks`` names the checks wanted:
+    "mean", "variance", "distribution".
+    """
+
+    name: str
+    values: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    log_probability_exact: np.ndarray | None = None
+    mean_exact: float | None = None
+    variance_exact: float | None = None
+    n: int | None = None
+    total: float | None = None
+    total_squares: float | None = None
+    checks: tuple[str, ...] = DISTRIBUTION_CHECKS
+
+    def __post_init__(self):
+        if self.values is not None:
+            values = np.ascontiguousarray(self.values, dtype=np.float64).ravel()
+            counts = np.ascontiguousarray(self.counts, dtype=np.int64).ravel()
+            if counts.shape != values.shape:
+                raise ValueError(f"{self.name}: values and counts need the same shape")
+            object.__setattr__(self, "values", values)
+            object.__setattr__(self, "counts", counts)
+            object.__setattr__(self, "n", int(counts.sum()))
+            if self.log_probability_exact is not None:
+                log_p = np.ascontiguousarray(self.log_probability_exact, dtype=np.float64).ravel()
+                if log_p.shape != values.shape:
+                    raise ValueError(f"{self.name}: log_probability_exact needs one entry per value")
+                object.__setattr__(self, "log_probability_exact", log_p)
+        elif self.n is None or self.total is None:
+            raise ValueError(f"{self.name}: give values and counts, or n and total")
+
+    @property
+    def histogrammed(self) -> bool:
+        return self.values is not None
+
+    @property
+    def has_law(self) -> bool:
+        return self.log_probability_exact is not None
+
+    @property
+    def probability_exact(self) -> np.ndarray | None:
+        return None if self.log_probability_exact is None else np.exp(self.log_probability_exact)
+
+    def exact_moments(self) -> tuple[float, float] | None:
+        """(mean, variance) of the exact law or the declared ones; None where neither exists."""
+        mean, variance = self.mean_exact, self.variance_exact
+        if self.has_law and (mean is None or variance is None):
+            p = self.probability_exact
+            p = p / p.sum()
+            law_mean = float(np.dot(p, self.values))
+            law_variance = float(np.dot(p, (self.values - law_mean) ** 2))
+            mean = law_mean if mean is None else mean
+            variance = law_variance if variance is None else variance
+        if mean is None:
+            return None
+        return float(mean), (np.nan if variance is None else float(variance))
+
+    def log_exponential_average(self, scale: float) -> float | None:
+        """Exact ln<e^{-scale x}> from the law in log space (None without a law)."""
+        if not self.has_law:
+            return None
+        return float(logsumexp(-scale * self.values + self.log_probability_exact)
+                     - logsumexp(self.log_probability_exact))
+
+
+@dataclass(frozen=True, eq=False)
+class Expectation:
+    """Sampled expectation values against exact ones at output times (a ``expectation``-style
+    check: one max-|z| verdict over every random z-score, Bonferroni threshold).  Arrays of shape
+    (times, components)."""
+
+    check: str
+    observable: str
+    times: np.ndarray
+    mean: np.ndarray
+    stderr: np.ndarray
+    exact: np.ndarray
+    components: tuple[str, ...]
+    n: int
+
+
+@dataclass(frozen=True)
+class ExactCount:
+    """An exact integer check: ``violations`` trajectories broke an identity that must hold on
+    every trajectory (e.g. the first law); passes only at 0."""
+
+    check: str
+    observable: str
+    violations: int
+    n: int
+
+
+@dataclass
+class DirectionResults:
+    """Everything declared for one direction ("forward" or "reverse").
+
+    jarzynski: (beta, expected free-energy change of this direction) checked on observable "work";
+    integral_ft: the exact ln<e^{-sigma}> checked on observable "entropy_production", or a string
+    saying why the check does not apply (a row saying so is written).
+    """
+
+    observables: list[Observable]
+    jarzynski: tuple[float, float] | None = None
+    integral_ft: float | str | None = None
+    expectations: list[Expectation] = field(default_factory=list)
+    exact_counts: list[ExactCount] = field(default_factory=list)
+
+    def observable(self, name: str) -> Observable | None:
+        return next((o for o in self.observables if o.name == name), None)
+
+
+@dataclass
+class Results:
+    """What a model declares: per direction, the two-direction free-energy checks (``bar_crooks`` =
+    (beta, dF) when forward and reverse were sampled) and extra tables by name."""
+
+    directions: dict[str, DirectionResults]
+    bar_crooks: tuple[float, float] | None = None
+    extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)

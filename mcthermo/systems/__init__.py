@@ -1,0 +1,1 @@
+"""Systems a user defines: baths, open quantum systems, stroke protocols."""
