@@ -13,6 +13,8 @@ from .io import MCThermoFileError
 from .models import MODELS, DrivenQubit, LandauZener, Staircase
 from .run import Collection, Run, read
 from .runner import sample
+from .systems.open_system import Channel, OpenSystem, Piece, davies_channels, gibbs_state
 
-__all__ = ["MODELS", "Collection", "DrivenQubit", "LandauZener", "MCThermoFileError", "Run", "Staircase", "read",
+__all__ = ["MODELS", "Channel", "Collection", "DrivenQubit", "LandauZener", "MCThermoFileError",
+           "OpenSystem", "Piece", "Run", "Staircase", "davies_channels", "gibbs_state", "read",
            "sample", "__version__"]
