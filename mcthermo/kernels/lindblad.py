@@ -141,15 +141,18 @@ def _draw(cumulative, u):
 
 
 @kernel
-def trajectory(tables, key, index, moments, row, counts, lattice_index, heat):
+def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
+               jump_channels):
     """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` and ``heat`` (heat
-    given to each bath), records expectation values into ``moments[row]``; returns (i, j, W, sigma)."""
+    given to each bath), records expectation values into ``moments[row]`` and the first
+    len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
     s0, s1, s2, s3 = keyed_state(key, index)
     d = tables.initial_vectors.shape[0]
     counts[:] = 0
     lattice_index[:] = 0
     heat[:] = 0.0
     work = 0.0
+    jumps = 0
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     i = _draw(tables.initial_cumulative, k53 * UNIT53)
     psi = tables.initial_vectors[i].copy()
@@ -204,7 +207,11 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat):
             norm = np.sqrt(norm)
             for a in range(d):
                 psi[a] = scratch[a] / norm
+            if jumps < jump_times.shape[0]:
+                jump_times[jumps] = origin + tau
+                jump_channels[jumps] = tables.slot[n, c]
             counts[tables.slot[n, c]] += 1
+            jumps += 1
             b = tables.bath_of[n, c]
             lattice_index[b] += tables.step[n, c]
             heat[b] += tables.heat_given[n, c]
@@ -258,6 +265,8 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
     overflow = np.zeros((groups, n_slots), dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
+    no_times = np.zeros(0)
+    no_channels = np.zeros(0, dtype=np.int64)
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
         lattice_index = np.zeros(n_baths, dtype=np.int64)
@@ -265,7 +274,7 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
-                                               lattice_index, heat)
+                                               lattice_index, heat, no_times, no_channels)
                 for b in range(n_baths):
                     floats[block, b, 0] -= heat[b]
                     floats[block, b, 1] += heat[b] * heat[b]
@@ -307,7 +316,8 @@ def samples(tables, seed, stream, first, count):
         scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[0], 2))
         lattice_index = np.zeros(n_baths, dtype=np.int64)
         i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
-                                       lattice_index, heat[t])
+                                       lattice_index, heat[t], np.zeros(0),
+                                       np.zeros(0, dtype=np.int64))
         for b in range(n_baths):
             heat[t, b] = -heat[t, b]
         labels[t, 0] = i
@@ -315,3 +325,18 @@ def samples(tables, seed, stream, first, count):
         values[t, 0] = work
         values[t, 1] = sigma
     return labels, counts, heat, values
+
+
+@kernel
+def jump_record(tables, seed, stream, index):
+    """(jump times, counter indices) of trajectory ``index`` (the same draws as in a run)."""
+    key = stream_key(seed, stream)
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[0], 2))
+    counts = np.zeros(n_slots, dtype=np.int64)
+    jump_times = np.zeros(tables.max_count + 1)
+    jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)
+    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.betas.shape[0], np.int64),
+               np.zeros(tables.betas.shape[0]), jump_times, jump_channels)
+    jumps = min(counts.sum(), jump_times.shape[0])
+    return jump_times[:jumps].copy(), jump_channels[:jumps].copy()

@@ -465,6 +465,11 @@ class OpenSystem(Model):
             frame.update(work=values[:, 0], entropy_production=values[:, 1])
         return pd.DataFrame(frame)
 
+    def jump_record(self, seed: int, index: int, direction: str = "forward"):
+        """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
+        times, slots = lindblad.jump_record(self.kernel_tables(), seed, STREAMS[direction], index)
+        return times, [self.channel_names[s] for s in slots]
+
     def results(self, accumulators):
         return open_results.results(self, self.layout(), accumulators)
 
