@@ -15,11 +15,32 @@ eigenbasis of the last Hamiltonian; without it, rho0 itself and the trace.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg import expm
 
 #: chi-points per batched matrix exponential (bounds memory)
-BATCH = 64
+BATCH = 256
+#: Taylor degree of ``batched_expm`` after scaling to 1-norm <= 1/4 (truncation < 1e-20)
+TAYLOR_DEGREE = 18
+
+
+def batched_expm(a: np.ndarray) -> np.ndarray:
+    """e^A for a stack of matrices (..., D, D): scaling and squaring with a degree-18 Taylor
+    polynomial (Horner), in batched matrix products; relative truncation error < 1e-20."""
+    if a.ndim == 2:
+        return expm(a)
+    norm = float(np.abs(a).sum(axis=-2).max(initial=0.0))
+    squarings = max(0, math.ceil(math.log2(norm / 0.25))) if norm > 0 else 0
+    scaled = a / 2.0**squarings
+    identity = np.eye(a.shape[-1])
+    result = identity + scaled / TAYLOR_DEGREE
+    for k in range(TAYLOR_DEGREE - 1, 0, -1):
+        result = identity + (scaled @ result) / k
+    for _ in range(squarings):
+        result = result @ result
+    return result
 
 
 def liouvillian(hamiltonian, operators, weights=None) -> np.ndarray:
@@ -92,7 +113,7 @@ def transfer(system, weights) -> np.ndarray:
         tilted = np.broadcast_to(generator, w.shape[:-1] + generator.shape).copy()
         for k, jump in enumerate(jumps):
             tilted += (w[..., k] - 1.0)[..., None, None] * jump
-        rho = expm(tilted * piece.duration) @ rho
+        rho = batched_expm(tilted * piece.duration) @ rho
     return (readouts(system) @ rho) * p
 
 

@@ -24,9 +24,9 @@ from .open_sampling import Layout
 
 #: exact probabilities from a DFT below this are round-off: their logarithm is -inf
 LAW_FLOOR = 1e-15
-#: work per cell of the exact joint law (counting fields x pieces x d^6) above which only the
+#: cost of an exact law (counting fields x pieces x d^6 x Taylor products) above which only the
 #: exact moments are given
-MAX_LAW_COST = 3e9
+MAX_LAW_COST = 2e10
 
 
 def _log(p):
@@ -93,8 +93,8 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
     acc = accumulators["forward"]
     n = int(acc["joint"].sum() + acc["joint_overflow"].sum())
     observables, checks = [], []
-    d6 = system.dimension ** 6 * len(system.pieces)
-    count_feasible = geometry.max_count * d6 * 30 <= MAX_LAW_COST * 10
+    d6 = system.dimension ** 6 * len(system.pieces) * 25
+    count_feasible = geometry.max_count * d6 <= MAX_LAW_COST
     for c, name in enumerate(system.channel_names):
         law = tilted.count_law(system, name, geometry.max_count) if count_feasible else None
         moments = tilted.moments(system, lambda ch, name=name: float(ch.name == name))
@@ -106,7 +106,7 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
                                  int(acc["count_overflow"][c]), n))
     joint = acc["joint"].reshape(geometry.joint_shape)
     law = None
-    if np.prod(geometry.joint_shape[2:]) * d6 * 30 <= MAX_LAW_COST:
+    if np.prod(geometry.joint_shape[2:]) * d6 <= MAX_LAW_COST:
         steps = [tilted.channel_increments(
             system, lambda ch, b=b: round((ch.energy - system.baths[b].mu * ch.particles)
                                           / geometry.units[b]) if ch.bath == b else 0.0)

@@ -41,16 +41,36 @@ class Layout:
         return (self.n_initial, self.n_final, *(2 * h + 1 for h in self.half_widths.values()))
 
 
-def max_jump_count(system) -> int:
-    """The total escape rate never exceeds the largest eigenvalue g_n of sum_k L_k^dag L_k, so the
-    jump count is dominated by Poisson(sum_n g_n tau_n) = Poisson(lam); lam + 10 sqrt(lam) + 10 is
-    exceeded with probability < 1e-15."""
+def max_jump_count(system, bath: str | None = None) -> int:
+    """A bound on the number of jumps (of ``bath``'s channels, or of all): their total rate never
+    exceeds the largest eigenvalue g_n of sum_k L_k^dag L_k over those channels, so the count is
+    dominated by Poisson(sum_n g_n tau_n) = Poisson(lam); lam + 10 sqrt(lam) + 10 is exceeded with
+    probability < 1e-15."""
     lam = 0.0
     for piece in system.pieces:
-        loss = sum((c.operator.conj().T @ c.operator for c in piece.channels),
-                   np.zeros((system.dimension,) * 2, complex))
+        loss = sum((c.operator.conj().T @ c.operator for c in piece.channels
+                    if bath is None or c.bath == bath), np.zeros((system.dimension,) * 2, complex))
         lam += max(0.0, float(np.linalg.eigvalsh(loss).max())) * piece.duration
     return int(math.ceil(lam + 10 * math.sqrt(lam) + 10))
+
+
+def lattice_half_width(system, bath: str, unit: float) -> int:
+    """H with P(|m| > H) < 1e-16 for the lattice index m of ``bath``'s heat: Chernoff bounds
+    P(+-m >= a) <= E[e^{+-lam m}] e^{-lam a} with the exact exponential moments (tilted generator),
+    the best of a few lam; never above the worst case max|step| x (bound on the bath's jumps)."""
+    largest = float(np.abs(system.heat_quanta(bath)).max(initial=0.0)) / unit
+    worst = int(round(largest)) * max_jump_count(system, bath)
+    if worst == 0:
+        return 0
+    mu = system.baths[bath].mu
+
+    def edge(sign):
+        """min over lam of (ln E[e^{sign lam m}] + 16 ln 10) / lam: P(sign m >= edge) < 1e-16."""
+        return min((tilted.log_exponential_average(
+            system, lambda c: -sign * lam * (c.energy - mu * c.particles) / unit
+            if c.bath == bath else 0.0) + 16 * math.log(10)) / lam for lam in (0.1, 0.3, 1.0, 3.0))
+
+    return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
 
 
 def layout(system) -> Layout:
@@ -60,8 +80,7 @@ def layout(system) -> Layout:
     for bath in system.bath_names:
         unit = system.lattice_unit(bath)
         if unit is not None:
-            largest = float(np.abs(system.heat_quanta(bath)).max(initial=0.0)) / unit
-            units[bath], widths[bath] = unit, int(round(largest)) * max_count
+            units[bath], widths[bath] = unit, lattice_half_width(system, bath, unit)
     while widths and n * n * math.prod(2 * h + 1 for h in widths.values()) > MAX_JOINT_CELLS:
         widest = max(widths, key=widths.get)
         del widths[widest], units[widest]

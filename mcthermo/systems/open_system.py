@@ -433,11 +433,19 @@ class OpenSystem(Model):
             raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
         return ["forward"]
 
-    def layout(self):
-        return open_sampling.layout(self)
+    def layout(self) -> open_sampling.Layout:
+        """Histogram geometry (computed once per system)."""
+        return self._cached("layout", lambda: open_sampling.layout(self))
 
-    def kernel_tables(self):
-        return open_sampling.kernel_tables(self, self.layout())
+    def kernel_tables(self) -> lindblad.LindbladTables:
+        """Flat arrays of the jump kernel (computed once per system)."""
+        return self._cached("tables", lambda: open_sampling.kernel_tables(self, self.layout()))
+
+    def _cached(self, key, compute):
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def steps_per_trajectory(self) -> float:
         """Output times plus the bound on the mean jump count, a few draws each."""
