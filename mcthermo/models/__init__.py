@@ -7,5 +7,5 @@ from ..systems.open_system import OpenSystem
 #: every model by its command-line and table name
 MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit, OpenSystem)}
 
-__all__ = ["MODELS", "DrivenQubit", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
+__all__ = ["MODELS", "DrivenQubit", "OpenSystem", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
            "Staircase"]

@@ -480,8 +480,3 @@ class OpenSystem(Model):
 
     def results(self, accumulators):
         return open_results.results(self, self.layout(), accumulators)
-
-    def tables(self, accumulators):
-        from .. import tables
-
-        return tables.build(self.results(accumulators))
