@@ -248,3 +248,15 @@ def test_samples_are_the_accumulated_trajectories():
     times, names = system.jump_record(5, 100)
     assert len(times) == frame.iloc[0][[f"jumps_{n}" for n in system.channel_names]].sum()
     assert all(n in system.channel_names for n in names) and np.all(np.diff(times) >= 0)
+
+
+def test_sample_end_to_end_writes_reads_and_refuses_a_changed_system(tmp_path):
+    system = maser(pieces=2)
+    run = mt.sample(system, trajectories=2 * 4096, seed=2, out=tmp_path / "maser")
+    assert run.passed and set(run.checks["check"]) >= {"integral_ft", "expectation", "distribution"}
+    assert {"expectation", "histogram", "summary", "checks"} <= set(run.tables)
+    again = mt.read(tmp_path / "maser")
+    assert again.spec == system
+    with pytest.raises(ValueError, match="fingerprint"):
+        mt.sample(maser(pieces=2, rate_factor=1.1), trajectories=2 * 4096, seed=2,
+                  out=tmp_path / "maser")

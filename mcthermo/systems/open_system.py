@@ -11,6 +11,8 @@ contiguous complex128 arrays and validated here, so the kernel only ever sees fl
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -421,12 +423,17 @@ class OpenSystem(Model):
 
     # --- the Model interface ----------------------------------------------------------------------
     def parameters(self) -> dict:
-        """The whole system (matrices as [real, imag] nested lists): run.json and run identity."""
-        return self.to_json()
+        """Run identity and table parameter columns: a few scalars to read, a ``fingerprint``
+        (hash of the system) and ``system``, the whole system (``to_json``: matrices as
+        [real, imag] nested lists) as one JSON string, so every table column stays a scalar."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return {"dimension": self.dimension, "pieces": len(self.pieces),
+                "duration": self.total_duration, "measure_energy": self.measure_energy,
+                "fingerprint": hashlib.sha256(text.encode()).hexdigest()[:16], "system": text}
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> "OpenSystem":
-        return cls.from_json(parameters)
+        return cls.from_json(json.loads(parameters["system"]))
 
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
