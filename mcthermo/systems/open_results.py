@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ..exact import tilted
+from ..stats import lattice_groups
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
 
@@ -35,17 +36,14 @@ def _log(p):
 
 
 def _atoms(name, values, counts, law, moments):
-    """One observable on the distinct values (equal to 1e-12 relative merge) of ``values``."""
-    scale = max(1.0, float(np.abs(values).max(initial=0.0)))
+    """One observable on the distinct values of ``values`` (``stats.lattice_groups``: equal to 10
+    relative digits), counts summed and the exact law summed in log space."""
     keep = (counts > 0) | (law > LAW_FLOOR) if law is not None else counts > 0
-    key = np.round(values[keep] / (1e-12 * scale))
-    unique, inverse = np.unique(key, return_inverse=True)
-    merged = np.zeros(len(unique))
-    np.add.at(merged, inverse, values[keep])
-    sizes = np.bincount(inverse)
-    atom_counts = np.bincount(inverse, weights=counts[keep]).astype(np.int64)
+    unique, inverse = lattice_groups(values[keep])
+    atom_counts = np.bincount(inverse, weights=counts[keep], minlength=len(unique)).astype(np.int64)
     log_p = None
     if law is not None:
+        sizes = np.bincount(inverse, minlength=len(unique))
         order = np.argsort(inverse, kind="stable")
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         cell_log = _log(law[keep])[order]
@@ -53,7 +51,7 @@ def _atoms(name, values, counts, law, moments):
         shift = np.where(np.isfinite(top), top, 0.0)
         with np.errstate(divide="ignore"):
             log_p = shift + np.log(np.add.reduceat(np.exp(cell_log - np.repeat(shift, sizes)), starts))
-    return Observable(name, values=merged / sizes, counts=atom_counts, log_probability_exact=log_p,
+    return Observable(name, values=unique, counts=atom_counts, log_probability_exact=log_p,
                       mean_exact=moments[0], variance_exact=moments[1])
 
 

@@ -65,10 +65,17 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
     mu = system.baths[bath].mu
 
     def edge(sign):
-        """min over lam of (ln E[e^{sign lam m}] + 16 ln 10) / lam: P(sign m >= edge) < 1e-16."""
-        return min((tilted.log_exponential_average(
-            system, lambda c: -sign * lam * (c.energy - mu * c.particles) / unit
-            if c.bath == bath else 0.0) + 16 * math.log(10)) / lam for lam in (0.1, 0.3, 1.0, 3.0))
+        """min over lam of (ln E[e^{sign lam m}] + 16 ln 10) / lam: P(sign m >= edge) < 1e-16
+        (lam up to 3 / largest step, where the tilted generator stays well scaled)."""
+        best = np.inf
+        for lam in np.array([0.1, 0.3, 1.0, 3.0]) / largest:
+            with np.errstate(over="ignore", invalid="ignore"):
+                log_moment = tilted.log_exponential_average(
+                    system, lambda c: -sign * lam * (c.energy - mu * c.particles) / unit
+                    if c.bath == bath else 0.0)
+            if np.isfinite(log_moment):
+                best = min(best, (log_moment + 16 * math.log(10)) / lam)
+        return best
 
     return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
 
