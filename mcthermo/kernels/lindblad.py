@@ -59,7 +59,7 @@ class LindbladTables(NamedTuple):
     betas: np.ndarray            # (B,) float
     measure: bool
     times: np.ndarray            # (T,) float
-    observables: np.ndarray      # (A, d, d) complex
+    observables: np.ndarray      # (P, A, d, d) complex: R^dag A R per piece
     lattice: np.ndarray          # (B,) bool
     strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
     half_width: np.ndarray       # (B,) int: lattice index offset
@@ -121,13 +121,12 @@ def waiting_time(coefficients, eigenvalues, gram, loss, u, horizon, v):
 
 
 @inline
-def _record(tables, psi, moments, row, index):
-    """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``."""
-    norm = 0.0
-    for a in range(psi.shape[0]):
-        norm += psi[a].real ** 2 + psi[a].imag ** 2
-    for k in range(tables.observables.shape[0]):
-        value = _quadratic(psi, tables.observables[k]) / norm
+def _record(tables, piece, v, moments, row, index):
+    """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
+    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v."""
+    norm = _quadratic(v, tables.gram[piece])
+    for k in range(tables.observables.shape[1]):
+        value = _quadratic(v, tables.observables[piece, k]) / norm
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
 
@@ -179,8 +178,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             while j_out < n_times and (tables.times[j_out] < stop or
                                        (last and tau == np.inf and tables.times[j_out] <= stop)):
                 _advance(coefficients, tables.eigenvalues[n], tables.times[j_out] - origin, v)
-                _matvec(tables.right[n], v, scratch)
-                _record(tables, scratch, moments, row, j_out)
+                _record(tables, n, v, moments, row, j_out)
                 j_out += 1
             _advance(coefficients, tables.eigenvalues[n], min(tau, horizon), v)
             _matvec(tables.right[n], v, psi)
@@ -258,7 +256,7 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     blocks = (count + block_size - 1) // block_size
     n_baths = tables.betas.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
-    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[0], 2))
+    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
     floats = np.zeros((blocks, n_baths + 2, 2))
     joint = np.zeros((groups, tables.cells), dtype=np.int64)
     joint_overflow = np.zeros(groups, dtype=np.int64)
@@ -313,7 +311,7 @@ def samples(tables, seed, stream, first, count):
     heat = np.empty((count, n_baths))
     values = np.empty((count, 2))
     for t in numba.prange(count):
-        scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[0], 2))
+        scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
         lattice_index = np.zeros(n_baths, dtype=np.int64)
         i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
                                        lattice_index, heat[t], np.zeros(0),
@@ -332,7 +330,7 @@ def jump_record(tables, seed, stream, index):
     """(jump times, counter indices) of trajectory ``index`` (the same draws as in a run)."""
     key = stream_key(seed, stream)
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
-    scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[0], 2))
+    scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
     counts = np.zeros(n_slots, dtype=np.int64)
     jump_times = np.zeros(tables.max_count + 1)
     jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)

@@ -137,8 +137,8 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     for position, bath in enumerate(geometry.lattice_baths):
         strides[2 + baths.index(bath)] = c_strides[2 + position]
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
-    observables = (np.array(list(system.observables.values())) if system.observables
-                   else np.zeros((0, d, d), complex))
+    observables = np.array([[vectors_n.conj().T @ a @ vectors_n for a in system.observables.values()]
+                            for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, gram=gram, loss=loss, jump_ops=jump_ops,
