@@ -260,3 +260,19 @@ def test_sample_end_to_end_writes_reads_and_refuses_a_changed_system(tmp_path):
     with pytest.raises(ValueError, match="fingerprint"):
         mt.sample(maser(pieces=2, rate_factor=1.1), trajectories=2 * 4096, seed=2,
                   out=tmp_path / "maser")
+
+
+def test_jarzynski_is_declared_and_passes_for_one_bath_and_a_gibbs_start(tmp_path):
+    h = np.diag([0.0, 1.0, 3.0])
+    rotation = np.linalg.qr(A + np.eye(3))[0]
+    quenched = rotation @ np.diag([0.0, 1.5, 3.0]) @ rotation.T
+    pieces = [mt.Piece(x, mt.davies_channels(x, A, "hot", 0.7, lambda w: 0.3), 1.0)
+              for x in (h, quenched)]
+    system = mt.OpenSystem(pieces=pieces, baths={"hot": Bath(beta=0.7)}, initial=mt.gibbs_state(h, 0.7))
+    run = mt.sample(system, trajectories=4 * 4096, seed=3)
+    row = run.checks.set_index("check").loc["jarzynski"]
+    delta_f = -np.log(np.exp(-0.7 * np.array([0.0, 1.5, 3.0])).sum()
+                      / np.exp(-0.7 * np.array([0.0, 1.0, 3.0])).sum()) / 0.7
+    assert bool(row["passed"]) and run.passed
+    declared = system.results({"forward": system.accumulate("forward", 3, 0, 4096)})
+    assert declared.directions["forward"].jarzynski == pytest.approx((0.7, delta_f), rel=1e-12)

@@ -120,7 +120,7 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
             axis = 2 + geometry.lattice_baths.index(bath)
             others = tuple(a for a in range(joint.ndim) if a != axis)
             h = geometry.half_widths[bath]
-            values = -geometry.units[bath] * np.arange(-h, h + 1)
+            values = 0.0 - geometry.units[bath] * np.arange(-h, h + 1)     # no -0.0 atom
             observables.append(_atoms(f"heat_{bath}", values, joint.sum(axis=others),
                                       None if law is None else law.sum(axis=others), moments))
         else:
