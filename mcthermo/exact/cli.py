@@ -42,7 +42,7 @@ def _default_out(spec, args) -> str:
 
 def run(args) -> int:
     """Compute and write the exact tables; print the comparison summary unless --quiet."""
-    from .lz_quantum import exact_lz, write_exact
+    from .lz_comparison import exact_lz, write_exact
 
     spec = EXACT_MODELS[args.exact_model].from_arguments(args)
     result = exact_lz(spec, time_step=args.time_step, tolerance=args.tolerance,
