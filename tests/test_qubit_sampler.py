@@ -11,7 +11,8 @@ import pytest
 from mcthermo.kernels import jumps
 from mcthermo.models.qubit import DrivenQubit
 from mcthermo.models.qubit_floquet import Bath
-from mcthermo.models.qubit_tables import bloch_table, bloch_threshold
+from mcthermo.checks import bonferroni_threshold as bloch_threshold
+from mcthermo.models.qubit_tables import bloch_table
 
 SEED = 20240604
 B = DrivenQubit.block_size
