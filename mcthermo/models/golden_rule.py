@@ -1,13 +1,9 @@
-"""The continuous-time (Fermi-golden-rule) limit of the Landau–Zener crossings (seed 001, Sec. VI).
+"""Continuous-time (Fermi-golden-rule) limit of the Landau–Zener crossings (seed 001, Sec. VI).
 
-A function-level tool for convergence studies, not a registered model: it has no runner, Parquet
-tables or checks.  ``GoldenRuleLimit`` describes the process and gives its exact moments from the
-master equation; ``sample_paths`` draws per-trajectory rows with the exact Gillespie kernel
-(kernels/gillespie.py); ``golden_rule_limit`` builds the process of a ``LandauZener`` spec (also
-``LandauZener.golden_rule_limit``).  tests/test_landau_zener_continuum.py compares the three and
-shows the chain converging to this limit.
-
-Units hbar = k_B = 1; heat is energy from the reservoir into the system (minus mu x particles in).
+A function-level tool, not a registered model (no runner, Parquet tables or checks): the process
+``GoldenRuleLimit`` with its exact master-equation moments, ``sample_paths`` (the exact Gillespie
+kernel, kernels/gillespie.py) and ``golden_rule_limit(spec)``.  Units hbar = k_B = 1; heat is
+energy from the reservoir into the system (minus mu x particles in).
 """
 from __future__ import annotations
 
