@@ -23,8 +23,9 @@ PMF_FLOOR = 1e-14
 def increments():
     """(laser, photon, dephasing) integer increments of each channel.
 
-    Photon-bath heat = wL m_L + W m_W, dephasing-bath heat = W m_Z, laser work = wL m_L (each jump
-    brings omega_c + (quasi-energy change) from the laser: +-wL for photon channels, 0 otherwise).
+    Energy emitted into the photon bath = wL m_L + W m_W, into the dephasing bath = W m_Z, laser
+    work = wL m_L (each jump brings omega_c + (quasi-energy change) from the laser: +-wL for photon
+    channels, 0 otherwise).  The heat of spec G0 (into the atom) is minus the emitted energy.
     """
     laser = np.array([nl if bath == "photon" else 0 for bath, _, nl, _ in CHANNELS], dtype=np.int64)
     photon = np.array([nw if bath == "photon" else 0 for bath, _, _, nw in CHANNELS], dtype=np.int64)
@@ -47,13 +48,14 @@ def mean_counts(spec, t=None) -> np.ndarray:
 
 
 def mean_energies(spec, t=None) -> dict[str, float]:
-    """Exact means of the laser work and the heat into each bath on [0, t] (default t_end)."""
+    """Exact means of the laser work and of the heat from each bath into the atom (spec G0: minus
+    the energy the jumps emit into that bath) on [0, t] (default t_end)."""
     counts = mean_counts(spec, t)
     laser, photon, dephasing = increments()
     wl, w = spec.laser_frequency, spec.quasi_frequency
     return {"work": wl * float(laser @ counts),
-            "heat_photon": wl * float(laser @ counts) + w * float(photon @ counts),
-            "heat_dephasing": w * float(dephasing @ counts)}
+            "heat_photon": -(wl * float(laser @ counts) + w * float(photon @ counts)),
+            "heat_dephasing": -w * float(dephasing @ counts)}
 
 
 def floquet_populations(spec, t) -> np.ndarray:
