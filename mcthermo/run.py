@@ -158,7 +158,9 @@ class Collection:
     stale: list[Path] = field(default_factory=list)
 
     def table(self, name: str) -> pd.DataFrame:
-        frames = [run.tables[name] for run in self.runs if name in run.tables]
+        """One table of every run, concatenated; column ``run`` names each row's run folder."""
+        frames = [run.tables[name].assign(run=run.name)[["run", *run.tables[name].columns]]
+                  for run in self.runs if name in run.tables]
         if not frames:
             raise KeyError(f"no run here has a {name} table")
         return pd.concat(frames, ignore_index=True)
@@ -217,8 +219,10 @@ SWEEP_FILE = "sweep.json"
 
 def read_sweep_listing(path: Path) -> tuple[list[Path], list[Path]]:
     """(run folders the sweep lists, run folders under it that it no longer lists)."""
-    listing = json.loads((path / SWEEP_FILE).read_text())
-    points = [path / name for name in listing["points"]]
+    try:
+        points = [path / name for name in json.loads((path / SWEEP_FILE).read_text())["points"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise io.MCThermoFileError(f"{path / SWEEP_FILE}: not a readable sweep listing ({error})") from None
     listed = {p.resolve() for p in points}
     stale = [run_file.parent for run_file in sorted(path.glob(f"*/{io.RUN_FILE}"))
              if run_file.parent.resolve() not in listed]

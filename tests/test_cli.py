@@ -32,14 +32,16 @@ def test_check_exits_one_when_a_check_failed(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--steps", "0"], "steps must be an integer >= 1 (got 0)"),
-    (["--beta", "-1"], "beta must be positive (got -1.0)"),
-    (["--gap-start", "nan"], "gap_start must be a finite number"),
-    (["--trajectories", "0"], "trajectories must be an integer >= 1 (got 0)"),
-    (["--seed", "-3"], "seed must be an integer in [0, 2**63 - 1]"),
+    (["--steps", "0"], "--steps must be an integer >= 1 (got 0)"),
+    (["--beta", "-1"], "--beta must be positive (got -1.0)"),
+    (["--beta", "-inf"], "--beta must be a finite number (got -inf)"),
+    (["--gap-start", "nan"], "--gap-start must be a finite number"),
+    (["--trajectories", "0"], "--trajectories must be an integer >= 1 (got 0)"),
+    (["--trajectories", str(10**30)], "--trajectories must be <= 2**63 - 1"),
+    (["--seed", "-3"], "--seed must be an integer in [0, 2**63 - 1]"),
     (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
-    (["--chunk-size", "0"], "chunk_size must be an integer >= 1 (got 0)"),
-    (["--workers", "0"], "workers must be an integer >= 1 (got 0)"),
+    (["--chunk-size", "0"], "--chunk-size must be an integer >= 1 (got 0)"),
+    (["--workers", "0"], "--workers must be an integer >= 1 (got 0)"),
     (["--dask", "remote"], "argument --dask: invalid choice: 'remote'"),
     (["--dask", "local", "--scheduler", "tcp://x:1"], "not allowed with argument"),
 ])
@@ -57,7 +59,7 @@ def test_out_directory_with_another_run_is_refused(tmp_path, capsys):
                 "--quiet")[0] == 0
     code, _, stderr = _run(capsys, "sample", "staircase", "--steps", "3", "--trajectories", "100",
                            "--out", out, "--quiet")
-    assert code == 2 and "holds a different run (steps: 2 there, 3 here)" in stderr
+    assert code == 2 and "holds a different run (--steps: 2 there, 3 here)" in stderr
 
 
 def test_check_of_a_missing_directory(tmp_path, capsys):
@@ -105,7 +107,7 @@ def test_negative_list_values_need_no_equals_sign(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--initial", "a,b,c"], "--initial needs comma-separated numbers (got 'a,b,c')"),
     (["--rates", "1,x,2"], "--rates needs comma-separated numbers"),
-    (["--initial-temperature", "2"], "initial_temperature is only used with initial = 'thermal'"),
+    (["--initial-temperature", "2"], "--initial-temperature is only used with --initial = 'thermal'"),
 ])
 def test_bad_qubit_options_name_the_option(tmp_path, capsys, argv, message):
     code, _, stderr = _run(capsys, "sample", "qubit", "--out", str(tmp_path / "run"), *argv)
