@@ -7,6 +7,7 @@ to another worker without changing any result; results are merged exactly as in 
 from __future__ import annotations
 
 import itertools
+import logging
 from contextlib import contextmanager
 
 from .chunks import chunk_task
@@ -25,8 +26,10 @@ def _dask():
 
 @contextmanager
 def local_cluster():
-    """A LocalCluster on this machine (one single-threaded worker process per core): its address."""
-    with _dask().LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    """A LocalCluster on this machine (one single-threaded worker process per core, no dashboard,
+    only its errors logged): its address."""
+    with _dask().LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None,
+                              silence_logs=logging.ERROR) as cluster:
         yield cluster.scheduler_address
 
 
