@@ -250,3 +250,13 @@ def test_sample_a_model_from_a_python_file(tmp_path, capsys):
     assert code == 2 and "holds a different run (steps: 4 there, 5 here)" in stderr
     code, _, stderr = _run(capsys, "sample", f"{tmp_path}/system.py:nothing", "--out", str(tmp_path / "x"))
     assert code == 2 and "defines no 'nothing'" in stderr
+
+
+def test_exact_lz_with_very_slow_driving_is_refused_at_once(tmp_path, capsys):
+    """Issue 16 case 7: `mcthermo exact lz --speed 1e-6` used to run silently past a minute."""
+    import time
+
+    started = time.perf_counter()
+    code, _, stderr = _run(capsys, "exact", "lz", "--speed", "1e-6", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--speed/--speeds: the exact propagation needs 2e+08 time steps" in stderr
+    assert time.perf_counter() - started < 10 and not (tmp_path / "x").exists()
