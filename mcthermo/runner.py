@@ -24,7 +24,8 @@ import pandas as pd
 from . import io
 from .chunks import Merger, chunk_name, chunk_task, parse_chunk_name, plan_chunks
 from .lock import LOCK_FILE, run_lock
-from .run import Run, describe_difference, decorate, fingerprint, identity_of, read_run, run_info
+from .run import Run, decorate, describe_difference, fingerprint, identity_of, read_run, run_info
+from .tables import build
 
 #: default work per chunk, in random draws (about a second of kernel time)
 CHUNK_STEPS = 2**29
@@ -47,11 +48,6 @@ def resolve_chunk_size(spec, chunk_size: int | None) -> int:
         chunk_size = max(1, math.ceil(CHUNK_STEPS / max(spec.steps_per_trajectory(), 1.0)))
     chunk_size = _positive_int("chunk_size", chunk_size)
     return max(spec.block_size, math.ceil(chunk_size / spec.block_size) * spec.block_size)
-
-
-def build_tables(spec, accumulators: dict) -> dict[str, pd.DataFrame]:
-    """The run's tables from the merged accumulators of every direction."""
-    return spec.tables(accumulators)
 
 
 @contextlib.contextmanager
@@ -259,7 +255,7 @@ def _sample(spec, info, directions, chunk_size, save_samples, progress, schedule
     if sampled:
         info["elapsed_seconds"] = elapsed
         info["trajectories_per_second"] = sampled / elapsed if elapsed > 0 else None
-    tables = build_tables(spec, {direction: merger.result() for direction, merger in mergers.items()})
+    tables = build(spec.results({direction: merger.result() for direction, merger in mergers.items()}))
     _check_trajectory_counts(tables, trajectories, out)
     info = {**info, "status": "complete", "files": files}
     tables = {name: decorate(frame, info) for name, frame in tables.items()}
