@@ -36,15 +36,15 @@ The continuous-time limit (seed Sec. VI) is in models/golden_rule.py.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit, xlogy
 
+from ..options import option
 from .base import finite, require
 from .chain import ChainModel, TwoStateChain
 
@@ -204,15 +204,26 @@ class LandauZener(ChainModel):
     stops.  Defaults are the seed's parameters (Figs. 2 and 4).
     """
 
-    beta: float = 1.2
-    mu: float = 3.0
-    levels: tuple = SEED_LEVELS
-    coupling: float | None = None
-    gaps: tuple | None = None
-    speed: float | None = None
-    speeds: tuple | None = None
-    level_start: float = 0.0
-    level_end: float = 10.0
+    beta: float = field(default=1.2, metadata=option("inverse temperature 1/T (1/energy)", "> 0"))
+    mu: float = field(default=3.0, metadata=option("chemical potential (energy)", "finite"))
+    levels: tuple = field(default=SEED_LEVELS, metadata=option(
+        "reservoir level energies, comma-separated", "strictly ascending", default_text="1,...,9"))
+    coupling: float | None = field(default=None, metadata=option(
+        "coupling gamma, gap delta = 2 gamma (energy)", ">= 0", kind="float", group="gap",
+        default_text="0.2"))
+    gaps: tuple | None = field(default=None, metadata=option(
+        "per-crossing minimum gaps delta_i (energy), comma-separated", ">= 0 each", kind="numbers",
+        group="gap"))
+    speed: float | None = field(default=None, metadata=option(
+        "driving speed at every crossing (energy/time)", "> 0", kind="float", group="speed",
+        default_text="1"))
+    speeds: tuple | None = field(default=None, metadata=option(
+        "per-crossing driving speeds (energy/time), comma-separated", "> 0 each", kind="numbers",
+        group="speed"))
+    level_start: float = field(default=0.0, metadata=option(
+        "initial system-level energy", "below the first level"))
+    level_end: float = field(default=10.0, metadata=option(
+        "final system-level energy", "above the last level"))
 
     name: ClassVar[str] = "lz"
     extra_tables: ClassVar[tuple[str, ...]] = ("crossings",)
@@ -376,36 +387,6 @@ class LandauZener(ChainModel):
         from .golden_rule import golden_rule_limit  # golden_rule builds on this module
 
         return golden_rule_limit(self, direction)
-
-    # --- command line ----------------------------------------------------------------------------
-    @classmethod
-    def add_arguments(cls, parser):
-        floats = _comma_floats
-        parser.add_argument("--beta", type=float, default=1.2, help="inverse temperature (default 1.2)")
-        parser.add_argument("--mu", type=float, default=3.0, help="chemical potential (default 3)")
-        parser.add_argument("--levels", type=floats, default=SEED_LEVELS,
-                            help="reservoir level energies, ascending, comma-separated (default 1,...,9)")
-        gap = parser.add_mutually_exclusive_group()
-        gap.add_argument("--coupling", type=float, help="coupling gamma, gap delta = 2 gamma (default 0.2)")
-        gap.add_argument("--gaps", type=floats, help="per-crossing minimum gaps delta_i, comma-separated")
-        speed = parser.add_mutually_exclusive_group()
-        speed.add_argument("--speed", type=float, help="driving speed at every crossing (default 1)")
-        speed.add_argument("--speeds", type=floats, help="per-crossing driving speeds, comma-separated")
-        parser.add_argument("--level-start", type=float, default=0.0, help="initial level energy (default 0)")
-        parser.add_argument("--level-end", type=float, default=10.0, help="final level energy (default 10)")
-
-    @classmethod
-    def from_arguments(cls, args):
-        return cls(beta=args.beta, mu=args.mu, levels=args.levels, coupling=args.coupling,
-                   gaps=args.gaps, speed=args.speed, speeds=args.speeds,
-                   level_start=args.level_start, level_end=args.level_end)
-
-
-def _comma_floats(text):
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _log_probability(p_occupied, n):
