@@ -116,14 +116,33 @@ def log_mean_exp(values, counts=None, scale=1.0):
 def lattice_groups(values, decimals=10):
     """Distinct values of a grid of exact observable values and the index of each grid point's value.
 
-    Values equal to ``decimals`` relative digits are merged (different paths can give the same
-    energy with different rounding).  Returns (distinct values ascending, inverse index of the
-    flattened grid)."""
+    Values within ``decimals`` relative digits of their neighbour are one atom (different paths
+    can give the same energy with different rounding; chained, so that no rounding boundary splits
+    an atom in two).  Each atom is represented by its first grid point.  Returns (distinct values
+    ascending, inverse index of the flattened grid)."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    scale = max(1.0, float(np.max(np.abs(values)))) if values.size else 1.0
-    _, first, inverse = np.unique(np.round(values / scale, decimals), return_index=True,
-                                  return_inverse=True)
-    return values[first], inverse.ravel()
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.intp)
+    scale = max(1.0, float(np.max(np.abs(values))))
+    order = np.argsort(values, kind="stable")
+    starts = np.concatenate(([True], np.diff(values[order]) > 10.0**-decimals * scale))
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(values.size, dtype=np.intp)
+    inverse[order] = group
+    first = np.minimum.reduceat(order, np.flatnonzero(starts))
+    return values[first], inverse
+
+
+def log_group_sum(inverse, log_values, size):
+    """ln of the sums of exp(log_values) per group (``inverse`` as from ``lattice_groups``):
+    the log-space bincount of exact probabilities (-inf for a group of impossible atoms)."""
+    log_values = np.asarray(log_values, dtype=np.float64).ravel()
+    top = np.full(size, -np.inf)
+    np.maximum.at(top, inverse, log_values)
+    shift = np.where(np.isfinite(top), top, 0.0)
+    total = np.bincount(inverse, np.exp(log_values - shift[inverse]), size)
+    with np.errstate(divide="ignore"):
+        return shift + np.log(total)
 
 
 def histogram_frame(direction, observable, values, counts, probability_exact=None):
