@@ -350,6 +350,7 @@ def _with_null_floor(est: Estimate, relative_variance, beta):
 
 
 def _exponential_check(check, direction, obs: Observable, beta, expected, threshold):
+    expected = np.nan if expected is None else float(expected)
     try:
         est = theorems.jarzynski(obs.values, obs.counts, beta=beta)
     except ValueError as error:
@@ -359,10 +360,17 @@ def _exponential_check(check, direction, obs: Observable, beta, expected, thresh
         est = _with_null_floor(est, diagnostics["relative_variance"], beta)
     problem = power_problem(est.stderr, diagnostics["bias"], beta,
                             diagnostics["effective_sample_size"], threshold)
-    judged = _judged(check, direction, obs.name, est, expected, est.z(expected), threshold,
-                     **diagnostics)
+    return _unless(problem, _judged(check, direction, obs.name, est, expected, est.z(expected)
+                                    if np.isfinite(expected) else np.nan, threshold, **diagnostics))
+
+
+def _unless(problem, judged: dict) -> dict:
+    """The judged row, made inconclusive by a power problem or by a missing expected value."""
     if problem:
         judged.update(verdict="inconclusive", passed=False, reason=problem)
+    elif not np.isfinite(judged["expected"]):
+        judged.update(verdict="inconclusive", passed=False,
+                      reason="no exact free energy given: estimate only")
     return judged
 
 
@@ -411,34 +419,36 @@ def bar_check(forward_work: Observable, reverse_work: Observable, beta, expected
     diagnostics = {"overlap": est.overlap, "effective_sample_size": ess, "bias": bias,
                    "trajectories_needed": float(np.ceil(n * (beta * est.stderr / PRECISION_KT) ** 2))}
     z = est.z(expected) if np.isfinite(expected) else np.nan
-    judged = _judged("bar", "both", "work", est, expected, z, threshold, **diagnostics)
-    problem = power_problem(est.stderr, bias, beta, ess, threshold)
-    if problem:
-        judged.update(verdict="inconclusive", passed=False, reason=problem)
-    elif not np.isfinite(expected):
-        judged.update(verdict="inconclusive", passed=False, reason="no exact free energy given")
-    return judged
+    return _unless(power_problem(est.stderr, bias, beta, ess, threshold),
+                   _judged("bar", "both", "work", est, expected, z, threshold, **diagnostics))
 
 
 def crooks_checks(forward_work: Observable, reverse_work: Observable, beta, expected_free_energy,
-                  threshold=Z_THRESHOLD, min_count=50) -> list[dict]:
+                  threshold=Z_THRESHOLD, min_count=50, bins=None) -> list[dict]:
     """Two rows: ``crooks`` (dF from the log-ratios with slope beta, against dF) and
-    ``crooks_linearity`` (chi-square of every populated log-ratio about the exact line
-    beta (W - dF): statistic, dof, p_value)."""
+    ``crooks_linearity`` (chi-square of every populated log-ratio about the line beta (W - dF):
+    statistic, dof, p_value).  With ``expected_free_energy`` None the line goes through the
+    fitted dF (one degree of freedom fewer).  ``bins``: edges for continuous work (None: atoms)."""
     n = min(forward_work.n, reverse_work.n)
     try:
         fit = theorems.crooks(forward_work.values, forward_work.counts, reverse_work.values,
-                              reverse_work.counts, beta=beta, min_count=min_count)
+                              reverse_work.counts, beta=beta, min_count=min_count, bins=bins)
     except ValueError as error:
         return [_cannot_estimate(check, "both", "work", error, n)
                 for check in ("crooks", "crooks_linearity")]
     est = fit.free_energy
-    crooks = _judged("crooks", "both", "work", est, expected_free_energy,
-                     est.z(expected_free_energy), threshold, bins=fit.work.size)
-    problem = power_problem(est.stderr, np.nan, beta, threshold=threshold)
-    if problem:
-        crooks.update(verdict="inconclusive", passed=False, reason=problem)
-    chi2, dof, p_value = fit.chi2(expected_free_energy)
+    expected = np.nan if expected_free_energy is None else float(expected_free_energy)
+    crooks = _unless(power_problem(est.stderr, np.nan, beta, threshold=threshold),
+                     _judged("crooks", "both", "work", est, expected,
+                             est.z(expected) if np.isfinite(expected) else np.nan, threshold,
+                             bins=fit.work.size))
+    chi2, dof, p_value = fit.chi2(est.value if np.isnan(expected) else expected)
+    if np.isnan(expected):
+        dof -= 1
+        p_value = float(chi2_distribution.sf(chi2, dof)) if dof > 0 else np.nan
+    if not dof > 0:
+        return [crooks, row("crooks_linearity", "both", "work", verdict="inconclusive", trajectories=n,
+                            reason="one populated work value: no line to test", bins=fit.work.size)]
     z = _p_to_z(p_value)
     passed = z <= threshold
     linearity = row("crooks_linearity", "both", "work", verdict="passed" if passed else "failed",
