@@ -16,7 +16,7 @@ from . import checks
 from .models.base import STREAMS
 from .models.chain import TwoStateChain
 from .results import Observable
-from .stats import lattice_groups
+from .stats import lattice_groups, log_group_sum
 
 #: perturbation name -> what it breaks
 PERTURBATIONS = {
@@ -33,28 +33,39 @@ def _scaled(chain: TwoStateChain, factor: float) -> TwoStateChain:
                          chain.work_values)
 
 
-def work_observable(chain: TwoStateChain, counts) -> Observable:
-    """The work histogram of a chain direction beside its exact law (dynamic programming)."""
-    values, inverse = lattice_groups(chain.work_values)
-    pmf = chain.joint_pmf().sum(axis=(0, 1))
-    with np.errstate(divide="ignore"):
-        log_p = np.log(np.bincount(inverse, pmf, values.size))
-    return Observable("work", values, np.bincount(inverse, counts.sum(axis=(0, 1)), values.size),
-                      log_probability_exact=log_p)
+def chain_observables(spec, direction, counts) -> dict[str, Observable]:
+    """Every observable of a chain model's direction: its histogram on exact atoms beside the exact
+    law (log-space dynamic programming over occupation x work index)."""
+    chain = spec.chain(direction)
+    log_pmf = chain.log_joint_pmf()
+    out = {}
+    for name, grid in spec._observable_grids(direction, chain).items():
+        values, inverse = lattice_groups(grid)
+        out[name] = Observable(name, values, np.bincount(inverse, counts.ravel(), values.size),
+                               log_probability_exact=log_group_sum(inverse, log_pmf, values.size))
+    return out
 
 
-def work_checks(work: dict[str, Observable], beta, free_energy) -> list[dict]:
-    """Every check of the work of a chain model: mean, variance and distribution and Jarzynski per
-    direction; BAR and Crooks with both directions (``free_energy`` = exact forward dF)."""
+def chain_checks(spec, observables: dict[str, dict[str, Observable]], free_energy=None) -> list[dict]:
+    """The checks of a chain model (``spec.distribution_checks`` get variance and distribution,
+    every observable a mean; Jarzynski, integral FT per direction; BAR and Crooks with both), with
+    the forward free-energy change ``free_energy`` (default: the spec's)."""
+    free_energy = spec.free_energy_change() if free_energy is None else free_energy
     rows = []
-    for direction, obs in work.items():
-        rows += [checks.mean_check(direction, obs), checks.variance_check(direction, obs),
-                 checks.distribution_check(direction, obs)]
+    for direction, by_name in observables.items():
+        for name, obs in by_name.items():
+            rows.append(checks.mean_check(direction, obs))
+            if name in spec.distribution_checks:
+                rows += [checks.variance_check(direction, obs), checks.distribution_check(direction, obs)]
         sign = 1.0 if direction == "forward" else -1.0
-        rows.append(checks.jarzynski_check(direction, obs, beta, sign * free_energy))
-    if len(work) == 2:
-        rows.append(checks.bar_check(work["forward"], work["reverse"], beta, free_energy))
-        rows += checks.crooks_checks(work["forward"], work["reverse"], beta, free_energy)
+        rows.append(checks.jarzynski_check(direction, by_name["work"], spec.beta, sign * free_energy))
+        if "entropy_production" in by_name:
+            sigma = by_name["entropy_production"]
+            rows.append(checks.integral_ft_check(direction, sigma, sigma.log_exponential_average(1.0)))
+    if len(observables) == 2:
+        forward, reverse = observables["forward"]["work"], observables["reverse"]["work"]
+        rows.append(checks.bar_check(forward, reverse, spec.beta, free_energy))
+        rows += checks.crooks_checks(forward, reverse, spec.beta, free_energy)
     return rows
 
 
@@ -71,13 +82,12 @@ def calibrate(spec, trajectories: int, replicates: int, perturbation: str = "non
     if perturbation == "broken_reverse":
         chains["reverse"] = _scaled(chains["reverse"], 1.0 - size)
     free_energy = spec.free_energy_change() + (size if perturbation == "wrong_free_energy" else 0.0)
-    exact = {d: spec.chain(d) for d in directions}
     rows = []
     for replicate in range(replicates):
-        work = {d: work_observable(exact[d], chains[d].counts(seed + replicate, STREAMS[d], 0,
-                                                              trajectories, 4))
-                for d in directions}
-        table = pd.DataFrame(work_checks(work, spec.beta, free_energy))
+        observables = {d: chain_observables(spec, d, chains[d].counts(seed + replicate, STREAMS[d], 0,
+                                                                      trajectories, 4))
+                       for d in directions}
+        table = pd.DataFrame(chain_checks(spec, observables, free_energy))
         rows.append(table.assign(replicate=replicate, seed=seed + replicate))
     table = pd.concat(rows, ignore_index=True)
     table["covered"] = (table["ci_low"] <= table["expected"]) & (table["expected"] <= table["ci_high"])
