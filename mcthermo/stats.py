@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.special import ndtri
 
 
@@ -143,38 +142,3 @@ def log_group_sum(inverse, log_values, size):
     total = np.bincount(inverse, np.exp(log_values - shift[inverse]), size)
     with np.errstate(divide="ignore"):
         return shift + np.log(total)
-
-
-def histogram_frame(direction, observable, values, counts, probability_exact=None):
-    """Histogram rows of exact atoms (bin_low = bin_high = value) with any count or exact mass."""
-    counts = np.asarray(counts, dtype=np.int64)
-    n = counts.sum()
-    keep = counts > 0
-    if probability_exact is not None:
-        keep |= probability_exact > 0
-    frame = pd.DataFrame({
-        "direction": direction,
-        "observable": observable,
-        "value": values[keep],
-        "bin_low": values[keep],
-        "bin_high": values[keep],
-        "count": counts[keep],
-        "probability": counts[keep] / n if n else np.nan,
-        "probability_exact": (probability_exact[keep] if probability_exact is not None
-                              else np.full(keep.sum(), np.nan)),
-    })
-    return frame
-
-
-def summary_row(direction, observable, values, counts, probability_exact=None):
-    """Sample mean, std (1/(n-1)) and stderr of one observable, with the exact mean and std."""
-    est = mean_estimate(values, counts)
-    n, _, variance, _ = moments(values, counts)
-    row = {"direction": direction, "observable": observable, "trajectories": n, "mean": est.value,
-           "std": float(np.sqrt(variance * n / (n - 1))) if n > 1 else np.nan, "stderr": est.stderr,
-           "mean_exact": np.nan, "std_exact": np.nan}
-    if probability_exact is not None:
-        mean = float(np.dot(probability_exact, values))
-        row["mean_exact"] = mean
-        row["std_exact"] = float(np.sqrt(max(np.dot(probability_exact, (values - mean) ** 2), 0.0)))
-    return row

@@ -366,9 +366,14 @@ class LandauZener(ChainModel):
             "exact": True,
         })
 
-    def tables(self, accumulators):
-        out = super().tables(accumulators)
-        out["crossings"] = pd.concat([self.crossings(d) for d in accumulators], ignore_index=True)
+    def results(self, accumulators):
+        """The chain's results plus the integral FT <e^{-sigma}> against its exact value (computed
+        from the exact law of sigma, not assumed 1) and the per-crossing table."""
+        out = super().results(accumulators)
+        for declared in out.directions.values():
+            declared.integral_ft = declared.observable("entropy_production").log_exponential_average(1.0)
+        out.extra_tables["crossings"] = pd.concat([self.crossings(d) for d in accumulators],
+                                                  ignore_index=True)
         return out
 
     # --- continuous-time limit -------------------------------------------------------------------
