@@ -18,7 +18,7 @@ from scipy.stats import chi2 as chi2_distribution
 
 from . import theorems
 from .results import ExactCount, Expectation, Observable
-from .stats import Estimate, mean_estimate, variance_estimate
+from .stats import Estimate, log_sum_exp
 
 Z_THRESHOLD = 5.0
 VERDICTS = ("passed", "failed", "inconclusive")
@@ -97,14 +97,14 @@ def _chernoff_log_tail(values, log_p, mean, expected):
 
     def slope(t):                                       # d/dt ln<e^{t x}> - m: increasing in t
         w = t * x + log_p
-        return float(np.dot(np.exp(w - logsumexp(w)), x)) - m
+        return float(np.dot(np.exp(w - log_sum_exp(w)), x)) - m
 
     scale = 1.0 / max(float(np.max(np.abs(x))), 1e-300)
     high = scale
     while slope(high) < 0:
         high *= 2.0
     t = brentq(slope, 0.0, high, xtol=1e-14 * high, maxiter=200)
-    return float(-(t * m - logsumexp(t * x + log_p)))
+    return float(-(t * m - log_sum_exp(t * x + log_p)))
 
 
 def _small_counts(log_p, values, n, variance) -> bool:
@@ -302,7 +302,8 @@ def exponential_diagnostics(obs: Observable, beta) -> dict:
     """Diagnostics of -ln<e^{-beta x}>/beta from the sample (and the exact law where known).
 
     effective_sample_size: Kish (sum w)^2 / sum w^2 of the weights w = e^{-beta x} of the sample;
-    relative_variance: Var(e^{-beta x}) / <e^{-beta x}>^2 (exact law when given, else sample);
+    relative_variance: Var(e^{-beta x}) / <e^{-beta x}>^2 (exact law when given, else the largest
+    of the sample's and the Gaussian-work e^{beta^2 var x} - 1 and e^{2 beta W_diss} - 1);
     bias: Gore, Ritort & Bustamante leading order relative_variance / (2 n beta);
     trajectories_needed: n for a stderr of ``PRECISION_KT`` / beta.
     """
@@ -314,9 +315,17 @@ def exponential_diagnostics(obs: Observable, beta) -> dict:
     if obs.has_law:
         first, second = _log_weight_moments(a, obs.log_probability_exact
                                             - logsumexp(obs.log_probability_exact))
+        log_relative = second - 2.0 * first
     else:
+        # a sample does not see its own rare tail: also take the Gaussian-work values
+        # e^{beta^2 var(x)} - 1 and e^{2 beta W_diss} - 1, W_diss = <x> + ln<e^{-beta x}>/beta
+        # (Jarzynski 2006), from the bulk of the sample
         first, second = first - np.log(obs.n), second - np.log(obs.n)
-    relative_variance = float(max(np.expm1(min(second - 2.0 * first, 700.0)), 0.0))
+        mean = float(np.dot(obs.counts, obs.values) / obs.n)
+        variance = float(np.dot(obs.counts, (obs.values - mean) ** 2) / obs.n)
+        log_relative = max(second - 2.0 * first, 2.0 * beta * (mean + first / beta),
+                           beta**2 * variance)
+    relative_variance = float(max(np.expm1(min(log_relative, 700.0)), 0.0))
     return {"effective_sample_size": ess, "relative_variance": relative_variance,
             "bias": relative_variance / (2.0 * obs.n * beta),
             "trajectories_needed": float(np.ceil(relative_variance / PRECISION_KT**2))}
@@ -339,8 +348,8 @@ def power_problem(stderr, bias, beta, ess=np.inf, threshold=Z_THRESHOLD) -> str:
 
 
 def _with_null_floor(est: Estimate, relative_variance, beta):
-    """Raise the stderr of -ln<e^{-beta x}>/beta to at least its exact null value
-    sqrt(Var e^{-beta x} / n) / (beta <e^{-beta x}>).
+    """Raise the stderr of -ln<e^{-beta x}>/beta to at least sqrt(relative_variance / n) / beta,
+    the exact null value with the exact law (else the diagnostics' conservative estimate).
 
     e^{-beta x} can be heavy-tailed (its mean carried by rare trajectories); a run that has not
     reached that tail underestimates its own error and would false-alarm.
@@ -356,8 +365,7 @@ def _exponential_check(check, direction, obs: Observable, beta, expected, thresh
     except ValueError as error:
         return _cannot_estimate(check, direction, obs.name, error, obs.n)
     diagnostics = exponential_diagnostics(obs, beta)
-    if obs.has_law:
-        est = _with_null_floor(est, diagnostics["relative_variance"], beta)
+    est = _with_null_floor(est, diagnostics["relative_variance"], beta)
     problem = power_problem(est.stderr, diagnostics["bias"], beta,
                             diagnostics["effective_sample_size"], threshold)
     return _unless(problem, _judged(check, direction, obs.name, est, expected, est.z(expected)
@@ -392,7 +400,7 @@ def integral_ft_check(direction, sigma: Observable, expected_log_average: float,
 
 # --- both directions -------------------------------------------------------------------------
 #: bootstrap replicates of the BAR bias estimate (fixed seed: verdicts are reproducible)
-BAR_BOOTSTRAP = 32
+BAR_BOOTSTRAP = 16
 
 
 def bar_check(forward_work: Observable, reverse_work: Observable, beta, expected_free_energy,
