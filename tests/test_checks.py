@@ -286,3 +286,18 @@ def test_landau_zener_at_beta_50_exponential_averages_without_power_are_inconclu
     assert right.loc[("bar", "both", "work"), "verdict"] == "passed"
     _, slightly = _lz_checks(spec, 1_000_000, 3, 0.001)
     assert slightly.loc[("bar", "both", "work"), "verdict"] == "failed"
+
+
+@pytest.mark.parametrize("beta", [1.0, 25.0, 1000.0])
+def test_staircase_work_law_in_log_space_equals_the_closed_form_at_any_beta(beta):
+    """The chain DP in log space against the spec's independent log-space recursion (a q-binomial
+    identity) for the work law, including atoms of probability e^{-30000}; Jarzynski exact."""
+    spec = Staircase(beta=beta, steps=40)
+    for direction, sign, closed in (("forward", 1.0, spec), ("reverse", -1.0, spec.reverse())):
+        counts = np.zeros((2, 2, spec.steps + 1), np.int64)
+        work = spec.results({direction: {"counts": counts}}).directions[direction].observable("work")
+        expected = closed.log_work_pmf()
+        assert np.all(np.isfinite(work.log_probability_exact))
+        np.testing.assert_allclose(work.log_probability_exact, expected[np.argsort(closed.step * np.arange(41))],
+                                   rtol=1e-12, atol=1e-9)
+        assert abs(work.log_exponential_average(beta) + sign * beta * spec.free_energy_change()) < 1e-9
