@@ -99,8 +99,9 @@ def _chernoff_log_tail(values, log_p, mean, expected):
         w = t * x + log_p
         return float(np.dot(np.exp(w - log_sum_exp(w)), x)) - m
 
-    scale = 1.0 / max(float(np.max(np.abs(x))), 1e-300)
-    high = scale
+    if slope(0.0) >= 0:                                 # the law's mean is beyond the sample's
+        return 0.0
+    high = 1.0 / max(float(np.max(np.abs(x))), 1e-300)
     while slope(high) < 0:
         high *= 2.0
     t = brentq(slope, 0.0, high, xtol=1e-14 * high, maxiter=200)
