@@ -239,7 +239,7 @@ def test_low_temperature_keeps_every_atom():
             law.work[law.probability > 0] - sign * spec.free_energy_change())
         assert abs(np.exp(np.logaddexp.reduce(log_terms)) - 1.0) < 1e-10
     tables = _sample(spec, count=200_000)
-    assert tables["checks"].passed.all()
+    assert (tables["checks"].verdict != "failed").all()
     assert np.isfinite(tables["crossings"].entropy_production).all()
 
 

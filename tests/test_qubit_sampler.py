@@ -116,7 +116,9 @@ def test_samples_and_jump_record_agree_with_accumulators(qubit):
 
 def test_all_checks_pass_on_the_correct_sampler(result):
     checks = result["checks"]
-    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+    assert (checks["verdict"] != "failed").all(), checks.loc[~checks["passed"]].to_string()
+    # <e^{-sigma}> rests on rare trajectories here (stderr ~100): no power, said so, not a pass
+    assert set(checks.loc[~checks["passed"], "check"]) <= {"integral_ft"}
     assert set(checks["check"]) >= {"bloch", "first_law", "mean", "distribution", "integral_ft"}
     random = checks[np.isfinite(checks["stderr"]) & (checks["stderr"] > 0)]
     # Bonferroni: for one fixed seed, max |z| of m null z-scores exceeds 4 with probability
@@ -230,7 +232,8 @@ def test_lattice_range_check_fails_when_the_lattice_is_too_small(qubit, monkeypa
 def test_thermal_start_off_resonance_passes():
     q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=81)
     checks = build_tables(q.results({"forward": q.accumulate("forward", 77, 0, 60_000)}))["checks"]
-    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+    assert (checks["verdict"] != "failed").all(), checks.loc[~checks["passed"]].to_string()
+    assert set(checks.loc[~checks["passed"], "check"]) <= {"integral_ft"}
 
 
 def test_rates_only_form_samples_ensemble_quantities():

@@ -300,15 +300,18 @@ class LandauZener(ChainModel):
                              occupation=fermi(self.beta, self.mu, e[1:-1]),
                              work_weights=weights, work_values=values,
                              initial_vacancy=float(expit(-thermal_log_odds(self.beta, self.mu, e[0]))),
-                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])))
+                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])),
+                             initial_log_odds=float(thermal_log_odds(self.beta, self.mu, e[0])),
+                             log_odds=thermal_log_odds(self.beta, self.mu, e[1:-1]))
 
     def observables(self, direction, n_initial, n_final, work):
         e = self.positions(direction)
-        chain = self.chain(direction)
-        initial, final = chain.initial_occupation, chain.occupation_probabilities()[-1]
+        log_occupied, log_empty = self.chain(direction).log_occupation_probabilities()
         chemical = self.mu * (n_final - n_initial)
         heat = e[-1] * n_final - e[0] * n_initial - work - chemical
-        entropy_change = _log_probability(initial, n_initial) - _log_probability(final, n_final)
+        # ln p(n) of the initial and final occupation laws, in log space (exact for p ~ e^{-1000})
+        entropy_change = (np.where(n_initial == 1, log_occupied[0], log_empty[0])
+                          - np.where(n_final == 1, log_occupied[-1], log_empty[-1]))
         return {"work": work, "chemical_work": chemical, "heat": heat,
                 "entropy_change": entropy_change,
                 "entropy_production": entropy_change - self.beta * heat}
@@ -387,10 +390,3 @@ class LandauZener(ChainModel):
         from .golden_rule import golden_rule_limit  # golden_rule builds on this module
 
         return golden_rule_limit(self, direction)
-
-
-def _log_probability(p_occupied, n):
-    """ln P(n) for n ~ Bernoulli(p); a state of probability zero never occurs and gets a finite
-    placeholder (the smallest normal double's log) so tables stay finite."""
-    p = np.where(n == 1, p_occupied, 1.0 - p_occupied)
-    return np.log(np.maximum(p, np.finfo(np.float64).tiny))
