@@ -174,7 +174,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             horizon = t_end - origin
             tau = waiting_time(coefficients, tables.eigenvalues[n], tables.gram[n], tables.loss[n],
                                u, horizon, v)
-            stop = origin + min(tau, horizon)
+            stop = t_end if tau == np.inf else origin + tau     # exactly t_end: last output time
             while j_out < n_times and (tables.times[j_out] < stop or
                                        (last and tau == np.inf and tables.times[j_out] <= stop)):
                 _advance(coefficients, tables.eigenvalues[n], tables.times[j_out] - origin, v)
