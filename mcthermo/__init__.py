@@ -26,9 +26,10 @@ from .stats import Estimate
 from .systems.bath import Bath
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
+from .validation import validate
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Collection", "DirectionResults", "DrivenQubit",
            "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit", "LandauZener",
            "LandauZenerValidityWarning", "MCThermoFileError", "Observable", "Results", "Run",
            "Staircase", "__version__", "bar", "build_tables", "crooks", "exponential_average",
-           "jarzynski", "read", "sample"]
+           "jarzynski", "read", "sample", "validate"]
