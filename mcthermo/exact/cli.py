@@ -48,7 +48,7 @@ def cost_estimate(spec, time_step=None) -> tuple[float, float]:
 
     import numpy as np
 
-    from .lz_quantum import MAX_PHASE, MAX_STEPS, drive_from_spec, step_propagators
+    from .lz_propagator import MAX_PHASE, MAX_STEPS, drive_from_spec, step_propagators
 
     steps, per_step = 0.0, 0.0
     for direction in ("forward", "reverse"):
@@ -72,7 +72,7 @@ def run(args) -> int:
     """Compute and write the exact tables; print the comparison summary unless --quiet."""
     import sys
 
-    from .lz_quantum import exact_lz, write_exact
+    from .lz_comparison import exact_lz, write_exact
 
     spec = EXACT_MODELS[args.exact_model].from_arguments(args)
     steps, seconds = cost_estimate(spec, args.time_step)

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, jump_accumulate, jump_record, jump_samples
+from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, JumpTables, jump_accumulate, jump_record, jump_samples
 from . import qubit_exact, qubit_results, qubit_thermo
 from ..options import add_field_options, field_values, in_user_words, numbers, option
 from .base import STREAMS, Model, finite, require
@@ -268,25 +268,25 @@ class DrivenQubit(Model):
         return qubit_thermo.thermodynamics(self, self.output_times() if times is None else times)
 
     # --- sampler ----------------------------------------------------------------------------------
-    def kernel_arguments(self) -> dict:
-        """Flat arrays of the jump kernel (see ``kernels/jumps.py``)."""
+    def jump_tables(self) -> JumpTables:
+        """The flat arrays of the jump kernels (see ``kernels/jumps.py``)."""
         s, x, y = self.initial_floquet()
         rho = 0.5 * np.array([[1 + s, x - 1j * y], [x + 1j * y, 1 - s]])   # rho~(0) on (|+>, |->)
         weights, vectors = np.linalg.eigh(rho)          # the unravelling of a mixed rho~(0)
         g_minus, g_plus, g_z = self.floquet_rates()
         rate = self.channel_rates()
         ops = np.array([_OPS[c[1]] for c in CHANNELS], dtype=np.int64)
-        out = {"init_threshold": float(np.clip(weights[0], 0.0, 1.0)),
-               "init_vectors": np.ascontiguousarray(vectors.T)}
+        branches = {}
         for branch, total, allowed in (("plus", g_minus + g_z, (OP_Z, OP_LOWER)),
                                        ("minus", g_plus + g_z, (OP_Z, OP_RAISE))):
             chosen = np.flatnonzero(np.isin(ops, allowed))
-            out[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
-            out[f"chan_{branch}"] = chosen.astype(np.int64)
+            branches[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
+            branches[f"chan_{branch}"] = chosen.astype(np.int64)
         d_laser, d_photon, d_dephasing = qubit_exact.increments()
-        out.update(a=g_minus + g_z, b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
-                   d_dephasing=d_dephasing, times=self.output_times())
-        return out
+        return JumpTables(init_threshold=float(np.clip(weights[0], 0.0, 1.0)),
+                          init_vectors=np.ascontiguousarray(vectors.T), a=g_minus + g_z,
+                          b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
+                          d_dephasing=d_dephasing, times=self.output_times(), **branches)
 
     def half_width(self) -> int:
         """Lattice half-width H of the laser and photon indices: the jump count exceeds
@@ -304,32 +304,23 @@ class DrivenQubit(Model):
         return ["forward"]
 
     def accumulate(self, direction, seed, first, count):
-        k = self.kernel_arguments()
         blocks = -(-count // self.block_size)
         groups = max(1, min(blocks, 4 * numba.get_num_threads()))
         moments, counts, overflow, channel_sum, channel_square, violations = jump_accumulate(
-            seed, STREAMS[direction], first, count, self.block_size, groups, k["init_threshold"],
-            k["init_vectors"], k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
-            k["chan_minus"], k["ops"], k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"],
+            seed, STREAMS[direction], first, count, self.block_size, groups, self.jump_tables(),
             self.half_width())
         return {"moments": moments, "counts": counts, "overflow": np.array([overflow]),
                 "channel_sum": channel_sum, "channel_square": channel_square,
                 "first_law_violations": np.array([violations])}
 
     def samples(self, direction, seed, first, count):
-        k = self.kernel_arguments()
-        labels, lattice, channel_counts = jump_samples(
-            seed, STREAMS[direction], first, count, k["init_threshold"], k["init_vectors"], k["a"],
-            k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"],
-            k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"])
+        labels, lattice, channel_counts = jump_samples(seed, STREAMS[direction], first, count,
+                                                       self.jump_tables())
         return qubit_results.sample_frame(self, first, labels, lattice, channel_counts)
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel indices) of trajectory ``index`` of a run seeded with ``seed``."""
-        k = self.kernel_arguments()
-        return jump_record(seed, STREAMS[direction], index, k["init_threshold"], k["init_vectors"],
-                           k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
-                           k["chan_minus"], k["ops"], k["times"])
+        return jump_record(seed, STREAMS[direction], index, self.jump_tables())
 
     def results(self, accumulators):
         return qubit_results.results(self, accumulators)

@@ -97,6 +97,9 @@ class Staircase(ChainModel):
             vacancy=vacancy[1:],
             work_weights=np.append(np.ones(n, dtype=np.int64), 0),
             work_values=spec.step * np.arange(n + 1),
+            # ln[P_j / (1 - P_j)] = -beta D_j: the exact law keeps excitations below 1e-308
+            initial_log_odds=float(-spec.beta * spec.gaps()[0]),
+            log_odds=-spec.beta * spec.gaps()[1:],
         )
 
     def observables(self, direction, n_initial, n_final, work):
