@@ -156,6 +156,24 @@ def _is_count(obs: Observable) -> bool:
             and float(obs.total_squares).is_integer() and obs.total_squares >= obs.total)
 
 
+#: a count observable expecting fewer events than this in the whole sample cannot vary in practice
+RARE_COUNT = 1e-6
+
+
+def _rare_count(direction, obs: Observable, expected, threshold) -> dict:
+    """A count expecting n<x> << 1 events in the whole sample: not checked when none occurred;
+    judged by Markov's bound P(total >= k) <= n<x> / k when some did (exact, any law)."""
+    n, total = obs.n, obs.total
+    if total == 0:
+        return not_applicable("mean", direction, obs.name, f"expects {n * expected:.2g} events in "
+                              f"{n} trajectories: it cannot vary at this sample size")
+    p_value = min(1.0, n * expected / total)
+    z = _two_sided_z(2.0 * p_value, 1.0)
+    est = Estimate.normal(total / n, np.nan, n)
+    return _judged("mean", direction, obs.name, est, expected, z, threshold, p_value=p_value,
+                   method="markov")
+
+
 def mean_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
     """Sample mean against the exact mean, judged with the exact variance where it is known.
 
@@ -179,6 +197,8 @@ def mean_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
         if obs.histogrammed:
             return _cannot_vary("mean", direction, obs, values, counts, expected, n)
         return not_applicable("mean", direction, obs.name, "the observable cannot vary (exact variance 0)")
+    if not obs.histogrammed and _is_count(obs) and n * expected < RARE_COUNT:
+        return _rare_count(direction, obs, expected, threshold)
     if not np.isfinite(variance):
         if not obs.histogrammed and _is_count(obs):
             fraction = expected - np.floor(expected)
