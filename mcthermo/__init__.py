@@ -13,6 +13,7 @@ from .io import MCThermoFileError
 from .models import MODELS, DrivenQubit, LandauZener, Staircase
 from .run import Collection, Run, read
 from .runner import sample
+from .systems.strokes import Quench, Strokes, Thermalize
 
 __all__ = ["MODELS", "Collection", "DrivenQubit", "LandauZener", "MCThermoFileError", "Run", "Staircase", "read",
-           "sample", "__version__"]
+           "sample", "__version__", "Quench", "Strokes", "Thermalize"]

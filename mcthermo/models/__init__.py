@@ -2,9 +2,10 @@
 from .landau_zener import GoldenRuleLimit, LandauZener, LandauZenerValidityWarning
 from .qubit import DrivenQubit
 from .staircase import Staircase
+from ..systems.strokes import Strokes
 
 #: every model by its command-line and table name
-MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit)}
+MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit, Strokes)}
 
 __all__ = ["MODELS", "DrivenQubit", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
            "Staircase"]

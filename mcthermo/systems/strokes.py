@@ -1,0 +1,90 @@
+"""User-defined stroke protocols on d levels as a model: ``mt.Strokes``, ``mt.Quench``,
+``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
+
+Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
+final distribution = the final populations) and, for two baths, ``efficiency`` = -W / Q_hot (hot =
+the bath of smaller beta) on the trajectories with Q_hot != 0 with ``efficiency_undefined`` (the
+fraction with Q_hot = 0).  Checks: mean, variance and distribution against the exact laws, the
+integral fluctuation theorem against the exact ln<e^{-sigma}>, Jarzynski (and Crooks / BAR with
+``reverse=True``) when the protocol starts in the Gibbs state of its only bath.  Extra table
+``work_heat``: the joint histogram of work and the hot bath's heat.
+
+The reverse direction runs the strokes backwards (each quench undone with T^T) from the Gibbs state
+at the final energies (Gibbs-bath protocols) or from the final populations (all others).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import STREAMS, Model
+from ..results import Results
+from .stroke_engine import StrokeEngine
+from .stroke_protocol import Quench, StrokeProtocol, Thermalize
+
+__all__ = ["Quench", "Strokes", "Thermalize"]
+
+
+@dataclass(frozen=True, eq=False)
+class Strokes(StrokeProtocol, Model):
+    """A stroke protocol (see ``stroke_protocol.StrokeProtocol`` for the arguments)."""
+
+    name: ClassVar[str] = "strokes"
+    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.engine("forward")  # checks a declared energy_unit against the increments
+
+    def reverse(self) -> "Strokes":
+        """The time-reversed protocol (see the module docstring)."""
+        return Strokes(**self.reversed_protocol())
+
+    @cached_property
+    def _engines(self) -> dict:
+        return {"forward": StrokeEngine(self)}
+
+    def engine(self, direction: str) -> StrokeEngine:
+        if direction not in self._engines:
+            self._engines[direction] = StrokeEngine(self.reverse())
+        return self._engines[direction]
+
+    def steps_per_trajectory(self) -> float:
+        return self.engine("forward").steps_per_trajectory()
+
+    def check_tables_feasible(self) -> None:
+        self.engine("forward").check_feasible()
+
+    def accumulate(self, direction, seed, first, count):
+        return {"counts": self.engine(direction).counts(seed, STREAMS[direction], first, count)}
+
+    def samples(self, direction, seed, first, count):
+        engine = self.engine(direction)
+        keys = engine.keys(seed, STREAMS[direction], first, count)
+        index = np.unravel_index(keys, engine.shape)
+        frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64),
+                              "level_initial": index[0], "level_final": index[1]})
+        for name, grid in engine.grids().items():
+            frame[name] = grid[index]
+        return frame
+
+    def results(self, accumulators) -> Results:
+        directions, tables = {}, []
+        for direction, accumulator in accumulators.items():
+            directions[direction], table = self.engine(direction).direction_results(accumulator["counts"])
+            if table is not None:
+                tables.append(table.assign(direction=direction))
+        gibbs = self.gibbs_bath()
+        bar_crooks = ((self.baths[gibbs].beta, self.free_energy_change())
+                      if gibbs and "reverse" in directions else None)
+        extra = {"work_heat": pd.concat(tables, ignore_index=True)} if tables else {}
+        return Results(directions, bar_crooks=bar_crooks, extra_tables=extra)
+
+    def tables(self, accumulators):
+        from ..tables import build
+
+        return build(self.results(accumulators))

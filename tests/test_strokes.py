@@ -1,0 +1,225 @@
+"""Stroke protocols: input validation, parameters round trip, and the exact references (log-space DP,
+transfer-matrix moments, integral FT) against brute-force path enumeration and the staircase."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import mcthermo as mt
+from mcthermo.exact.strokes_dp import StrokeChain, common_unit, log_joint_pmf, log_tilted_average
+from mcthermo.systems.bath import Bath
+
+HOT, COLD = Bath(beta=0.5), Bath(beta=2.0)
+
+
+def otto(cycles=2, **changes):
+    arguments = dict(energies=[0.0, 1.0], baths={"hot": HOT, "cold": COLD}, initial="cold",
+                     strokes=[mt.Quench([0.0, 2.0]), mt.Thermalize("hot"), mt.Quench([0.0, 1.0]),
+                              mt.Thermalize("cold")], cycles=cycles)
+    return mt.Strokes(**{**arguments, **changes})
+
+
+def random_unitary_transitions(rng, d):
+    """|U|^2 of a random unitary: doubly stochastic."""
+    u = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))[0]
+    return np.abs(u) ** 2
+
+
+def three_level(rng, particles=None, baths=None, initial="cold"):
+    """d = 3, energies on the 0.5 lattice, random unitary quenches, partial thermalisation; with
+    particles (0, 1, 1) the unitaries act in the one-particle block only."""
+    baths = baths or {"hot": Bath(beta=0.4), "cold": Bath(beta=1.7)}
+    names = list(baths)
+
+    def transitions():
+        if particles is None:
+            return random_unitary_transitions(rng, 3)
+        t = np.eye(3)
+        t[1:, 1:] = random_unitary_transitions(rng, 2)
+        return t
+
+    return mt.Strokes(energies=[0.0, 0.5, 1.5], baths=baths, initial=initial, particles=particles,
+                      strokes=[mt.Quench([0.0, 1.0, 2.5], transitions()),
+                               mt.Thermalize(names[0], 0.6),
+                               mt.Quench([0.0, 0.5, 1.5], transitions()),
+                               mt.Thermalize(names[-1])], cycles=2)
+
+
+# --- bad input ------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes, message", [
+    (dict(strokes=[mt.Quench([0.0, 1.0]), mt.Thermalize("warm")]), "unknown bath 'warm'"),
+    (dict(strokes=[mt.Quench([0.0, 1.0, 2.0])]), r"strokes\[0\] Quench: 3 energies for 2 levels"),
+    (dict(energies=[0.0, np.inf]), "energies must be finite"),
+    (dict(initial="warm"), "initial 'warm' is not a bath"),
+    (dict(initial=[0.5, 0.6]), "initial populations"),
+    (dict(cycles=0), "cycles must be an integer >= 1"),
+    (dict(particles=[0, 1, 2]), "particles must be 2 integers"),
+    (dict(energy_unit=0.3), "energy_unit 0.3"),
+    (dict(strokes=["quench"]), r"strokes\[0\] must be an mt.Quench"),
+    (dict(baths={"hot": HOT, "cold": Bath(beta=np.inf)}), "finite beta"),
+])
+def test_bad_input_is_one_clear_value_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        otto(**changes)
+
+
+def test_bad_strokes_are_refused():
+    with pytest.raises(ValueError, match="doubly stochastic"):
+        mt.Quench([0.0, 1.0], [[0.9, 0.1], [0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
+        mt.Thermalize("hot", 1.5)
+    with pytest.raises(ValueError, match="Quench energies must be finite"):
+        mt.Quench([0.0, np.nan])
+    with pytest.raises(ValueError, match="conserves it"):
+        otto(particles=[0, 1], strokes=[mt.Quench([0.0, 1.0], [[0.5, 0.5], [0.5, 0.5]])])
+
+
+def test_parameters_round_trip_through_json():
+    rng = np.random.default_rng(3)
+    for spec in (otto(), three_level(rng, initial=(0.2, 0.3, 0.5)), otto(energy_unit=0.5)):
+        parameters = json.loads(json.dumps(spec.parameters()))
+        again = mt.Strokes.from_parameters(parameters)
+        assert again.parameters() == spec.parameters()
+        assert np.array_equal(again.chain.log_transition, spec.chain.log_transition)
+    assert mt.MODELS["strokes"] is mt.Strokes
+
+
+def test_common_unit_is_found_declared_or_absent():
+    assert common_unit([0.5, 1.5, 0.25]) == 0.25
+    assert common_unit([1.0, 2.0 / 3.0]) == pytest.approx(1.0 / 3.0, rel=1e-15)
+    assert common_unit([1.0, np.sqrt(2.0)]) is None
+    with pytest.raises(ValueError, match="energy_unit 0.4"):
+        common_unit([1.0], 0.4)
+    with pytest.raises(ValueError, match="incommensurate"):
+        otto(strokes=[mt.Quench([0.0, np.sqrt(2.0)]), mt.Thermalize("hot")]).check_tables_feasible()
+
+
+# --- exact references -----------------------------------------------------------------------
+def enumerate_joint(engine):
+    """P(initial level, final level, lattice indices) summed over every level path (no DP)."""
+    chain, box = engine.chain, engine.box
+    pmf = np.zeros(engine.shape)
+    p0, steps = np.exp(chain.log_initial), np.exp(chain.log_transition)
+    tracked = chain.increments[engine.tracked]
+    for path in itertools.product(range(chain.levels), repeat=chain.steps + 1):
+        p = p0[path[0]] * np.prod([steps[n, path[n], path[n + 1]] for n in range(chain.steps)])
+        if p == 0.0:
+            continue
+        total = sum(tracked[:, n, path[n], path[n + 1]] for n in range(chain.steps))
+        index = np.round(total / box.unit).astype(int) - box.low
+        pmf[(path[0], path[-1], *index)] += p
+    return pmf
+
+
+@pytest.mark.parametrize("case", ["otto", "three-level two baths", "three-level grand canonical",
+                                  "given populations"])
+def test_dp_equals_path_enumeration(case):
+    rng = np.random.default_rng(11)
+    spec = {"otto": lambda: otto(cycles=3),
+            "three-level two baths": lambda: three_level(rng),
+            "three-level grand canonical": lambda: three_level(rng, particles=[0, 1, 1],
+                                                               baths={"bath": Bath(beta=0.8, mu=0.5)},
+                                                               initial="bath"),
+            "given populations": lambda: three_level(rng, initial=(0.0, 0.3, 0.7))}[case]()
+    engine = spec.engine("forward")
+    exact = np.exp(log_joint_pmf(engine.chain, engine.box))
+    np.testing.assert_allclose(exact, enumerate_joint(engine), rtol=1e-12, atol=1e-15)
+    assert exact.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+def test_transfer_moments_equal_the_moments_of_the_exact_laws():
+    rng = np.random.default_rng(5)
+    spec = three_level(rng, particles=[0, 1, 1], baths={"bath": Bath(beta=0.8, mu=0.5)}, initial="bath")
+    engine = spec.engine("forward")
+    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    for observable in results.observables:
+        p = observable.probability_exact
+        mean = np.dot(p, observable.values)
+        variance = np.dot(p, (observable.values - mean) ** 2)
+        assert observable.mean_exact == pytest.approx(mean, rel=1e-12, abs=1e-13), observable.name
+        assert observable.variance_exact == pytest.approx(variance, rel=1e-11), observable.name
+
+
+def test_integral_ft_is_computed_and_needs_unitary_quenches():
+    rng = np.random.default_rng(1)
+    spec = three_level(rng)
+    engine = spec.engine("forward")
+    assert abs(engine.log_integral_ft()) < 1e-14
+    # the same exponential average from the exact law of sigma
+    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    assert results.observable("entropy_production").log_exponential_average(1.0) == pytest.approx(
+        0.0, abs=1e-12)
+    # a merely stochastic quench breaks it (spec g_strokes.py: 0.879 there)
+    chain = engine.chain
+    stochastic = rng.random((3, 3))
+    stochastic /= stochastic.sum(axis=1, keepdims=True)
+    log_transition = chain.log_transition.copy()
+    log_transition[0] = np.log(stochastic)
+    broken = StrokeChain(chain.log_initial, log_transition, chain.increments, chain.names)
+    assert abs(log_tilted_average(broken, *engine._entropy_terms())) > 1e-3  # 8.8e-3
+
+
+def test_first_law_and_efficiency_of_the_two_level_otto_engine():
+    """Two levels, adiabatic quenches: every defined efficiency is 1 - w_c / w_h = 1/2."""
+    engine = otto(cycles=4).engine("forward")
+    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    eta = results.observable("efficiency")
+    assert np.allclose(eta.values, 0.5)
+    # first law on average, from the transfer matrices: <E_final> - <E_initial> = <W> + sum_b <Q_b>
+    total = sum(engine.exact_moments(name)[0] for name in ("work", "heat_hot", "heat_cold"))
+    energies = np.array([0.0, 1.0])
+    change = np.dot(np.exp(engine.chain.log_populations()) - np.exp(engine.chain.log_initial), energies)
+    assert total == pytest.approx(change, abs=1e-14)
+    assert results.observable("efficiency_undefined").probability_exact.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+def staircase_as_strokes(staircase):
+    gaps = staircase.gaps()
+    strokes = []
+    for gap in gaps[1:]:
+        strokes += [mt.Quench([0.0, gap]), mt.Thermalize("bath")]
+    return mt.Strokes(energies=[0.0, gaps[0]], baths={"bath": Bath(beta=staircase.beta)},
+                      initial="bath", strokes=strokes, energy_unit=abs(staircase.step))
+
+
+@pytest.mark.parametrize("steps, gap_start, gap_end", [(20, np.log(2.0), np.log(3.0)), (7, 3.0, 1.0)])
+def test_staircase_written_as_strokes_has_the_staircase_exact_law(steps, gap_start, gap_end):
+    staircase = mt.Staircase(beta=1.3, gap_start=gap_start, gap_end=gap_end, steps=steps)
+    spec = staircase_as_strokes(staircase)
+    engine = spec.engine("forward")
+    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    work = results.observable("work")
+    order = np.argsort(work.values * np.sign(staircase.step))
+    np.testing.assert_allclose(work.log_probability_exact[order], staircase.log_work_pmf(), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(work.values[order], staircase.step * np.arange(steps + 1), rtol=1e-12)
+    # the joint law of (n_initial, n_final, work) against the two-state chain's DP
+    joint = np.exp(log_joint_pmf(engine.chain, engine.box))
+    chain_joint = staircase.chain().joint_pmf()
+    if staircase.step < 0:
+        joint = joint[:, :, ::-1]
+    np.testing.assert_allclose(joint, chain_joint, rtol=1e-12, atol=1e-15)
+    assert results.jarzynski == (staircase.beta, pytest.approx(staircase.free_energy_change(), abs=1e-15))
+    assert abs(results.integral_ft) < 1e-13
+
+
+def test_reverse_protocol_undoes_the_strokes():
+    rng = np.random.default_rng(2)
+    spec = three_level(rng, baths={"bath": Bath(beta=0.9)}, initial="bath")
+    reverse = spec.reverse()
+    assert reverse.initial == "bath" and reverse.energies == tuple(spec.energy_path()[-1])
+    assert reverse.energy_path()[-1].tolist() == list(spec.energies)
+    forward_quench, reverse_quench = spec.expanded()[0], reverse.strokes[-1]
+    assert np.array_equal(reverse_quench.transitions, forward_quench.transitions.T)
+    # Crooks: P_F(W) / P_R(-W) = e^{beta (W - dF)} on every common work value
+    f = spec.engine("forward").direction_results(np.zeros(spec.engine("forward").shape, np.int64))[0]
+    r = spec.engine("reverse").direction_results(np.zeros(spec.engine("reverse").shape, np.int64))[0]
+    wf, wr = f.observable("work"), r.observable("work")
+    lookup = dict(zip(np.round(-wr.values, 9), wr.log_probability_exact))
+    beta, dF = 0.9, spec.free_energy_change()
+    for w, log_p in zip(wf.values, wf.log_probability_exact):
+        assert log_p - lookup[round(w, 9)] == pytest.approx(beta * (w - dF), abs=1e-11)
+    # two baths: the reverse starts from the final populations
+    two = three_level(np.random.default_rng(4))
+    assert np.allclose(two.reverse().initial, np.exp(two.chain.log_populations()), rtol=1e-15)
