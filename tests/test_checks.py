@@ -1,11 +1,14 @@
 """Every check passes on the correct sampler and fails on a deliberately wrong one."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from mcthermo import Staircase
+from mcthermo.calibration import work_checks, work_observable
 from mcthermo.checks import Z_THRESHOLD, distribution_check, variance_check
 from mcthermo.models.base import STREAMS
 from mcthermo.models.chain import TwoStateChain
+from mcthermo.results import Observable
 
 TRAJECTORIES = 1_000_000
 
@@ -16,15 +19,17 @@ def _shifted(chain: TwoStateChain, factor: float) -> TwoStateChain:
                          chain.work_weights, chain.work_values)
 
 
-def _counts(spec, direction, seed, factor=1.0):
+def _work(spec, direction, seed, factor=1.0):
     chain = _shifted(spec.chain(direction), factor)
-    return {"counts": chain.counts(seed, STREAMS[direction], 0, TRAJECTORIES, blocks=16)}
+    counts = chain.counts(seed, STREAMS[direction], 0, TRAJECTORIES, blocks=16)
+    return work_observable(spec.chain(direction), counts)
 
 
 def _checks(spec, forward_factor=1.0, reverse_factor=1.0, seed=11):
-    accumulators = {"forward": _counts(spec, "forward", seed, forward_factor),
-                    "reverse": _counts(spec, "reverse", seed, reverse_factor)}
-    return spec.tables(accumulators)["checks"].set_index(["check", "direction", "observable"])
+    work = {"forward": _work(spec, "forward", seed, forward_factor),
+            "reverse": _work(spec, "reverse", seed, reverse_factor)}
+    rows = work_checks(work, spec.beta, spec.free_energy_change())
+    return pd.DataFrame(rows).set_index(["check", "direction", "observable"])
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +41,7 @@ def test_correct_sampler_passes_every_check(correct):
     assert set(correct.index.get_level_values("check")) == {
         "mean", "variance", "distribution", "jarzynski", "bar", "crooks", "crooks_linearity"}
     assert correct["passed"].all(), correct[~correct["passed"]]
+    assert (correct["verdict"] == "passed").all()
     assert (correct["z"].abs() <= Z_THRESHOLD).all()
 
 
@@ -75,12 +81,15 @@ def test_variance_check_flags_a_wrong_variance(correct):
     row = correct.loc[("variance", "forward", "work")]
     rng = np.random.default_rng(1)
     values = rng.normal(0.0, 1.0, 200_000)
-    assert variance_check("forward", "x", values, None, 1.0)["passed"]
-    assert not variance_check("forward", "x", values, None, 1.03)["passed"]
+    distinct, counts = np.unique(values, return_counts=True)
+    assert variance_check("forward", Observable("x", distinct, counts, variance_exact=1.0, mean_exact=0.0))["passed"]
+    wrong = variance_check("forward", Observable("x", distinct, counts, variance_exact=1.03, mean_exact=0.0))
+    assert wrong["verdict"] == "failed" and "|z|" in wrong["reason"]
     assert abs(row["z"]) <= Z_THRESHOLD
 
 
 def test_distribution_check_flags_mass_on_an_impossible_value():
-    row = distribution_check("forward", "x", [10, 10, 1], [0.5, 0.5, 0.0])
+    law = np.array([np.log(0.5), np.log(0.5), -np.inf])
+    row = distribution_check("forward", Observable("x", [0, 1, 2], [10, 10, 1], law))
     assert not row["passed"] and row["p_value"] == 0.0
-    assert distribution_check("forward", "x", [5030, 4970, 0], [0.5, 0.5, 0.0])["passed"]
+    assert distribution_check("forward", Observable("x", [0, 1, 2], [5030, 4970, 0], law))["passed"]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_check, mean_check, variance_check
-from ..theorems import EstimatorError
+from ..results import Observable
 from ..stats import histogram_frame, lattice_groups, summary_row
 from .base import STREAMS, Model
 from ..kernels.chain import ChainTables, chain_counts, chain_occupations, chain_paths
@@ -218,30 +218,22 @@ class ChainModel(Model):
                 probability = np.bincount(inverse, exact.ravel(), values.size)
                 histogram.append(histogram_frame(direction, name, values, count, probability))
                 summary.append(summary_row(direction, name, values, count, probability))
-                checks.append(mean_check(direction, name, values, count, summary[-1]["mean_exact"]))
+                with np.errstate(divide="ignore"):
+                    obs = Observable(name, values, count, np.log(probability))
+                checks.append(mean_check(direction, obs))
                 if name in self.distribution_checks:
-                    checks.append(variance_check(direction, name, values, count,
-                                                 summary[-1]["std_exact"] ** 2))
-                    checks.append(distribution_check(direction, name, count, probability))
+                    checks.append(variance_check(direction, obs))
+                    checks.append(distribution_check(direction, obs))
                 if name == "work":
-                    work[direction] = (values, count)
-                    work_exact = probability
+                    work[direction] = obs
             sign = 1.0 if direction == "forward" else -1.0
-            checks.append(jarzynski_check(direction, *work[direction], self.beta,
-                                          sign * self.free_energy_change(), work_exact))
+            checks.append(jarzynski_check(direction, work[direction], self.beta,
+                                          sign * self.free_energy_change()))
         if len(work) == 2:
-            # BAR and Crooks need work values populated in both directions: with too few
-            # trajectories (or no overlap) they are not evaluated rather than fail the run
-            try:
-                checks.append(bar_check(work["forward"], work["reverse"], self.beta,
+            checks.append(bar_check(work["forward"], work["reverse"], self.beta,
+                                    self.free_energy_change()))
+            checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
                                         self.free_energy_change()))
-            except EstimatorError:
-                pass
-            try:
-                checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
-                                            self.free_energy_change()))
-            except EstimatorError:
-                pass
         return {
             "histogram": pd.concat(histogram, ignore_index=True),
             "summary": pd.DataFrame(summary),

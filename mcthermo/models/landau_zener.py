@@ -47,6 +47,7 @@ from scipy.integrate import solve_ivp
 from scipy.special import expit, logit, xlogy
 
 from ..checks import integral_ft_check
+from ..results import Observable
 from ..kernels.gillespie import redraw_paths
 from ..kernels.rng import bernoulli_threshold
 from .base import STREAMS, finite, require
@@ -376,8 +377,10 @@ class LandauZener(ChainModel):
         """<e^{-sigma}> = 1, reported like Jarzynski with beta = 1 and dF = 0 (estimate -ln<e^{-sigma}>)."""
         rows = histogram[(histogram.direction == direction)
                          & (histogram.observable == "entropy_production")]
-        return integral_ft_check(direction, "entropy_production", rows["value"].to_numpy(),
-                                 rows["count"].to_numpy(), rows["probability_exact"].to_numpy())
+        with np.errstate(divide="ignore"):
+            sigma = Observable("entropy_production", rows["value"].to_numpy(), rows["count"].to_numpy(),
+                               np.log(rows["probability_exact"].to_numpy()))
+        return integral_ft_check(direction, sigma, 0.0)
 
     # --- continuous-time limit -------------------------------------------------------------------
     def golden_rule_limit(self, direction: str = "forward") -> "GoldenRuleLimit":

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from ..checks import Z_THRESHOLD, check_row, distribution_check, integral_ft_check, mean_check
-from ..stats import Estimate, histogram_frame, lattice_groups, summary_row
+from ..checks import distribution_check, exact_count_check, expectation_check, integral_ft_check, mean_check
+from ..results import ExactCount, Expectation, Observable
+from ..stats import histogram_frame, lattice_groups, summary_row
 from . import qubit_exact, qubit_thermo
 from .qubit_floquet import CHANNELS
 
@@ -26,21 +26,6 @@ HISTOGRAM_COLUMNS = ["direction", "observable", "value", "bin_low", "bin_high", 
                      "probability", "probability_exact"]
 SUMMARY_COLUMNS = ["direction", "observable", "trajectories", "mean", "std", "stderr", "mean_exact",
                    "std_exact"]
-
-
-def bloch_threshold(m: int) -> float:
-    """Bonferroni max-|z| threshold over m z-scores at the family false-alarm rate 2 P(Z > 5)."""
-    return float(norm.isf(norm.sf(Z_THRESHOLD) / max(m, 1)))
-
-
-def _row(check, observable, estimate: Estimate, expected, z, threshold, **extra):
-    return check_row(check, "forward", observable, estimate, expected, z, threshold, **extra)
-
-
-def _exact_row(check, observable, value, n):
-    """An exact (integer) check: passes only when ``value`` is 0."""
-    return _row(check, observable, Estimate(float(value), 0.0, float(value), float(value), n), 0.0,
-                0.0 if value == 0 else np.inf, 0.0)
 
 
 def trajectories(acc) -> int:
@@ -72,16 +57,7 @@ def bloch_table(spec, acc):
         frame[f"{axis}_stderr"] = se[:, k]
     for k, axis in enumerate("xyz"):
         frame[f"{axis}_exact"] = exact[:, k]
-    diff = r - exact
-    random = se > 1e-10
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(random, diff / se, np.where(np.abs(diff) < 1e-9, 0.0, np.sign(diff) * np.inf))
-    worst = np.unravel_index(np.argmax(np.abs(z)), z.shape)
-    m = int(random.sum())
-    threshold = bloch_threshold(m)
-    est = Estimate(float(np.abs(z[worst])), np.nan, np.nan, np.nan, n)
-    row = _row("bloch", "bloch_vector", est, 0.0, z[worst], threshold, bins=m,
-               time=float(times[worst[0]]), axis="xyz"[worst[1]])
+    row = expectation_check(Expectation("bloch", "bloch_vector", times, r, se, exact, ("x", "y", "z"), n))
     return frame, row
 
 
@@ -138,16 +114,13 @@ def energy_tables(spec, acc):
         histogram.append(histogram_frame("forward", name, values, count, probability))
         summary.append(summary_row("forward", name, values, count, probability))
         expected = means.get(name, summary[-1]["mean_exact"])
-        checks.append(mean_check("forward", name, values, count, expected))
-        checks.append(distribution_check("forward", name, count, probability))
+        with np.errstate(divide="ignore"):
+            obs = Observable(name, values, count, np.log(probability), mean_exact=expected)
+        checks.append(mean_check("forward", obs))
+        checks.append(distribution_check("forward", obs))
         if name == "entropy_production":
-            checks.append(integral_ft_row(values, count, probability))
+            checks.append(integral_ft_check("forward", obs, 0.0))
     return histogram, summary, checks
-
-
-def integral_ft_row(values, counts, probability):
-    """<e^{-sigma}> = 1 (C7), with the exact null stderr as a floor (e^{-sigma} is heavy tailed)."""
-    return integral_ft_check("forward", "entropy_production", values, counts, probability)
 
 
 #: Floquet jump operators by name: s~- lowers (+ -> -), s~+ raises, s~z dephases
@@ -170,13 +143,11 @@ def channel_rows(spec, acc):
     for c, (bath, op, nl, nw) in enumerate(CHANNELS):
         if spec.channel_rates()[c] == 0:
             continue
-        mean = acc["channel_sum"][c] / n
-        var = max(acc["channel_square"][c] / n - mean**2, 0.0) * n / max(n - 1, 1)
-        # no jump seen at all: judge against the Poisson error of the expected mean instead
-        est = Estimate.normal(mean, np.sqrt((var if var > 0 else expected[c]) / n), n)
         label = (f"jumps_{_JUMP_KIND[op]}" if spec.rates is not None
                  else f"jumps_{bath}_{_JUMP_KIND[op]}_at_{_frequency_label(nl, nw)}")
-        rows.append(_row("mean", label, est, expected[c], est.z(expected[c]), Z_THRESHOLD))
+        rows.append(mean_check("forward", Observable(label, n=n, total=float(acc["channel_sum"][c]),
+                                                     total_squares=float(acc["channel_square"][c]),
+                                                     mean_exact=expected[c])))
     return rows
 
 
@@ -184,8 +155,9 @@ def tables(spec, accumulators):
     acc = accumulators["forward"]
     n = trajectories(acc)
     bloch, bloch_row = bloch_table(spec, acc)
-    checks = [bloch_row, _exact_row("first_law", "energy", int(acc["first_law_violations"].sum()), n),
-              _exact_row("lattice_range", "energy", int(acc["overflow"].sum()), n)]
+    checks = [bloch_row,
+              exact_count_check(ExactCount("first_law", "energy", int(acc["first_law_violations"].sum()), n)),
+              exact_count_check(ExactCount("lattice_range", "energy", int(acc["overflow"].sum()), n))]
     histogram, summary = [], []
     if spec.rates is None:
         histogram, summary, energy_checks = energy_tables(spec, acc)
