@@ -9,6 +9,7 @@ import mcthermo as mt
 from mcthermo.checks import Z_THRESHOLD, distribution_check, mean_check
 from mcthermo.exact.strokes_dp import log_joint_pmf
 from mcthermo.kernels.strokes import alias_probabilities, alias_row
+from mcthermo.results import Observable
 from mcthermo.systems.bath import Bath
 
 from test_strokes import otto, staircase_as_strokes, three_level
@@ -29,9 +30,16 @@ def test_alias_rows_sample_the_rounded_probabilities_exactly():
 
 
 def sampled_law(spec, trajectories, seed=7, direction="forward"):
+    """(engine, sampled counts, exact ln-law) of the joint histogram."""
     engine = spec.engine(direction)
     counts = spec.accumulate(direction, seed, 0, trajectories)["counts"]
-    return engine, counts, np.exp(log_joint_pmf(engine.chain, engine.box))
+    return engine, counts, log_joint_pmf(engine.chain, engine.box)
+
+
+def joint_g_test(counts, log_exact):
+    """G-test row of the joint (initial level, final level, lattice) histogram against a law."""
+    joint = Observable("joint", np.arange(counts.size), counts.ravel(), np.ravel(log_exact))
+    return distribution_check("forward", joint)
 
 
 @pytest.mark.parametrize("case", ["three-level two baths", "eight levels", "two-level two baths"])
@@ -42,12 +50,11 @@ def test_sampled_joint_law_passes_the_g_test(case):
             "two-level two baths": lambda: otto(cycles=3)}[case]()
     engine, counts, exact = sampled_law(spec, 200_000)
     assert engine.two_state is None
-    row = distribution_check("forward", "joint", counts.ravel(), exact.ravel())
+    row = joint_g_test(counts, exact)
     assert row["passed"], row
     results = engine.direction_results(counts)[0]
     for observable in results.observables:
-        mean, _ = observable.exact_moments()
-        row = mean_check("forward", observable.name, observable.values, observable.counts, mean)
+        row = mean_check("forward", observable)
         assert abs(row["z"]) <= Z_THRESHOLD, row
 
 
@@ -70,11 +77,17 @@ def test_a_wrong_sampler_and_a_wrong_law_are_flagged():
     weaker = mt.Strokes(**{**spec.parameters(), "baths": spec.baths,
                            "strokes": [s if not isinstance(s, mt.Thermalize) or s.strength == 1.0
                                        else mt.Thermalize(s.bath, 0.5) for s in spec.strokes]})
-    wrong = np.exp(log_joint_pmf(weaker.engine("forward").chain, engine.box))
-    assert not distribution_check("forward", "joint", counts.ravel(), wrong.ravel())["passed"]
+    wrong = log_joint_pmf(weaker.engine("forward").chain, engine.box)
+    assert not joint_g_test(counts, wrong)["passed"]
     # counts of a sampler of the wrong protocol against the right law
     wrong_counts = weaker.accumulate("forward", 7, 0, 200_000)["counts"]
-    assert not distribution_check("forward", "joint", wrong_counts.ravel(), exact.ravel())["passed"]
+    assert not joint_g_test(wrong_counts, exact)["passed"]
+    # the right counts against the wrong exact mean heat
+    heat = engine.direction_results(counts)[0].observable("heat_hot")
+    wrong_mean, _ = weaker.engine("forward").exact_moments("heat_hot")
+    assert mean_check("forward", heat)["passed"]
+    assert not mean_check("forward", Observable("heat_hot", heat.values, heat.counts,
+                                                mean_exact=wrong_mean))["passed"]
 
 
 def test_counts_are_bit_identical_across_chunks_and_threads():
@@ -117,4 +130,4 @@ def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
     lowering = staircase_as_strokes(mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6))
     engine, counts, exact = sampled_law(lowering, 100_000)
     assert engine.two_state[1] == 0
-    assert distribution_check("forward", "joint", counts.ravel(), exact.ravel())["passed"]
+    assert joint_g_test(counts, exact)["passed"]
