@@ -25,11 +25,14 @@ import numpy as np
 from ._jit import inline, parallel_kernel
 from .rng import keyed_state, next_uint64, stream_key
 
-#: Per random step r (step 0 = the initial draw) and current level s: alias ``threshold``
-#: (uint64, on 2**53), ``primary`` and ``alias`` levels per column (int64, (R, d, D)); ``increment``
-#: (R, d, d) added to the key on s -> s'; ``final`` (d,) added for the final level; ``shift`` =
-#: 64 - log2 D (the column is the draw's top bits).
-StrokeTables = namedtuple("StrokeTables", "threshold primary alias increment final shift")
+#: ``slots`` (rows x D, 5) int64: per random step r (step 0 = the initial draw) and current level
+#: s, a row of D slots (one per column; identical rows of a step shared): the 53-bit threshold,
+#: the offset of the next step's row for the column's own level and for its alias, and the key
+#: increments of those two outcomes (the last step's include the final level's key stride).  ``shift`` = 64 - log2 D: the column is the top
+#: bits of the draw.
+#: ``shared[r]`` is the offset of step r + 1's row when it does not depend on step r's outcome
+#: (then no load waits on the outcome), else -1.
+StrokeTables = namedtuple("StrokeTables", "slots shift steps shared")
 
 _LOW53 = np.uint64((1 << 53) - 1)
 _SCALE = 1 << 53
@@ -84,38 +87,57 @@ def stroke_tables(log_initial, log_transition, flat_steps, origin, initial_strid
                          + increment[np.argsort(target), np.sort(target)][None, :])
             continue
         steps.append((step, increment))
-    rows = {}
-    threshold = np.empty((len(steps), d, columns), dtype=np.uint64)
-    primary = np.empty((len(steps), d, columns), dtype=np.int64)
-    alias = np.empty((len(steps), d, columns), dtype=np.int64)
-    for r, (step, _) in enumerate(steps):
+    # rows of equal probabilities and increments within a step are stored once (a full
+    # thermalisation's rows often coincide): row_of[r][s] is the slot offset of level s at step r
+    row_of, unique = [], []
+    for step, increment in steps:
+        seen = {}
         for s in range(d):
-            key = step[s].tobytes()
-            if key not in rows:
-                rows[key] = alias_row(step[s], columns)
-            threshold[r, s], primary[r, s], alias[r, s] = rows[key]
-    increment = np.ascontiguousarray(np.stack([inc for _, inc in steps]), dtype=np.int64)
+            seen.setdefault((step[s].tobytes(), increment[s].tobytes()), s)
+        row_of.append({})
+        for s in range(d):
+            first = seen[(step[s].tobytes(), increment[s].tobytes())]
+            if first == s:
+                unique.append((len(row_of) - 1, s))
+            row_of[-1][s] = row_of[-1][first] if first != s else (len(unique) - 1) * columns
+    row_of.append({s: 0 for s in range(d)})  # after the last step: never read
+    tables = {}
+    slots = np.empty((len(unique), columns, 5), dtype=np.int64)
+    for u, (r, s) in enumerate(unique):
+        step, increment = steps[r]
+        key = step[s].tobytes()
+        if key not in tables:
+            tables[key] = alias_row(step[s], columns)
+        threshold, primary, alias = tables[key]
+        primary, alias = np.minimum(primary, d - 1), np.minimum(alias, d - 1)  # padding: threshold 0
+        last = final_stride * np.arange(d) if r == len(steps) - 1 else np.zeros(d, np.int64)
+        following = np.array([row_of[r + 1][level] for level in range(d)], dtype=np.int64)
+        slots[u, :, 0] = threshold.astype(np.int64)
+        slots[u, :, 1], slots[u, :, 2] = following[primary], following[alias]
+        slots[u, :, 3] = increment[s, primary] + last[primary]
+        slots[u, :, 4] = increment[s, alias] + last[alias]
     shift = np.uint64(64 - (columns.bit_length() - 1))
-    return StrokeTables(threshold, primary, alias, increment, final_stride * np.arange(d, dtype=np.int64),
-                        shift)
+    shared = np.array([row_of[r + 1][0] if len(set(row_of[r + 1].values())) == 1 else -1
+                       for r in range(len(steps))], dtype=np.int64)
+    return StrokeTables(slots.reshape(-1, 5), shift, len(steps), shared)
 
 
 @inline
 def _trajectory(key, index, tables):
     """The histogram key of trajectory ``index`` of the stream with key ``key``."""
     s0, s1, s2, s3 = keyed_state(key, index)
-    level = 0
+    slots = tables.slots
+    row = np.int64(0)
     flat = np.int64(0)
-    for r in range(tables.threshold.shape[0]):
+    for r in range(tables.steps):
         x, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
-        column = x >> tables.shift
-        if (x & _LOW53) < tables.threshold[r, level, column]:
-            nxt = tables.primary[r, level, column]
-        else:
-            nxt = tables.alias[r, level, column]
-        flat += tables.increment[r, level, nxt]
-        level = nxt
-    return flat + tables.final[level]
+        i = row + np.int64(x >> tables.shift)
+        alias = np.int64(np.int64(x & _LOW53) >= slots[i, 0])  # 0: the column's own level, 1: alias
+        flat += slots[i, 3 + alias]
+        following = tables.shared[r]
+        # the only dependency between steps is the next row: known in advance when shared
+        row = following if following >= 0 else slots[i, 1 + alias]
+    return flat
 
 
 @parallel_kernel

@@ -132,15 +132,18 @@ class StrokeEngine:
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
             return float(self.two_state[0].events + 1)
-        return float(self.tables.threshold.shape[0])
+        return float(self.tables.steps)
 
     def counts(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
         """int64 counts of trajectories first .. first + count - 1, shape ``self.shape``."""
         cells = int(np.prod(self.shape))
-        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (8 * cells)))
         if self.two_state is None:
+            # one partial histogram per thread (equal-cost trajectories), at most ~64 MiB of them
+            blocks = max(1, min(count, numba.get_num_threads(), (64 << 20) // (8 * cells)))
             return stroke_counts(seed, stream, first, count, self.tables, cells, blocks).reshape(self.shape)
         chain, a, base = self.two_state
+        # the two-state kernel's blocking, as in ChainModel.accumulate
+        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
         counts = chain.counts(seed, stream, first, count, blocks)
         if a == 0:
             counts = counts[::-1, ::-1]
