@@ -132,11 +132,13 @@ def _trajectory(key, index, tables):
     for r in range(tables.steps):
         x, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
         i = row + np.int64(x >> tables.shift)
-        alias = np.int64(np.int64(x & _LOW53) >= slots[i, 0])  # 0: the column's own level, 1: alias
-        flat += slots[i, 3 + alias]
+        own = np.int64(x & _LOW53) < slots[i, 0]  # the column's own level, else its alias
+        flat += slots[i, 3] if own else slots[i, 4]
         following = tables.shared[r]
-        # the only dependency between steps is the next row: known in advance when shared
-        row = following if following >= 0 else slots[i, 1 + alias]
+        # the only dependency between steps is the next row: known in advance when shared, else
+        # both candidates are loaded alongside the threshold and one is selected
+        own_row, alias_row = slots[i, 1], slots[i, 2]
+        row = following if following >= 0 else (own_row if own else alias_row)
     return flat
 
 
