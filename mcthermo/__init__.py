@@ -1,19 +1,35 @@
 """mcthermo: stochastic trajectories of driven small quantum systems, their work and heat
-statistics, and fluctuation-theorem checks against exact answers.  Units: hbar = k_B = 1.
+statistics, and fluctuation-theorem checks against exact answers.
+
+Units hbar = k_B = 1.  One sign convention everywhere (spec G0): heat Q_b is energy that flows from
+bath b *into the system* (minus mu_b times the particles it brings); work W is energy delivered by
+the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
 
     import mcthermo as mt
     spec = mt.Staircase(beta=1.0, gap_start=np.log(2), gap_end=np.log(3), steps=100)
     run = mt.sample(spec, trajectories=10**6, seed=7, reverse=True)
     run.checks                      # pandas DataFrame, one verdict per row
     run.save("data/x"); mt.read("data/x")
+    mt.jarzynski(work_samples, beta=1.0)   # estimators on anyone's data
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+#: the sign convention recorded in every run.json (spec generic.md G0)
+HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"
 
 from .io import MCThermoFileError
-from .models import MODELS, DrivenQubit, LandauZener, Staircase
+from .models import MODELS, DrivenQubit, GoldenRuleLimit, LandauZener, LandauZenerValidityWarning, Staircase
+from .results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .run import Collection, Run, read
 from .runner import sample
+from .stats import Estimate
+from .systems.bath import Bath
 from .systems.strokes import Quench, Strokes, Thermalize
+from .tables import build as build_tables
+from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
 
-__all__ = ["MODELS", "Collection", "DrivenQubit", "LandauZener", "MCThermoFileError", "Run", "Staircase", "read",
-           "sample", "__version__", "Quench", "Strokes", "Thermalize"]
+__all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Collection", "DirectionResults", "DrivenQubit",
+           "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit", "LandauZener",
+           "LandauZenerValidityWarning", "MCThermoFileError", "Observable", "Quench", "Results", "Run",
+           "Staircase", "Strokes", "Thermalize", "__version__", "bar", "build_tables", "crooks", "exponential_average",
+           "jarzynski", "read", "sample"]

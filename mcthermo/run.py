@@ -40,7 +40,10 @@ def fingerprint(ident: dict) -> str:
 
 def run_info(spec, seed, trajectories, reverse) -> dict:
     ident = identity(spec, seed, trajectories, reverse)
+    from . import HEAT_CONVENTION
+
     return {**ident, "run_id": fingerprint(ident)[:16], "version": _version(),
+            "heat_convention": HEAT_CONVENTION,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from . import io
 import pandas as pd
 
+from .tables import build as build_tables
 from .run import Run, decorate, describe_difference, fingerprint, identity_of, run_info
 
 #: default work per chunk, in random draws (about a second of kernel time)
@@ -183,7 +184,7 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
         finally:
             meter.close()
     elapsed = time.perf_counter() - started
-    tables = spec.tables({direction: merger.result() for direction, merger in mergers.items()})
+    tables = build_tables(spec.results({direction: merger.result() for direction, merger in mergers.items()}))
     info["status"] = "complete"
     tables = {name: decorate(frame, info) for name, frame in tables.items()}
     run = Run(info, tables, samples=pd.concat(samples, ignore_index=True) if samples else None,

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from mcthermo.models.qubit import DrivenQubit
-from mcthermo.models.qubit_tables import floquet_moments
+from mcthermo.models.qubit_results import floquet_moments
 
 
 def ours(spec, trajectories, seed=1):

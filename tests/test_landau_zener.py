@@ -12,6 +12,7 @@ from mcthermo.models.landau_zener import (LandauZener, LandauZenerValidityWarnin
                                           grand_potential, relative_entropy,
                                           relative_entropy_to_thermal, thermal_log_odds,
                                           work_lattice)
+from mcthermo.tables import build as build_tables
 
 BETA, MU = 1.2, 3.0
 SEED = LandauZener()
@@ -206,7 +207,7 @@ def test_low_temperature_keeps_every_atom():
 # --- Monte Carlo ----------------------------------------------------------------------------------
 def _sample(spec, sampler=None, count=10**6, seed=2024):
     sampler = sampler or spec
-    return spec.tables({d: sampler.accumulate(d, seed, 0, count) for d in ("forward", "reverse")})
+    return build_tables(spec.results({d: sampler.accumulate(d, seed, 0, count) for d in ("forward", "reverse")}))
 
 
 @pytest.mark.parametrize("spec", [SEED, with_keep(_mixed()), IRREGULAR], ids=["seed", "mixed", "irregular"])

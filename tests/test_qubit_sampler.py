@@ -9,9 +9,10 @@ import pytest
 
 from mcthermo.kernels import jumps
 from mcthermo.models.qubit import DrivenQubit
-from mcthermo.models.qubit_floquet import Bath
-from mcthermo.checks import bonferroni_threshold as bloch_threshold
-from mcthermo.models.qubit_tables import bloch_table
+from mcthermo import Bath
+from mcthermo.checks import bonferroni_threshold as bloch_threshold, expectation_check
+from mcthermo.models.qubit_results import bloch_table
+from mcthermo.tables import build as build_tables
 
 SEED = 20240604
 B = DrivenQubit.block_size
@@ -30,7 +31,7 @@ def accumulated(qubit):
 
 @pytest.fixture(scope="module")
 def result(qubit, accumulated):
-    return qubit.tables({"forward": accumulated})
+    return build_tables(qubit.results({"forward": accumulated}))
 
 
 def _frames_equal(a, b):
@@ -45,7 +46,7 @@ def test_tables_do_not_depend_on_chunking(qubit):
                     else parts[0][key] + parts[1][key]) for key in whole}
     for key in whole:
         np.testing.assert_array_equal(whole[key], merged[key])
-    _frames_equal(qubit.tables({"forward": whole}), qubit.tables({"forward": merged}))
+    _frames_equal(build_tables(qubit.results({"forward": whole})), build_tables(qubit.results({"forward": merged})))
 
 
 def test_accumulators_do_not_depend_on_thread_count(qubit):
@@ -119,20 +120,20 @@ def test_bloch_threshold_false_alarm_rate_by_null_runs():
     worst = []
     for run in range(40):
         acc = q.accumulate("forward", 1000 + run, 0, 5000)
-        worst.append(abs(bloch_table(q, acc)[1]["z"]))
+        worst.append(abs(expectation_check(bloch_table(q, acc)[1])["z"]))
     worst = np.array(worst)
     assert 1.2 < np.median(worst) < 3.2
     assert worst.max() < bloch_threshold(120)
 
 
 def _failed(spec, acc):
-    checks = spec.tables({"forward": acc})["checks"]
+    checks = build_tables(spec.results({"forward": acc}))["checks"]
     return checks.loc[~checks["passed"], ["check", "observable"]].itertuples(index=False, name=None)
 
 
 def test_checks_fail_against_a_wrong_reference(qubit, accumulated):
     """Same trajectories, analytic side with the photon bath 30 % stronger and hotter."""
-    wrong = dataclasses.replace(qubit, photon_bath=Bath(0.0026, 2.6, 30.0))
+    wrong = dataclasses.replace(qubit, photon_bath=Bath(coupling=0.0026, temperature=2.6, cutoff=30.0))
     failed = set(_failed(wrong, accumulated))
     assert ("bloch", "bloch_vector") in failed
     for name in ("work", "heat_photon", "heat_dephasing"):
@@ -140,7 +141,7 @@ def test_checks_fail_against_a_wrong_reference(qubit, accumulated):
 
 
 HOT_SHORT = dict(initial="ground", laser_frequency=9.4, t_end=4.0, times=21,
-                 photon_bath=Bath(0.002, 6.0, 30.0))
+                 photon_bath=Bath(coupling=0.002, temperature=6.0, cutoff=30.0))
 
 
 def test_integral_ft_passes_and_fails_where_it_has_power():
@@ -148,9 +149,9 @@ def test_integral_ft_passes_and_fails_where_it_has_power():
     trajectories resolve <e^{-sigma}> to 0.004; sigma computed with a wrong photon temperature fails."""
     q = DrivenQubit(**HOT_SHORT)
     acc = q.accumulate("forward", SEED, 0, 100_000)
-    checks = q.tables({"forward": acc})["checks"].set_index("check")
+    checks = build_tables(q.results({"forward": acc}))["checks"].set_index("check")
     assert checks.loc["integral_ft", "passed"] and checks.loc["integral_ft", "stderr"] < 0.01
-    wrong = dataclasses.replace(q, photon_bath=Bath(0.002, 4.0, 30.0))
+    wrong = dataclasses.replace(q, photon_bath=Bath(coupling=0.002, temperature=4.0, cutoff=30.0))
     assert ("integral_ft", "entropy_production") in set(_failed(wrong, acc))
 
 
@@ -195,14 +196,15 @@ def test_lattice_range_check_fails_when_the_lattice_is_too_small(qubit, monkeypa
 
 def test_thermal_start_off_resonance_passes():
     q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=81)
-    checks = q.tables({"forward": q.accumulate("forward", 77, 0, 60_000)})["checks"]
+    checks = build_tables(q.results({"forward": q.accumulate("forward", 77, 0, 60_000)}))["checks"]
     assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
 
 
 def test_rates_only_form_samples_ensemble_quantities():
     q = DrivenQubit(rates=(0.0723532763, 0.0389636636, 0.0228159019), times=81)
-    result = q.tables({"forward": q.accumulate("forward", 11, 0, 40_000)})
-    assert result["histogram"].empty and result["summary"].empty
+    result = build_tables(q.results({"forward": q.accumulate("forward", 11, 0, 40_000)}))
+    assert result["histogram"].empty
+    assert result["summary"]["observable"].str.startswith("jumps_").all()
     assert result["checks"]["passed"].all()
     assert set(result["checks"]["check"]) == {"bloch", "first_law", "lattice_range", "mean"}
     assert result["thermo"]["entropy_production_entropy_mc"].isna().all()

@@ -1,4 +1,4 @@
-"""What every model spec provides to the runner, the tables and the command line."""
+"""What every model spec provides to the runner, the table builder and the command line."""
 from __future__ import annotations
 
 import abc
@@ -61,8 +61,9 @@ class Model(abc.ABC):
         """Per-trajectory rows of the same trajectories (column ``trajectory`` = index)."""
 
     @abc.abstractmethod
-    def tables(self, accumulators: dict[str, dict[str, np.ndarray]]) -> dict[str, pd.DataFrame]:
-        """histogram, summary, checks (and ``extra_tables``) from the merged accumulators."""
+    def results(self, accumulators: dict[str, dict[str, np.ndarray]]) -> "Results":
+        """What the merged accumulators and the exact answers declare (``mcthermo.results``); the
+        one table builder (``mcthermo.tables.build``) turns it into tables."""
 
     @classmethod
     def add_arguments(cls, parser) -> None:

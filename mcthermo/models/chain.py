@@ -20,9 +20,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..checks import bar_check, crooks_checks, distribution_check, jarzynski_check, mean_check, variance_check
-from ..results import Observable
-from ..stats import histogram_frame, lattice_groups, summary_row
+from ..results import DISTRIBUTION_CHECKS, DirectionResults, Observable, Results
+from ..stats import lattice_groups
 from .base import STREAMS, Model
 from ..kernels.chain import ChainTables, chain_counts, chain_occupations, chain_paths
 from ..kernels.lanes import LANES
@@ -205,37 +204,25 @@ class ChainModel(Model):
         shape = (2, 2, chain.lattice_size)
         return {name: np.broadcast_to(values, shape) for name, values in grids.items()}
 
-    def tables(self, accumulators):
-        histogram, summary, checks = [], [], []
-        work = {}
+    def results(self, accumulators) -> Results:
+        """Per direction: every observable's counts on its exact atoms beside the exact law of the
+        chain DP; Jarzynski against +-dF; BAR and Crooks when both directions were sampled."""
+        directions = {}
         for direction, accumulator in accumulators.items():
             chain = self.chain(direction)
-            counts = accumulator["counts"]
-            exact = chain.joint_pmf()
+            counts = accumulator["counts"].ravel()
+            exact = chain.joint_pmf().ravel()
+            observables = []
             for name, grid in self._observable_grids(direction, chain).items():
                 values, inverse = lattice_groups(grid)
-                count = np.bincount(inverse, counts.ravel(), values.size).astype(np.int64)
-                probability = np.bincount(inverse, exact.ravel(), values.size)
-                histogram.append(histogram_frame(direction, name, values, count, probability))
-                summary.append(summary_row(direction, name, values, count, probability))
+                probability = np.bincount(inverse, exact, values.size)
                 with np.errstate(divide="ignore"):
-                    obs = Observable(name, values, count, np.log(probability))
-                checks.append(mean_check(direction, obs))
-                if name in self.distribution_checks:
-                    checks.append(variance_check(direction, obs))
-                    checks.append(distribution_check(direction, obs))
-                if name == "work":
-                    work[direction] = obs
+                    log_probability = np.log(probability)
+                observables.append(Observable(
+                    name, values, np.bincount(inverse, counts, values.size).astype(np.int64),
+                    log_probability_exact=log_probability,
+                    checks=DISTRIBUTION_CHECKS if name in self.distribution_checks else ("mean",)))
             sign = 1.0 if direction == "forward" else -1.0
-            checks.append(jarzynski_check(direction, work[direction], self.beta,
-                                          sign * self.free_energy_change()))
-        if len(work) == 2:
-            checks.append(bar_check(work["forward"], work["reverse"], self.beta,
-                                    self.free_energy_change()))
-            checks.extend(crooks_checks(work["forward"], work["reverse"], self.beta,
-                                        self.free_energy_change()))
-        return {
-            "histogram": pd.concat(histogram, ignore_index=True),
-            "summary": pd.DataFrame(summary),
-            "checks": pd.DataFrame(checks),
-        }
+            directions[direction] = DirectionResults(
+                observables, jarzynski=(self.beta, sign * self.free_energy_change()))
+        return Results(directions, bar_crooks=(self.beta, self.free_energy_change()))

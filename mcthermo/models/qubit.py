@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, jump_accumulate, jump_record, jump_samples
-from . import qubit_exact, qubit_tables, qubit_thermo
+from . import qubit_exact, qubit_results, qubit_thermo
 from .base import STREAMS, Model, finite, require
-from .qubit_floquet import (BATHS, CHANNELS, Bath, bloch_map, channel_coefficients,
+from ..systems.bath import Bath
+from .qubit_floquet import (BATHS, CHANNELS, bloch_map, channel_coefficients, correlation_spectrum,
                             floquet_solution, mixing, steady_inversion, to_floquet)
 
 INITIAL_STATES = ("ground", "excited", "mixed", "thermal")
@@ -78,6 +79,11 @@ class DrivenQubit(Model):
         object.__setattr__(self, "times", int(self.times))
         require(isinstance(self.photon_bath, Bath) and isinstance(self.dephasing_bath, Bath),
                 "photon_bath and dephasing_bath must be Bath instances")
+        for label, bath in (("photon_bath", self.photon_bath), ("dephasing_bath", self.dephasing_bath)):
+            # sigma weighs every jump by beta_b: a zero-temperature bath makes it infinite
+            require(0 < bath.temperature and bath.mu == 0,
+                    f"{label} needs a temperature > 0 and mu = 0 (got temperature "
+                    f"{bath.temperature!r}, mu {bath.mu!r})")
         if self.rates is not None:
             rates = tuple(finite("rates", g) for g in self.rates)
             require(len(rates) == 3 and min(rates) >= 0,
@@ -159,7 +165,7 @@ class DrivenQubit(Model):
             return np.array([g_z, g_minus, g_plus, 0, 0, 0, 0, 0, 0], dtype=np.float64)
         baths = {"photon": self.photon_bath, "dephasing": self.dephasing_bath}
         coefficient = channel_coefficients(self.mixing_angle)
-        return np.array([c * c * baths[bath].G(w) for (bath, *_), c, w
+        return np.array([c * c * correlation_spectrum(baths[bath], w) for (bath, *_), c, w
                          in zip(CHANNELS, coefficient, self.channel_frequencies())])
 
     def channel_table(self) -> pd.DataFrame:
@@ -174,7 +180,7 @@ class DrivenQubit(Model):
             "operator": ["s~" + c[1] for c in CHANNELS],
             "frequency": frequencies,
             "coefficient": channel_coefficients(self.mixing_angle),
-            "G": [baths[c[0]].G(w) for c, w in zip(CHANNELS, frequencies)],
+            "G": [correlation_spectrum(baths[c[0]], w) for c, w in zip(CHANNELS, frequencies)],
             "rate": self.channel_rates(),
             "laser_quanta": qubit_exact.increments()[0],
             "photon_quanta": qubit_exact.increments()[1],
@@ -313,7 +319,7 @@ class DrivenQubit(Model):
             seed, STREAMS[direction], first, count, k["init_threshold"], k["init_vectors"], k["a"],
             k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"],
             k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"])
-        return qubit_tables.sample_frame(self, first, labels, lattice, channel_counts)
+        return qubit_results.sample_frame(self, first, labels, lattice, channel_counts)
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel indices) of trajectory ``index`` of a run seeded with ``seed``."""
@@ -322,8 +328,8 @@ class DrivenQubit(Model):
                            k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
                            k["chan_minus"], k["ops"], k["times"])
 
-    def tables(self, accumulators):
-        return qubit_tables.tables(self, accumulators)
+    def results(self, accumulators):
+        return qubit_results.results(self, accumulators)
 
     # --- parameters and command line ---------------------------------------------------------------
     def parameters(self) -> dict:
@@ -346,8 +352,9 @@ class DrivenQubit(Model):
     @classmethod
     def from_parameters(cls, parameters: dict):
         p = dict(parameters)
-        baths = {label: Bath(p.pop(f"{label}_coupling"), p.pop(f"{label}_temperature"),
-                             p.pop(f"{label}_cutoff")) for label in ("photon", "dephasing")}
+        baths = {label: Bath(coupling=p.pop(f"{label}_coupling"),
+                             temperature=p.pop(f"{label}_temperature"),
+                             cutoff=p.pop(f"{label}_cutoff")) for label in ("photon", "dephasing")}
         rates = (p.pop("rate_minus"), p.pop("rate_plus"), p.pop("rate_z"))
         r = (p.pop("initial_x"), p.pop("initial_y"), p.pop("initial_z"))
         initial = p.pop("initial")
@@ -383,8 +390,10 @@ class DrivenQubit(Model):
         return cls(atom_frequency=args.atom_frequency, laser_frequency=args.laser_frequency,
                    rabi=args.rabi, initial=initial, initial_temperature=args.initial_temperature,
                    t_end=args.t_end, times=args.times, rates=rates,
-                   photon_bath=Bath(args.photon_coupling, args.photon_temperature, args.cutoff),
-                   dephasing_bath=Bath(args.dephasing_coupling, args.dephasing_temperature, args.cutoff))
+                   photon_bath=Bath(coupling=args.photon_coupling, temperature=args.photon_temperature,
+                                    cutoff=args.cutoff),
+                   dephasing_bath=Bath(coupling=args.dephasing_coupling,
+                                       temperature=args.dephasing_temperature, cutoff=args.cutoff))
 
 
 def _numbers(option, text):

@@ -12,12 +12,9 @@ the lab Bloch vector, linearly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from .base import finite, require
+from ..systems.bath import Bath
 
 #: The nine channels (C7): (bath, operator, frequency in units of (wL, W)), index = kernel channel.
 #: Frequency omega_c = nL wL + nW W: energy emitted into the bath (absorbed if negative).
@@ -35,54 +32,16 @@ CHANNELS = (
 BATHS = ("photon", "dephasing")
 
 
-@dataclass(frozen=True)
-class Bath:
-    """A bosonic bath: coupling alpha (dimensionless, >= 0), temperature T (> 0, energy units) and
-    spectral density J(omega) for omega > 0 (energy units); Ohmic J = alpha omega e^{-omega/cutoff}
-    unless ``spectral_density`` (a callable J(omega), alpha then unused) is given."""
-
-    coupling: float = 0.0
-    temperature: float = 1.0
-    cutoff: float = 30.0
-    spectral_density: Callable[[float], float] | None = None
-
-    def __post_init__(self):
-        coupling = finite("coupling", self.coupling)
-        require(coupling >= 0, f"bath coupling must be >= 0 (got {self.coupling})")
-        temperature = finite("temperature", self.temperature)
-        require(temperature > 0, f"bath temperature must be > 0 (got {self.temperature})")
-        cutoff = finite("cutoff", self.cutoff)
-        require(cutoff > 0, f"bath cutoff must be > 0 (got {self.cutoff})")
-        require(self.spectral_density is None or callable(self.spectral_density),
-                "spectral_density must be a callable J(omega) or None")
-        object.__setattr__(self, "coupling", coupling)
-        object.__setattr__(self, "temperature", temperature)
-        object.__setattr__(self, "cutoff", cutoff)
-
-    @property
-    def beta(self) -> float:
-        return 1.0 / self.temperature
-
-    def density(self, omega: float) -> float:
-        """J(omega) for omega > 0."""
-        if self.spectral_density is None:
-            return self.coupling * omega * np.exp(-omega / self.cutoff)
-        value = float(self.spectral_density(omega))
-        require(np.isfinite(value) and value >= 0,
-                f"spectral_density({omega}) must be finite and >= 0 (got {value})")
-        return value
-
-    def G(self, omega: float) -> float:
-        """Bath correlation spectrum: G(w > 0) = 2 pi J(w)(n(w) + 1), G(-w) = e^{-beta w} G(w),
-        G(0) = 2 pi T J'(0) (= 2 pi alpha T for the Ohmic density; J'(0) by a 1e-7 difference
-        quotient for a user density)."""
-        if omega == 0.0:
-            slope = (self.coupling if self.spectral_density is None
-                     else self.density(1e-7) / 1e-7)
-            return 2.0 * np.pi * slope * self.temperature
-        w = abs(omega)
-        emission = 2.0 * np.pi * self.density(w) / -np.expm1(-w / self.temperature)
-        return emission if omega > 0 else emission * np.exp(-w / self.temperature)
+def correlation_spectrum(bath: Bath, omega: float) -> float:
+    """Bath correlation spectrum of a bosonic bath: G(w > 0) = 2 pi J(w)(n(w) + 1),
+    G(-w) = e^{-beta w} G(w), G(0) = 2 pi T J'(0) (= 2 pi alpha T for the Ohmic density; J'(0) by a
+    1e-7 difference quotient for a user density).  Zero temperature: emission only."""
+    if omega == 0.0:
+        slope = bath.coupling if bath.spectral_density is None else bath.density(1e-7) / 1e-7
+        return 2.0 * np.pi * slope * bath.temperature
+    w = abs(omega)
+    emission = 2.0 * np.pi * bath.density(w) / -np.expm1(-bath.beta * w)
+    return emission if omega > 0 else emission * np.exp(-bath.beta * w)
 
 
 def mixing(atom_frequency, laser_frequency, rabi):

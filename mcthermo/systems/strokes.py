@@ -83,8 +83,3 @@ class Strokes(StrokeProtocol, Model):
                       if gibbs and "reverse" in directions else None)
         extra = {"work_heat": pd.concat(tables, ignore_index=True)} if tables else {}
         return Results(directions, bar_crooks=bar_crooks, extra_tables=extra)
-
-    def tables(self, accumulators):
-        from ..tables import build
-
-        return build(self.results(accumulators))

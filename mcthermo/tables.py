@@ -1,0 +1,110 @@
+"""The one table builder: a model's declared ``Results`` -> histogram, summary and checks tables.
+
+Every model declares, per direction, its observables (counts on exact atoms beside the exact law in
+log space, or sample moments beside exact moments) and which theorems apply (``mcthermo.results``);
+this module alone turns that into the Parquet tables of the contract (DESIGN.md) and asks
+``mcthermo.checks`` for one verdict row per check.  Units hbar = k_B = 1; heat is energy into the
+system (spec G0).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import checks as _checks
+from .results import DirectionResults, Observable, Results
+
+HISTOGRAM_COLUMNS = ["direction", "observable", "value", "bin_low", "bin_high", "count",
+                     "probability", "probability_exact"]
+SUMMARY_COLUMNS = ["direction", "observable", "trajectories", "mean", "std", "stderr",
+                   "mean_exact", "std_exact"]
+
+#: check name -> row builder for one observable
+_OBSERVABLE_CHECKS = {
+    "mean": _checks.mean_check,
+    "variance": _checks.variance_check,
+    "distribution": _checks.distribution_check,
+}
+
+
+def build(results: Results) -> dict[str, pd.DataFrame]:
+    """histogram / summary / checks (and the model's extra tables) from declared results."""
+    histogram, summary, rows = [], [], []
+    for direction, declared in results.directions.items():
+        for observable in declared.observables:
+            if observable.histogrammed:
+                histogram.append(histogram_rows(direction, observable))
+            summary.append(summary_row(direction, observable))
+            rows += [_OBSERVABLE_CHECKS[name](direction, observable) for name in observable.checks]
+        rows += theorem_rows(direction, declared)
+    if results.bar_crooks is not None and {"forward", "reverse"} <= set(results.directions):
+        beta, free_energy_change = results.bar_crooks
+        forward = results.directions["forward"].observable("work")
+        reverse = results.directions["reverse"].observable("work")
+        rows.append(_checks.bar_check(forward, reverse, beta, free_energy_change))
+        rows += _checks.crooks_checks(forward, reverse, beta, free_energy_change)
+    return {
+        "histogram": (pd.concat(histogram, ignore_index=True) if histogram
+                      else pd.DataFrame(columns=HISTOGRAM_COLUMNS)),
+        "summary": pd.DataFrame(summary, columns=SUMMARY_COLUMNS),
+        "checks": pd.DataFrame(rows),
+        **results.extra_tables,
+    }
+
+
+def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
+    """Jarzynski, the integral fluctuation theorem, expectation values and exact identities."""
+    rows = []
+    if declared.jarzynski is not None:
+        beta, free_energy_change = declared.jarzynski
+        rows.append(_checks.jarzynski_check(direction, declared.observable("work"), beta,
+                                            free_energy_change))
+    if isinstance(declared.integral_ft, str):
+        rows.append(_checks.not_applicable("integral_ft", direction, "entropy_production",
+                                           declared.integral_ft))
+    elif declared.integral_ft is not None:
+        rows.append(_checks.integral_ft_check(direction, declared.observable("entropy_production"),
+                                              declared.integral_ft))
+    rows += [_checks.expectation_check(expectation) for expectation in declared.expectations]
+    rows += [_checks.exact_count_check(count) for count in declared.exact_counts]
+    return rows
+
+
+def histogram_rows(direction: str, observable: Observable) -> pd.DataFrame:
+    """One row per atom that was sampled or has exact mass (bin_low = bin_high = value)."""
+    values, counts = observable.values, observable.counts
+    probability_exact = observable.probability_exact
+    keep = counts > 0
+    if probability_exact is not None:
+        keep |= probability_exact > 0
+    n = observable.n
+    return pd.DataFrame({
+        "direction": direction,
+        "observable": observable.name,
+        "value": values[keep],
+        "bin_low": values[keep],
+        "bin_high": values[keep],
+        "count": counts[keep],
+        "probability": counts[keep] / n if n else np.nan,
+        "probability_exact": (probability_exact[keep] if probability_exact is not None
+                              else np.full(int(keep.sum()), np.nan)),
+    })
+
+
+def summary_row(direction: str, observable: Observable) -> dict:
+    """Sample mean, std (1/(n-1)) and stderr beside the exact mean and std."""
+    n = observable.n
+    if observable.histogrammed:
+        weights = observable.counts.astype(np.float64)
+        mean = float(np.dot(weights, observable.values) / n) if n else np.nan
+        square = float(np.dot(weights, (observable.values - mean) ** 2)) if n else np.nan
+    else:
+        mean = observable.total / n if n else np.nan
+        square = max(observable.total_squares - n * mean**2, 0.0) if n else np.nan
+    variance = square / (n - 1) if n > 1 else np.nan
+    exact = observable.exact_moments()
+    mean_exact, variance_exact = exact if exact is not None else (np.nan, np.nan)
+    return {"direction": direction, "observable": observable.name, "trajectories": int(n),
+            "mean": mean, "std": float(np.sqrt(variance)), "stderr": float(np.sqrt(variance / n)),
+            "mean_exact": mean_exact, "std_exact": float(np.sqrt(max(variance_exact, 0.0)))
+            if np.isfinite(variance_exact) else np.nan}
