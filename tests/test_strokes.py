@@ -223,3 +223,30 @@ def test_reverse_protocol_undoes_the_strokes():
     # two baths: the reverse starts from the final populations
     two = three_level(np.random.default_rng(4))
     assert np.allclose(two.reverse().initial, np.exp(two.chain.log_populations()), rtol=1e-15)
+
+
+# --- end to end -----------------------------------------------------------------------------
+def test_sample_runs_an_otto_engine_end_to_end(tmp_path):
+    spec = otto(cycles=3)
+    run = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, out=tmp_path / "otto",
+                    chunk_size=70_000)
+    checks = run.checks
+    assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
+    assert {"efficiency", "efficiency_undefined", "entropy_production", "heat_hot", "heat_cold"} <= set(
+        checks["observable"])
+    assert (checks["check"] == "integral_ft").sum() == 2 and "jarzynski" not in set(checks["check"])
+    again = mt.read(tmp_path / "otto")
+    assert again.spec.parameters() == spec.parameters()
+    assert set(again.tables["work_heat"]["direction"]) == {"forward", "reverse"}
+    # chunking does not change the histogram
+    other = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, chunk_size=200_000)
+    assert run.histogram["count"].equals(other.histogram["count"])
+
+
+def test_one_bath_protocol_gets_jarzynski_crooks_and_bar():
+    rng = np.random.default_rng(8)
+    spec = three_level(rng, baths={"bath": Bath(beta=0.9)}, initial="bath")
+    run = mt.sample(spec, trajectories=100_000, seed=3, reverse=True)
+    checks = run.checks
+    assert {"jarzynski", "bar", "crooks", "integral_ft"} <= set(checks["check"])
+    assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
