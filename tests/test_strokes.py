@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import mcthermo as mt
-from mcthermo.exact.strokes_dp import StrokeChain, common_unit, log_joint_pmf, log_tilted_average
+from mcthermo.exact.strokes_dp import (StrokeChain, common_unit, energy_quanta, log_joint_pmf,
+                                        log_tilted_average)
 from mcthermo.systems.bath import Bath
 
 HOT, COLD = Bath(beta=0.5), Bath(beta=2.0)
@@ -44,6 +45,14 @@ def three_level(rng, particles=None, baths=None, initial="cold"):
                                mt.Thermalize(names[0], 0.6),
                                mt.Quench([0.0, 0.5, 1.5], transitions()),
                                mt.Thermalize(names[-1])], cycles=2)
+
+
+def incommensurate(rng, cycles=2):
+    """Three levels at 0, 1, sqrt 2 and a hot quench to 0, sqrt 3, 2: quanta 1, sqrt 2, sqrt 3, ..."""
+    return mt.Strokes(energies=[0.0, 1.0, np.sqrt(2.0)], baths={"hot": HOT, "cold": COLD}, initial="cold",
+                      strokes=[mt.Quench([0.0, np.sqrt(3.0), 2.0]), mt.Thermalize("hot", 0.5),
+                               mt.Quench([0.0, 1.0, np.sqrt(2.0)], random_unitary_transitions(rng, 3)),
+                               mt.Thermalize("cold")], cycles=cycles)
 
 
 # --- bad input ------------------------------------------------------------------------------
@@ -85,21 +94,30 @@ def test_parameters_round_trip_through_json():
     assert mt.MODELS["strokes"] is mt.Strokes
 
 
-def test_common_unit_is_found_declared_or_absent():
+def test_energy_quanta_are_found_declared_or_several():
     assert common_unit([0.5, 1.5, 0.25]) == 0.25
     assert common_unit([1.0, 2.0 / 3.0]) == pytest.approx(1.0 / 3.0, rel=1e-15)
     assert common_unit([1.0, np.sqrt(2.0)]) is None
+    np.testing.assert_allclose(energy_quanta([2.0, np.sqrt(2.0), 1.0, 3 * np.sqrt(2.0) / 2]),
+                               [1.0, np.sqrt(2.0) / 2], rtol=1e-15)
     with pytest.raises(ValueError, match="energy_unit 0.4"):
         common_unit([1.0], 0.4)
-    with pytest.raises(ValueError, match="incommensurate"):
-        otto(strokes=[mt.Quench([0.0, np.sqrt(2.0)]), mt.Thermalize("hot")]).check_tables_feasible()
+    # an incommensurate Otto engine: one axis per (observable, quantum); W steps by +-(sqrt 2 - 1)
+    engine = otto(strokes=[mt.Quench([0.0, np.sqrt(2.0)]), mt.Thermalize("hot"), mt.Quench([0.0, 1.0]),
+                           mt.Thermalize("cold")]).engine("forward")
+    assert engine.axes_description() == "work / 0.414214, heat_hot / 1.41421"
+    # increments sqrt 3 - sqrt 2, 2 - sqrt 2, ...: one class each (no integer basis search)
+    box = incommensurate(np.random.default_rng(0)).engine("forward").box
+    work = sorted(np.round(box.unit[box.owner == 0], 6))
+    assert work == [0.317837, 0.585786, 0.732051, 1.0, 1.414214, 1.732051]
 
 
 # --- exact references -----------------------------------------------------------------------
 def enumerate_joint(engine):
-    """P(initial level, final level, lattice indices) summed over every level path (no DP)."""
-    chain, box = engine.chain, engine.box
-    pmf = np.zeros(engine.shape)
+    """P(initial level, final level, tracked observable values) summed over every level path (no
+    DP, no lattice): {(i, j, values rounded to 1e-9): probability}."""
+    chain = engine.chain
+    law = {}
     p0, steps = np.exp(chain.log_initial), np.exp(chain.log_transition)
     tracked = chain.increments[engine.tracked]
     for path in itertools.product(range(chain.levels), repeat=chain.steps + 1):
@@ -107,13 +125,25 @@ def enumerate_joint(engine):
         if p == 0.0:
             continue
         total = sum(tracked[:, n, path[n], path[n + 1]] for n in range(chain.steps))
-        index = np.round(total / box.unit).astype(int) - box.low
-        pmf[(path[0], path[-1], *index)] += p
-    return pmf
+        key = (path[0], path[-1], *np.round(total, 9) + 0.0)
+        law[key] = law.get(key, 0.0) + p
+    return law
+
+
+def dp_joint(engine):
+    """The DP's law of (initial level, final level, tracked observable values) in the same form."""
+    joint = np.exp(log_joint_pmf(engine.chain, engine.box))
+    grids = engine.grids()
+    names = [engine.chain.names[k] for k in engine.tracked]
+    law = {}
+    for cell in zip(*np.nonzero(joint)):
+        key = (cell[0], cell[1], *(round(float(grids[name][cell]), 9) + 0.0 for name in names))
+        law[key] = law.get(key, 0.0) + joint[cell]
+    return law
 
 
 @pytest.mark.parametrize("case", ["otto", "three-level two baths", "three-level grand canonical",
-                                  "given populations"])
+                                  "given populations", "incommensurate"])
 def test_dp_equals_path_enumeration(case):
     rng = np.random.default_rng(11)
     spec = {"otto": lambda: otto(cycles=3),
@@ -121,11 +151,14 @@ def test_dp_equals_path_enumeration(case):
             "three-level grand canonical": lambda: three_level(rng, particles=[0, 1, 1],
                                                                baths={"bath": Bath(beta=0.8, mu=0.5)},
                                                                initial="bath"),
-            "given populations": lambda: three_level(rng, initial=(0.0, 0.3, 0.7))}[case]()
+            "given populations": lambda: three_level(rng, initial=(0.0, 0.3, 0.7)),
+            "incommensurate": lambda: incommensurate(rng, cycles=1)}[case]()
     engine = spec.engine("forward")
-    exact = np.exp(log_joint_pmf(engine.chain, engine.box))
-    np.testing.assert_allclose(exact, enumerate_joint(engine), rtol=1e-12, atol=1e-15)
-    assert exact.sum() == pytest.approx(1.0, abs=1e-14)
+    exact, enumerated = dp_joint(engine), enumerate_joint(engine)
+    assert exact.keys() == enumerated.keys()
+    for key, p in enumerated.items():
+        assert exact[key] == pytest.approx(p, rel=1e-12, abs=1e-15), key
+    assert sum(exact.values()) == pytest.approx(1.0, abs=1e-14)
 
 
 def test_transfer_moments_equal_the_moments_of_the_exact_laws():

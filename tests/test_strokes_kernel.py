@@ -12,7 +12,7 @@ from mcthermo.kernels.strokes import alias_probabilities, alias_row
 from mcthermo.results import Observable
 from mcthermo.systems.bath import Bath
 
-from test_strokes import otto, staircase_as_strokes, three_level
+from test_strokes import incommensurate, otto, staircase_as_strokes, three_level
 
 
 def test_alias_rows_sample_the_rounded_probabilities_exactly():
@@ -42,12 +42,14 @@ def joint_g_test(counts, log_exact):
     return distribution_check("forward", joint)
 
 
-@pytest.mark.parametrize("case", ["three-level two baths", "eight levels", "two-level two baths"])
+@pytest.mark.parametrize("case", ["three-level two baths", "eight levels", "two-level two baths",
+                                  "incommensurate"])
 def test_sampled_joint_law_passes_the_g_test(case):
     rng = np.random.default_rng(21)
     spec = {"three-level two baths": lambda: three_level(rng),
             "eight levels": lambda: ladder(rng, 8),
-            "two-level two baths": lambda: otto(cycles=3)}[case]()
+            "two-level two baths": lambda: otto(cycles=3),
+            "incommensurate": lambda: incommensurate(rng, cycles=1)}[case]()
     engine, counts, exact = sampled_law(spec, 200_000)
     assert engine.two_state is None
     row = joint_g_test(counts, exact)

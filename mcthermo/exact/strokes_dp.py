@@ -4,9 +4,12 @@ A protocol compiles to a ``StrokeChain``: the initial distribution p0 over level
 (one stroke) the transition matrix P_n[s, s'] with the increments of each accumulated observable
 (work, heat per bath) on that transition.  Units hbar = k_B = 1; heat is energy into the system.
 
-* ``Lattice``: when every increment is an integer multiple of one energy quantum (declared, or a
-  common rational unit found with 1e-9 relative tolerance), observables are integer indices in a
-  box that holds every value reachable at any step.
+* ``Lattice``: every increment is an integer multiple of one energy quantum (declared, or a
+  common rational unit found with 1e-9 relative tolerance) -- or, for incommensurate energies, of
+  one of a few quanta with irrational ratios (e.g. 1 and sqrt 2): each observable then has one
+  integer axis per quantum it uses and its value is the sum over its axes.  The box holds every
+  index reachable at any step; distinct paths whose values agree to ~1e-10 relative are merged
+  only when an observable's atoms are listed (``stats.lattice_groups``).
 * ``log_joint_pmf``: the exact law of (initial level, final level, lattice indices) by dynamic
   programming, in log space (no probability underflows, whatever its size).
 * ``transfer_moments`` / ``log_tilted_average``: mean, variance and ln<e^{-X}> of any linear
@@ -76,34 +79,51 @@ def common_unit(values, declared: float | None = None) -> float | None:
             raise ValueError(f"energy_unit {declared!r}: the increment {values[off][0]!r} is not an "
                              "integer multiple of it")
         return float(declared)
-    if values.size == 0:
-        return 1.0
-    reference = float(values.min())
-    denominator = 1
-    for ratio in np.unique(values / reference):
-        fraction = Fraction(float(ratio)).limit_denominator(MAX_DENOMINATOR)
-        if abs(float(fraction) - ratio) > LATTICE_RTOL * ratio:
-            return None
-        denominator = denominator * fraction.denominator // math.gcd(denominator, fraction.denominator)
-    return reference / denominator
+    units = energy_quanta(values)
+    return units[0] if len(units) == 1 else None
+
+
+def energy_quanta(values) -> list[float]:
+    """Quanta u_1, u_2, ... with pairwise irrational ratios such that every non-zero entry of
+    ``values`` is an integer multiple of one of them (classes of values with rational ratios
+    p / q, q <= MAX_DENOMINATOR, each with its common unit)."""
+    classes = []  # [reference, lcm of denominators]
+    for value in np.unique(np.abs(np.asarray(values, dtype=np.float64).ravel())):
+        if value == 0:
+            continue
+        for group in classes:
+            ratio = value / group[0]
+            fraction = Fraction(float(ratio)).limit_denominator(MAX_DENOMINATOR)
+            if abs(float(fraction) - ratio) <= LATTICE_RTOL * ratio:
+                group[1] = group[1] * fraction.denominator // math.gcd(group[1], fraction.denominator)
+                break
+        else:
+            classes.append([float(value), 1])
+    return [reference / denominator for reference, denominator in classes] or [1.0]
 
 
 @dataclass(frozen=True, eq=False)
 class Lattice:
-    """Integer lattice of the observables ``names``: value = unit * (low + index), index in
-    [0, size); ``steps`` (observables, steps, d, d) the integer increment of each transition."""
+    """Integer axes of the tracked observables: axis a belongs to observable ``owner[a]`` (its
+    position among the tracked ones) and counts quanta ``unit[a]``; its index runs over
+    [0, size[a]) for the value unit[a] * (low[a] + index).  ``steps`` (axes, steps, d, d) is the
+    integer increment of each transition.  An observable's value is the sum over its axes."""
 
-    unit: float
+    unit: np.ndarray
+    owner: np.ndarray
     steps: np.ndarray
     low: np.ndarray
     size: np.ndarray
 
-    def values(self, k: int) -> np.ndarray:
-        return self.unit * (self.low[k] + np.arange(self.size[k]))
+    def values(self, a: int) -> np.ndarray:
+        return self.unit[a] * (self.low[a] + np.arange(self.size[a]))
+
+    def axes_of(self, position: int) -> list[int]:
+        return [a for a in range(self.owner.size) if self.owner[a] == position]
 
     @property
     def strides(self) -> np.ndarray:
-        """C-order strides of the box (observables last)."""
+        """C-order strides of the box (axes last)."""
         return np.append(np.cumprod(self.size[::-1])[::-1][1:], 1).astype(np.int64)
 
     @property
@@ -119,29 +139,41 @@ class Lattice:
         return int(np.dot(self.strides, -self.low))
 
 
-def lattice(chain: StrokeChain, tracked, unit: float) -> Lattice:
-    """The box of the observables ``tracked`` (indices into chain.names): the smallest and largest
-    index any reachable trajectory holds at any step (bounds by min/max dynamic programming)."""
-    increments = chain.increments[list(tracked)]
-    ratio = increments / unit
-    steps = np.round(ratio).astype(np.int64)
+def lattice(chain: StrokeChain, tracked, units) -> Lattice:
+    """The box of the observables ``tracked`` (indices into chain.names) on the quanta ``units``:
+    one axis per (observable, quantum) pair in use, from the smallest to the largest index any
+    reachable trajectory holds at any step (bounds by min/max dynamic programming)."""
     possible = chain.possible()
-    if np.any(np.abs(ratio - steps)[:, possible] > LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)[:, possible])):
-        raise ValueError(f"the increments are not integer multiples of the energy unit {unit!r}")
+    axes_unit, axes_owner, axes_steps = [], [], []
+    for position, k in enumerate(tracked):
+        increments = np.where(possible, chain.increments[k], 0.0)
+        claimed = increments == 0
+        for unit in units:
+            ratio = increments / unit
+            steps = np.round(ratio).astype(np.int64)
+            mine = ~claimed & (np.abs(ratio - steps) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
+            if np.any(mine) or (unit == units[0] and np.all(claimed)):
+                axes_unit.append(float(unit)), axes_owner.append(position)
+                axes_steps.append(np.where(mine, steps, 0))
+            claimed |= mine
+        if not np.all(claimed):
+            raise ValueError(f"the increments of {chain.names[k]} are not integer multiples of the "
+                             f"energy quanta {list(units)}")
+    steps = np.array(axes_steps)
     reachable = chain.log_initial > -np.inf
-    lows, highs = np.zeros(len(tracked), np.int64), np.zeros(len(tracked), np.int64)
-    for k in range(len(tracked)):
+    lows, highs = np.zeros(len(steps), np.int64), np.zeros(len(steps), np.int64)
+    for a in range(len(steps)):
         low = high = np.zeros(chain.levels, np.int64)  # extreme index per reachable level
         reach = reachable
         for n in range(chain.steps):
             allowed = possible[n] & reach[:, None]
-            low = np.where(allowed, low[:, None] + steps[k, n], _FAR).min(axis=0)
-            high = np.where(allowed, high[:, None] + steps[k, n], -_FAR).max(axis=0)
+            low = np.where(allowed, low[:, None] + steps[a, n], _FAR).min(axis=0)
+            high = np.where(allowed, high[:, None] + steps[a, n], -_FAR).max(axis=0)
             reach = allowed.any(axis=0)
             low, high = np.where(reach, low, 0), np.where(reach, high, 0)
-            lows[k], highs[k] = min(lows[k], low[reach].min()), max(highs[k], high[reach].max())
-    steps = np.where(possible[None], steps, 0)
-    return Lattice(float(unit), steps, lows, highs - lows + 1)
+            lows[a], highs[a] = min(lows[a], low[reach].min()), max(highs[a], high[reach].max())
+    return Lattice(np.array(axes_unit), np.array(axes_owner, dtype=np.int64), steps, lows,
+                   highs - lows + 1)
 
 
 def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
-from ..exact.strokes_dp import (common_unit, group_log_probabilities, lattice, log_joint_pmf,
-                                log_tilted_average, transfer_moments)
+from ..exact.strokes_dp import (common_unit, energy_quanta, group_log_probabilities, lattice,
+                                log_joint_pmf, log_tilted_average, transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
 from ..results import DirectionResults, Observable
@@ -45,28 +45,31 @@ class StrokeEngine:
         self.derived = coldest if self.baths and (len(self.baths) == 1 or not exchange) else None
         self.hot = min(self.baths, key=lambda b: protocol.baths[b].beta) if self.baths else None
         self.tracked = [0] + [1 + i for i, b in enumerate(self.baths) if b != self.derived]
-        # the lattice quantum of the tracked observables (ValueError for a declared unit that fails)
-        self.unit = common_unit(self.chain.increments[self.tracked][:, self.chain.possible()],
-                                protocol.energy_unit)
+        # the lattice quanta of the tracked observables: the declared energy_unit (ValueError if an
+        # increment is off it), else one per class of commensurate increments
+        increments = self.chain.increments[self.tracked][:, self.chain.possible()]
+        self.units = ([common_unit(increments, protocol.energy_unit)] if protocol.energy_unit
+                      else energy_quanta(increments))
 
     # --- feasibility ------------------------------------------------------------------------
     @cached_property
     def box(self):
-        if self.unit is None:
-            raise ValueError("the stroke energies are incommensurate (no common energy quantum with "
-                             "ratios p/q, q <= 1000): declare energy_unit= on a lattice that holds them")
-        return lattice(self.chain, self.tracked, self.unit)
+        return lattice(self.chain, self.tracked, self.units)
 
     @property
     def shape(self) -> tuple[int, ...]:
         d = self.chain.levels
         return (d, d, *(int(s) for s in self.box.size))
 
+    def axes_description(self) -> str:
+        box = self.box
+        return ", ".join(f"{self.chain.names[self.tracked[p]]} / {u:.6g}" for p, u in zip(box.owner, box.unit))
+
     def check_feasible(self) -> None:
         cells = float(np.prod(self.shape, dtype=np.float64))
-        names = ", ".join(self.chain.names[k] for k in self.tracked)
         if cells > MAX_HISTOGRAM_CELLS:
-            raise ValueError(f"the histogram of (initial level, final level, {names}) needs {cells:.3g} "
+            raise ValueError(f"the histogram of (initial level, final level, {self.axes_description()}) "
+                             f"needs {cells:.3g} "
                              f"cells (limit {MAX_HISTOGRAM_CELLS}); use fewer cycles or a coarser "
                              "energy_unit")
         operations = float(self.chain.possible().sum()) * cells
@@ -88,7 +91,7 @@ class StrokeEngine:
         The chain's occupation n is that of level ``a`` and its work index m counts the quanta of
         the gap changes while ``a`` is occupied; the other level ``b`` adds its own shifts."""
         protocol = self.protocol
-        if self.chain.levels != 2 or len(self.tracked) != 1:
+        if self.chain.levels != 2 or self.box.unit.size != 1:
             return None
         work = self.box.steps[0]
         moves, keep, log_odds = [np.zeros(2, np.int64)], [], []
@@ -125,7 +128,7 @@ class StrokeEngine:
         weights = np.abs(gain)
         chain = TwoStateChain(initial_occupation=float(initial_occupation), keep=np.array(keep),
                               occupation=expit(log_odds), vacancy=expit(-log_odds),
-                              work_weights=weights, work_values=self.unit * np.arange(weights.sum() + 1),
+                              work_weights=weights, work_values=self.box.unit[0] * np.arange(weights.sum() + 1),
                               initial_vacancy=float(initial_vacancy))
         return chain, a, int(moves[:, 1 - a].sum())
 
@@ -174,9 +177,9 @@ class StrokeEngine:
             layout[axis] = -1
             return np.reshape(values, layout)
 
-        work = along(box.values(0), 2)
-        heats = {chain.names[k][len("heat_"):]: along(box.values(pos), 2 + pos)
-                 for pos, k in enumerate(self.tracked) if k > 0}
+        tracked = [sum(along(box.values(a), 2 + a) for a in box.axes_of(p)) for p in range(len(self.tracked))]
+        work = tracked[0]
+        heats = {chain.names[k][len("heat_"):]: tracked[p] for p, k in enumerate(self.tracked) if k > 0}
         if self.derived is not None:
             # first law: Q_derived = E_j - E_i - W - (other heats) - mu N_b
             n = protocol.level_particles
@@ -191,6 +194,12 @@ class StrokeEngine:
                    - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
         grids = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
         return {name: np.broadcast_to(grid, shape) for name, grid in grids.items()}
+
+    def zero_hot_heat(self) -> np.ndarray:
+        """Boolean grid: Q_hot = 0, to 1e-9 relative to the largest |Q_hot| of the box (the quanta of
+        several axes may be rationally related: zero is a value, not an index)."""
+        heat = self.grids()[f"heat_{self.hot}"]
+        return np.abs(heat) <= 1e-9 * max(1.0, float(np.max(np.abs(heat))))
 
     def exact_moments(self, name: str) -> tuple[float, float]:
         """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
@@ -224,7 +233,8 @@ class StrokeEngine:
             mean, variance = self.exact_moments(name)
             observables.append(Observable(name, values[seen], count[seen], log_p[seen], mean, variance))
         if len(self.baths) == 2:
-            observables += efficiency(grids["work"], grids[f"heat_{self.hot}"], counts, log_pmf, self.unit)
+            observables += efficiency(grids["work"], grids[f"heat_{self.hot}"], self.zero_hot_heat(),
+                                      counts, log_pmf)
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
@@ -235,12 +245,12 @@ class StrokeEngine:
                                 integral_ft=self.log_integral_ft()), table
 
 
-def efficiency(work, heat_hot, counts, log_pmf, unit) -> list[Observable]:
-    """``efficiency`` = -W / Q_hot on the trajectories with Q_hot != 0 (its law conditioned on that)
-    and ``efficiency_undefined`` = [Q_hot == 0] (a Bernoulli observable: its fraction)."""
-    undefined = np.abs(heat_hot) < 0.5 * unit  # lattice values: exactly 0 or >= one quantum
+def efficiency(work, heat_hot, undefined, counts, log_pmf) -> list[Observable]:
+    """``efficiency`` = -W / Q_hot on the trajectories with Q_hot != 0 (``undefined`` marks the
+    others; the law is conditioned on Q_hot != 0) and ``efficiency_undefined`` = [Q_hot == 0] (a
+    Bernoulli observable: its fraction)."""
     log_pmf, counts = np.ravel(log_pmf), np.ravel(counts)
-    mask = ~undefined.ravel()
+    mask = ~np.ravel(undefined)
     log_defined, log_undefined = logsumexp(log_pmf[mask]), logsumexp(log_pmf[~mask])
     flags = Observable("efficiency_undefined", np.array([0.0, 1.0]),
                        np.array([counts[mask].sum(), counts[~mask].sum()]),
