@@ -5,9 +5,11 @@ A protocol compiles to a ``StrokeChain``: the initial distribution p0 over level
 (work, heat per bath) on that transition.  Units hbar = k_B = 1; heat is energy into the system.
 
 * ``Lattice``: every increment is an integer multiple of one energy quantum (declared, or a
-  common rational unit found with 1e-9 relative tolerance) -- or, for incommensurate energies, of
-  one of a few quanta with irrational ratios (e.g. 1 and sqrt 2): each observable then has one
-  integer axis per quantum it uses and its value is the sum over its axes.  The box holds every
+  common rational unit found with 1e-9 relative tolerance) -- or, for incommensurate energies,
+  every level energy (E - mu N for heats) is an integer multiple of one of a few quanta with
+  irrational ratios (e.g. 1 and sqrt 2): each observable then has one integer axis per quantum it
+  uses, an increment E'_{s'} - E_s moves along at most two axes, and its value is the sum over
+  its axes.  The box holds every
   index reachable at any step; distinct paths whose values agree to ~1e-10 relative are merged
   only when an observable's atoms are listed (``stats.lattice_groups``).
 * ``log_joint_pmf``: the exact law of (initial level, final level, lattice indices) by dynamic
@@ -35,12 +37,16 @@ _FAR = np.int64(1) << np.int64(62)
 @dataclass(frozen=True, eq=False)
 class StrokeChain:
     """log_initial: ln p0 (d,); log_transition: ln P_n[s, s'] (steps, d, d);
-    increments: (observables, steps, d, d) energy added on each transition; names: observables."""
+    increments: (observables, steps, d, d) energy added on each transition; names: observables;
+    endpoints (optional, (observables, steps, 2, d)): energy-like values before (per s) and after
+    (per s') each step with increments[k, n, s, s'] = endpoints[k, n, 1, s'] - endpoints[k, n, 0, s]
+    (level energies for the work, E - mu N for a heat), used to find lattice axes."""
 
     log_initial: np.ndarray
     log_transition: np.ndarray
     increments: np.ndarray
     names: tuple[str, ...]
+    endpoints: np.ndarray | None = None
 
     @property
     def levels(self) -> int:
@@ -139,27 +145,30 @@ class Lattice:
         return int(np.dot(self.strides, -self.low))
 
 
-def lattice(chain: StrokeChain, tracked, units) -> Lattice:
-    """The box of the observables ``tracked`` (indices into chain.names) on the quanta ``units``:
-    one axis per (observable, quantum) pair in use, from the smallest to the largest index any
-    reachable trajectory holds at any step (bounds by min/max dynamic programming)."""
+def lattice(chain: StrokeChain, tracked, declared: float | None = None) -> Lattice:
+    """The box of the observables ``tracked`` (indices into chain.names): one axis per
+    (observable, quantum) pair in use, from the smallest to the largest index any reachable
+    trajectory holds at any step (bounds by min/max dynamic programming).  An observable's
+    quantum: ``declared``, else the common unit of its increments, else the quanta of its
+    endpoint values (incommensurate energies)."""
     possible = chain.possible()
     axes_unit, axes_owner, axes_steps = [], [], []
     for position, k in enumerate(tracked):
-        increments = np.where(possible, chain.increments[k], 0.0)
-        claimed = increments == 0
-        for unit in units:
-            ratio = increments / unit
-            steps = np.round(ratio).astype(np.int64)
-            mine = ~claimed & (np.abs(ratio - steps) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
-            if np.any(mine) or (unit == units[0] and np.all(claimed)):
-                axes_unit.append(float(unit)), axes_owner.append(position)
-                axes_steps.append(np.where(mine, steps, 0))
-            claimed |= mine
-        if not np.all(claimed):
-            raise ValueError(f"the increments of {chain.names[k]} are not integer multiples of the "
-                             f"energy quanta {list(units)}")
+        unit = common_unit(chain.increments[k][possible], declared)
+        for unit, steps in (_axes_of_increments(chain, k, [unit]) if unit is not None
+                            else _axes_of_endpoints(chain, k)):
+            steps = np.where(possible, steps, 0)
+            if np.any(steps) or not axes_owner or axes_owner[-1] != position:
+                axes_unit.append(float(unit)), axes_owner.append(position), axes_steps.append(steps)
     steps = np.array(axes_steps)
+    # the axes must give back every increment (unit . steps)
+    for position, k in enumerate(tracked):
+        mine = np.array(axes_owner) == position
+        exact = np.where(possible, chain.increments[k], 0.0)
+        if not np.allclose(np.tensordot(np.array(axes_unit)[mine], steps[mine], axes=1), exact,
+                           rtol=LATTICE_RTOL, atol=LATTICE_RTOL * max(1.0, np.abs(exact).max())):
+            raise ValueError(f"the increments of {chain.names[k]} do not fit the energy quanta "
+                             f"{sorted(set(axes_unit))}")
     reachable = chain.log_initial > -np.inf
     lows, highs = np.zeros(len(steps), np.int64), np.zeros(len(steps), np.int64)
     for a in range(len(steps)):
@@ -174,6 +183,36 @@ def lattice(chain: StrokeChain, tracked, units) -> Lattice:
             lows[a], highs[a] = min(lows[a], low[reach].min()), max(highs[a], high[reach].max())
     return Lattice(np.array(axes_unit), np.array(axes_owner, dtype=np.int64), steps, lows,
                    highs - lows + 1)
+
+
+def _axes_of_increments(chain, k, units):
+    """(unit, integer steps) per quantum: each increment of observable k on one quantum."""
+    increments = np.where(chain.possible(), chain.increments[k], 0.0)
+    claimed = increments == 0
+    axes = []
+    for unit in units:
+        ratio = increments / unit
+        steps = np.round(ratio).astype(np.int64)
+        mine = ~claimed & (np.abs(ratio - steps) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
+        axes.append((unit, np.where(mine, steps, 0)))
+        claimed |= mine
+    return axes
+
+
+def _axes_of_endpoints(chain, k):
+    """(unit, integer steps) per quantum of the endpoint values of observable k: a transition
+    moves from the index of its value before to that of its value after."""
+    ends = chain.endpoints[k]
+    claimed = ends == 0
+    axes = []
+    for unit in energy_quanta(ends):
+        ratio = ends / unit
+        index = np.round(ratio).astype(np.int64)
+        mine = ~claimed & (np.abs(ratio - index) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
+        index = np.where(mine, index, 0)
+        claimed |= mine
+        axes.append((unit, index[:, 1, None, :] - index[:, 0, :, None]))
+    return axes
 
 
 def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
-from ..exact.strokes_dp import (common_unit, energy_quanta, group_log_probabilities, lattice,
-                                log_joint_pmf, log_tilted_average, transfer_moments)
+from ..exact.strokes_dp import (group_log_probabilities, lattice, log_joint_pmf, log_tilted_average,
+                                transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
 from ..results import DirectionResults, Observable
@@ -47,14 +47,12 @@ class StrokeEngine:
         self.tracked = [0] + [1 + i for i, b in enumerate(self.baths) if b != self.derived]
         # the lattice quanta of the tracked observables: the declared energy_unit (ValueError if an
         # increment is off it), else one per class of commensurate increments
-        increments = self.chain.increments[self.tracked][:, self.chain.possible()]
-        self.units = ([common_unit(increments, protocol.energy_unit)] if protocol.energy_unit
-                      else energy_quanta(increments))
+        self.box  # the lattice (ValueError here for a declared energy_unit that does not fit)
 
     # --- feasibility ------------------------------------------------------------------------
     @cached_property
     def box(self):
-        return lattice(self.chain, self.tracked, self.units)
+        return lattice(self.chain, self.tracked, self.protocol.energy_unit)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -252,15 +252,15 @@ class StrokeProtocol:
         """The protocol as steps of transition matrices with the increments of work and heats."""
         d, n, names = self.levels, self.level_particles, list(self.baths)
         energy = np.asarray(self.energies)
-        log_steps, increments = [], []
+        log_steps, increments, endpoints = [], [], []
         eye = np.eye(d, dtype=bool)
         for stroke in self.expanded():
-            inc = np.zeros((1 + len(names), d, d))
+            ends = np.zeros((1 + len(names), 2, d))  # value before (per s) and after (per s')
             with np.errstate(divide="ignore"):
                 if isinstance(stroke, Quench):
                     after = np.asarray(stroke.energies)
                     log_step = np.log(eye if stroke.transitions is None else stroke.transitions)
-                    inc[0] = after[None, :] - energy[:, None]
+                    ends[0] = energy, after
                     energy = after
                 else:
                     bath, k = self.baths[stroke.bath], stroke.strength
@@ -269,11 +269,13 @@ class StrokeProtocol:
                     log_step = np.broadcast_to(np.log(k) + log_pi, (d, d)).copy()
                     log_step[eye] = np.logaddexp(np.log1p(-k), np.log(k) + log_pi)
                     h = energy - bath.mu * n
-                    inc[1 + names.index(stroke.bath)] = h[None, :] - h[:, None]
+                    ends[1 + names.index(stroke.bath)] = h, h
             log_steps.append(log_step)
-            increments.append(inc)
+            endpoints.append(ends)
+            increments.append(ends[:, 1, None, :] - ends[:, 0, :, None])
         return StrokeChain(self.log_initial(), np.array(log_steps),
-                           np.ascontiguousarray(np.stack(increments, axis=1)), self.observable_names)
+                           np.ascontiguousarray(np.stack(increments, axis=1)), self.observable_names,
+                           np.ascontiguousarray(np.stack(endpoints, axis=1)))
 
     def gibbs_bath(self) -> str | None:
         """The bath when the protocol starts in its Gibbs state and touches no other bath (the
