@@ -55,6 +55,11 @@ def incommensurate(rng, cycles=2):
                                mt.Thermalize("cold")], cycles=cycles)
 
 
+def empty(engine):
+    """An accumulator of no trajectories (the exact declarations only)."""
+    return {"counts": np.zeros(engine.shape, dtype=np.int64)}
+
+
 # --- bad input ------------------------------------------------------------------------------
 @pytest.mark.parametrize("changes, message", [
     (dict(strokes=[mt.Quench([0.0, 1.0]), mt.Thermalize("warm")]), "unknown bath 'warm'"),
@@ -164,7 +169,7 @@ def test_transfer_moments_equal_the_moments_of_the_exact_laws():
     rng = np.random.default_rng(5)
     spec = three_level(rng, particles=[0, 1, 1], baths={"bath": Bath(beta=0.8, mu=0.5)}, initial="bath")
     engine = spec.engine("forward")
-    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    results = engine.direction_results(empty(engine))[0]
     for observable in results.observables:
         p = observable.probability_exact
         mean = np.dot(p, observable.values)
@@ -179,7 +184,7 @@ def test_integral_ft_is_computed_and_needs_unitary_quenches():
     engine = spec.engine("forward")
     assert abs(engine.log_integral_ft()) < 1e-14
     # the same exponential average from the exact law of sigma
-    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    results = engine.direction_results(empty(engine))[0]
     assert results.observable("entropy_production").log_exponential_average(1.0) == pytest.approx(
         0.0, abs=1e-12)
     # a merely stochastic quench breaks it (spec g_strokes.py: 0.879 there)
@@ -195,7 +200,7 @@ def test_integral_ft_is_computed_and_needs_unitary_quenches():
 def test_first_law_and_efficiency_of_the_two_level_otto_engine():
     """Two levels, adiabatic quenches: every defined efficiency is 1 - w_c / w_h = 1/2."""
     engine = otto(cycles=4).engine("forward")
-    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    results = engine.direction_results(empty(engine))[0]
     eta = results.observable("efficiency")
     assert np.allclose(eta.values, 0.5)
     # first law on average, from the transfer matrices: <E_final> - <E_initial> = <W> + sum_b <Q_b>
@@ -220,7 +225,7 @@ def test_staircase_written_as_strokes_has_the_staircase_exact_law(steps, gap_sta
     staircase = mt.Staircase(beta=1.3, gap_start=gap_start, gap_end=gap_end, steps=steps)
     spec = staircase_as_strokes(staircase)
     engine = spec.engine("forward")
-    results = engine.direction_results(np.zeros(engine.shape, dtype=np.int64))[0]
+    results = engine.direction_results(empty(engine))[0]
     work = results.observable("work")
     order = np.argsort(work.values * np.sign(staircase.step))
     np.testing.assert_allclose(work.log_probability_exact[order], staircase.log_work_pmf(), rtol=1e-12,
@@ -245,8 +250,8 @@ def test_reverse_protocol_undoes_the_strokes():
     forward_quench, reverse_quench = spec.expanded()[0], reverse.strokes[-1]
     assert np.array_equal(reverse_quench.transitions, forward_quench.transitions.T)
     # Crooks: P_F(W) / P_R(-W) = e^{beta (W - dF)} on every common work value
-    f = spec.engine("forward").direction_results(np.zeros(spec.engine("forward").shape, np.int64))[0]
-    r = spec.engine("reverse").direction_results(np.zeros(spec.engine("reverse").shape, np.int64))[0]
+    f = spec.engine("forward").direction_results(empty(spec.engine("forward")))[0]
+    r = spec.engine("reverse").direction_results(empty(spec.engine("reverse")))[0]
     wf, wr = f.observable("work"), r.observable("work")
     lookup = dict(zip(np.round(-wr.values, 9), wr.log_probability_exact))
     beta, dF = 0.9, spec.free_energy_change()
@@ -282,3 +287,44 @@ def test_one_bath_protocol_gets_jarzynski_crooks_and_bar():
     checks = run.checks
     assert {"jarzynski", "bar", "crooks", "integral_ft"} <= set(checks["check"])
     assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
+
+
+def test_too_large_histograms_fall_back_to_exact_moments(monkeypatch):
+    from mcthermo.checks import mean_check
+    from mcthermo.systems import stroke_engine
+
+    monkeypatch.setattr(stroke_engine, "MAX_HISTOGRAM_CELLS", 10)
+    spec = three_level(np.random.default_rng(8), baths={"bath": Bath(beta=0.9)}, initial="bath")
+    assert spec.engine("forward").mode == "moments" and spec.exact_tables().startswith("moments only")
+    run = mt.sample(spec, trajectories=100_000, seed=3, reverse=True, chunk_size=30_000)
+    checks = run.checks
+    assert set(checks["verdict"]) == {"passed", "inconclusive"}, checks[checks["verdict"] == "failed"]
+    means = checks[checks["check"] == "mean"]
+    assert {"work", "heat_bath", "entropy_production", "exp_minus_entropy_production",
+            "exp_minus_beta_work"} <= set(means["observable"]) and set(means["verdict"]) == {"passed"}
+    # float sums per fixed block of trajectories: independent of the chunking
+    other = mt.sample(spec, trajectories=100_000, seed=3, reverse=True, chunk_size=100_000)
+    assert run.summary.equals(other.summary)
+    # per-trajectory samples are the same trajectories
+    frame = spec.samples("forward", 3, 0, 5_000)
+    head = spec.accumulate("forward", 3, 0, 5_000)["moments"].sum(axis=0)
+    assert head[1] == pytest.approx(frame["work"].sum(), rel=1e-12)
+    # a wrong exact mean is flagged
+    work = spec.engine("forward").direction_results({"moments": spec.accumulate("forward", 3, 0, 100_000)[
+        "moments"]})[0].observable("work")
+    wrong = mt.Observable("work", n=work.n, total=work.total, total_squares=work.total_squares,
+                          mean_exact=work.mean_exact + 0.05)
+    assert mean_check("forward", work)["passed"] and not mean_check("forward", wrong)["passed"]
+
+
+def test_too_large_dynamic_programmes_keep_the_histogram_and_the_exact_moments(monkeypatch):
+    from mcthermo.systems import stroke_engine
+
+    monkeypatch.setattr(stroke_engine, "MAX_DP_OPERATIONS", 10)
+    spec = otto(cycles=2)
+    run = mt.sample(spec, trajectories=50_000, seed=2)
+    checks = run.checks.set_index(["check", "observable"])
+    assert checks.loc[("mean", "work"), "verdict"] == "passed"
+    assert checks.loc[("variance", "heat_hot"), "verdict"] == "passed"
+    assert checks.loc[("distribution", "work"), "verdict"] == "inconclusive"
+    assert checks.loc[("integral_ft", "entropy_production"), "verdict"] == "passed"

@@ -54,7 +54,7 @@ def test_sampled_joint_law_passes_the_g_test(case):
     assert engine.two_state is None
     row = joint_g_test(counts, exact)
     assert row["passed"], row
-    results = engine.direction_results(counts)[0]
+    results = engine.direction_results({"counts": counts})[0]
     for observable in results.observables:
         row = mean_check("forward", observable)
         assert abs(row["z"]) <= Z_THRESHOLD, row
@@ -85,7 +85,7 @@ def test_a_wrong_sampler_and_a_wrong_law_are_flagged():
     wrong_counts = weaker.accumulate("forward", 7, 0, 200_000)["counts"]
     assert not joint_g_test(wrong_counts, exact)["passed"]
     # the right counts against the wrong exact mean heat
-    heat = engine.direction_results(counts)[0].observable("heat_hot")
+    heat = engine.direction_results({"counts": counts})[0].observable("heat_hot")
     wrong_mean, _ = weaker.engine("forward").exact_moments("heat_hot")
     assert mean_check("forward", heat)["passed"]
     assert not mean_check("forward", Observable("heat_hot", heat.values, heat.counts,

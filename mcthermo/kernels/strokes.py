@@ -32,7 +32,9 @@ from .rng import keyed_state, next_uint64, stream_key
 #: bits of the draw.
 #: ``shared[r]`` is the offset of step r + 1's row when it does not depend on step r's outcome
 #: (then no load waits on the outcome), else -1.
-StrokeTables = namedtuple("StrokeTables", "slots shift steps shared")
+#: ``values`` (rows x D, 2, M) float: per slot, the M float values added for its own level and
+#: its alias (moment-only sampling).
+StrokeTables = namedtuple("StrokeTables", "slots shift steps shared values")
 
 _LOW53 = np.uint64((1 << 53) - 1)
 _SCALE = 1 << 53
@@ -68,58 +70,75 @@ def alias_probabilities(threshold, primary, alias, levels: int) -> np.ndarray:
     return p / (columns * float(_SCALE))
 
 
-def stroke_tables(log_initial, log_transition, flat_steps, origin, initial_stride, final_stride):
-    """Kernel tables of a protocol: ln p0 (d,), ln P_n (S, d, d), the key increment of every
-    transition (S, d, d), the key ``origin`` of all observables zero and the key strides of the
-    initial and final levels."""
+def _random_steps(log_initial, log_transition, starts, increments):
+    """[(rows P[s, s'], [increments (d, d, ...)])] of the random steps, the initial draw first (rows
+    all p0, increments starts[k][s'] whatever s); a permutation step draws nothing: it relabels
+    the outcomes of the step before and extends their increments."""
     d = log_initial.size
-    columns = max(2, 1 << (d - 1).bit_length())
-    p0 = np.exp(log_initial)
-    steps = [(np.tile(p0, (d, 1)), np.tile(origin + initial_stride * np.arange(d), (d, 1)))]
-    for log_step, increment in zip(log_transition, flat_steps):
+    steps = [(np.tile(np.exp(log_initial), (d, 1)), [np.broadcast_to(start, (d, *start.shape)) for start in starts])]
+    for n, log_step in enumerate(log_transition):
         step = np.exp(log_step)
         target = np.argmax(step, axis=1)
         if np.all(step[np.arange(d), target] == 1.0):
-            # a permutation: relabel the previous step's outcomes and extend their increments
-            previous, previous_increment = steps[-1]
-            steps[-1] = (previous[:, np.argsort(target)],
-                         previous_increment[:, np.argsort(target)]
-                         + increment[np.argsort(target), np.sort(target)][None, :])
+            back = np.argsort(target)  # the level that each level comes from
+            rows, previous = steps[-1]
+            steps[-1] = (rows[:, back], [before[:, back] + inc[n][back, np.arange(d)][None]
+                                         for before, inc in zip(previous, increments)])
             continue
-        steps.append((step, increment))
+        steps.append((step, [inc[n] for inc in increments]))
+    return steps
+
+
+def stroke_tables(log_initial, log_transition, key_steps, key_start, key_end, value_steps=None,
+                  value_start=None, value_end=None) -> StrokeTables:
+    """Kernel tables of a protocol: ln p0 (d,), ln P_n (S, d, d); the histogram key's increment on
+    every transition (S, d, d), for the initial level (d,) and for the final level (d,); optionally
+    float values accumulated alike (``value_*`` with a trailing axis of M values)."""
+    d = log_initial.size
+    columns = max(2, 1 << (d - 1).bit_length())
+    if value_steps is None:
+        value_steps, value_start, value_end = (np.zeros(log_transition.shape + (0,)), np.zeros((d, 0)),
+                                               np.zeros((d, 0)))
+    steps = _random_steps(log_initial, log_transition, [np.asarray(key_start, np.int64), value_start],
+                          [np.asarray(key_steps, np.int64), value_steps])
     # rows of equal probabilities and increments within a step are stored once (a full
     # thermalisation's rows often coincide): row_of[r][s] is the slot offset of level s at step r
     row_of, unique = [], []
-    for step, increment in steps:
+    for step, (key, value) in steps:
         seen = {}
         for s in range(d):
-            seen.setdefault((step[s].tobytes(), increment[s].tobytes()), s)
+            seen.setdefault((step[s].tobytes(), key[s].tobytes(), value[s].tobytes()), s)
         row_of.append({})
         for s in range(d):
-            first = seen[(step[s].tobytes(), increment[s].tobytes())]
+            first = seen[(step[s].tobytes(), key[s].tobytes(), value[s].tobytes())]
             if first == s:
                 unique.append((len(row_of) - 1, s))
             row_of[-1][s] = row_of[-1][first] if first != s else (len(unique) - 1) * columns
     row_of.append({s: 0 for s in range(d)})  # after the last step: never read
     tables = {}
     slots = np.empty((len(unique), columns, 5), dtype=np.int64)
+    values = np.empty((len(unique), columns, 2, value_start.shape[1]))
     for u, (r, s) in enumerate(unique):
-        step, increment = steps[r]
-        key = step[s].tobytes()
-        if key not in tables:
-            tables[key] = alias_row(step[s], columns)
-        threshold, primary, alias = tables[key]
+        step, (key, value) = steps[r]
+        if step[s].tobytes() not in tables:
+            tables[step[s].tobytes()] = alias_row(step[s], columns)
+        threshold, primary, alias = tables[step[s].tobytes()]
         primary, alias = np.minimum(primary, d - 1), np.minimum(alias, d - 1)  # padding: threshold 0
-        last = final_stride * np.arange(d) if r == len(steps) - 1 else np.zeros(d, np.int64)
+        last = r == len(steps) - 1
+        key_last = np.asarray(key_end, np.int64) if last else np.zeros(d, np.int64)
+        value_last = value_end if last else np.zeros_like(value_end)
         following = np.array([row_of[r + 1][level] for level in range(d)], dtype=np.int64)
         slots[u, :, 0] = threshold.astype(np.int64)
         slots[u, :, 1], slots[u, :, 2] = following[primary], following[alias]
-        slots[u, :, 3] = increment[s, primary] + last[primary]
-        slots[u, :, 4] = increment[s, alias] + last[alias]
+        slots[u, :, 3] = key[s, primary] + key_last[primary]
+        slots[u, :, 4] = key[s, alias] + key_last[alias]
+        values[u, :, 0] = value[s, primary] + value_last[primary]
+        values[u, :, 1] = value[s, alias] + value_last[alias]
     shift = np.uint64(64 - (columns.bit_length() - 1))
     shared = np.array([row_of[r + 1][0] if len(set(row_of[r + 1].values())) == 1 else -1
                        for r in range(len(steps))], dtype=np.int64)
-    return StrokeTables(slots.reshape(-1, 5), shift, len(steps), shared)
+    return StrokeTables(slots.reshape(-1, 5), shift, len(steps), shared,
+                        np.ascontiguousarray(values.reshape(len(unique) * columns, 2, value_start.shape[1])))
 
 
 @inline
@@ -162,4 +181,57 @@ def stroke_keys(seed, stream, first, count, tables):
     key = stream_key(seed, stream)
     for t in numba.prange(count):
         out[t] = _trajectory(key, first + t, tables)
+    return out
+
+
+@inline
+def _trajectory_values(key, index, tables, values):
+    """Trajectory ``index`` of the stream with key ``key``: writes its M float values into
+    ``values`` (the same draws as ``_trajectory``)."""
+    s0, s1, s2, s3 = keyed_state(key, index)
+    slots, table = tables.slots, tables.values
+    values[:] = 0.0
+    row = np.int64(0)
+    for r in range(tables.steps):
+        x, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+        i = row + np.int64(x >> tables.shift)
+        pick = 0 if np.int64(x & _LOW53) < slots[i, 0] else 1
+        values += table[i, pick]
+        following = tables.shared[r]
+        row = following if following >= 0 else slots[i, 1 + pick]
+
+
+@parallel_kernel
+def stroke_moments(seed, stream, first, count, tables, block_size):
+    """Per block of ``block_size`` consecutive trajectories (the last may be shorter), the float
+    sums of x, x^2, e^{-x} and e^{-2x} of each of the M values, after the trajectory count:
+    shape (blocks, 1 + 4 M), each block summed in trajectory order (thread-independent)."""
+    m = tables.values.shape[2]
+    blocks = (count + block_size - 1) // block_size
+    out = np.zeros((blocks, 1 + 4 * m))
+    key = stream_key(seed, stream)
+    for b in numba.prange(blocks):
+        values = np.empty(m)
+        for t in range(b * block_size, min(count, (b + 1) * block_size)):
+            _trajectory_values(key, first + t, tables, values)
+            out[b, 0] += 1.0
+            for k in range(m):
+                e = np.exp(-values[k])
+                out[b, 1 + k] += values[k]
+                out[b, 1 + m + k] += values[k] * values[k]
+                out[b, 1 + 2 * m + k] += e
+                out[b, 1 + 3 * m + k] += e * e
+    return out
+
+
+@parallel_kernel
+def stroke_values(seed, stream, first, count, tables):
+    """The M float values of each trajectory ``first .. first + count - 1``, shape (count, M)."""
+    m = tables.values.shape[2]
+    out = np.empty((count, m))
+    key = stream_key(seed, stream)
+    for t in numba.prange(count):
+        values = np.empty(m)
+        _trajectory_values(key, first + t, tables, values)
+        out[t] = values
     return out

@@ -24,6 +24,7 @@ from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
 from ..results import DirectionResults, Observable
 from ..stats import lattice_groups
+from .stroke_moments import moment_accumulate, moment_results, moment_tables
 from .stroke_protocol import Quench
 
 #: largest sampled histogram (initial level x final level x lattice box), int64 cells
@@ -63,24 +64,38 @@ class StrokeEngine:
         box = self.box
         return ", ".join(f"{self.chain.names[self.tracked[p]]} / {u:.6g}" for p, u in zip(box.owner, box.unit))
 
-    def check_feasible(self) -> None:
+    @property
+    def mode(self) -> str:
+        """"law" (histogram and exact DP), "histogram" (the DP too large: exact moments only) or
+        "moments" (the histogram too large: moment-only sampling, ``stroke_moments.py``)."""
+        return "moments" if self.infeasible_histogram() else ("histogram" if self.infeasible_law() else "law")
+
+    def infeasible_histogram(self) -> str | None:
+        """Why the histogram cannot be held, or None."""
         cells = float(np.prod(self.shape, dtype=np.float64))
         if cells > MAX_HISTOGRAM_CELLS:
-            raise ValueError(f"the histogram of (initial level, final level, {self.axes_description()}) "
-                             f"needs {cells:.3g} "
-                             f"cells (limit {MAX_HISTOGRAM_CELLS}); use fewer cycles or a coarser "
-                             "energy_unit")
-        operations = float(self.chain.possible().sum()) * cells
+            return (f"the histogram of (initial level, final level, {self.axes_description()}) would "
+                    f"need {cells:.3g} cells (limit {MAX_HISTOGRAM_CELLS})")
+        return None
+
+    def infeasible_law(self) -> str | None:
+        """Why the exact law cannot be computed, or None."""
+        operations = float(self.chain.possible().sum()) * float(np.prod(self.shape, dtype=np.float64))
         if operations > MAX_DP_OPERATIONS:
-            raise ValueError(f"the exact tables need a dynamic programme of {operations:.3g} operations "
-                             f"(limit {MAX_DP_OPERATIONS:.0e}); use fewer strokes or cycles")
+            return (f"the exact law would need a dynamic programme of {operations:.3g} operations "
+                    f"(limit {MAX_DP_OPERATIONS:.0e})")
+        return self.infeasible_histogram()
 
     # --- sampling ---------------------------------------------------------------------------
     @cached_property
     def tables(self):
         d, box = self.chain.levels, self.box
         return stroke_tables(self.chain.log_initial, self.chain.log_transition, box.flat_steps(),
-                             box.flat_origin(), d * box.cells, box.cells)
+                             box.flat_origin() + d * box.cells * np.arange(d), box.cells * np.arange(d))
+
+    @cached_property
+    def moment_tables(self):
+        return moment_tables(self)
 
     @cached_property
     def two_state(self):
@@ -134,6 +149,11 @@ class StrokeEngine:
         if self.two_state is not None:
             return float(self.two_state[0].events + 1)
         return float(self.tables.steps)
+
+    def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
+        if self.mode == "moments":
+            return {"moments": moment_accumulate(self, seed, stream, first, count)}
+        return {"counts": self.counts(seed, stream, first, count)}
 
     def counts(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
         """int64 counts of trajectories first .. first + count - 1, shape ``self.shape``."""
@@ -216,10 +236,14 @@ class StrokeEngine:
         """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
         return log_tilted_average(self.chain, *self._entropy_terms())
 
-    def direction_results(self, counts) -> tuple[DirectionResults, pd.DataFrame]:
+    def direction_results(self, accumulator) -> tuple[DirectionResults, pd.DataFrame | None]:
         """Observables with their exact laws and moments, the free-energy and integral-FT checks, and
         the joint (work, heat of the hot bath) table."""
-        log_pmf = log_joint_pmf(self.chain, self.box)
+        if "moments" in accumulator:
+            return moment_results(self, accumulator["moments"], self.infeasible_histogram()), None
+        counts = accumulator["counts"]
+        law = self.infeasible_law() is None
+        log_pmf = log_joint_pmf(self.chain, self.box) if law else np.zeros(self.shape)
         counts = np.asarray(counts).reshape(self.shape)
         grids = self.grids()
         observables = []
@@ -227,16 +251,18 @@ class StrokeEngine:
             values, inverse = lattice_groups(grid)
             count = np.bincount(inverse, counts.ravel(), values.size).astype(np.int64)
             log_p = group_log_probabilities(inverse, values.size, log_pmf)
-            seen = (count > 0) | (log_p > -np.inf)
+            seen = (count > 0) | (log_p > -np.inf) if law else count > 0
             mean, variance = self.exact_moments(name)
-            observables.append(Observable(name, values[seen], count[seen], log_p[seen], mean, variance))
-        if len(self.baths) == 2:
+            observables.append(Observable(name, values[seen], count[seen], log_p[seen] if law else None,
+                                          mean, variance))
+        if len(self.baths) == 2 and law:
             observables += efficiency(grids["work"], grids[f"heat_{self.hot}"], self.zero_hot_heat(),
                                       counts, log_pmf)
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
-        table = joint_table(grids["work"], grids[f"heat_{self.hot}"], counts, log_pmf) if self.baths else None
+        table = joint_table(grids["work"], grids[f"heat_{self.hot}"], counts, log_pmf if law else None) \
+            if self.baths else None
         if table is not None:
             table.insert(2, "bath", self.hot)
         return DirectionResults(observables, jarzynski=jarzynski,
@@ -270,7 +296,11 @@ def joint_table(work, heat, counts, log_pmf) -> pd.DataFrame:
     pair = w_index * q_values.size + q_index
     pairs, inverse = np.unique(pair, return_inverse=True)
     count = np.bincount(inverse, np.ravel(counts), pairs.size).astype(np.int64)
-    log_p = group_log_probabilities(inverse, pairs.size, log_pmf)
-    seen = (count > 0) | (log_p > -np.inf)
+    if log_pmf is None:
+        log_p = np.full(pairs.size, np.nan)
+        seen = count > 0
+    else:
+        log_p = group_log_probabilities(inverse, pairs.size, log_pmf)
+        seen = (count > 0) | (log_p > -np.inf)
     return pd.DataFrame({"work": w_values[pairs // q_values.size][seen], "heat": q_values[pairs % q_values.size][seen],
                          "count": count[seen], "probability_exact": np.exp(log_p[seen])})

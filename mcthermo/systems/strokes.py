@@ -24,6 +24,7 @@ import pandas as pd
 from ..models.base import STREAMS, Model
 from ..results import Results
 from .stroke_engine import StrokeEngine
+from .stroke_moments import BLOCK_SIZE, moment_samples
 from .stroke_protocol import Quench, StrokeProtocol, Thermalize
 
 __all__ = ["Quench", "Strokes", "Thermalize"]
@@ -34,6 +35,7 @@ class Strokes(StrokeProtocol, Model):
     """A stroke protocol (see ``stroke_protocol.StrokeProtocol`` for the arguments)."""
 
     name: ClassVar[str] = "strokes"
+    block_size: ClassVar[int] = BLOCK_SIZE
     extra_tables: ClassVar[tuple[str, ...]] = ("work_heat",)
 
     def __post_init__(self):
@@ -56,18 +58,24 @@ class Strokes(StrokeProtocol, Model):
     def steps_per_trajectory(self) -> float:
         return self.engine("forward").steps_per_trajectory()
 
-    def check_tables_feasible(self) -> None:
-        self.engine("forward").check_feasible()
+    def exact_tables(self) -> str:
+        """What the exact references of this protocol are: "law", or why only moments exist."""
+        reason = self.engine("forward").infeasible_law()
+        return "law" if reason is None else f"moments only: {reason}"
 
     def accumulate(self, direction, seed, first, count):
-        return {"counts": self.engine(direction).counts(seed, STREAMS[direction], first, count)}
+        return self.engine(direction).accumulate(seed, STREAMS[direction], first, count)
 
     def samples(self, direction, seed, first, count):
         engine = self.engine(direction)
+        frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64)})
+        if engine.mode == "moments":
+            for name, column in moment_samples(engine, seed, STREAMS[direction], first, count).items():
+                frame[name] = column
+            return frame
         keys = engine.keys(seed, STREAMS[direction], first, count)
         index = np.unravel_index(keys, engine.shape)
-        frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64),
-                              "level_initial": index[0], "level_final": index[1]})
+        frame["level_initial"], frame["level_final"] = index[0], index[1]
         for name, grid in engine.grids().items():
             frame[name] = grid[index]
         return frame
@@ -75,11 +83,12 @@ class Strokes(StrokeProtocol, Model):
     def results(self, accumulators) -> Results:
         directions, tables = {}, []
         for direction, accumulator in accumulators.items():
-            directions[direction], table = self.engine(direction).direction_results(accumulator["counts"])
+            directions[direction], table = self.engine(direction).direction_results(accumulator)
             if table is not None:
                 tables.append(table.assign(direction=direction))
         gibbs = self.gibbs_bath()
+        histograms = all("counts" in accumulator for accumulator in accumulators.values())
         bar_crooks = ((self.baths[gibbs].beta, self.free_energy_change())
-                      if gibbs and "reverse" in directions else None)
+                      if gibbs and histograms and "reverse" in directions else None)
         extra = {"work_heat": pd.concat(tables, ignore_index=True)} if tables else {}
         return Results(directions, bar_crooks=bar_crooks, extra_tables=extra)
