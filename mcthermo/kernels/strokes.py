@@ -15,7 +15,12 @@ folded into the preceding random step (its outcomes relabelled, its increments e
 Observables (work, heats) live on an integer lattice; a trajectory carries one int64 key, the flat
 index of (initial level, final level, lattice indices) in the C-ordered histogram box, to which
 each transition adds a precomputed integer.  Counts of keys merge by addition, so the histogram is
-bit-identical whatever the thread count, chunk size or Dask worker count.
+bit-identical whatever the thread count, chunk size or Dask worker count.  Moment-only sampling
+adds float values per transition instead and sums them per fixed block of trajectory indices.
+
+The tables are rows of slots (threshold, next row for either outcome, their increments): the only
+dependency from one step to the next is the row offset, and none where all of a step's outcomes
+lead to the same row (e.g. a full thermalisation whose heat is not tracked).
 """
 from collections import namedtuple
 
@@ -116,7 +121,7 @@ def stroke_tables(log_initial, log_transition, key_steps, key_start, key_end, va
             row_of[-1][s] = row_of[-1][first] if first != s else (len(unique) - 1) * columns
     row_of.append({s: 0 for s in range(d)})  # after the last step: never read
     tables = {}
-    slots = np.empty((len(unique), columns, 5), dtype=np.int64)
+    slots = np.zeros((len(unique), columns, 8), dtype=np.int64)  # 64-byte slots
     values = np.empty((len(unique), columns, 2, value_start.shape[1]))
     for u, (r, s) in enumerate(unique):
         step, (key, value) = steps[r]
@@ -137,7 +142,7 @@ def stroke_tables(log_initial, log_transition, key_steps, key_start, key_end, va
     shift = np.uint64(64 - (columns.bit_length() - 1))
     shared = np.array([row_of[r + 1][0] if len(set(row_of[r + 1].values())) == 1 else -1
                        for r in range(len(steps))], dtype=np.int64)
-    return StrokeTables(slots.reshape(-1, 5), shift, len(steps), shared,
+    return StrokeTables(slots.reshape(-1, 8), shift, len(steps), shared,
                         np.ascontiguousarray(values.reshape(len(unique) * columns, 2, value_start.shape[1])))
 
 

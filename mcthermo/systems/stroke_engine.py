@@ -8,6 +8,11 @@ are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the 
 
 Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
 (``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
+
+Modes (``StrokeEngine.mode``): "law" -- histogram and its exact law; "histogram" -- the exact DP
+would be too large: the histogram with exact means and variances (transfer matrices) and the
+exact ln<e^{-sigma}>; "moments" -- the histogram itself would be too large: moment-only sampling
+(``stroke_moments.py``).  The exact moments and exponential averages are always there.
 """
 from __future__ import annotations
 
