@@ -133,3 +133,13 @@ def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
     engine, counts, exact = sampled_law(lowering, 100_000)
     assert engine.two_state[1] == 0
     assert joint_g_test(counts, exact)["passed"]
+
+
+def test_two_state_work_range_beyond_the_reachable_box_is_handled():
+    """Level 1 empty at the first rise: the chain's work range is wider than the reachable box."""
+    spec = mt.Strokes(energies=[0.0, 1.0], baths={"bath": Bath(beta=1.0)}, initial=(1.0, 0.0),
+                      strokes=[mt.Quench([0.0, 3.0]), mt.Thermalize("bath", 0.5), mt.Quench([0.0, 4.0]),
+                               mt.Thermalize("bath")])
+    engine, counts, exact = sampled_law(spec, 50_000)
+    assert engine.two_state is not None and engine.two_state[0].lattice_size > engine.shape[2]
+    assert joint_g_test(counts, exact)["passed"]

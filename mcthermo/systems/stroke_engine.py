@@ -174,8 +174,11 @@ class StrokeEngine:
         if a == 0:
             counts = counts[::-1, ::-1]
         out = np.zeros(self.shape, dtype=np.int64)
-        start = base - int(self.box.low[0])
-        out[:, :, start:start + chain.lattice_size] = counts  # the box holds every reachable work
+        index = base - int(self.box.low[0]) + np.arange(chain.lattice_size)
+        inside = (index >= 0) & (index < self.shape[2])  # the box holds every reachable work
+        if counts[:, :, ~inside].any():
+            raise RuntimeError("a sampled work value lies outside its reachable range")
+        out[:, :, index[inside]] = counts[:, :, inside]
         return out
 
     def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
