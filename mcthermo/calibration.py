@@ -1,10 +1,12 @@
-"""Calibration of the checks: coverage, false-alarm rate and power over many independent runs.
+"""Calibration of the checks: coverage, false-alarm rate, power and inconclusive verdicts.
 
 A check is trustworthy when (i) its intervals cover the exact value at their nominal rate,
-(ii) a correct sampler trips it at the rate its threshold promises, and (iii) a wrong sampler or a
-wrong expected value trips it.  ``calibrate`` reruns every check of a chain model on
-``replicates`` independent seeds, optionally with a deliberate perturbation, and returns one row
-per (replicate, check).
+(ii) a correct sampler trips it no more often than its threshold promises -- also at small
+trajectory counts, (iii) a wrong sampler or a wrong expected value trips it, and (iv) where the
+sample cannot see a deviation (an exponential average carried by unsampled rare trajectories) it
+says "inconclusive" instead of "passed".  ``calibrate`` reruns every check of a chain model (through
+the model's declared ``Results`` and the one table builder) on ``replicates`` independent seeds,
+optionally with a deliberate perturbation; ``power_sweep`` shows (iv) on Gaussian work.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from . import checks
 from .models.base import STREAMS
 from .models.chain import TwoStateChain
-from .results import Observable
-from .stats import lattice_groups
+from .results import Results
+from .tables import build
+from .validate import validate
 
 #: perturbation name -> what it breaks
 PERTURBATIONS = {
@@ -33,35 +35,29 @@ def _scaled(chain: TwoStateChain, factor: float) -> TwoStateChain:
                          chain.work_values)
 
 
-def work_observable(chain: TwoStateChain, counts) -> Observable:
-    """The work histogram of a chain direction beside its exact law (dynamic programming)."""
-    values, inverse = lattice_groups(chain.work_values)
-    pmf = chain.joint_pmf().sum(axis=(0, 1))
-    with np.errstate(divide="ignore"):
-        log_p = np.log(np.bincount(inverse, pmf, values.size))
-    return Observable("work", values, np.bincount(inverse, counts.sum(axis=(0, 1)), values.size),
-                      log_probability_exact=log_p)
+def shift_free_energy(results: Results, shift: float) -> Results:
+    """The declared results judged against a free-energy change off by ``shift`` (a wrong dF)."""
+    for direction, declared in results.directions.items():
+        if declared.jarzynski is not None:
+            beta, free_energy = declared.jarzynski
+            declared.jarzynski = (beta, free_energy + (shift if direction == "forward" else -shift))
+    if results.bar_crooks is not None:
+        beta, free_energy = results.bar_crooks
+        results.bar_crooks = (beta, free_energy + shift)
+    return results
 
 
-def work_checks(work: dict[str, Observable], beta, free_energy) -> list[dict]:
-    """Every check of the work of a chain model: mean, variance and distribution and Jarzynski per
-    direction; BAR and Crooks with both directions (``free_energy`` = exact forward dF)."""
-    rows = []
-    for direction, obs in work.items():
-        rows += [checks.mean_check(direction, obs), checks.variance_check(direction, obs),
-                 checks.distribution_check(direction, obs)]
-        sign = 1.0 if direction == "forward" else -1.0
-        rows.append(checks.jarzynski_check(direction, obs, beta, sign * free_energy))
-    if len(work) == 2:
-        rows.append(checks.bar_check(work["forward"], work["reverse"], beta, free_energy))
-        rows += checks.crooks_checks(work["forward"], work["reverse"], beta, free_energy)
-    return rows
+def checks_of(spec, counts: dict[str, np.ndarray], free_energy_shift: float = 0.0) -> pd.DataFrame:
+    """The checks table of a chain model from its (n_initial, n_final, work index) counts per
+    direction, judged against its exact answers (dF shifted by ``free_energy_shift``)."""
+    results = spec.results({direction: {"counts": c} for direction, c in counts.items()})
+    return build(shift_free_energy(results, free_energy_shift))["checks"]
 
 
 def calibrate(spec, trajectories: int, replicates: int, perturbation: str = "none",
               size: float = 0.0, seed: int = 0, reverse: bool = True) -> pd.DataFrame:
     """Rerun every check of ``spec`` on ``replicates`` seeds (seed, seed+1, ...): one row per
-    (replicate, check) with z, passed and whether the interval covers the expected value."""
+    (replicate, check) with z, verdict and whether the interval covers the expected value."""
     if perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation must be one of {', '.join(PERTURBATIONS)} (got {perturbation!r})")
     directions = spec.directions(reverse)
@@ -70,36 +66,60 @@ def calibrate(spec, trajectories: int, replicates: int, perturbation: str = "non
         chains["forward"] = _scaled(chains["forward"], 1.0 + size)
     if perturbation == "broken_reverse":
         chains["reverse"] = _scaled(chains["reverse"], 1.0 - size)
-    free_energy = spec.free_energy_change() + (size if perturbation == "wrong_free_energy" else 0.0)
-    exact = {d: spec.chain(d) for d in directions}
+    shift = size if perturbation == "wrong_free_energy" else 0.0
     rows = []
     for replicate in range(replicates):
-        work = {d: work_observable(exact[d], chains[d].counts(seed + replicate, STREAMS[d], 0,
-                                                              trajectories, 4))
-                for d in directions}
-        table = pd.DataFrame(work_checks(work, spec.beta, free_energy))
-        rows.append(table.assign(replicate=replicate, seed=seed + replicate))
+        counts = {d: chains[d].counts(seed + replicate, STREAMS[d], 0, trajectories, 4)
+                  for d in directions}
+        rows.append(checks_of(spec, counts, shift).assign(replicate=replicate, seed=seed + replicate))
     table = pd.concat(rows, ignore_index=True)
     table["covered"] = (table["ci_low"] <= table["expected"]) & (table["expected"] <= table["ci_high"])
-    table["covered"] = table["covered"].where(table["ci_low"].notna())
+    table["covered"] = table["covered"].where(table["ci_low"].notna() & table["verdict"].ne("inconclusive"))
     return table.assign(perturbation=perturbation, size=size, trajectories=trajectories)
 
 
 def summarize(table: pd.DataFrame, alarm_z: float = 2.0) -> pd.DataFrame:
     """Per check: interval coverage (nominal 0.95, with its binomial stderr), the rate of
     |z| > alarm_z against its nominal rate (2 Phi(-alarm_z) for two-sided z-tests, Phi(-alarm_z)
-    for goodness-of-fit checks, whose z is a one-sided quantile), and the rate of failed verdicts."""
+    for goodness-of-fit checks, whose z is a one-sided quantile; exact small-count tails are
+    conservative, so at most nominal), and the rates of failed and inconclusive verdicts."""
     def one(group):
         covered = group["covered"].dropna()
-        one_sided = len(covered) == 0
+        one_sided = group["check"].iloc[0] in ("distribution", "crooks_linearity")
+        judged = group[group["verdict"] != "inconclusive"]
         return pd.Series({
             "replicates": len(group),
             "coverage": covered.mean() if len(covered) else np.nan,
             "coverage_stderr": np.sqrt(0.95 * 0.05 / len(covered)) if len(covered) else np.nan,
-            "alarm_rate": (group["z"].abs() > alarm_z).mean(),
+            "alarm_rate": (judged["z"].abs() > alarm_z).mean() if len(judged) else np.nan,
             "alarm_rate_nominal": norm.sf(alarm_z) * (1 if one_sided else 2),
-            "failed_rate": (~group["passed"].astype(bool)).mean(),
+            "failed_rate": (group["verdict"] == "failed").mean(),
+            "inconclusive_rate": (group["verdict"] == "inconclusive").mean(),
         })
 
-    keys = ["perturbation", "size", "check", "direction", "observable"]
-    return table.groupby(keys, dropna=False)[["covered", "z", "passed"]].apply(one).reset_index()
+    keys = ["perturbation", "size", "trajectories", "check", "direction", "observable"]
+    return table.groupby(keys, dropna=False)[list(table.columns)].apply(one).reset_index()
+
+
+def run_failure_rate(table: pd.DataFrame) -> float:
+    """Fraction of replicates with at least one failed verdict (the run's exit code 1)."""
+    return float(table.groupby("replicate")["verdict"].apply(lambda v: (v == "failed").any()).mean())
+
+
+def power_sweep(beta_sigmas, trajectories: int, replicates: int, shift_kt: float = 1.0,
+                seed: int = 0, beta: float = 1.0) -> pd.DataFrame:
+    """Jarzynski on Gaussian work obeying Crooks (W ~ N(dF + beta s^2/2, s), dF = 0) at several
+    beta sigma_W, judged against dF and against dF + ``shift_kt`` / beta: verdict rates per case.
+    Where sampling has no power (large beta sigma_W) the verdict must be inconclusive, not passed."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for beta_sigma in beta_sigmas:
+        sigma = beta_sigma / beta
+        for _ in range(replicates):
+            work = rng.normal(beta * sigma**2 / 2.0, sigma, trajectories)
+            for label, expected in (("right", 0.0), ("wrong", shift_kt / beta)):
+                row = validate(work, beta=beta, free_energy=expected).iloc[0]
+                rows.append({"beta_sigma": beta_sigma, "free_energy": label, "verdict": row["verdict"]})
+    frame = pd.DataFrame(rows)
+    rates = pd.crosstab([frame["beta_sigma"], frame["free_energy"]], frame["verdict"], normalize="index")
+    return rates.reindex(columns=["passed", "failed", "inconclusive"], fill_value=0.0).reset_index()

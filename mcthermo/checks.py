@@ -11,13 +11,14 @@ freedom and p-value in columns of those names and the one-sided normal quantile 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import logsumexp
+from scipy.stats import binom, norm
 from scipy.stats import chi2 as chi2_distribution
-from scipy.stats import norm
 
 from . import theorems
 from .results import ExactCount, Expectation, Observable
-from .stats import Estimate, mean_estimate, variance_estimate
+from .stats import Estimate, log_sum_exp
 
 Z_THRESHOLD = 5.0
 VERDICTS = ("passed", "failed", "inconclusive")
@@ -54,6 +55,7 @@ def not_applicable(check, direction, observable, reason) -> dict:
 
 
 def _cannot_estimate(check, direction, observable, error: Exception, n=0, **extra) -> dict:
+    """The estimator had no answer for these data: an inconclusive row saying why."""
     return row(check, direction, observable, verdict="inconclusive", reason=str(error),
                trajectories=n, **extra)
 
@@ -68,96 +70,324 @@ def _exact(obs: Observable):
     return (np.nan, np.nan) if moments is None else moments
 
 
+# --- tail probabilities at any sample size ---------------------------------------------------
+def _two_sided_z(p_value, sign) -> float:
+    """The signed normal quantile of a two-sided p-value: |z| = Phi^{-1}(1 - p/2)."""
+    if p_value <= 0:
+        return float(np.copysign(np.inf, sign))
+    return float(np.copysign(norm.isf(min(p_value, 1.0) / 2.0), sign))
+
+
+def _chernoff_log_tail(values, log_p, mean, expected):
+    """ln of the Chernoff bound on P(sample mean beyond ``mean``) for one trajectory's law
+    (values, log_p): -I(mean) per trajectory, I the Legendre transform of ln<e^{t x}>.
+
+    A rigorous bound at every sample size: used where the normal approximation of the tail cannot
+    be trusted (few counts in the atoms that carry the variance).
+    """
+    side = 1.0 if mean > expected else -1.0
+    possible = np.isfinite(log_p)
+    x, log_p = side * (values[possible] - expected), log_p[possible]
+    m = side * (mean - expected)
+    top = x.max()
+    if m > top * (1 + 1e-12):
+        return -np.inf                                  # no trajectory reaches that far
+    if m >= top:                                        # every trajectory on the extreme atom
+        return float(logsumexp(log_p[x >= top]))
+
+    def slope(t):                                       # d/dt ln<e^{t x}> - m: increasing in t
+        w = t * x + log_p
+        return float(np.dot(np.exp(w - log_sum_exp(w)), x)) - m
+
+    if slope(0.0) >= 0:                                 # the law's mean is beyond the sample's
+        return 0.0
+    high = 1.0 / max(float(np.max(np.abs(x))), 1e-300)
+    while slope(high) < 0:
+        high *= 2.0
+    t = brentq(slope, 0.0, high, xtol=1e-14 * high, maxiter=200)
+    return float(-(t * m - log_sum_exp(t * x + log_p)))
+
+
+def _small_counts(log_p, values, n, variance) -> bool:
+    """Whether the normal approximation of the sample-mean tail at 5 sigma is unsafe: the law's
+    skewness / sqrt(n) or excess kurtosis / n above 0.05 (Edgeworth corrections of ~20 %)."""
+    if variance <= 0:
+        return False
+    p = np.exp(log_p)
+    centred = values - np.dot(p, values)
+    skewness = np.dot(p, centred**3) / variance**1.5
+    kurtosis = np.dot(p, centred**4) / variance**2 - 3.0
+    return bool(abs(skewness) / np.sqrt(n) > 0.05 or abs(kurtosis) / n > 0.05)
+
+
+def _mean_test(values, counts, log_p, expected, variance, sample_variance, n):
+    """(estimate, stderr, z, p_value, method) of a sample mean against ``expected``.
+
+    stderr is the exact null sqrt(variance / n) when the variance is known; with the law and few
+    counts the p-value is the Chernoff bound (method "chernoff"), else the normal tail."""
+    mean = float(np.dot(counts, values) / n)
+    known = variance is not None and np.isfinite(variance)
+    stderr = float(np.sqrt((variance if known else sample_variance) / n))
+    if log_p is not None and known and _small_counts(log_p, values, n, variance):
+        log_tail = n * _chernoff_log_tail(values, log_p, mean, expected)
+        p_value = float(min(1.0, 2.0 * np.exp(log_tail))) if mean != expected else 1.0
+        return mean, stderr, _two_sided_z(p_value, mean - expected), p_value, "chernoff"
+    z = Estimate.normal(mean, stderr, n).z(expected)
+    return mean, stderr, z, float(2.0 * norm.sf(abs(z))), "normal"
+
+
+def _cannot_vary(check, direction, obs, values, counts, expected, n):
+    """An observable of exact variance 0: passes as 'not applicable' when every sample equals the
+    exact value, fails when a sample differs."""
+    scale = 1e-9 * max(1.0, abs(expected))
+    off = int(counts[np.abs(values - expected) > scale].sum())
+    if off == 0:
+        return not_applicable(check, direction, obs.name, "the observable cannot vary (exact "
+                              "variance 0) and every sample has its exact value")
+    return row(check, direction, obs.name, verdict="failed", estimate=np.dot(counts, values) / n,
+               expected=expected, stderr=0.0, z=np.inf, trajectories=n,
+               reason=f"exact variance 0 but {off} of {n} samples differ from {expected:.6g}")
+
+
 # --- one observable --------------------------------------------------------------------------
+def _is_count(obs: Observable) -> bool:
+    """Moments of a non-negative integer observable (jump counts)."""
+    return (obs.total >= 0 and float(obs.total).is_integer()
+            and float(obs.total_squares).is_integer() and obs.total_squares >= obs.total)
+
+
 def mean_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
-    """Sample mean against the exact mean."""
-    expected, _ = _exact(obs)
+    """Sample mean against the exact mean, judged with the exact variance where it is known.
+
+    Without an exact variance the sample variance is used, floored for non-negative integer
+    observables by f (1 - f), f the fractional part of the exact mean (the least variance an
+    integer variable of that mean can have); a sample without any spread is then inconclusive.
+    """
+    expected, variance = _exact(obs)
     if not np.isfinite(expected):
         return not_applicable("mean", direction, obs.name, "no exact mean declared")
     if obs.histogrammed:
-        est = mean_estimate(obs.values, obs.counts)
+        values, counts, n = obs.values, obs.counts.astype(float), obs.n
+        sample_variance = float(np.dot(counts, (values - np.dot(counts, values) / n) ** 2)) / max(n - 1, 1)
     else:
-        n = obs.n
-        mean = obs.total / n
-        variance = max(obs.total_squares / n - mean**2, 0.0) * n / (n - 1) if n > 1 else np.inf
-        est = Estimate.normal(mean, np.sqrt(variance / n), n)
-    return _judged("mean", direction, obs.name, est, expected, est.z(expected), threshold)
+        values, counts, n = np.array([obs.total / obs.n]), np.array([float(obs.n)]), obs.n
+        sample_variance = max(obs.total_squares / n - (obs.total / n) ** 2, 0.0) * n / max(n - 1, 1)
+    if n < 2:
+        return row("mean", direction, obs.name, verdict="inconclusive", trajectories=n,
+                   expected=expected, reason=f"{n} trajectory: no error estimate")
+    if np.isfinite(variance) and variance <= (1e-12 * max(1.0, abs(expected))) ** 2:
+        if obs.histogrammed:
+            return _cannot_vary("mean", direction, obs, values, counts, expected, n)
+        return not_applicable("mean", direction, obs.name, "the observable cannot vary (exact variance 0)")
+    if not np.isfinite(variance):
+        if not obs.histogrammed and _is_count(obs):
+            fraction = expected - np.floor(expected)
+            sample_variance = max(sample_variance, fraction * (1.0 - fraction))
+        if sample_variance <= 0:
+            return row("mean", direction, obs.name, verdict="inconclusive", trajectories=n,
+                       estimate=np.dot(counts, values) / n, expected=expected, stderr=0.0,
+                       reason="every sample alike and no exact variance: the spread is unknown")
+        variance = None
+    log_p = obs.log_probability_exact
+    mean, stderr, z, p_value, method = _mean_test(values, counts, log_p, expected, variance,
+                                                  sample_variance, n)
+    est = Estimate.normal(mean, stderr, n)
+    return _judged("mean", direction, obs.name, est, expected, z, threshold, p_value=p_value,
+                   method=method)
 
 
 def variance_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
-    """Unbiased sample variance against the exact variance (needs the histogram)."""
-    _, expected = _exact(obs)
+    """The variance about the exact mean, V = <(x - mean_exact)^2> (unbiased for the exact
+    variance), tested as the mean of y = (x - mean_exact)^2 with y's exact law: exact null stderr
+    sqrt((mu_4 - sigma^4) / n), Chernoff tail at small counts."""
+    expected_mean, expected = _exact(obs)
     if not np.isfinite(expected):
         return not_applicable("variance", direction, obs.name, "no exact variance declared")
     if not obs.histogrammed:
         return not_applicable("variance", direction, obs.name, "no histogram (moments only)")
-    est = variance_estimate(obs.values, obs.counts)
-    return _judged("variance", direction, obs.name, est, expected, est.z(expected), threshold)
+    if expected <= (1e-12 * max(1.0, abs(expected_mean))) ** 2:
+        return not_applicable("variance", direction, obs.name, "the observable cannot vary "
+                              "(exact variance 0)")
+    squares = (obs.values - expected_mean) ** 2
+    counts = obs.counts.astype(float)
+    n = obs.n
+    if n < 2:
+        return row("variance", direction, obs.name, verdict="inconclusive", trajectories=n,
+                   expected=expected, reason=f"{n} trajectory: no error estimate")
+    log_p = obs.log_probability_exact
+    if log_p is not None:
+        p = np.exp(log_p - logsumexp(log_p))
+        spread = float(np.dot(p, (squares - expected) ** 2))
+    else:
+        spread = None
+    sample_spread = float(np.dot(counts, (squares - np.dot(counts, squares) / n) ** 2)) / (n - 1)
+    mean, stderr, z, p_value, method = _mean_test(squares, counts, log_p, expected, spread,
+                                                  sample_spread, n)
+    return _judged("variance", direction, obs.name, Estimate.normal(mean, stderr, n), expected, z,
+                   threshold, p_value=p_value, method=method)
+
+
+def _binomial_p_value(k, n, probability) -> float:
+    """Two-sided exact binomial tail of k successes in n trials."""
+    if probability <= 0:
+        return 1.0 if k == 0 else 0.0
+    lower, upper = binom.cdf(k, n, probability), binom.sf(k - 1, n, probability)
+    return float(min(1.0, 2.0 * min(lower, upper)))
+
+
+def _g_test(observed, expected):
+    """(G, dof, p-value) of observed counts against expected counts on the same cells."""
+    if observed.size < 2:
+        return 0.0, 0, 1.0
+    nonzero = observed > 0
+    g = 2.0 * float(np.sum(observed[nonzero] * np.log(observed[nonzero] / expected[nonzero])))
+    dof = observed.size - 1
+    return g, dof, float(chi2_distribution.sf(g, dof))
 
 
 def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_expected=5.0) -> dict:
-    """G-test of the observed counts against the exact law on the same atoms.
+    """Goodness of fit of the observed counts to the exact law on the same atoms.
 
-    Atoms expecting fewer than ``min_expected`` counts are pooled into one cell (the test stays
-    sensitive to mass where none is expected); a count on an atom of exact probability zero fails.
+    Atoms expecting at least ``min_expected`` counts get a G-test; the others are pooled into one
+    cell (the test stays sensitive to mass where little is expected).  When that pooled cell itself
+    expects fewer than ``min_expected`` counts its count K is judged by the exact binomial tail
+    and the G-test runs on the other atoms given K (independent tests, combined by Sidak:
+    p = 1 - (1 - min p)^2).  A count on an atom of exact probability zero fails.
     """
     if not (obs.histogrammed and obs.has_law):
         return not_applicable("distribution", direction, obs.name, "no exact distribution declared")
     counts = obs.counts.astype(np.float64)
-    probabilities = obs.probability_exact
-    n = counts.sum()
-    impossible = counts[probabilities <= 0].sum()
-    expected_counts = n * probabilities
-    large = expected_counts >= min_expected
-    observed = np.append(counts[large], counts[~large].sum())
-    expected = np.append(expected_counts[large], expected_counts[~large].sum())
-    keep = expected > 0
-    observed, expected = observed[keep], expected[keep]
-    dof = max(observed.size - 1, 1)
-    nonzero = observed > 0
-    g = 2.0 * float(np.sum(observed[nonzero] * np.log(observed[nonzero] / expected[nonzero])))
-    p_value = 0.0 if impossible > 0 else float(chi2_distribution.sf(g, dof))
+    log_p = obs.log_probability_exact - logsumexp(obs.log_probability_exact)
+    probabilities = np.exp(log_p)
+    n = obs.n
+    impossible = counts[np.isneginf(log_p)].sum()
+    large = n * probabilities >= min_expected
+    rare_count, rare_probability = counts[~large].sum(), float(probabilities[~large].sum())
+    if n * rare_probability >= min_expected:
+        g, dof, p_value = _g_test(np.append(counts[large], rare_count),
+                                  n * np.append(probabilities[large], rare_probability))
+        method = "G-test"
+    else:
+        kept = n - rare_count
+        g, dof, p_g = _g_test(counts[large], kept * probabilities[large] / probabilities[large].sum()
+                              if large.any() else counts[large])
+        p_b = _binomial_p_value(int(rare_count), n, rare_probability)
+        p_value = float(-np.expm1(2.0 * np.log1p(-min(p_g, p_b)))) if min(p_g, p_b) < 1 else 1.0
+        method = "G-test + exact binomial (rare atoms)"
+    if impossible > 0:
+        p_value = 0.0
     z = _p_to_z(p_value)
-    est = Estimate(g, float(np.sqrt(2.0 * dof)), np.nan, np.nan, int(n))
-    return _judged("distribution", direction, obs.name, est, dof, z, threshold,
-                   statistic=g, dof=dof, p_value=p_value)
+    passed = z <= threshold
+    reason = "" if passed else (f"{int(impossible)} counts on impossible values" if impossible
+                                else f"p = {p_value:.3g} < {norm.sf(threshold):.2g}")
+    return row("distribution", direction, obs.name, verdict="passed" if passed else "failed",
+               reason=reason, z=z, threshold=threshold, trajectories=n, statistic=g, dof=dof,
+               p_value=p_value, method=method)
 
 
 # --- exponential averages --------------------------------------------------------------------
-def _with_null_floor(est: Estimate, obs: Observable, beta):
-    """Raise the stderr of -ln<e^{-beta x}>/beta to at least its exact null value
-    sqrt(Var e^{-beta x} / n) / (beta <e^{-beta x}>) when the exact law is known.
+#: fewest effective samples (Kish, of the weights e^{-beta x}) an exponential average is judged on
+MIN_EFFECTIVE_SAMPLES = 10.0
+#: a free-energy check must be able to see a deviation of this many k_B T (threshold x stderr)
+DETECTABLE_KT = 2.0
+#: the precision of beta dF that ``trajectories_needed`` is computed for (k_B T)
+PRECISION_KT = 0.1
+
+
+def _log_weight_moments(a, log_weights):
+    """ln<e^a> and ln<e^{2a}> under normalised log weights."""
+    return logsumexp(a + log_weights), logsumexp(2.0 * a + log_weights)
+
+
+def exponential_diagnostics(obs: Observable, beta) -> dict:
+    """Diagnostics of -ln<e^{-beta x}>/beta from the sample (and the exact law where known).
+
+    effective_sample_size: Kish (sum w)^2 / sum w^2 of the weights w = e^{-beta x} of the sample;
+    relative_variance: Var(e^{-beta x}) / <e^{-beta x}>^2 (exact law when given, else the largest
+    of the sample's and the Gaussian-work e^{beta^2 var x} - 1 and e^{2 beta W_diss} - 1);
+    bias: Gore, Ritort & Bustamante leading order relative_variance / (2 n beta);
+    trajectories_needed: n for a stderr of ``PRECISION_KT`` / beta.
+    """
+    a = -beta * obs.values
+    with np.errstate(divide="ignore"):
+        log_counts = np.log(obs.counts.astype(float))
+    first, second = _log_weight_moments(a, log_counts)
+    ess = float(np.exp(2.0 * first - second))
+    if obs.has_law:
+        first, second = _log_weight_moments(a, obs.log_probability_exact
+                                            - logsumexp(obs.log_probability_exact))
+        log_relative = second - 2.0 * first
+    else:
+        # a sample does not see its own rare tail: also take the Gaussian-work values
+        # e^{beta^2 var(x)} - 1 and e^{2 beta W_diss} - 1, W_diss = <x> + ln<e^{-beta x}>/beta
+        # (Jarzynski 2006), from the bulk of the sample
+        first, second = first - np.log(obs.n), second - np.log(obs.n)
+        mean = float(np.dot(obs.counts, obs.values) / obs.n)
+        variance = float(np.dot(obs.counts, (obs.values - mean) ** 2) / obs.n)
+        log_relative = max(second - 2.0 * first, 2.0 * beta * (mean + first / beta),
+                           beta**2 * variance)
+    relative_variance = float(max(np.expm1(min(log_relative, 700.0)), 0.0))
+    return {"effective_sample_size": ess, "relative_variance": relative_variance,
+            "bias": relative_variance / (2.0 * obs.n * beta),
+            "trajectories_needed": float(np.ceil(relative_variance / PRECISION_KT**2))}
+
+
+def power_problem(stderr, bias, beta, ess=np.inf, threshold=Z_THRESHOLD) -> str:
+    """Why a free-energy estimate cannot be judged ('' when it can): too few effective samples,
+    a bias as large as the stderr, or an interval too wide to see a deviation of DETECTABLE_KT."""
+    if not stderr > 0:
+        return "no sampled fluctuation (standard error 0): the sample cannot test the estimate"
+    if ess < MIN_EFFECTIVE_SAMPLES:
+        return (f"dominated by a few samples (effective sample size {ess:.3g} < "
+                f"{MIN_EFFECTIVE_SAMPLES:g})")
+    if np.isfinite(bias) and abs(bias) >= stderr:
+        return f"estimated bias {bias:.3g} >= its stderr {stderr:.3g}"
+    if not threshold * beta * stderr <= DETECTABLE_KT:
+        return (f"no power: {threshold:g} stderr = {threshold * stderr:.3g} exceeds "
+                f"{DETECTABLE_KT:g} k_B T = {DETECTABLE_KT / beta:.3g}")
+    return ""
+
+
+def _with_null_floor(est: Estimate, relative_variance, beta):
+    """Raise the stderr of -ln<e^{-beta x}>/beta to at least sqrt(relative_variance / n) / beta,
+    the exact null value with the exact law (else the diagnostics' conservative estimate).
 
     e^{-beta x} can be heavy-tailed (its mean carried by rare trajectories); a run that has not
     reached that tail underestimates its own error and would false-alarm.
     """
-    if not obs.has_law:
-        return est
-    a = -beta * obs.values
-    log_p = obs.log_probability_exact
-    # relative variance of e^{a} under p, in log space (the tail that carries the mean may be tiny)
-    log_first = logsumexp(a + log_p)
-    log_second = logsumexp(2.0 * a + log_p)
-    if not (np.isfinite(log_first) and np.isfinite(log_second)):
-        return est
-    relative_variance = max(np.expm1(min(log_second - 2.0 * log_first, 700.0)), 0.0)
     null_stderr = np.sqrt(relative_variance / est.n) / beta
     return Estimate.normal(est.value, max(est.stderr, null_stderr), est.n)
 
 
 def _exponential_check(check, direction, obs: Observable, beta, expected, threshold):
+    expected = np.nan if expected is None else float(expected)
     try:
         est = theorems.jarzynski(obs.values, obs.counts, beta=beta)
     except ValueError as error:
         return _cannot_estimate(check, direction, obs.name, error, obs.n)
-    est = _with_null_floor(est, obs, beta)
-    return _judged(check, direction, obs.name, est, expected, est.z(expected), threshold)
+    diagnostics = exponential_diagnostics(obs, beta)
+    est = _with_null_floor(est, diagnostics["relative_variance"], beta)
+    problem = power_problem(est.stderr, diagnostics["bias"], beta,
+                            diagnostics["effective_sample_size"], threshold)
+    return _unless(problem, _judged(check, direction, obs.name, est, expected, est.z(expected)
+                                    if np.isfinite(expected) else np.nan, threshold, **diagnostics))
+
+
+def _unless(problem, judged: dict) -> dict:
+    """The judged row, made inconclusive by a power problem or by a missing expected value."""
+    if problem:
+        judged.update(verdict="inconclusive", passed=False, reason=problem)
+    elif not np.isfinite(judged["expected"]):
+        judged.update(verdict="inconclusive", passed=False,
+                      reason="no exact free energy given: estimate only")
+    return judged
 
 
 def jarzynski_check(direction, work: Observable, beta, expected_free_energy,
                     threshold=Z_THRESHOLD) -> dict:
     """Jarzynski: the free-energy estimate -ln<e^{-beta W}>/beta of this direction against its
-    exact free-energy change; with the exact work law, the stderr is at least the exact null one."""
+    exact free-energy change; with the exact work law, the stderr is at least the exact null one.
+    Inconclusive (whatever z) when the estimate cannot be trusted: see ``power_problem``."""
     return _exponential_check("jarzynski", direction, work, beta, expected_free_energy, threshold)
 
 
@@ -170,38 +400,71 @@ def integral_ft_check(direction, sigma: Observable, expected_log_average: float,
 
 
 # --- both directions -------------------------------------------------------------------------
+#: bootstrap replicates of the BAR bias estimate (fixed seed: verdicts are reproducible)
+BAR_BOOTSTRAP = 16
+
+
 def bar_check(forward_work: Observable, reverse_work: Observable, beta, expected_free_energy,
               threshold=Z_THRESHOLD) -> dict:
-    """Bennett acceptance ratio dF from both directions against the exact dF."""
+    """Bennett acceptance ratio dF from both directions against the exact dF (None: no
+    expected value, the row reports the estimate and its diagnostics).
+
+    Diagnostics: overlap (MBAR scalar), effective_sample_size (the smaller Kish size of the Fermi
+    weights of either direction), bias (bootstrap), trajectories_needed (per direction, for a
+    stderr of PRECISION_KT / beta).  Inconclusive when ``power_problem`` finds one.
+    """
+    n = min(forward_work.n, reverse_work.n)
+    expected = np.nan if expected_free_energy is None else float(expected_free_energy)
     try:
         est = theorems.bar(forward_work.values, forward_work.counts, reverse_work.values,
                            reverse_work.counts, beta=beta, bootstrap=0)
+        bias = theorems.bar_bias(forward_work.values, forward_work.counts, reverse_work.values,
+                                 reverse_work.counts, beta=beta, replicates=BAR_BOOTSTRAP)
     except ValueError as error:
-        return _cannot_estimate("bar", "both", "work", error, min(forward_work.n, reverse_work.n))
-    return _judged("bar", "both", "work", est, expected_free_energy, est.z(expected_free_energy),
-                   threshold, overlap=est.overlap)
+        return _cannot_estimate("bar", "both", "work", error, n, expected=expected)
+    ess = theorems.bar_effective_sample_size(forward_work.values, forward_work.counts,
+                                             reverse_work.values, reverse_work.counts,
+                                             beta=beta, free_energy=est.value)
+    diagnostics = {"overlap": est.overlap, "effective_sample_size": ess, "bias": bias,
+                   "trajectories_needed": float(np.ceil(n * (beta * est.stderr / PRECISION_KT) ** 2))}
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    return _unless(power_problem(est.stderr, bias, beta, ess, threshold),
+                   _judged("bar", "both", "work", est, expected, z, threshold, **diagnostics))
 
 
 def crooks_checks(forward_work: Observable, reverse_work: Observable, beta, expected_free_energy,
-                  threshold=Z_THRESHOLD, min_count=50) -> list[dict]:
-    """Two rows: ``crooks`` (dF from the log-ratio intercept against dF) and ``crooks_linearity``
-    (chi-square of every populated log-ratio about the exact line beta (W - dF))."""
+                  threshold=Z_THRESHOLD, min_count=50, bins=None) -> list[dict]:
+    """Two rows: ``crooks`` (dF from the log-ratios with slope beta, against dF) and
+    ``crooks_linearity`` (chi-square of every populated log-ratio about the line beta (W - dF):
+    statistic, dof, p_value).  With ``expected_free_energy`` None the line goes through the
+    fitted dF (one degree of freedom fewer).  ``bins``: edges for continuous work (None: atoms)."""
+    n = min(forward_work.n, reverse_work.n)
     try:
         fit = theorems.crooks(forward_work.values, forward_work.counts, reverse_work.values,
-                              reverse_work.counts, beta=beta, min_count=min_count)
+                              reverse_work.counts, beta=beta, min_count=min_count, bins=bins)
     except ValueError as error:
-        n = min(forward_work.n, reverse_work.n)
         return [_cannot_estimate(check, "both", "work", error, n)
                 for check in ("crooks", "crooks_linearity")]
     est = fit.free_energy
-    chi2, dof, p_value = fit.chi2(expected_free_energy)
-    linearity = Estimate(chi2, float(np.sqrt(2.0 * dof)), np.nan, np.nan, est.n)
-    return [
-        _judged("crooks", "both", "work", est, expected_free_energy, est.z(expected_free_energy),
-                threshold, bins=dof),
-        _judged("crooks_linearity", "both", "work", linearity, dof, _p_to_z(p_value), threshold,
-                statistic=chi2, dof=dof, p_value=p_value, bins=dof),
-    ]
+    expected = np.nan if expected_free_energy is None else float(expected_free_energy)
+    crooks = _unless(power_problem(est.stderr, np.nan, beta, threshold=threshold),
+                     _judged("crooks", "both", "work", est, expected,
+                             est.z(expected) if np.isfinite(expected) else np.nan, threshold,
+                             bins=fit.work.size))
+    chi2, dof, p_value = fit.chi2(est.value if np.isnan(expected) else expected)
+    if np.isnan(expected):
+        dof -= 1
+        p_value = float(chi2_distribution.sf(chi2, dof)) if dof > 0 else np.nan
+    if not dof > 0:
+        return [crooks, row("crooks_linearity", "both", "work", verdict="inconclusive", trajectories=n,
+                            reason="one populated work value: no line to test", bins=fit.work.size)]
+    z = _p_to_z(p_value)
+    passed = z <= threshold
+    linearity = row("crooks_linearity", "both", "work", verdict="passed" if passed else "failed",
+                    reason="" if passed else f"p = {p_value:.3g} < {norm.sf(threshold):.2g}",
+                    z=z, threshold=threshold, trajectories=n, statistic=chi2, dof=dof,
+                    p_value=p_value, bins=fit.work.size)
+    return [crooks, linearity]
 
 
 # --- expectation values and exact identities -------------------------------------------------
@@ -213,19 +476,26 @@ def bonferroni_threshold(m: int, threshold=Z_THRESHOLD) -> float:
 
 def expectation_check(e: Expectation) -> dict:
     """One verdict on the largest |z| over every output time and component whose stderr is not
-    zero, at the Bonferroni threshold; the row shows that worst (time, component)."""
+    zero, at the Bonferroni threshold; the row shows that worst (time, component).  A component
+    with no sampled spread that differs from its exact value makes the row inconclusive (too few
+    trajectories to see its fluctuations) unless another one fails."""
     mean, stderr, exact = (np.asarray(a, dtype=float) for a in (e.mean, e.stderr, e.exact))
     diff = mean - exact
     random = stderr > 1e-10
+    unseen = ~random & (np.abs(diff) > 1e-9 * np.maximum(1.0, np.abs(exact)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(random, diff / stderr,
-                     np.where(np.abs(diff) < 1e-9, 0.0, np.sign(diff) * np.inf))
+        z = np.where(random, diff / stderr, 0.0)
     worst = np.unravel_index(np.argmax(np.abs(z)), z.shape)
     m = int(random.sum())
     threshold = bonferroni_threshold(m)
     est = Estimate.normal(mean[worst], stderr[worst], e.n)
-    return _judged(e.check, "forward", e.observable, est, exact[worst], z[worst], threshold,
-                   z_scores=m, time=float(e.times[worst[0]]), component=e.components[worst[1]])
+    judged = _judged(e.check, "forward", e.observable, est, exact[worst], z[worst], threshold,
+                     z_scores=m, time=float(e.times[worst[0]]), component=e.components[worst[1]])
+    if judged["verdict"] == "passed" and unseen.any():
+        judged.update(verdict="inconclusive", passed=False,
+                      reason=f"{int(unseen.sum())} values without sampled spread differ from exact "
+                             "(too few trajectories)")
+    return judged
 
 
 def exact_count_check(c: ExactCount) -> dict:
@@ -236,3 +506,23 @@ def exact_count_check(c: ExactCount) -> dict:
                reason="" if passed else f"{violations} of {c.n} trajectories violate it",
                estimate=violations, expected=0.0, stderr=0.0, ci_low=violations,
                ci_high=violations, z=0.0 if passed else np.inf, threshold=0.0, trajectories=c.n)
+
+
+def second_law_check(direction, observable, entropy_production_series, times,
+                     tolerance=1e-9) -> dict:
+    """Second law of one heat approach: its (exact, deterministic) entropy production
+    Sigma(t) = Delta S - sum_b beta_b Q_b must stay >= 0 at every time.  Failed at the most
+    negative value (a negative Sigma says that approach's heat is not the heat the baths see, e.g.
+    a local heat in a Floquet-resolved steady state); ``tolerance`` absorbs quadrature rounding."""
+    sigma = np.asarray(entropy_production_series, dtype=float)
+    times = np.asarray(times, dtype=float)
+    finite = np.isfinite(sigma)
+    if not finite.any():
+        return not_applicable("second_law", direction, observable, "no entropy production given")
+    worst = int(np.argmin(np.where(finite, sigma, np.inf)))
+    passed = bool(sigma[worst] >= -tolerance)
+    reason = "" if passed else (f"entropy production {sigma[worst]:.4g} < 0 at t = {times[worst]:.4g}: "
+                                "this heat violates the second law here")
+    return row("second_law", direction, observable, verdict="passed" if passed else "failed",
+               reason=reason, estimate=sigma[worst], expected=0.0, stderr=0.0, z=0.0,
+               threshold=0.0, time=float(times[worst]))

@@ -1,9 +1,16 @@
-"""The `mcthermo` command: sample, run, check, plot, report, exact, demo.  Bad input gives one line and exit code 2."""
+"""The `mcthermo` command: sample, run, check, plot, report, exact, demo.
+
+Bad input (a ValueError from a spec or an option, a damaged or foreign file, an argparse error)
+gives one line naming the option the user typed, and exit code 2; anything else is a bug and shows
+its traceback.  Warnings print as one line each.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,8 +18,13 @@ import pandas as pd
 from . import __version__
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
+from .loader import is_reference, load_model
 from .models import MODELS
-from .run import read
+from .options import in_user_words, option_names
+from .run import read, verdicts
+
+#: the sample sub-command that takes a user-defined system instead of a model name
+FROM_FILE = "FILE.py:NAME"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,15 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
         model.add_arguments(sub)
         _add_run_options(sub)
+        sub.set_defaults(option_names=option_names(sub))
+    user = models.add_parser(FROM_FILE, help="a model defined in a Python file: NAME is a model instance "
+                                             "or a function returning one")
+    user.add_argument("reference", metavar=FROM_FILE)
+    _add_run_options(user)
+    user.set_defaults(option_names=option_names(user))
 
     run = commands.add_parser("run", help="a parameter sweep from a TOML file: one run directory per point")
     run.add_argument("sweep_file")
     run.add_argument("--out", help="sweep directory (default: the file's out, or data/sweeps/<name>)")
+    run.add_argument("--prune", action="store_true",
+                     help="delete the folders of points no longer in the sweep file")
     _add_execution_options(run)
+    run.set_defaults(option_names=option_names(run))
 
     check = commands.add_parser("check", help="print the checks of a run (or of all runs below DIR); "
                                               "exit 1 if any failed")
     check.add_argument("directory")
+    check.add_argument("--strict", action="store_true", help="also exit 1 if a check is inconclusive")
 
     plot = commands.add_parser("plot", help="PNG figures of a run (or of every run below DIR) "
                                             "in <run>/figures")
@@ -84,27 +106,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def verdict_table(checks: pd.DataFrame) -> str:
-    """A readable verdict table: one line per check."""
+    """A readable verdict table: one line per check, runs named by their folder."""
     lines = []
-    by_run = checks["run_id"].nunique() > 1
-    header = f"{'run':<26}" if by_run else ""
+    by_run = "run" in checks and checks["run"].nunique() > 1
+    width = max([len(str(name)) for name in checks["run"]] + [3]) + 2 if by_run else 0
+    header = f"{'run':<{width}}" if by_run else ""
     header += f"{'check':<17}{'direction':<10}{'observable':<19}{'estimate':>24}{'expected':>14}{'z':>8}  verdict"
     lines.append(header)
-    for row in checks.itertuples(index=False):
-        prefix = f"{row.model + ' ' + row.run_id[:8]:<26}" if by_run else ""
+    states = verdicts(checks)
+    for row, state in zip(checks.itertuples(index=False), states):
+        prefix = f"{row.run:<{width}}" if by_run else ""
         estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
-        verdict = "passed" if row.passed else f"FAILED (|z| > {row.threshold:g})"
+        verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
         lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
-    failed = int((~checks["passed"]).sum())
-    lines.append(f"{len(checks) - failed} passed, {failed} failed")
+    lines.append(_tally(states))
     return "\n".join(lines)
+
+
+def _tally(states: pd.Series) -> str:
+    counts = states.value_counts()
+    text = f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed"
+    return text + (f", {counts['inconclusive']} inconclusive" if counts.get("inconclusive") else "")
 
 
 def _sample(args) -> int:
     from .runner import sample
 
-    spec = MODELS[args.model].from_arguments(args)
+    if args.model == FROM_FILE:
+        spec = load_model(args.reference)
+    else:
+        spec = MODELS[args.model].from_arguments(args)
     out = args.out
     if out is None:
         from .run import fingerprint, identity
@@ -115,6 +147,8 @@ def _sample(args) -> int:
     if not args.quiet:
         print(verdict_table(run.checks))
         print(f"wrote {out}")
+    elif args.out is None:  # the user did not choose the place: say where it is
+        print(f"mcthermo: wrote {out}", file=sys.stderr)
     return 0
 
 
@@ -128,19 +162,25 @@ def _run(args) -> int:
 
     sweep = load_sweep(args.sweep_file)
     out = args.out or sweep.out
-    runs = run_sweep(sweep, out, **_execution(args))
+    runs = run_sweep(sweep, out, prune=args.prune, **_execution(args))
     if not args.quiet:
         for label, run in runs.items():
-            failed = int((~run.checks["passed"]).sum())
-            print(f"{label:<40} {len(run.checks) - failed} passed, {failed} failed")
+            print(f"{label:<40} {_tally(verdicts(run.checks))}")
         print(f"wrote {len(runs)} runs under {out}; read them with mcthermo.read({str(out)!r})")
+    elif args.out is None and sweep.out == out:
+        print(f"mcthermo: wrote {len(runs)} runs under {out}", file=sys.stderr)
     return 0
 
 
 def _check(args) -> int:
-    checks = read(args.directory).checks
+    result = read(args.directory)
+    checks = result.checks
     print(verdict_table(checks))
-    return 0 if checks["passed"].all() else 1
+    for folder in getattr(result, "stale", []):
+        print(f"(not checked: {folder} is no longer a point of the sweep)")
+    states = verdicts(checks)
+    bad = (states == "failed") | ((states == "inconclusive") & args.strict)
+    return 1 if bad.any() else 0
 
 
 def _runs(directory):
@@ -149,16 +189,10 @@ def _runs(directory):
 
 
 def _plot(args) -> int:
-    from pathlib import Path
-
     from .plots import plot_run
-    from .run import Collection
 
-    result = read(args.directory)
-    directories = ([Path(args.directory)] if not isinstance(result, Collection) else
-                   [Path(p).parent for p in sorted(Path(args.directory).rglob("run.json"))])
-    for run, directory in zip(_runs(args.directory), directories):
-        for path in plot_run(run, directory / "figures", log=not args.linear):
+    for run in _runs(args.directory):
+        for path in plot_run(run, run.directory / "figures", log=not args.linear):
             print(path)
     return 0
 
@@ -185,37 +219,53 @@ def _demo(args) -> int:
     return 0
 
 
+_NEGATIVE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 def _attach_negative_values(argv):
     """``--levels -2,-1,0`` or ``--mu -1e-3``: argparse would read the value as an option (only
     plain negative numbers pass); attach it as ``--levels=-2,-1,0``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     out = []
     for token in argv:
-        if (out and re.match(r"^-[\d.]", token) and out[-1].startswith("--") and "=" not in out[-1]):
+        if (out and _NEGATIVE.match(token) and out[-1].startswith("--") and "=" not in out[-1]):
             out[-1] = f"{out[-1]}={token}"
         else:
             out.append(token)
     return out
 
 
+def _route_user_model(argv: list[str]) -> list[str]:
+    """``sample FILE.py:NAME ...`` -> the FILE.py:NAME sub-command with NAME as its argument."""
+    if len(argv) >= 2 and argv[0] == "sample" and is_reference(argv[1]):
+        return ["sample", FROM_FILE, *argv[1:]]
+    return argv
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"mcthermo: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(_attach_negative_values(argv))
+        args = parser.parse_args(_route_user_model(_attach_negative_values(argv)))
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
                "demo": _demo, "exact": exact_cli.run}[args.command]
     try:
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
+            return handler(args)
     except (ValueError, MCThermoFileError, ImportError) as error:
-        print(f"mcthermo: error: {error}", file=sys.stderr)
+        print(f"mcthermo: error: {in_user_words(str(error), getattr(args, 'option_names', {}))}",
+              file=sys.stderr)
         return 2
-    except MemoryError:
-        print("mcthermo: error: not enough memory for these parameters (fewer steps, output times "
-              "or levels)", file=sys.stderr)
-        return 2
-    except OSError as error:  # unwritable --out, a file where a directory is expected, no scheduler
+    except OSError as error:  # an unwritable --out, a full disk
+        if isinstance(error, BrokenPipeError):
+            return _reader_gone()
         print(f"mcthermo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -225,6 +275,14 @@ def main(argv=None) -> int:
         if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
             return _interrupted()
         raise
+
+
+def _reader_gone() -> int:
+    """`mcthermo check data | head`: the reader has gone; stop quietly (and let Python's final
+    flush of stdout go nowhere)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def _interrupted() -> int:

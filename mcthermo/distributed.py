@@ -6,7 +6,14 @@ to another worker without changing any result; results are merged exactly as in 
 """
 from __future__ import annotations
 
+import itertools
+import logging
 from contextlib import contextmanager
+
+from .chunks import chunk_task
+
+#: chunks in flight on the cluster at once (the plan itself is generated lazily)
+WINDOW = 256
 
 
 def _dask():
@@ -19,8 +26,10 @@ def _dask():
 
 @contextmanager
 def local_cluster():
-    """A LocalCluster on this machine (one single-threaded worker process per core): its address."""
-    with _dask().LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    """A LocalCluster on this machine (one single-threaded worker process per core, no dashboard,
+    only its errors logged): its address."""
+    with _dask().LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None,
+                              silence_logs=logging.ERROR) as cluster:
         yield cluster.scheduler_address
 
 
@@ -32,7 +41,11 @@ def client_for(scheduler: str):
         with local_cluster() as address, _dask().Client(address) as client:
             yield client
     else:
-        with _dask().Client(scheduler, timeout="30s") as client:
+        try:
+            client = _dask().Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as error:
+            raise ValueError(f"--scheduler {scheduler}: no Dask scheduler reachable there ({error})") from None
+        with client:
             yield client
 
 
@@ -41,22 +54,29 @@ def _chunk_on_worker(spec, seed, direction, first, count, with_samples):
     import numba
     from dask.distributed import get_worker
 
-    from .runner import _chunk_task
-
     threads = get_worker().state.nthreads
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return _chunk_task(spec, seed, direction, first, count, with_samples)
+    return chunk_task(spec, seed, direction, first, count, with_samples)
 
 
 def map_chunks(tasks, scheduler: str):
-    """Yield ((direction, first, count), (accumulator, rows)) as the cluster completes chunks."""
-    from dask.distributed import as_completed
-
+    """Yield ((direction, first, count), (accumulator, rows)) as the cluster completes chunks,
+    keeping at most ``WINDOW`` chunks submitted at a time."""
+    tasks = iter(tasks)
     with client_for(scheduler) as client:
         futures = {}
-        for task in tasks:
-            spec, seed, direction, first, count, _ = task
-            key = f"mcthermo-{spec.name}-{seed}-{direction}-{first}-{count}"
-            futures[client.submit(_chunk_on_worker, *task, key=key, pure=False, retries=2)] = task
-        for future, result in as_completed(futures, with_results=True):
-            yield futures[future][2:5], result
+
+        def submit(batch):
+            for task in batch:
+                spec, seed, direction, first, count, _ = task
+                key = f"mcthermo-{spec.name}-{seed}-{direction}-{first}-{count}"
+                future = client.submit(_chunk_on_worker, *task, key=key, pure=False, retries=2)
+                futures[future] = task
+                pending.add(future)
+
+        pending = _dask().as_completed([], with_results=True)
+        submit(itertools.islice(tasks, WINDOW))
+        for future, result in pending:
+            task = futures.pop(future)
+            submit(itertools.islice(tasks, 1))
+            yield task[2:5], result

@@ -40,22 +40,49 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def histogram_limits(rows, trajectories: int, log: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x range, y range) fitted to what a histogram shows: the values sampled or with an exact
+    probability the run could have resolved (>= 0.3 / trajectories), padded by 5 %; probabilities
+    from just below the smallest shown to just above the largest (never up to 10 on a log axis)."""
+    floor = 0.3 / trajectories
+    exact = rows["probability_exact"].fillna(0.0).to_numpy()
+    shown = (rows["count"].to_numpy() > 0) | (exact >= floor)
+    values = rows["value"].to_numpy()[shown] if shown.any() else rows["value"].to_numpy()
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = 0.05 * (high - low) if high > low else 0.5 * max(abs(low), 1.0)
+    probabilities = np.concatenate([rows["probability"].to_numpy()[rows["count"].to_numpy() > 0],
+                                    exact[exact >= floor]])
+    top = float(probabilities.max()) if probabilities.size else 1.0
+    if log:
+        bottom = max(float(probabilities.min()) if probabilities.size else floor, 1e-300)
+        return (low - pad, high + pad), (bottom / 3, min(top * 3, 1.5))
+    return (low - pad, high + pad), (0.0, 1.1 * top)
+
+
 def histograms(run, directory: Path, log: bool = True) -> list[Path]:
-    """One figure per observable: sampled probabilities (markers) and exact ones (lines)."""
+    """One figure per observable: sampled probabilities (dots) and exact ones (stems ending in a
+    bar), at the lattice values only: nothing is drawn through the empty values between them."""
     plt = _pyplot()
     paths = []
     for observable, rows in run.histogram.groupby("observable", sort=False):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for direction, part in rows.groupby("direction", sort=False):
+        (x_low, x_high), (y_low, y_high) = histogram_limits(rows, run.info["trajectories"], log)
+        for index, (direction, part) in enumerate(rows.groupby("direction", sort=False)):
             part = part.sort_values("value")
-            if part["probability_exact"].notna().any():
-                ax.plot(part["value"], part["probability_exact"], "-", lw=1, label=f"{direction} exact")
+            colour = f"C{index}"
+            exact = part[part["probability_exact"].fillna(0.0) > 0]
+            if len(exact):
+                ax.vlines(exact["value"], y_low, exact["probability_exact"], colors=colour, lw=0.6, alpha=0.5)
+                ax.plot(exact["value"], exact["probability_exact"], "_", color=colour, ms=9,
+                        label=f"{direction} exact")
             sampled = part[part["count"] > 0]
-            ax.plot(sampled["value"], sampled["probability"], "o", ms=3, label=f"{direction} sampled")
+            ax.plot(sampled["value"], sampled["probability"], "o", color=colour, ms=3,
+                    label=f"{direction} sampled")
         ax.set(xlabel=observable, ylabel="probability", title=f"{run.info['model']}: {observable}")
         if log:
             ax.set_yscale("log")
-            ax.set_ylim(bottom=max(0.3 / run.info["trajectories"], 1e-300))
+        ax.set_xlim(x_low, x_high)
+        ax.set_ylim(y_low, y_high)
         ax.legend(fontsize=8)
         paths.append(_save(fig, directory / f"histogram_{observable}.png"))
     return paths
@@ -171,6 +198,6 @@ def qubit_bloch(run, directory: Path) -> list[Path]:
             axes[3].plot(t, z, ".", ms=2, label=axis)
     for sign in (-1, 1):
         axes[3].axhline(sign * threshold, color="r", ls="--", lw=0.8)
-    axes[3].set(xlabel="time t", ylabel="z")
+    axes[3].set(xlabel="time t", ylabel="z-score\n(sampled - exact) / stderr")
     axes[3].legend(fontsize=7, ncol=3, loc="lower right")
     return [_save(fig, directory / "bloch.png")]

@@ -69,12 +69,16 @@ def decorate(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
 
 @dataclass
 class Run:
-    """One run: ``info`` (run.json content) and its tables (pandas DataFrames)."""
+    """One run: ``info`` (run.json content) and its tables (pandas DataFrames).
+
+    ``directory`` is where it was read from or saved to (None for a run held in memory only);
+    ``samples`` the per-trajectory rows if they were saved (read from disk when first asked for).
+    """
 
     info: dict
     tables: dict[str, pd.DataFrame]
-    samples: pd.DataFrame | None = field(default=None, repr=False)
-    elapsed_seconds: float | None = None
+    directory: Path | None = None
+    _samples: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def histogram(self) -> pd.DataFrame:
@@ -89,22 +93,63 @@ class Run:
         return self.tables["checks"]
 
     @property
+    def name(self) -> str:
+        """The run's folder name (its run_id when it lives in memory only)."""
+        return self.directory.name if self.directory is not None else self.info["run_id"]
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        """Wall-clock seconds spent sampling (chunks resumed from disk not included)."""
+        return self.info.get("elapsed_seconds")
+
+    @property
+    def trajectories_per_second(self) -> float | None:
+        """Trajectories sampled per wall-clock second, all directions."""
+        return self.info.get("trajectories_per_second")
+
+    @property
+    def samples(self) -> pd.DataFrame | None:
+        """Per-trajectory rows (columns model, run_id, direction, trajectory, ...) or None."""
+        if self._samples is None and self.directory is not None and self.info.get("save_samples"):
+            self._samples = io.read_samples(self.directory, self.info.get("files"))
+        return self._samples
+
+    @property
     def passed(self) -> bool:
-        """Whether every check of the run passed."""
-        return bool(self.checks["passed"].all())
+        """Whether no check of the run failed."""
+        return not bool((verdicts(self.checks) == "failed").any())
 
     @property
     def spec(self):
         return MODELS[self.info["model"]].from_parameters(self.info["parameters"])
 
     def save(self, path) -> Path:
-        """Write run.json and every table (atomically) under ``path``."""
+        """Write every table (atomically) and then run.json, with their SHA-256, under ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        io.write_json(path / io.RUN_FILE, self.info)
+        files = {key: value for key, value in self.info.get("files", {}).items()
+                 if not key.endswith(".parquet") or "/" in key}
+        stamp = table_stamp(self.info)
         for name, frame in self.tables.items():
-            io.write_table(frame, path / f"{name}.parquet", self.info)
+            files[f"{name}.parquet"] = io.write_table(frame, path / f"{name}.parquet", stamp)
+        self.info = {**self.info, "files": dict(sorted(files.items()))}
+        io.write_json(path / io.RUN_FILE, self.info)
+        self.directory = path
         return path
+
+
+def table_stamp(info: dict) -> dict:
+    """What every table carries as metadata: run.json without the file hashes (which include the
+    table's own)."""
+    return {key: value for key, value in info.items() if key != "files"}
+
+
+def verdicts(checks: pd.DataFrame) -> pd.Series:
+    """passed / failed / inconclusive per check row (from the ``verdict`` column, or from the
+    boolean ``passed`` column of tables written before verdicts existed)."""
+    if "verdict" in checks:
+        return checks["verdict"].astype(str)
+    return checks["passed"].map({True: "passed", False: "failed"}).astype(str)
 
 
 @dataclass
@@ -112,9 +157,13 @@ class Collection:
     """Several runs (a sweep or the demo): tables concatenated into tidy frames."""
 
     runs: list[Run]
+    #: run folders found under a sweep directory that its sweep file no longer lists (not read)
+    stale: list[Path] = field(default_factory=list)
 
     def table(self, name: str) -> pd.DataFrame:
-        frames = [run.tables[name] for run in self.runs if name in run.tables]
+        """One table of every run, concatenated; column ``run`` names each row's run folder."""
+        frames = [run.tables[name].assign(run=run.name)[["run", *run.tables[name].columns]]
+                  for run in self.runs if name in run.tables]
         if not frames:
             raise KeyError(f"no run here has a {name} table")
         return pd.concat(frames, ignore_index=True)
@@ -140,19 +189,47 @@ class Collection:
     def passed(self) -> bool:
         return all(run.passed for run in self.runs)
 
+    @property
+    def samples(self) -> pd.DataFrame | None:
+        frames = [run.samples for run in self.runs if run.samples is not None]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
 
 def read_run(path) -> Run:
+    """One run directory, every table checked against the SHA-256 recorded in run.json."""
     path = Path(path)
     info = io.read_json(path / io.RUN_FILE)
     if info.get("status", "complete") != "complete":
         raise io.MCThermoFileError(f"{path}: run not finished (rerun the same command to resume it)")
+    files = info.get("files")
+    if files is None:  # written before content hashes existed
+        names = [table_path.name for table_path in sorted(path.glob("*.parquet"))]
+    else:
+        names = [name for name in files if name.endswith(".parquet") and "/" not in name]
     tables = {}
-    for table_path in sorted(path.glob("*.parquet")):
-        tables[table_path.stem] = io.read_table(table_path)
+    for name in names:
+        if files is not None:
+            io.verify(path / name, files[name])
+        tables[Path(name).stem] = io.read_table(path / name)
     missing = [name for name in BASE_TABLES if name not in tables]
     if missing:
         raise io.MCThermoFileError(f"{path}: run lacks table(s) {', '.join(missing)}")
-    return Run(info, tables)
+    return Run(info, tables, directory=path)
+
+
+SWEEP_FILE = "sweep.json"
+
+
+def read_sweep_listing(path: Path) -> tuple[list[Path], list[Path]]:
+    """(run folders the sweep lists, run folders under it that it no longer lists)."""
+    try:
+        points = [path / name for name in json.loads((path / SWEEP_FILE).read_text())["points"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise io.MCThermoFileError(f"{path / SWEEP_FILE}: not a readable sweep listing ({error})") from None
+    listed = {p.resolve() for p in points}
+    stale = [run_file.parent for run_file in sorted(path.glob(f"*/{io.RUN_FILE}"))
+             if run_file.parent.resolve() not in listed]
+    return points, stale
 
 
 def read(path, table: str | None = None):
@@ -163,6 +240,9 @@ def read(path, table: str | None = None):
     path = Path(path)
     if (path / io.RUN_FILE).exists():
         result = read_run(path)
+    elif (path / SWEEP_FILE).exists():  # a sweep: its current points only, the others reported
+        points, stale = read_sweep_listing(path)
+        result = Collection([read_run(point) for point in points], stale)
     else:
         run_files = sorted(path.rglob(io.RUN_FILE)) if path.is_dir() else []
         if not run_files:

@@ -1,16 +1,16 @@
-"""Running a model: chunk planning, local or Dask execution, resume, progress.
+"""Running a model: validation, chunk planning, local or Dask execution, integrity, resume, progress.
 
-A run is split into chunks of consecutive trajectory indices per direction.  A chunk is a pure
-function of (spec, seed, direction, first, count); its accumulators are written atomically under
-``<out>/chunks/`` as soon as it completes, so an interrupted run resumes from the completed chunks
-and the merged result is bit-identical to an uninterrupted one (integer accumulators add exactly;
-float accumulators are per-block rows concatenated in trajectory order).
+A run is split into chunks of consecutive trajectory indices per direction (``chunks.py``).  Each
+chunk's accumulators are written atomically under ``<out>/chunks/`` as soon as it completes and its
+SHA-256 appended to the chunk manifest, so an interrupted run resumes from the completed chunks and
+the merged result is bit-identical to an uninterrupted one.  Before anything is written, every
+option is validated and the exact tables' feasibility checked; one process at a time writes a run
+directory (``lock.py``); a complete run is never set back to "running".
 """
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import signal
 import sys
 import threading
@@ -19,22 +19,26 @@ from pathlib import Path
 
 import numba
 import numpy as np
-
-from . import io
 import pandas as pd
 
-from .tables import build as build_tables
-from .run import Run, decorate, describe_difference, fingerprint, identity_of, run_info
+from . import io
+from .chunks import Merger, chunk_name, chunk_task, parse_chunk_name, plan_chunks
+from .lock import LOCK_FILE, run_lock
+from .run import Run, decorate, describe_difference, fingerprint, identity_of, read_run, run_info
+from .tables import build
 
 #: default work per chunk, in random draws (about a second of kernel time)
 CHUNK_STEPS = 2**29
 MAX_SEED = 2**63 - 1
-_CHUNK_NAME = re.compile(r"^(forward|reverse)-(\d+)-(\d+)\.npz$")
+#: trajectory indices are signed 64-bit integers in the kernels
+MAX_TRAJECTORIES = 2**63 - 1
 
 
-def _positive_int(name, value, minimum=1):
+def _positive_int(name, value, minimum=1, maximum=MAX_TRAJECTORIES, bound="2**63 - 1"):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {bound} (got {value!r})")
     return int(value)
 
 
@@ -46,84 +50,107 @@ def resolve_chunk_size(spec, chunk_size: int | None) -> int:
     return max(spec.block_size, math.ceil(chunk_size / spec.block_size) * spec.block_size)
 
 
-def plan_chunks(trajectories: int, chunk_size: int, done: list[tuple[int, int]]):
-    """(first, count) chunks covering [0, trajectories) minus the ``done`` (first, count) ranges."""
-    plan, position = [], 0
-    for first, count in sorted(done) + [(trajectories, 0)]:
-        for start in range(position, first, chunk_size):
-            plan.append((start, min(chunk_size, first - start)))
-        position = max(position, first + count)
-    return plan
+@contextlib.contextmanager
+def numba_threads(workers: int | None):
+    """Run with ``workers`` Numba threads and restore the previous count afterwards."""
+    previous = numba.get_num_threads()
+    if workers is not None:
+        numba.set_num_threads(workers)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
-class _Merger:
-    """Merges chunk accumulators: integer arrays by addition, float arrays by concatenation of
-    their per-block rows in trajectory order."""
-
-    def __init__(self):
-        self.integers, self.floats = {}, {}
-
-    def add(self, first: int, accumulator: dict):
-        for key, array in accumulator.items():
-            if np.issubdtype(array.dtype, np.integer):
-                self.integers[key] = self.integers[key] + array if key in self.integers else array.copy()
-            else:
-                self.floats.setdefault(key, {})[first] = array
-
-    def result(self) -> dict:
-        out = dict(self.integers)
-        for key, parts in self.floats.items():
-            out[key] = np.concatenate([parts[first] for first in sorted(parts)], axis=0)
-        return out
-
-
-def _chunk_task(spec, seed, direction, first, count, with_samples):
-    """One chunk: a pure function of its arguments (safe to retry on any worker)."""
-    accumulator = spec.accumulate(direction, seed, first, count)
-    rows = spec.samples(direction, seed, first, count) if with_samples else None
-    return accumulator, rows
-
-
-def _completed_chunks(chunk_dir: Path, directions, fingerprint: str):
-    """Chunk files already on disk: {direction: [(first, count, path)]}."""
-    done = {direction: [] for direction in directions}
-    for stale in chunk_dir.glob(".*.tmp") if chunk_dir.exists() else []:
-        stale.unlink()  # a write cut short by a crash (kill -9): that chunk is sampled again
-    for path in sorted(chunk_dir.glob("*.npz")) if chunk_dir.exists() else []:
-        match = _CHUNK_NAME.match(path.name)
-        if not match or match.group(1) not in done:
-            raise io.MCThermoFileError(f"{path}: unexpected file in the chunks folder")
-        done[match.group(1)].append((int(match.group(2)), int(match.group(3)), path))
-    for direction, chunks in done.items():
-        chunks.sort()
-        for (a, n, pa), (b, _, pb) in zip(chunks, chunks[1:]):
-            if a + n > b:
-                raise io.MCThermoFileError(f"{pa} and {pb} overlap: remove one of them")
-    return done
-
-
-def _prepare_output(out: Path, info: dict) -> None:
-    """Refuse a directory holding another run or foreign files; record run.json (status running)."""
+def _check_out(out: Path, info: dict, save_samples: bool) -> dict | None:
+    """Read-only: refuse an ``out`` that cannot hold this run; the run.json already there (same
+    run) or None."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {out}: {parent} is a file, not a directory")
+            break
     run_file = out / io.RUN_FILE
     if run_file.exists():
         old = io.read_json(run_file)
         if identity_of(old) != identity_of(info):
             raise ValueError(f"--out {out} holds a different run ({describe_difference(old, info)}); "
                              "choose another directory")
-    elif out.exists() and any(out.iterdir()):
+        if save_samples and not old.get("save_samples"):
+            raise ValueError(f"--save-samples: the run in {out} was started without samples, so they "
+                             "would cover only the chunks still to sample; choose another --out")
+        return old
+    if out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise ValueError(f"--out {out} is not empty and holds no mcthermo run; choose another directory")
-    io.write_json(run_file, {**info, "status": "running"})
+    return None
+
+
+@contextlib.contextmanager
+def _claimed(out: Path):
+    """The lock of ``out``; a directory created here is removed again if the run fails before
+    writing anything (a refused run leaves nothing behind)."""
+    created = not out.exists()
+    try:
+        with run_lock(out):
+            yield
+    except BaseException:
+        if created and not (out / io.RUN_FILE).exists():
+            (out / LOCK_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _completed_chunks(out: Path, info: dict, directions, block_size: int):
+    """Chunks on disk that the manifest (or a complete run's file list) vouches for:
+    {direction: [(first, count, path, sha256)]}.  A chunk without a recorded hash (its write was
+    cut short by a crash) is deleted and sampled again; overlapping or misplaced chunks are refused."""
+    chunk_dir = out / "chunks"
+    done = {direction: [] for direction in directions}
+    if not chunk_dir.exists():
+        return done
+    recorded = {**info.get("files", {}), **io.read_manifest(chunk_dir)}
+    for stale in chunk_dir.glob(".*.tmp"):
+        stale.unlink()  # a write cut short by a crash (kill -9): that chunk is sampled again
+    for path in sorted(chunk_dir.glob("*.npz")):
+        parsed = parse_chunk_name(path.name)
+        if parsed is None or parsed[0] not in done:
+            raise io.MCThermoFileError(f"{path}: unexpected file in the chunks folder")
+        direction, first, count = parsed
+        digest = recorded.get(f"chunks/{path.name}")
+        if digest is None:
+            path.unlink()
+            continue
+        if first % block_size or count < 1 or first + count > info["trajectories"]:
+            raise io.MCThermoFileError(f"{path}: chunk outside the run's plan ({info['trajectories']} "
+                                       f"trajectories in blocks of {block_size}); delete it")
+        done[direction].append((first, count, path, digest))
+    for direction, chunks in done.items():
+        chunks.sort()
+        for (a, n, pa, _), (b, _, pb, _) in zip(chunks, chunks[1:]):
+            if a + n > b:
+                raise io.MCThermoFileError(f"{pa} and {pb} overlap: remove one of them")
+    return done
 
 
 def _chunk_results(tasks, scheduler):
     """Yield ((direction, first, count), (accumulator, rows)) as chunks complete."""
     if scheduler is None:
         for task in tasks:
-            yield task[2:5], _chunk_task(*task)
+            yield task[2:5], chunk_task(*task)
         return
     from .distributed import map_chunks
 
     yield from map_chunks(tasks, scheduler)
+
+
+def _label_samples(rows: pd.DataFrame, info: dict, direction: str) -> pd.DataFrame:
+    """Per-trajectory rows prefixed with model, run_id and direction (so files concatenate)."""
+    rows = rows.drop(columns=[c for c in ("model", "run_id", "direction") if c in rows])
+    rows.insert(0, "direction", direction)
+    rows.insert(0, "run_id", info["run_id"])
+    rows.insert(0, "model", info["model"])
+    return rows
 
 
 def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=None,
@@ -132,66 +159,120 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     """Sample ``trajectories`` trajectories of ``spec`` (forward, and reverse if asked).
 
     out: run directory (resumable; see io.py); chunk_size: trajectories per chunk (results do not
-    depend on it); workers: Numba threads; save_samples: keep per-trajectory rows; progress: bar on
-    stderr; scheduler: a Dask scheduler address or "local" for a LocalCluster.
+    depend on it); workers: Numba threads (restored afterwards); save_samples: keep per-trajectory
+    rows; progress: bar on stderr; scheduler: a Dask scheduler address or "local" for a LocalCluster.
+    Every option and the feasibility of the exact tables are checked before anything is written.
     """
     trajectories = _positive_int("trajectories", trajectories)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")
     if workers is not None:
-        workers = _positive_int("workers", workers)
-        if workers > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(f"workers must be <= {numba.config.NUMBA_NUM_THREADS} on this machine "
-                             f"(got {workers})")
-        numba.set_num_threads(workers)
+        _positive_int("workers", workers, maximum=numba.config.NUMBA_NUM_THREADS,
+                      bound=f"{numba.config.NUMBA_NUM_THREADS} on this machine")
     spec.check_tables_feasible()
     chunk_size = resolve_chunk_size(spec, chunk_size)
     info = run_info(spec, seed, trajectories, reverse)
-    key = fingerprint(identity_of(info))
     directions = spec.directions(reverse)
-    out = Path(out) if out is not None else None
-    done = {direction: [] for direction in directions}
-    if out is not None:
-        _prepare_output(out, info)
-        done = _completed_chunks(out / "chunks", directions, key)
+    if out is None:
+        with numba_threads(workers):
+            return _sample(spec, info, directions, chunk_size, save_samples, progress, scheduler)
+    out = Path(out)
+    _check_out(out, info, save_samples)
+    with _claimed(out), numba_threads(workers):
+        old = _check_out(out, info, save_samples)  # again, now that no other writer can change it
+        if old is not None:
+            info = {**info, **{key: old[key] for key in ("run_id", "created", "status", "files",
+                                                        "save_samples", "elapsed_seconds",
+                                                        "trajectories_per_second") if key in old}}
+            if old.get("status") == "complete":
+                with contextlib.suppress(io.MCThermoFileError):
+                    run = read_run(out)
+                    print(f"mcthermo: {out} is complete; its tables were read, nothing was sampled",
+                          file=sys.stderr)
+                    return run
+        return _sample(spec, info, directions, chunk_size, save_samples or info.get("save_samples", False),
+                       progress, scheduler, out)
 
-    mergers = {direction: _Merger() for direction in directions}
-    samples = []
-    meter = Progress(f"{spec.name}", trajectories * len(directions), progress)
-    tasks = []
+
+def _sample(spec, info, directions, chunk_size, save_samples, progress, scheduler, out=None) -> Run:
+    """Sample the chunks not yet on disk, merge everything, build and (with ``out``) save the tables."""
+    trajectories = info["trajectories"]
+    key = fingerprint(identity_of(info))
+    info = {**info, "save_samples": bool(save_samples)}
+    done = _completed_chunks(out, info, directions, spec.block_size) if out is not None else \
+        {direction: [] for direction in directions}
+    resumed = sum(count for chunks in done.values() for _, count, _, _ in chunks)
+    if resumed:
+        print(f"mcthermo: resuming {out}: {resumed:,} of {trajectories * len(directions):,} "
+              "trajectories already on disk", file=sys.stderr)
+    files = {}  # SHA-256 of every chunk and sample file of the run, for run.json
+    mergers = {direction: Merger() for direction in directions}
     for direction in directions:
-        for first, count, path in done[direction]:
-            mergers[direction].add(first, io.read_chunk(path, key))
-            meter.advance(count, resumed=True)
-        ranges = [(first, count) for first, count, _ in done[direction]]
-        tasks += [(spec, seed, direction, first, count, save_samples)
-                  for first, count in plan_chunks(trajectories, chunk_size, ranges)]
+        for first, count, path, digest in done[direction]:
+            mergers[direction].add(first, io.read_chunk(path, key, (direction, first, count), digest))
+            files[f"chunks/{path.name}"] = digest
+    if out is not None:
+        recorded = {**info.get("files", {}), **io.read_manifest(out / "chunks")}
+        files.update({name: digest for name, digest in recorded.items()
+                      if name.startswith("samples/") and (out / name).exists()})
+
+    def tasks():
+        for direction in directions:
+            ranges = [(first, count) for first, count, _, _ in done[direction]]
+            for first, count in plan_chunks(trajectories, chunk_size, ranges):
+                yield spec, info["seed"], direction, first, count, save_samples
+
+    samples = []
+    meter = Progress(spec.name, trajectories * len(directions), progress)
+    meter.advance(resumed, resumed=True)
     started = time.perf_counter()
     with _interrupt_between_chunks() as stop_if_interrupted:
         try:
-            for (direction, first, count), (accumulator, rows) in _chunk_results(tasks, scheduler):
+            for (direction, first, count), (accumulator, rows) in _chunk_results(tasks(), scheduler):
+                if rows is not None:
+                    rows = _label_samples(rows, info, direction)
                 if out is not None:
+                    if not (out / io.RUN_FILE).exists():  # validated, feasible, first result in hand
+                        io.write_json(out / io.RUN_FILE, {**info, "status": "running"})
+                    written = {}
                     if rows is not None:
-                        io.write_table(rows, out / "samples" / f"{direction}-{first:015d}.parquet",
-                                       info)
-                    io.write_chunk(out / "chunks" / f"{direction}-{first:015d}-{count:015d}.npz",
-                                   accumulator, key)
+                        name = f"samples/{direction}-{first:015d}.parquet"
+                        written[name] = io.write_table(rows, out / name, info)
+                    name = chunk_name(direction, first, count)
+                    written[f"chunks/{name}"] = io.write_chunk(out / "chunks" / name, accumulator, key,
+                                                               direction, first, count)
+                    io.append_manifest(out / "chunks", written)
+                    files.update(written)
                 elif rows is not None:
-                    samples.append(rows.assign(direction=direction))
+                    samples.append(rows)
                 mergers[direction].add(first, accumulator)
                 meter.advance(count)
                 stop_if_interrupted()
         finally:
             meter.close()
     elapsed = time.perf_counter() - started
-    tables = build_tables(spec.results({direction: merger.result() for direction, merger in mergers.items()}))
-    info["status"] = "complete"
+    sampled = trajectories * len(directions) - resumed
+    if sampled:
+        info["elapsed_seconds"] = elapsed
+        info["trajectories_per_second"] = sampled / elapsed if elapsed > 0 else None
+    tables = build(spec.results({direction: merger.result() for direction, merger in mergers.items()}))
+    _check_trajectory_counts(tables, trajectories, out)
+    info = {**info, "status": "complete", "files": files}
     tables = {name: decorate(frame, info) for name, frame in tables.items()}
-    run = Run(info, tables, samples=pd.concat(samples, ignore_index=True) if samples else None,
-              elapsed_seconds=elapsed)
+    run = Run(info, tables, _samples=pd.concat(samples, ignore_index=True) if samples else None)
     if out is not None:
         run.save(out)
     return run
+
+
+def _check_trajectory_counts(tables, trajectories, out) -> None:
+    """Every observable must have been counted over exactly the planned trajectories (a chunk whose
+    content disagrees with its name would break this)."""
+    counted = tables["summary"]["trajectories"].to_numpy()
+    if counted.size and not np.all(counted == trajectories):
+        wrong = counted[counted != trajectories][0]
+        raise io.MCThermoFileError(f"{out or 'this run'}: the merged chunks count {wrong} trajectories "
+                                   f"where the run has {trajectories}; a chunk is damaged")
 
 
 @contextlib.contextmanager
@@ -223,7 +304,8 @@ def _interrupt_between_chunks():
 
 
 class Progress:
-    """A one-line progress bar on stderr: fraction, trajectories per second, ETA."""
+    """A one-line progress bar on stderr (terminals only): fraction, trajectories per second, ETA
+    (both measured on the trajectories sampled in this session, not those resumed from disk)."""
 
     def __init__(self, label: str, total: int, enabled: bool):
         self.label, self.total, self.enabled = label, total, enabled and sys.stderr.isatty()
@@ -233,17 +315,18 @@ class Progress:
         self.done += trajectories
         if resumed:
             self.started_with += trajectories
-        if not self.enabled:
+            self.start = time.perf_counter()
+        if not self.enabled or self.done == self.started_with:
             return
         elapsed = time.perf_counter() - self.start
         rate = (self.done - self.started_with) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        eta = f"{(self.total - self.done) / rate:6.1f} s" if rate > 0 else "--"
         fraction = self.done / self.total
         bar = "#" * int(30 * fraction)
         sys.stderr.write(f"\r{self.label} [{bar:<30}] {100 * fraction:5.1f}%  "
-                         f"{rate:.3g} traj/s  ETA {eta:6.1f} s ")
+                         f"{rate:.3g} traj/s  ETA {eta} ")
         sys.stderr.flush()
 
     def close(self):
-        if self.enabled:
+        if self.enabled and self.done > self.started_with:
             sys.stderr.write("\n")

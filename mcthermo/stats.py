@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.special import ndtri
 
 
@@ -116,46 +115,30 @@ def log_mean_exp(values, counts=None, scale=1.0):
 def lattice_groups(values, decimals=10):
     """Distinct values of a grid of exact observable values and the index of each grid point's value.
 
-    Values equal to ``decimals`` relative digits are merged (different paths can give the same
-    energy with different rounding).  Returns (distinct values ascending, inverse index of the
-    flattened grid)."""
+    Values within ``decimals`` relative digits of their neighbour are one atom (different paths
+    can give the same energy with different rounding; chained, so that no rounding boundary splits
+    an atom in two).  Each atom is represented by its first grid point.  Returns (distinct values
+    ascending, inverse index of the flattened grid)."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    scale = max(1.0, float(np.max(np.abs(values)))) if values.size else 1.0
-    _, first, inverse = np.unique(np.round(values / scale, decimals), return_index=True,
-                                  return_inverse=True)
-    return values[first], inverse.ravel()
+    if values.size == 0:
+        return values, np.zeros(0, dtype=np.intp)
+    scale = max(1.0, float(np.max(np.abs(values))))
+    order = np.argsort(values, kind="stable")
+    starts = np.concatenate(([True], np.diff(values[order]) > 10.0**-decimals * scale))
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(values.size, dtype=np.intp)
+    inverse[order] = group
+    first = np.minimum.reduceat(order, np.flatnonzero(starts))
+    return values[first], inverse
 
 
-def histogram_frame(direction, observable, values, counts, probability_exact=None):
-    """Histogram rows of exact atoms (bin_low = bin_high = value) with any count or exact mass."""
-    counts = np.asarray(counts, dtype=np.int64)
-    n = counts.sum()
-    keep = counts > 0
-    if probability_exact is not None:
-        keep |= probability_exact > 0
-    frame = pd.DataFrame({
-        "direction": direction,
-        "observable": observable,
-        "value": values[keep],
-        "bin_low": values[keep],
-        "bin_high": values[keep],
-        "count": counts[keep],
-        "probability": counts[keep] / n if n else np.nan,
-        "probability_exact": (probability_exact[keep] if probability_exact is not None
-                              else np.full(keep.sum(), np.nan)),
-    })
-    return frame
-
-
-def summary_row(direction, observable, values, counts, probability_exact=None):
-    """Sample mean, std (1/(n-1)) and stderr of one observable, with the exact mean and std."""
-    est = mean_estimate(values, counts)
-    n, _, variance, _ = moments(values, counts)
-    row = {"direction": direction, "observable": observable, "trajectories": n, "mean": est.value,
-           "std": float(np.sqrt(variance * n / (n - 1))) if n > 1 else np.nan, "stderr": est.stderr,
-           "mean_exact": np.nan, "std_exact": np.nan}
-    if probability_exact is not None:
-        mean = float(np.dot(probability_exact, values))
-        row["mean_exact"] = mean
-        row["std_exact"] = float(np.sqrt(max(np.dot(probability_exact, (values - mean) ** 2), 0.0)))
-    return row
+def log_group_sum(inverse, log_values, size):
+    """ln of the sums of exp(log_values) per group (``inverse`` as from ``lattice_groups``):
+    the log-space bincount of exact probabilities (-inf for a group of impossible atoms)."""
+    log_values = np.asarray(log_values, dtype=np.float64).ravel()
+    top = np.full(size, -np.inf)
+    np.maximum.at(top, inverse, log_values)
+    shift = np.where(np.isfinite(top), top, 0.0)
+    total = np.bincount(inverse, np.exp(log_values - shift[inverse]), size)
+    with np.errstate(divide="ignore"):
+        return shift + np.log(total)

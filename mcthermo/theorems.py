@@ -152,12 +152,10 @@ def overlap(forward, reverse, beta, free_energy):
     (wf, cf, nf), (wr, cr, nr) = forward, reverse
     u = np.concatenate([beta * wf, -beta * wr])
     c = np.concatenate([cf, cr])
-    ratio = np.exp(np.clip(beta * free_energy - u, -700, 700))
-    weight_0 = 1.0 / (nf + nr * ratio)
-    weight_1 = ratio * weight_0
-    o01 = np.dot(c, weight_0 * weight_1) * nr
-    o10 = np.dot(c, weight_1 * weight_0) * nf
-    return float(o01 + o10)
+    log_ratio = beta * free_energy - u
+    # W_n0 W_n1 = e^{d} / (N_F + N_R e^{d})^2, d = log_ratio, in log space (no overflow at large beta)
+    log_product = log_ratio - 2.0 * np.logaddexp(np.log(nf), np.log(nr) + log_ratio)
+    return float((nf + nr) * np.dot(c, np.exp(log_product)))
 
 
 def bar(forward_values, forward_counts, reverse_values, reverse_counts, *, beta: float,
@@ -196,6 +194,41 @@ def bar(forward_values, forward_counts, reverse_values, reverse_counts, *, beta:
             draws.append(_bar_solve(resampled[0], resampled[1], beta))
         replicates = np.array(draws)
     return _with_interval(estimate, replicates, level)
+
+
+def bar_bias(forward_values, forward_counts, reverse_values, reverse_counts, *, beta: float,
+             replicates: int = 32, seed: int = 0) -> float:
+    """Bootstrap estimate of the bias of BAR (mean of ``replicates`` multinomial resamples minus
+    the estimate); NaN where a resample has no solution."""
+    _check_beta(beta)
+    forward = _unique(forward_values, forward_counts)
+    reverse = _unique(reverse_values, reverse_counts)
+    value = _bar_solve(forward, reverse, beta)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(replicates):
+        resampled = []
+        for values, counts, total in (forward, reverse):
+            c = rng.multinomial(total, counts / total)
+            resampled.append((values[c > 0], c[c > 0], total))
+        try:
+            draws.append(_bar_solve(resampled[0], resampled[1], beta))
+        except EstimatorError:
+            return np.nan
+    return float(np.mean(draws) - value)
+
+
+def bar_effective_sample_size(forward_values, forward_counts, reverse_values, reverse_counts, *,
+                              beta: float, free_energy: float) -> float:
+    """The smaller Kish effective sample size (sum w)^2 / sum w^2 of the Fermi weights that the
+    BAR equation averages in either direction (few effective samples: the estimate rests on a few
+    trajectories in the overlap region)."""
+    forward = _unique(forward_values, forward_counts)
+    reverse = _unique(reverse_values, reverse_counts)
+    f_forward, f_reverse = _bar_terms(forward, reverse, beta, free_energy)
+    sizes = [np.dot(c, f) ** 2 / np.dot(c, f**2) if np.any(f > 0) else 0.0
+             for (_, c, _), f in ((forward, f_forward), (reverse, f_reverse))]
+    return float(min(sizes))
 
 
 # --- Crooks ---------------------------------------------------------------------------------------

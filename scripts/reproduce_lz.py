@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.special import logit
 
 import mcthermo as mt
-from mcthermo.exact import lz_quantum
+from mcthermo.exact import lz_comparison
 from mcthermo.models.base import STREAMS
 from mcthermo.models.landau_zener import LandauZener, crossing_entropy_production
 
@@ -100,8 +100,8 @@ def exact_regimes(tolerance=1e-9):
     for round trips the mean (dissipated) work and the final occupation."""
     rows = []
     for label, parameters in REGIMES.items():
-        spec = lz_quantum.quiet_spec(**parameters)
-        s = lz_quantum.exact_lz(spec, tolerance=tolerance).summary
+        spec = lz_comparison.quiet_spec(**parameters)
+        s = lz_comparison.exact_lz(spec, tolerance=tolerance).summary
         deviation = s["occupation_deviation"]["forward/equilibrium"]
         rows.append({"regime": label, "keep_R": float(spec.keep_probabilities()[0]),
                      "mean_work_quantum": s["forward_mean_work_quantum"],
@@ -111,8 +111,8 @@ def exact_regimes(tolerance=1e-9):
                      "p_final_deviation": deviation["final"],
                      "delta_omega_full": s["delta_omega_full"], "delta_omega_eq": s["delta_omega_eq"]})
     for label, parameters in ROUND_TRIPS.items():
-        spec = lz_quantum.quiet_spec(**parameters)
-        r = lz_quantum.round_trip(spec, tolerance=tolerance)
+        spec = lz_comparison.quiet_spec(**parameters)
+        r = lz_comparison.round_trip(spec, tolerance=tolerance)
         rows.append({"regime": label, "keep_R": float(spec.keep_probabilities()[0]),
                      "mean_work_quantum": r["mean_work_quantum"],
                      "mean_work_stochastic": r["mean_work_stochastic"],
@@ -191,8 +191,8 @@ def main(argv=None):
     fig2, fig3, fig4 = figure2(spec, args.seed), figure3(), figure4(run, spec)
     for name, frame in (("fig2_occupation", fig2), ("fig3_entropy_production", fig3), ("fig4_work", fig4)):
         frame.to_parquet(out / f"{name}.parquet", index=False)
-    exact = lz_quantum.exact_lz(spec, tolerance=args.tolerance)
-    lz_quantum.write_exact(exact, out / "exact", tolerance=args.tolerance)
+    exact = lz_comparison.exact_lz(spec, tolerance=args.tolerance)
+    lz_comparison.write_exact(exact, out / "exact", tolerance=args.tolerance)
     plot(out, fig2, fig3, fig4, spec, exact)
     checks = run.checks
     print(f"R = {spec.keep_probabilities()[0]:.10f}, <W_m> = {spec.mean_work():.10f}, "

@@ -1,4 +1,6 @@
-"""Independent Python-integer implementation of the documented stream derivation (kernels/rng.py)."""
+"""Independent Python-integer implementation of the documented stream derivation (kernels/rng.py),
+transcribed from the authors' C code: splitmix64.c (Vigna, after Steele, Lea and Flood 2014) and
+xoshiro256starstar.c (Blackman and Vigna), https://prng.di.unimi.it/."""
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -8,6 +10,13 @@ def splitmix_finaliser(z):
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
     return z ^ (z >> 31)
+
+
+def splitmix64_draws(x):
+    """Endless splitmix64 outputs from the state ``x``: x += golden gamma, then the finaliser."""
+    while True:
+        x = (x + GOLDEN) & MASK
+        yield splitmix_finaliser(x)
 
 
 def reference_key(seed, stream):
@@ -20,12 +29,8 @@ def reference_refinement_key(key):
 
 
 def reference_keyed_state(key, index):
-    x = splitmix_finaliser(key ^ splitmix_finaliser((index + GOLDEN) & MASK))
-    state = []
-    for _ in range(4):
-        x = (x + GOLDEN) & MASK
-        state.append(splitmix_finaliser(x))
-    return tuple(state)
+    draws = splitmix64_draws(splitmix_finaliser(key ^ splitmix_finaliser((index + GOLDEN) & MASK)))
+    return tuple(next(draws) for _ in range(4))
 
 
 def reference_state(seed, stream, index):

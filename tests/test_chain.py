@@ -257,3 +257,43 @@ def test_lane_masks_equal_elementwise_comparisons():
         expected = tuple(int(np.sum(bits[m])) for m in (lanes < low, lanes > high,
                                                          (lanes == low) | (lanes == high)))
         assert tuple(int(m) for m in masks(lanes, below, above, offset)) == expected
+
+
+def _log_enumerate(chain):
+    """ln P(n_initial, n_final, work index) by log-summing all 2^(M+1) paths, with ln f and
+    ln(1 - f) from the log-odds x: ln f = -ln(1 + e^{-x})."""
+    def log_draw(x, n):
+        return -np.logaddexp(0.0, -x) if n else -np.logaddexp(0.0, x)
+
+    log_pmf = np.full((2, 2, chain.lattice_size), -np.inf)
+    with np.errstate(divide="ignore"):
+        log_keep, log_redraw = np.log(chain.keep), np.log1p(-chain.keep)
+    for path in itertools.product((0, 1), repeat=chain.events + 1):
+        log_p = log_draw(chain.initial_log_odds, path[0])
+        for i in range(chain.events):
+            redraw = log_redraw[i] + log_draw(chain.log_odds[i], path[i + 1])
+            log_p += np.logaddexp(log_keep[i] if path[i + 1] == path[i] else -np.inf, redraw)
+        cell = (path[0], path[-1], int(np.dot(path, chain.work_weights)))
+        log_pmf[cell] = np.logaddexp(log_pmf[cell], log_p)
+    return log_pmf
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), events=st.integers(0, 7))
+def test_log_joint_pmf_equals_log_path_enumeration_far_below_underflow(seed, events):
+    """Log-odds up to +-2000 (probabilities e^{-2000}, zero in double precision): the log-space DP
+    keeps every atom, and its occupation law is the DP's marginal."""
+    rng = np.random.default_rng(seed)
+    base = _random_chain(rng, events)
+    x = rng.choice([-2000.0, -700.0, 0.3, 800.0], events + 1)
+    with np.errstate(over="ignore"):
+        chain = TwoStateChain(1.0 / (1.0 + np.exp(-x[0])), base.keep, 1.0 / (1.0 + np.exp(-x[1:])),
+                              base.work_weights, base.work_values, initial_log_odds=x[0], log_odds=x[1:])
+    log_pmf = chain.log_joint_pmf()
+    reference = _log_enumerate(chain)
+    assert np.array_equal(np.isneginf(log_pmf), np.isneginf(reference))
+    finite = np.isfinite(reference)
+    np.testing.assert_allclose(log_pmf[finite], reference[finite], rtol=1e-12, atol=1e-10)
+    log_p, log_q = chain.log_occupation_probabilities()
+    assert abs(np.logaddexp.reduce(log_pmf[:, 1].ravel()) - log_p[-1]) < 1e-10 * max(1.0, abs(log_p[-1]))
+    assert abs(np.logaddexp.reduce(log_pmf[:, 0].ravel()) - log_q[-1]) < 1e-10 * max(1.0, abs(log_q[-1]))

@@ -127,3 +127,21 @@ def test_bad_estimator_input():
         theorems.bar([], None, [1.0], None, beta=1.0)
     with pytest.raises(ValueError, match="beta"):
         theorems.exponential_average([1.0], beta=0.0)
+
+
+def test_bar_diagnostics_and_no_overflow_at_large_beta():
+    """beta = 1000 with beta sigma_W = 2: the overlap, ESS and bias stay finite without overflow
+    warnings (pytest turns warnings into errors)."""
+    rng = np.random.default_rng(9)
+    beta, df, s = 1000.0, 0.7, 0.002
+    forward = rng.normal(df + beta * s**2 / 2, s, 5000)
+    reverse = rng.normal(-df + beta * s**2 / 2, s, 5000)
+    est = theorems.bar(forward, None, reverse, None, beta=beta, bootstrap=0)
+    assert abs(est.value - df) < 5 * est.stderr and 0 < est.overlap < 1
+    ess = theorems.bar_effective_sample_size(forward, None, reverse, None, beta=beta, free_energy=est.value)
+    assert 1 < ess < 5000
+    bias = theorems.bar_bias(forward, None, reverse, None, beta=beta, replicates=16)
+    assert abs(bias) < est.stderr
+    far = theorems.overlap((np.array([0.0]), np.array([1.0]), 1), (np.array([-50.0]), np.array([1.0]), 1),
+                           beta, 25.0)
+    assert far == 0.0   # e^{-25000} per sample, without overflow

@@ -9,6 +9,7 @@ import pytest
 
 import mcthermo as mt
 from mcthermo import io
+from mcthermo.run import table_stamp
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,10 @@ def test_round_trip_and_metadata(run):
     back = mt.read(out)
     assert back.info == json.loads((out / "run.json").read_text())
     for name, frame in result.tables.items():
-        pd.testing.assert_frame_equal(frame, back.tables[name])
-        assert io.table_metadata(out / f"{name}.parquet") == result.info
+        pd.testing.assert_frame_equal(frame, back.tables[name], check_exact=True)
+        assert frame.equals(back.tables[name])  # exact: same values, dtypes and column order
+        assert io.table_metadata(out / f"{name}.parquet") == table_stamp(result.info)
+    assert set(back.info["files"]) >= {"histogram.parquet", "summary.parquet", "checks.parquet"}
     assert {"model", "run_id", "beta", "gap_start", "gap_end", "steps"} <= set(back.histogram.columns)
     assert mt.read(out, "summary").equals(back.summary)
     assert back.spec == mt.Staircase(steps=5)
@@ -64,8 +67,11 @@ def test_foreign_and_damaged_files_give_clear_errors(run, tmp_path):
 
 def test_chunk_files_are_checked(tmp_path):
     path = tmp_path / "forward-0-10.npz"
-    io.write_chunk(path, {"counts": np.arange(4)}, "abc")
-    assert np.array_equal(io.read_chunk(path, "abc")["counts"], np.arange(4))
+    digest = io.write_chunk(path, {"counts": np.arange(4)}, "abc", "forward", 0, 10)
+    assert digest == io.file_sha256(path)
+    assert np.array_equal(io.read_chunk(path, "abc", ("forward", 0, 10), digest)["counts"], np.arange(4))
+    with pytest.raises(mt.MCThermoFileError, match="not what its name says"):
+        io.read_chunk(path, "abc", ("forward", 0, 11))
     with pytest.raises(mt.MCThermoFileError, match="different run"):
         io.read_chunk(path, "xyz")
     path.write_bytes(path.read_bytes()[:50])
@@ -90,3 +96,33 @@ def test_a_failing_write_leaves_the_old_table_and_no_temporary(tmp_path, monkeyp
         io.write_table(pd.DataFrame({"a": [2]}), target, {"model": "x"})
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["summary.parquet"]
+
+
+def test_tables_carry_page_checksums_and_a_flipped_bit_is_named(run, tmp_path):
+    """Issue 16 case 2: one flipped bit inside histogram.parquet data used to be read silently."""
+    import shutil
+
+    result, out = run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    target = copy / "histogram.parquet"
+    column = pq.ParquetFile(target).metadata.row_group(0).column(list(result.histogram).index("count"))
+    data = bytearray(target.read_bytes())
+    data[column.data_page_offset + column.total_compressed_size - 3] ^= 0x04  # inside the counts
+    target.write_bytes(bytes(data))
+    with pytest.raises(mt.MCThermoFileError, match=r"histogram.parquet: damaged or edited"):
+        mt.read(copy)
+    # without the recorded hash, Parquet's own page checksums still catch it
+    with pytest.raises(mt.MCThermoFileError, match="histogram.parquet: not a readable Parquet"):
+        io.read_table(target)
+    # a complete run that lists a table that is gone is named too
+    (copy / "histogram.parquet").unlink()
+    with pytest.raises(mt.MCThermoFileError, match="histogram.parquet: no such file"):
+        mt.read(copy)
+
+
+def test_manifest_ignores_a_line_cut_short(tmp_path):
+    io.append_manifest(tmp_path, {"chunks/a.npz": "1"})
+    with open(tmp_path / io.MANIFEST, "a") as handle:
+        handle.write('{"chunks/b.npz": "2')  # kill -9 in the middle of the line
+    assert io.read_manifest(tmp_path) == {"chunks/a.npz": "1"}

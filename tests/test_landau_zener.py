@@ -75,11 +75,28 @@ def _random_specs(count, seed=7):
                               level_end=levels[-1] + rng.uniform(0.1, 2))
 
 
+def reference_crossings(spec, direction):
+    """Occupations p_1 .. p_{L+1} and per-crossing Sigma_i from scratch: p_{i+1} = R_i p_i +
+    (1 - R_i) f_i, and the second law Sigma_i = S(p_{i+1}) - S(p_i) - beta Q_i with Shannon S and
+    heat Q_i = (eps_i - mu)(p_{i+1} - p_i) (the log-ratio of a detailed-balanced crossing)."""
+    e = spec.positions(direction)
+    keep = np.exp(-np.pi * spec.gap_array**2 / (2 * spec.speed_array))
+    keep = keep if direction == "forward" else keep[::-1]
+    p = [1.0 / (1.0 + np.exp(spec.beta * (e[0] - spec.mu)))]
+    for level, r in zip(e[1:-1], keep):
+        p.append(r * p[-1] + (1 - r) / (1.0 + np.exp(spec.beta * (level - spec.mu))))
+    p = np.array(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nan_to_num(p * np.log(p)) - np.nan_to_num((1 - p) * np.log1p(-p))
+    return p, np.diff(entropy) - spec.beta * (e[1:-1] - spec.mu) * np.diff(p)
+
+
 @pytest.mark.parametrize("direction", ["forward", "reverse"])
 def test_entropy_production_forms_agree_and_both_laws_hold(direction):
     worst = 0.0
     for spec in [SEED, IRREGULAR, *_random_specs(300)]:
         c = spec.crossings(direction)
+        p, sigma = reference_crossings(spec, direction)
         x = thermal_log_odds(spec.beta, spec.mu, c.level)
         relaxation = (relative_entropy_to_thermal(c.occupation, x)
                       - relative_entropy_to_thermal(c.occupation_after, x))
@@ -89,8 +106,8 @@ def test_entropy_production_forms_agree_and_both_laws_hold(direction):
         total = (spec.beta * (spec.mean_work(direction) - sign * spec.free_energy_change())
                  - relative_entropy_to_thermal(spec.occupation_probabilities(direction)[-1], end))
         errors = [c.entropy_production - c.entropy_production_eq7, c.entropy_production - relaxation,
-                  c.first_law_residual, c.second_law_residual,
-                  [c.entropy_production.sum() - total]]
+                  c.first_law_residual, c.second_law_residual, [c.entropy_production.sum() - total],
+                  c.occupation - p[:-1], c.occupation_after - p[1:], c.entropy_production - sigma]
         worst = max(worst, max(np.max(np.abs(e)) for e in errors))
         assert c.entropy_production.min() > -1e-14
     assert worst < 1e-13
@@ -107,6 +124,27 @@ def test_eq7_needs_the_pinned_indices():
 
 
 # --- exact distributions against brute-force path enumeration -----------------------------------
+def entropy_production_paths(spec, direction):
+    """Every occupation path of one protocol: (n_initial, n_final, work, P[path], ln P[path] /
+    P~[reversed path]), P~ the crossings run backwards from the final occupation p_{L+1} (the
+    definition of sigma), straight from the physics."""
+    e = spec.positions(direction)
+    f = fermi(spec.beta, spec.mu, e)
+    keep = np.exp(-np.pi * spec.gap_array**2 / (2 * spec.speed_array))
+    keep = keep if direction == "forward" else keep[::-1]
+    p_final, _ = reference_crossings(spec, direction)
+
+    def step(new, old, i):  # crossing i of this protocol: keep w.p. R_i, else redraw from f(e_{i+1})
+        return keep[i] * (new == old) + (1 - keep[i]) * (f[i + 1] if new else 1 - f[i + 1])
+
+    for n in itertools.product((0, 1), repeat=len(keep) + 1):
+        forward = (f[0] if n[0] else 1 - f[0]) * np.prod([step(n[i + 1], n[i], i) for i in range(len(keep))])
+        backward = ((p_final[-1] if n[-1] else 1 - p_final[-1])
+                    * np.prod([step(n[i], n[i + 1], i) for i in range(len(keep))]))
+        if forward > 0:
+            yield n[0], n[-1], float(np.dot(n, np.diff(e))), forward, float(np.log(forward / backward))
+
+
 def enumerate_paths(spec):
     """Every occupation path (n_0..n_L) with its forward and reverse probabilities and its work,
     straight from the physics (not from the chain arrays)."""
@@ -181,12 +219,13 @@ def test_jarzynski_crooks_and_integral_ft_are_exact(keep, protocol):
         assert (p_f > 0) == (p_r > 0)
         if p_f > 0:
             assert abs(np.log(p_f / p_r) - beta * (w - dOmega)) < 1e-12
-    # <e^{-sigma}> = 1 over the exact joint distribution of (n_initial, n_final, work)
+    # sigma of the model (a function of n_initial, n_final, W_m) is ln P[path] / P~[reversed path]
+    # of every path, so <e^{-sigma}> = sum of P~ = 1
     for direction in ("forward", "reverse"):
-        chain = spec.chain(direction)
-        sigma = spec._observable_grids(direction, chain)["entropy_production"]
-        pmf = chain.joint_pmf()
-        assert abs(np.sum(pmf[pmf > 0] * np.exp(-sigma[pmf > 0])) - 1) < 1e-12
+        n0, n1, work, probability, sigma = map(np.array, zip(*entropy_production_paths(spec, direction)))
+        model = spec.observables(direction, n0, n1, work)["entropy_production"]
+        assert np.max(np.abs(model - sigma)) < 1e-12
+        assert abs(np.sum(probability * np.exp(-model)) - 1) < 1e-12
 
 
 def test_low_temperature_keeps_every_atom():
@@ -200,7 +239,7 @@ def test_low_temperature_keeps_every_atom():
             law.work[law.probability > 0] - sign * spec.free_energy_change())
         assert abs(np.exp(np.logaddexp.reduce(log_terms)) - 1.0) < 1e-10
     tables = _sample(spec, count=200_000)
-    assert tables["checks"].passed.all()
+    assert (tables["checks"].verdict != "failed").all()
     assert np.isfinite(tables["crossings"].entropy_production).all()
 
 

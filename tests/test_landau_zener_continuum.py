@@ -5,7 +5,8 @@ import pytest
 
 from mcthermo.kernels.gillespie import redraw_paths
 from mcthermo.kernels.rng import bernoulli_threshold
-from mcthermo.models.landau_zener import GoldenRuleLimit, LandauZener, diabatic_probability
+from mcthermo.models.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
+from mcthermo.models.landau_zener import LandauZener, diabatic_probability
 from mcthermo.stats import mean_estimate, variance_estimate
 from mcthermo.theorems import jarzynski
 
@@ -60,13 +61,13 @@ def test_master_equation_moments_obey_jarzynski():
                                      LandauZener().golden_rule_limit("reverse")],
                          ids=["forward", "reverse", "seed cells forward", "seed cells reverse"])
 def test_gillespie_sampler_follows_the_master_equation(process):
-    z = _z_scores(process, process.sample(seed=17, count=400_000))
+    z = _z_scores(process, sample_paths(process, seed=17, count=400_000))
     assert max(abs(v) for v in z.values()) < 5, z
 
 
 def test_a_wrong_rate_is_flagged():
     wrong = GoldenRuleLimit(BETA, MU, (START, END), (1.1 * DENSITY,))
-    z = _z_scores(CONTINUUM, wrong.sample(seed=17, count=400_000))
+    z = _z_scores(CONTINUUM, sample_paths(wrong, seed=17, count=400_000))
     assert abs(z["mean work"]) > 5 or abs(z["final occupation"]) > 5, z
 
 
@@ -76,6 +77,7 @@ def test_seed_cells_keep_each_crossing_with_probability_r():
     mass = np.asarray(process.density) * np.abs(np.diff(process.edges))
     np.testing.assert_allclose(np.exp(-mass[1:-1]), spec.keep_probabilities(), rtol=1e-14)
     assert process.edges[:2] == (0.0, 0.5) and process.edges[-2:] == (9.5, 10.0)
+    assert golden_rule_limit(spec, "reverse") == spec.golden_rule_limit("reverse")
     with pytest.raises(ValueError, match="R_i > 0"):
         LandauZener(speed=1e-6).golden_rule_limit()
 
@@ -84,7 +86,7 @@ def test_discrete_chain_converges_to_the_golden_rule_limit():
     """Exact chain moments approach the master equation at second order in the spacing h, and
     the whole work distribution approaches the sampled continuum one (Kolmogorov distance ~ h)."""
     exact = CONTINUUM.moments()
-    samples = np.sort(CONTINUUM.sample(seed=5, count=400_000).work.to_numpy())
+    samples = np.sort(sample_paths(CONTINUUM, seed=5, count=400_000).work.to_numpy())
     steps = [2.0**-k for k in range(7)]
     errors, distances = [], []
     for h in steps:

@@ -31,3 +31,25 @@ def test_report_is_one_self_contained_page(runs, capsys):
     page = (runs / "report.html").read_text()
     assert page.count("<h2>") == 3 and "data:image/png;base64," in page
     assert "checks passed" in page and "jarzynski" in page and "src=\"http" not in page
+
+
+def test_histogram_axes_fit_the_data_and_lattices_are_not_joined(runs):
+    from mcthermo.plots import histogram_limits
+
+    run = mt.read(runs / "qubit")
+    rows = run.histogram.query("observable == 'heat_photon'")
+    (x_low, x_high), (y_low, y_high) = histogram_limits(rows, run.info["trajectories"], log=True)
+    sampled = rows[rows["count"] > 0]
+    assert y_high <= 1.5 and y_low > 0  # not up to 10^1
+    span = sampled["value"].max() - sampled["value"].min()
+    assert x_low >= rows["value"].min() and x_high - x_low <= 3 * max(span, 1.0) + 1
+    assert x_low < sampled["value"].min() and x_high > sampled["value"].max()
+
+
+def test_report_shows_three_verdict_states_and_folder_names(runs, tmp_path):
+    from mcthermo.report import write_report
+
+    run = mt.read(runs / "staircase")
+    run.tables["checks"]["verdict"] = ["inconclusive"] + ["passed"] * (len(run.checks) - 1)
+    page = write_report(run, tmp_path / "r.html", figures=False).read_text()
+    assert 'class="inconclusive"' in page and "1 inconclusive" in page and "<h2>staircase —" in page

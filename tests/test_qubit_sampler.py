@@ -1,6 +1,7 @@
 """Driven qubit sampler: reproducibility, kernel twins, statistical agreement with the exact
 answers, and every check shown able to fail on a wrong sampler or a wrong reference."""
 import dataclasses
+import hashlib
 
 import numba
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from mcthermo.kernels import jumps
 from mcthermo.models.qubit import DrivenQubit
 from mcthermo import Bath
-from mcthermo.checks import bonferroni_threshold as bloch_threshold, expectation_check
+from mcthermo.checks import bonferroni_threshold as bloch_threshold
 from mcthermo.models.qubit_results import bloch_table
 from mcthermo.tables import build as build_tables
 
@@ -62,13 +63,33 @@ def test_accumulators_do_not_depend_on_thread_count(qubit):
         np.testing.assert_array_equal(one[key], many[key])
 
 
+def _digest(arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_kernels_reproduce_the_recorded_draws():
+    """Bit-identical to the outputs recorded before the kernel arguments became one JumpTables
+    (sha256 of every array, thermal start off resonance, seed 123, trajectories 7 ..).  Change these
+    digests only with a deliberate change of the draws."""
+    q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=21)
+    acc = q.accumulate("forward", 123, 7, 2000)
+    assert _digest([acc[k] for k in sorted(acc)]) == "03ddc77c3a6762a7"
+    assert _digest(jumps.jump_samples(123, 0, 7, 300, q.jump_tables())) == "7d6dce1d9b3be4a3"
+    assert _digest([a for i in (0, 5, 17) for a in q.jump_record(123, i)]) == "cb8fd2d4e2e2e15e"
+
+
 def test_kernel_matches_its_python_twin(qubit):
-    k = qubit.kernel_arguments()
-    args = (SEED, 0, 10, 40, k["init_threshold"], k["init_vectors"], k["a"], k["b"], k["cum_plus"],
-            k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"], k["d_laser"], k["d_photon"],
-            k["d_dephasing"], k["times"])
+    k = qubit.jump_tables()
+    args = (SEED, 0, 10, 40, k)
     for compiled, python in zip(jumps.jump_samples(*args), jumps.jump_samples.py_func(*args)):
         np.testing.assert_array_equal(compiled, python)
+    times, channels = qubit.jump_record(SEED, 12)
+    np.testing.assert_array_equal(times, jumps.jump_record.py_func(SEED, 0, 12, k)[0])
+    np.testing.assert_array_equal(channels, jumps.jump_record.py_func(SEED, 0, 12, k)[1])
     # the scalar helpers of the hot loop (the RNG state cannot round-trip through Python ints)
     cp, cm = np.complex128(0.6 + 0.2j), np.complex128(-0.3 + 0.714j)
     for dt in (0.0, 0.7, 1e4):
@@ -79,8 +100,7 @@ def test_kernel_matches_its_python_twin(qubit):
     jumps._record.py_func(moments[1], 1, 2, cp, cm)
     np.testing.assert_allclose(moments[0], moments[1], rtol=1e-15)
     for u in (0.0, 0.3, 0.999999):
-        assert jumps._pick(u, k["cum_plus"], k["chan_plus"]) == \
-            jumps._pick.py_func(u, k["cum_plus"], k["chan_plus"])
+        assert jumps._pick(u, k.cum_plus, k.chan_plus) == jumps._pick.py_func(u, k.cum_plus, k.chan_plus)
 
 
 def test_samples_and_jump_record_agree_with_accumulators(qubit):
@@ -96,10 +116,14 @@ def test_samples_and_jump_record_agree_with_accumulators(qubit):
 
 def test_all_checks_pass_on_the_correct_sampler(result):
     checks = result["checks"]
-    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+    assert (checks["verdict"] != "failed").all(), checks.loc[~checks["passed"]].to_string()
+    # <e^{-sigma}> rests on rare trajectories here (stderr ~100): no power, said so, not a pass
+    assert set(checks.loc[~checks["passed"], "check"]) <= {"integral_ft"}
     assert set(checks["check"]) >= {"bloch", "first_law", "mean", "distribution", "integral_ft"}
     random = checks[np.isfinite(checks["stderr"]) & (checks["stderr"] > 0)]
-    assert np.abs(random["z"]).max() < 4.0       # 25 z-scores with their own stderr
+    # Bonferroni: for one fixed seed, max |z| of m null z-scores exceeds 4 with probability
+    # <= m P(|Z| > 4) = m 6.3e-5 (1.6e-3 for the 25 rows here)
+    assert len(random) <= 30 and np.abs(random["z"]).max() < 4.0
 
 
 def test_bloch_and_thermo_tables(qubit, result):
@@ -113,17 +137,29 @@ def test_bloch_and_thermo_tables(qubit, result):
     assert np.all(np.abs(thermo["U_mc"] - thermo["U"]) <= 6 * u_se + 1e-12)
 
 
-def test_bloch_threshold_false_alarm_rate_by_null_runs():
-    """40 independent runs (5000 trajectories, 41 times): max|z| is far below the threshold
-    (median about 2, spec C5), so the Bonferroni threshold 5.6 (123 z-scores) rarely alarms."""
+def _calibration_z(z):
+    """z-scores of the across-run means of z and of z^2 - 1 (one row of ``z`` per independent run):
+    both 0 under the null, each with the standard error of its 40 independent run averages."""
+    out = []
+    for per_run in (z.mean(axis=1), (z**2).mean(axis=1) - 1.0):
+        out.append(per_run.mean() / (per_run.std(ddof=1) / np.sqrt(per_run.size)))
+    return np.array(out)
+
+
+def test_bloch_z_scores_are_calibrated():
+    """The Bonferroni threshold t(m) bounds the false-alarm rate of max |z| over m z-scores by
+    m P(|Z| > t(m)) = 2 P(Z > 5) whatever their correlations, provided each z is marginally
+    N(0, 1).  That premise is tested: 40 independent runs (5000 trajectories, 40 times x 3 axes),
+    mean z = 0 and mean z^2 = 1 across runs; z inflated by 1.25 (a stderr 20 % too small) is flagged."""
     q = DrivenQubit(laser_frequency=9.4, initial=(0.0, 1.0, 0.0), times=41)
-    worst = []
+    runs = []
     for run in range(40):
-        acc = q.accumulate("forward", 1000 + run, 0, 5000)
-        worst.append(abs(expectation_check(bloch_table(q, acc)[1])["z"]))
-    worst = np.array(worst)
-    assert 1.2 < np.median(worst) < 3.2
-    assert worst.max() < bloch_threshold(120)
+        frame = bloch_table(q, q.accumulate("forward", 1000 + run, 0, 5000))[0].iloc[1:]
+        runs.append(np.concatenate([(frame[a] - frame[f"{a}_exact"]) / frame[f"{a}_stderr"] for a in "xyz"]))
+    z = np.array(runs)
+    assert z.shape == (40, 120) and np.abs(z).max() < bloch_threshold(z.size)
+    assert np.all(np.abs(_calibration_z(z)) < 4), _calibration_z(z)
+    assert _calibration_z(1.25 * z)[1] > 4
 
 
 def _failed(spec, acc):
@@ -156,14 +192,13 @@ def test_integral_ft_passes_and_fails_where_it_has_power():
 
 
 def test_checks_fail_on_a_sampler_with_a_wrong_rate(qubit, monkeypatch):
-    original = DrivenQubit.kernel_arguments
+    original = DrivenQubit.jump_tables
 
     def slow_decay(self):
-        args = original(self)
-        args["a"] *= 0.8                  # the + branch waits 25 % too long
-        return args
+        tables = original(self)
+        return tables._replace(a=0.8 * tables.a)  # the + branch waits 25 % too long
 
-    monkeypatch.setattr(DrivenQubit, "kernel_arguments", slow_decay)
+    monkeypatch.setattr(DrivenQubit, "jump_tables", slow_decay)
     acc = qubit.accumulate("forward", SEED, 0, 50_000)
     monkeypatch.undo()
     failed = set(_failed(qubit, acc))
@@ -172,15 +207,15 @@ def test_checks_fail_on_a_sampler_with_a_wrong_rate(qubit, monkeypatch):
 
 
 def test_first_law_check_fails_on_wrong_channel_bookkeeping(qubit, monkeypatch):
-    original = DrivenQubit.kernel_arguments
+    original = DrivenQubit.jump_tables
 
     def lost_quanta(self):
-        args = original(self)
-        args["d_dephasing"] = args["d_dephasing"].copy()
-        args["d_dephasing"][1] = 0          # z-bath s~- jumps forget their quantum W
-        return args
+        tables = original(self)
+        d_dephasing = tables.d_dephasing.copy()
+        d_dephasing[1] = 0                  # z-bath s~- jumps forget their quantum W
+        return tables._replace(d_dephasing=d_dephasing)
 
-    monkeypatch.setattr(DrivenQubit, "kernel_arguments", lost_quanta)
+    monkeypatch.setattr(DrivenQubit, "jump_tables", lost_quanta)
     acc = qubit.accumulate("forward", SEED, 0, 5000)
     monkeypatch.undo()
     assert acc["first_law_violations"][0] > 0
@@ -197,7 +232,8 @@ def test_lattice_range_check_fails_when_the_lattice_is_too_small(qubit, monkeypa
 def test_thermal_start_off_resonance_passes():
     q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=81)
     checks = build_tables(q.results({"forward": q.accumulate("forward", 77, 0, 60_000)}))["checks"]
-    assert checks["passed"].all(), checks.loc[~checks["passed"]].to_string()
+    assert (checks["verdict"] != "failed").all(), checks.loc[~checks["passed"]].to_string()
+    assert set(checks.loc[~checks["passed"], "check"]) <= {"integral_ft"}
 
 
 def test_rates_only_form_samples_ensemble_quantities():

@@ -1,13 +1,28 @@
-"""Counter-based streams: determinism, independence of (seed, stream, index), uniformity."""
+"""Counter-based streams: the published outputs of splitmix64 and xoshiro256**, determinism,
+independence of (seed, stream, index), uniformity."""
+import itertools
+
 import numba
 import numpy as np
 import pytest
 from scipy.stats import chi2
 
+from reference_rng import GOLDEN, MASK, splitmix64_draws, xoshiro_draws
 from reference_rng import reference_state as _reference_state
 
-from mcthermo.kernels.rng import (UNIT53, bernoulli_threshold, exponential, trajectory_state,
-                                  uniform53)
+from mcthermo.kernels.rng import (UNIT53, bernoulli_threshold, exponential, mix64, next_uint64,
+                                  trajectory_state, uniform53)
+
+# Published first outputs of splitmix64 seeded with 0 (splitmix64.c; the seed vectors quoted by
+# xoshiro's users, e.g. the Rust crate rand_xoshiro and many ports) and with 1477776061723855037
+# (rand_xoshiro's splitmix64 `reference` test).
+SPLITMIX64_FROM_0 = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F, 0xF88BB8A8724C81EC]
+SPLITMIX64_FROM_1477776061723855037 = [1985237415132408290, 2979275885539914483, 13511426838097143398]
+# xoshiro256** from the state (1, 2, 3, 4): rand_xoshiro's `reference` test, "produced with the
+# reference implementation" (xoshiro256starstar.c).
+XOSHIRO256SS_FROM_1234 = [11520, 0, 1509978240, 1215971899390074240, 1216172134540287360,
+                          607988272756665600, 16172922978634559625, 8476171486693032832,
+                          10595114339597558777, 2904607092377533576]
 
 
 @numba.njit
@@ -26,6 +41,27 @@ def _exponentials(seed, n):
     for i in range(n):
         out[i], s0, s1, s2, s3 = exponential(s0, s1, s2, s3)
     return out
+
+
+@numba.njit
+def _xoshiro(s0, s1, s2, s3, n):
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        out[i], s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
+    return out
+
+
+def test_generators_reproduce_the_published_reference_outputs():
+    # the pure-Python transcriptions of the authors' C code ...
+    assert list(itertools.islice(splitmix64_draws(0), 4)) == SPLITMIX64_FROM_0
+    assert list(itertools.islice(splitmix64_draws(1477776061723855037), 3)) == SPLITMIX64_FROM_1477776061723855037
+    assert list(itertools.islice(xoshiro_draws((1, 2, 3, 4)), 10)) == XOSHIRO256SS_FROM_1234
+    # ... and the compiled kernels: splitmix64 output k is mix64(x + k * golden gamma)
+    for seed, published in ((0, SPLITMIX64_FROM_0), (1477776061723855037, SPLITMIX64_FROM_1477776061723855037)):
+        states = [np.uint64((seed + k * GOLDEN) & MASK) for k in range(1, len(published) + 1)]
+        assert [int(mix64(x)) for x in states] == published
+    one_two_three_four = (np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4))
+    assert [int(x) for x in _xoshiro(*one_two_three_four, 10)] == XOSHIRO256SS_FROM_1234
 
 
 def test_stream_is_a_pure_function_of_seed_stream_index():

@@ -16,14 +16,26 @@ def _assert_same_tables(a, b):
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
 
 
-def test_tables_do_not_depend_on_chunk_size_or_threads():
-    reference = mt.sample(SPEC, 50_000, 5, reverse=True)
-    _assert_same_tables(reference, mt.sample(SPEC, 50_000, 5, reverse=True, chunk_size=7_777))
+@pytest.mark.parametrize("spec,reverse", [(SPEC, True), (mt.DrivenQubit(t_end=5.0, times=11), False)])
+def test_tables_are_bit_identical_for_any_chunk_size_and_thread_count(spec, reverse):
+    """Same seed -> the same bytes in every table, whatever the chunking (not aligned with the
+    qubit's 4096-trajectory blocks either) and the number of Numba threads; the thread count of the
+    caller is restored after each run."""
+    reference = mt.sample(spec, 30_000, 5, reverse=reverse)
     threads = numba.get_num_threads()
-    try:
-        _assert_same_tables(reference, mt.sample(SPEC, 50_000, 5, reverse=True, workers=1, chunk_size=3_000))
-    finally:
-        numba.set_num_threads(threads)
+    for workers, chunk_size in [(1, None), (1, 3_000), (numba.config.NUMBA_NUM_THREADS, 7_777),
+                                (None, 30_000), (numba.config.NUMBA_NUM_THREADS, 1_000)]:
+        other = mt.sample(spec, 30_000, 5, reverse=reverse, workers=workers, chunk_size=chunk_size)
+        _assert_same_tables(reference, other)
+        assert numba.get_num_threads() == threads
+
+
+def test_elapsed_time_and_rate_are_recorded(tmp_path):
+    run = mt.sample(SPEC, 20_000, 1, reverse=True, out=tmp_path / "run")
+    assert run.elapsed_seconds > 0 and run.trajectories_per_second == pytest.approx(40_000 / run.elapsed_seconds)
+    back = mt.read(tmp_path / "run")
+    assert back.elapsed_seconds == run.elapsed_seconds
+    assert back.trajectories_per_second == run.trajectories_per_second
 
 
 def test_seeds_and_directions_are_distinct_streams():
@@ -86,6 +98,7 @@ def test_a_different_run_in_the_same_directory_is_refused(tmp_path):
 def test_saved_samples_match_the_histogram(tmp_path):
     run = mt.sample(SPEC, 5_000, 2, save_samples=True, chunk_size=2_000)
     assert list(run.samples["trajectory"]) == list(range(5_000))
+    assert list(run.samples.columns[:3]) == ["model", "run_id", "direction"]
     counts = run.samples.groupby("work_index").size()
     hist = run.histogram.query("observable == 'work' and count > 0")
     assert counts.to_numpy().tolist() == hist["count"].tolist()

@@ -40,11 +40,46 @@ def _default_out(spec, args) -> str:
     return f"data/exact/{spec.name}-{fingerprint(identity)[:8]}"
 
 
+def cost_estimate(spec, time_step=None) -> tuple[float, float]:
+    """(time steps, seconds) the exact propagation needs at least, from the parameters alone: both
+    directions on the starting grid and its halving (step doubling), timed on a short stretch.
+    ValueError naming the driving options when the grid would exceed the integrator's limit."""
+    import time
+
+    import numpy as np
+
+    from .lz_propagator import MAX_PHASE, MAX_STEPS, drive_from_spec, step_propagators
+
+    steps, per_step = 0.0, 0.0
+    for direction in ("forward", "reverse"):
+        drive = drive_from_spec(spec, direction)
+        dt = float(time_step) if time_step else min(MAX_PHASE / drive.spread(), 0.05)
+        grid = drive.duration / dt
+        if grid > MAX_STEPS:
+            raise ValueError(f"--speed/--speeds: the exact propagation needs {grid:.3g} time steps of "
+                             f"{dt:g} over t = {drive.duration:.3g} (limit {MAX_STEPS}); drive faster, "
+                             "narrow --level-start/--level-end or give a larger --time-step")
+        steps += 3 * grid  # the grid and its halving, at least once
+        sample = np.minimum(np.arange(1025) * dt, drive.duration)
+        started = time.perf_counter()
+        for _ in step_propagators(drive, sample):
+            pass
+        per_step = max(per_step, (time.perf_counter() - started) / 1024)
+    return steps, steps * per_step
+
+
 def run(args) -> int:
     """Compute and write the exact tables; print the comparison summary unless --quiet."""
-    from .lz_quantum import exact_lz, write_exact
+    import sys
+
+    from .lz_comparison import exact_lz, write_exact
 
     spec = EXACT_MODELS[args.exact_model].from_arguments(args)
+    steps, seconds = cost_estimate(spec, args.time_step)
+    if not args.quiet:
+        print(f"mcthermo: exact {args.exact_model}: at least {steps:.3g} time steps, about "
+              f"{max(seconds, 0.1):.2g} s or more (each halving of the step for --tolerance doubles it)",
+              file=sys.stderr)
     result = exact_lz(spec, time_step=args.time_step, tolerance=args.tolerance,
                       initial_occupation=args.initial_occupation)
     out = args.out or _default_out(spec, args)

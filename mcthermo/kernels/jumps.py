@@ -19,6 +19,8 @@ and adds the Floquet-frame Bloch components (s, x~, y~) and their products at th
 the row of the trajectory's block.  Floats are summed sequentially within a block of consecutive
 trajectory indices; integers are summed in any order: results do not depend on threads or chunks.
 """
+from collections import namedtuple
+
 import numba
 import numpy as np
 
@@ -28,6 +30,16 @@ from .rng import exponential, trajectory_state, uniform
 OP_Z, OP_LOWER, OP_RAISE = 0, 1, 2
 #: floats per output time: s, x, y, s^2, x^2, y^2, s x, s y, x y (Floquet-frame Bloch components)
 MOMENTS = 9
+
+#: Everything the kernels need about one protocol (built by ``DrivenQubit.jump_tables``):
+#: ``init_threshold``, ``init_vectors`` the unravelling of rho~(0) (eigenvalue of row 0, rows the
+#: eigenvectors on (|+>, |->)); ``a``, ``b`` the escape rates of the + and - branches;
+#: ``cum_plus``/``chan_plus`` and ``cum_minus``/``chan_minus`` the cumulative channel probabilities
+#: of each branch and the channels they belong to; per channel ``ops`` (operator code) and the
+#: lattice increments ``d_laser``, ``d_photon``, ``d_dephasing``; ``times`` the output times
+#: (the last one is t_end).
+JumpTables = namedtuple("JumpTables", "init_threshold init_vectors a b cum_plus chan_plus cum_minus "
+                                      "chan_minus ops d_laser d_photon d_dephasing times")
 
 
 @inline
@@ -70,13 +82,25 @@ def _pick(u, cumulative, channels):
 
 
 @inline
-def _start(seed, stream, index, init_threshold, init_vectors):
+def _start(seed, stream, index, tables):
     """Generator state and the pure initial Floquet state (c+, c-) of one trajectory: the
     eigenvector of rho~(0) drawn with its eigenvalue as probability."""
     s0, s1, s2, s3 = trajectory_state(seed, stream, index)
     u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-    k = 0 if u < init_threshold else 1
-    return init_vectors[k, 0], init_vectors[k, 1], s0, s1, s2, s3
+    k = 0 if u < tables.init_threshold else 1
+    return tables.init_vectors[k, 0], tables.init_vectors[k, 1], s0, s1, s2, s3
+
+
+@inline
+def _jump(tables, plus, u, cp, cm):
+    """Channel of a jump of branch + (``plus``) or -, chosen by the uniform ``u``, and the state
+    after it."""
+    if plus:
+        c = _pick(u, tables.cum_plus, tables.chan_plus)
+    else:
+        c = _pick(u, tables.cum_minus, tables.chan_minus)
+    cp, cm = _after_jump(tables.ops[c], cp, cm)
+    return c, cp, cm
 
 
 @inline
@@ -101,9 +125,7 @@ def _after_jump(op, cp, cm):
 
 
 @kernel
-def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plus, chan_plus,
-                cum_minus, chan_minus, ops, d_laser, d_photon, d_dephasing, times, moments, row,
-                channel_counts):
+def _trajectory(seed, stream, index, tables, moments, row, channel_counts):
     """Sample one trajectory: returns (n0, nt, laser, photon, dephasing) lattice indices.
 
     ``channel_counts`` (zeroed here) receives the jumps per channel.  The Floquet measurement
@@ -112,7 +134,8 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
     sigma~+- jump, n0 is the source of the first one and nt the target of the last; without one,
     n0 = nt is drawn from |c+(t_end)|^2, the posterior of the + branch given the record.
     """
-    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, init_threshold, init_vectors)
+    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, tables)
+    a, b, times = tables.a, tables.b, tables.times
     t_end = times[times.shape[0] - 1]
     channel_counts[:] = 0
     laser = 0
@@ -132,15 +155,15 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
             break
         cp, cm = _decay(cp, cm, a, b, t_next - t)
         u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        c = _pick(u, cum_plus, chan_plus) if plus else _pick(u, cum_minus, chan_minus)
+        c, cp, cm = _jump(tables, plus, u, cp, cm)
         channel_counts[c] += 1
-        laser += d_laser[c]
-        photon += d_photon[c]
-        dephasing += d_dephasing[c]
-        if ops[c] != OP_Z:  # a Floquet transition: the measured labels follow it
-            n0 = (1 if ops[c] == OP_LOWER else 0) if n0 < 0 else n0
-            nt = 0 if ops[c] == OP_LOWER else 1
-        cp, cm = _after_jump(ops[c], cp, cm)
+        laser += tables.d_laser[c]
+        photon += tables.d_photon[c]
+        dephasing += tables.d_dephasing[c]
+        op = tables.ops[c]
+        if op != OP_Z:  # a Floquet transition: the measured labels follow it
+            n0 = (1 if op == OP_LOWER else 0) if n0 < 0 else n0
+            nt = 0 if op == OP_LOWER else 1
         t = t_next
     if n0 < 0:
         xp, xm = _decay(cp, cm, a, b, t_end - t)
@@ -151,10 +174,8 @@ def _trajectory(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
 
 
 @parallel_kernel
-def jump_accumulate(seed, stream, first, count, block_size, groups, init_threshold, init_vectors,
-                    a, b, cum_plus, chan_plus, cum_minus, chan_minus, ops, d_laser, d_photon,
-                    d_dephasing, times, half_width):
-    """Accumulators of trajectories ``first .. first + count - 1``.
+def jump_accumulate(seed, stream, first, count, block_size, groups, tables, half_width):
+    """Accumulators of trajectories ``first .. first + count - 1`` (``tables``: ``JumpTables``).
 
     Returns (moments, counts, overflow, channel_sum, channel_square, first_law_violations):
     moments float64 (blocks, times, MOMENTS), one row per ``block_size`` consecutive indices, summed
@@ -165,8 +186,8 @@ def jump_accumulate(seed, stream, first, count, block_size, groups, init_thresho
     """
     blocks = (count + block_size - 1) // block_size
     width = 2 * half_width + 1
-    n_channels = ops.shape[0]
-    moments = np.zeros((blocks, times.shape[0], MOMENTS))
+    n_channels = tables.ops.shape[0]
+    moments = np.zeros((blocks, tables.times.shape[0], MOMENTS))
     counts = np.zeros((groups, 2, 2, width, width), dtype=np.int64)
     overflow = np.zeros(groups, dtype=np.int64)
     channel_sum = np.zeros((groups, n_channels), dtype=np.int64)
@@ -177,10 +198,8 @@ def jump_accumulate(seed, stream, first, count, block_size, groups, init_thresho
         kc = np.zeros(n_channels, dtype=np.int64)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             for i in range(block * block_size, min(count, (block + 1) * block_size)):
-                n0, nt, laser, photon, dephasing = _trajectory(
-                    seed, stream, first + i, init_threshold, init_vectors, a, b, cum_plus,
-                    chan_plus, cum_minus, chan_minus, ops, d_laser, d_photon, d_dephasing, times,
-                    moments, block, kc)
+                n0, nt, laser, photon, dephasing = _trajectory(seed, stream, first + i, tables,
+                                                               moments, block, kc)
                 if abs(laser) <= half_width and abs(photon) <= half_width:
                     counts[g, n0, nt, laser + half_width, photon + half_width] += 1
                 else:
@@ -195,18 +214,15 @@ def jump_accumulate(seed, stream, first, count, block_size, groups, init_thresho
 
 
 @parallel_kernel
-def jump_samples(seed, stream, first, count, init_threshold, init_vectors, a, b, cum_plus,
-                 chan_plus, cum_minus, chan_minus, ops, d_laser, d_photon, d_dephasing, times):
+def jump_samples(seed, stream, first, count, tables):
     """Per-trajectory rows: n0, nt, lattice indices (laser, photon, dephasing) and channel counts."""
     labels = np.empty((count, 2), dtype=np.int8)
     lattice = np.empty((count, 3), dtype=np.int64)
-    channel_counts = np.empty((count, ops.shape[0]), dtype=np.int64)
+    channel_counts = np.empty((count, tables.ops.shape[0]), dtype=np.int64)
     for i in numba.prange(count):
-        scratch = np.zeros((1, times.shape[0], MOMENTS))
-        n0, nt, laser, photon, dephasing = _trajectory(
-            seed, stream, first + i, init_threshold, init_vectors, a, b, cum_plus, chan_plus,
-            cum_minus, chan_minus, ops, d_laser, d_photon, d_dephasing, times, scratch, 0,
-            channel_counts[i])
+        scratch = np.zeros((1, tables.times.shape[0], MOMENTS))
+        n0, nt, laser, photon, dephasing = _trajectory(seed, stream, first + i, tables, scratch, 0,
+                                                       channel_counts[i])
         labels[i, 0] = n0
         labels[i, 1] = nt
         lattice[i, 0] = laser
@@ -216,12 +232,12 @@ def jump_samples(seed, stream, first, count, init_threshold, init_vectors, a, b,
 
 
 @kernel
-def jump_record(seed, stream, index, init_threshold, init_vectors, a, b, cum_plus, chan_plus,
-                cum_minus, chan_minus, ops, times):
+def jump_record(seed, stream, index, tables):
     """Jump times and channels of one trajectory (for plots of single paths): same draws as
     ``_trajectory``, so the record matches the trajectory ``index`` of a run."""
-    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, init_threshold, init_vectors)
-    t_end = times[times.shape[0] - 1]
+    cp, cm, s0, s1, s2, s3 = _start(seed, stream, index, tables)
+    a, b = tables.a, tables.b
+    t_end = tables.times[tables.times.shape[0] - 1]
     jump_times = []
     jump_channels = []
     t = 0.0
@@ -231,9 +247,8 @@ def jump_record(seed, stream, index, init_threshold, init_vectors, a, b, cum_plu
             break
         cp, cm = _decay(cp, cm, a, b, t_next - t)
         u, s0, s1, s2, s3 = uniform(s0, s1, s2, s3)
-        c = _pick(u, cum_plus, chan_plus) if plus else _pick(u, cum_minus, chan_minus)
+        c, cp, cm = _jump(tables, plus, u, cp, cm)
         jump_times.append(t_next)
         jump_channels.append(c)
-        cp, cm = _after_jump(ops[c], cp, cm)
         t = t_next
     return np.array(jump_times, dtype=np.float64), np.array(jump_channels, dtype=np.int64)

@@ -1,5 +1,6 @@
 """Model specs: frozen dataclasses of physical parameters with their exact answers."""
-from .landau_zener import GoldenRuleLimit, LandauZener, LandauZenerValidityWarning
+from .golden_rule import GoldenRuleLimit
+from .landau_zener import LandauZener, LandauZenerValidityWarning
 from .qubit import DrivenQubit
 from .staircase import Staircase
 from ..systems.strokes import Strokes

@@ -8,6 +8,8 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from ..options import add_field_options, field_values
+
 #: RNG stream of each protocol direction (distinct, derived keys: see kernels/rng.py).
 STREAMS = {"forward": 0, "reverse": 1}
 
@@ -67,12 +69,14 @@ class Model(abc.ABC):
 
     @classmethod
     def add_arguments(cls, parser) -> None:
-        """Command-line options of ``mcthermo sample <name>``."""
-        raise NotImplementedError
+        """Command-line options of ``mcthermo sample <name>``: one per field declaring
+        ``metadata=option(...)`` (see mcthermo/options.py)."""
+        add_field_options(parser, cls)
 
     @classmethod
     def from_arguments(cls, args):
-        raise NotImplementedError
+        """The spec of the options given (the dataclass defaults for the others)."""
+        return cls(**field_values(args, cls))
 
 
 def require(condition: bool, message: str) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..results import DISTRIBUTION_CHECKS, DirectionResults, Observable, Results
-from ..stats import lattice_groups
+from ..stats import lattice_groups, log_group_sum
 from .base import STREAMS, Model
 from ..kernels.chain import ChainTables, chain_counts, chain_occupations, chain_paths
 from ..kernels.lanes import LANES
@@ -46,6 +46,10 @@ class TwoStateChain:
     #: 1 - initial_occupation and 1 - occupation (default: computed by subtraction)
     initial_vacancy: float | None = None
     vacancy: np.ndarray | None = None
+    #: ln[f / (1 - f)] of the initial draw and of each redraw, where the model knows them (the
+    #: log-space exact answers then keep probabilities that underflow, e.g. e^{-1000})
+    initial_log_odds: float | None = None
+    log_odds: np.ndarray | None = None
 
     def __post_init__(self):
         keep = _as_probabilities("keep", self.keep)
@@ -72,10 +76,16 @@ class TwoStateChain:
         object.__setattr__(self, "initial_vacancy", initial_vacancy)
         object.__setattr__(self, "work_weights", weights)
         object.__setattr__(self, "work_values", values)
+        if self.log_odds is not None:
+            log_odds = np.ascontiguousarray(self.log_odds, dtype=np.float64)
+            if log_odds.shape != occupation.shape or np.any(np.isnan(log_odds)):
+                raise ValueError("log_odds need one value (not NaN) per event")
+            object.__setattr__(self, "log_odds", log_odds)
 
     def starting_from(self, occupation: float) -> "TwoStateChain":
         """The same chain with another initial occupation probability."""
-        return replace(self, initial_occupation=float(occupation), initial_vacancy=None)
+        return replace(self, initial_occupation=float(occupation), initial_vacancy=None,
+                       initial_log_odds=None)
 
     @property
     def events(self) -> int:
@@ -150,6 +160,54 @@ class TwoStateChain:
         return pmf
 
 
+    # --- exact answers in log space ------------------------------------------------------
+    def _log_draws(self):
+        """ln f, ln(1 - f) of the initial draw and of each redraw (from the log-odds where given:
+        ln f = -ln(1 + e^{-x}), ln(1 - f) = -ln(1 + e^{x}), exact where f underflows)."""
+        with np.errstate(divide="ignore"):
+            if self.initial_log_odds is not None:
+                x = float(self.initial_log_odds)
+                initial = (-np.logaddexp(0.0, -x), -np.logaddexp(0.0, x))
+            else:
+                initial = (np.log(self.initial_occupation), np.log(self.initial_vacancy))
+            if self.log_odds is not None:
+                redraw = (-np.logaddexp(0.0, -self.log_odds), -np.logaddexp(0.0, self.log_odds))
+            else:
+                redraw = (np.log(self.occupation), np.log(self.vacancy))
+            keep = (np.log(self.keep), np.log1p(-self.keep))
+        return initial, redraw, keep
+
+    def log_occupation_probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ln p_i, ln(1 - p_i)), i = 0 .. M: the master equation p' = R p + (1 - R) f and its
+        complement 1 - p' = R (1 - p) + (1 - R)(1 - f) in log space (no 1 - p cancellation)."""
+        (occupied, empty), (log_f, log_vacancy), (log_keep, log_redraw) = self._log_draws()
+        log_p, log_q = np.empty(self.events + 1), np.empty(self.events + 1)
+        log_p[0], log_q[0] = occupied, empty
+        for i in range(self.events):
+            log_p[i + 1] = np.logaddexp(log_keep[i] + log_p[i], log_redraw[i] + log_f[i])
+            log_q[i + 1] = np.logaddexp(log_keep[i] + log_q[i], log_redraw[i] + log_vacancy[i])
+        return log_p, log_q
+
+    def log_joint_pmf(self) -> np.ndarray:
+        """ln P(n_initial, n_final, work index), shape (2, 2, lattice_size), -inf where impossible:
+        the dynamic programme of ``joint_pmf`` in log space (atoms far below 1e-308 survive)."""
+        (occupied, empty), (log_f, log_vacancy), (log_keep, log_redraw) = self._log_draws()
+        size = self.lattice_size
+        log_pmf = np.full((2, 2, size), -np.inf)
+        log_pmf[0, 0, 0] = empty
+        log_pmf[1, 1, self.work_weights[0]] = occupied
+        for i in range(self.events):
+            # mass that forgets its occupation, then kept or redrawn into empty / occupied
+            redrawn = log_redraw[i] + np.logaddexp(log_pmf[:, 0], log_pmf[:, 1])
+            to_empty = np.logaddexp(log_keep[i] + log_pmf[:, 0], log_vacancy[i] + redrawn)
+            to_occupied = np.logaddexp(log_keep[i] + log_pmf[:, 1], log_f[i] + redrawn)
+            shift = self.work_weights[i + 1]
+            log_pmf[:, 0] = to_empty
+            log_pmf[:, 1] = -np.inf
+            log_pmf[:, 1, shift:] = to_occupied[:, : size - shift]
+        return log_pmf
+
+
 class ChainModel(Model):
     """A model sampled by the two-state chain kernel.  Subclasses give ``chain(direction)``,
     ``observables(direction, n_initial, n_final, work)``, ``beta`` and ``free_energy_change()``."""
@@ -211,16 +269,13 @@ class ChainModel(Model):
         for direction, accumulator in accumulators.items():
             chain = self.chain(direction)
             counts = accumulator["counts"].ravel()
-            exact = chain.joint_pmf().ravel()
+            exact = chain.log_joint_pmf()       # log space: atoms below 1e-308 survive
             observables = []
             for name, grid in self._observable_grids(direction, chain).items():
                 values, inverse = lattice_groups(grid)
-                probability = np.bincount(inverse, exact, values.size)
-                with np.errstate(divide="ignore"):
-                    log_probability = np.log(probability)
                 observables.append(Observable(
                     name, values, np.bincount(inverse, counts, values.size).astype(np.int64),
-                    log_probability_exact=log_probability,
+                    log_probability_exact=log_group_sum(inverse, exact, values.size),
                     checks=DISTRIBUTION_CHECKS if name in self.distribution_checks else ("mean",)))
             sign = 1.0 if direction == "forward" else -1.0
             directions[direction] = DirectionResults(

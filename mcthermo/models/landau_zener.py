@@ -32,23 +32,20 @@ with Omega_eq(eps) = -ln(1 + e^{-beta (eps - mu)}) / beta.  The reverse protocol
 from level_end to level_start through eps_L .. eps_1 with the same R_i, starting in equilibrium at
 level_end.
 
-The continuous-time limit (seed Sec. VI) is ``GoldenRuleLimit``, sampled by kernels/gillespie.py.
+The continuous-time limit (seed Sec. VI) is in models/golden_rule.py.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import solve_ivp
 from scipy.special import expit, logit, xlogy
 
-from ..kernels.gillespie import redraw_paths
-from ..kernels.rng import bernoulli_threshold
-from .base import STREAMS, finite, require
+from ..options import option
+from .base import finite, require
 from .chain import ChainModel, TwoStateChain
 
 #: largest work lattice (points) the exact DP and the count histograms may use
@@ -207,15 +204,26 @@ class LandauZener(ChainModel):
     stops.  Defaults are the seed's parameters (Figs. 2 and 4).
     """
 
-    beta: float = 1.2
-    mu: float = 3.0
-    levels: tuple = SEED_LEVELS
-    coupling: float | None = None
-    gaps: tuple | None = None
-    speed: float | None = None
-    speeds: tuple | None = None
-    level_start: float = 0.0
-    level_end: float = 10.0
+    beta: float = field(default=1.2, metadata=option("inverse temperature 1/T (1/energy)", "> 0"))
+    mu: float = field(default=3.0, metadata=option("chemical potential (energy)", "finite"))
+    levels: tuple = field(default=SEED_LEVELS, metadata=option(
+        "reservoir level energies, comma-separated", "strictly ascending", default_text="1,...,9"))
+    coupling: float | None = field(default=None, metadata=option(
+        "coupling gamma, gap delta = 2 gamma (energy)", ">= 0", kind="float", group="gap",
+        default_text="0.2"))
+    gaps: tuple | None = field(default=None, metadata=option(
+        "per-crossing minimum gaps delta_i (energy), comma-separated", ">= 0 each", kind="numbers",
+        group="gap"))
+    speed: float | None = field(default=None, metadata=option(
+        "driving speed at every crossing (energy/time)", "> 0", kind="float", group="speed",
+        default_text="1"))
+    speeds: tuple | None = field(default=None, metadata=option(
+        "per-crossing driving speeds (energy/time), comma-separated", "> 0 each", kind="numbers",
+        group="speed"))
+    level_start: float = field(default=0.0, metadata=option(
+        "initial system-level energy", "below the first level"))
+    level_end: float = field(default=10.0, metadata=option(
+        "final system-level energy", "above the last level"))
 
     name: ClassVar[str] = "lz"
     extra_tables: ClassVar[tuple[str, ...]] = ("crossings",)
@@ -292,15 +300,18 @@ class LandauZener(ChainModel):
                              occupation=fermi(self.beta, self.mu, e[1:-1]),
                              work_weights=weights, work_values=values,
                              initial_vacancy=float(expit(-thermal_log_odds(self.beta, self.mu, e[0]))),
-                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])))
+                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])),
+                             initial_log_odds=float(thermal_log_odds(self.beta, self.mu, e[0])),
+                             log_odds=thermal_log_odds(self.beta, self.mu, e[1:-1]))
 
     def observables(self, direction, n_initial, n_final, work):
         e = self.positions(direction)
-        chain = self.chain(direction)
-        initial, final = chain.initial_occupation, chain.occupation_probabilities()[-1]
+        log_occupied, log_empty = self.chain(direction).log_occupation_probabilities()
         chemical = self.mu * (n_final - n_initial)
         heat = e[-1] * n_final - e[0] * n_initial - work - chemical
-        entropy_change = _log_probability(initial, n_initial) - _log_probability(final, n_final)
+        # ln p(n) of the initial and final occupation laws, in log space (exact for p ~ e^{-1000})
+        entropy_change = (np.where(n_initial == 1, log_occupied[0], log_empty[0])
+                          - np.where(n_final == 1, log_occupied[-1], log_empty[-1]))
         return {"work": work, "chemical_work": chemical, "heat": heat,
                 "entropy_change": entropy_change,
                 "entropy_production": entropy_change - self.beta * heat}
@@ -374,131 +385,8 @@ class LandauZener(ChainModel):
         return out
 
     # --- continuous-time limit -------------------------------------------------------------------
-    def golden_rule_limit(self, direction: str = "forward") -> "GoldenRuleLimit":
-        """The Fermi-golden-rule process with each crossing smeared over its cell (seed Sec. VI).
+    def golden_rule_limit(self, direction: str = "forward"):
+        """The Fermi-golden-rule limit of these crossings (seed Sec. VI): ``models/golden_rule.py``."""
+        from .golden_rule import golden_rule_limit  # golden_rule builds on this module
 
-        Cell i is the part of [level_start, level_end] closer to eps_i than to its neighbours
-        (width w_i ~ 1/d_i); the redraw intensity there is lambda_i = pi delta_i^2 / (2 eps_dot_i w_i)
-        = -ln R_i / w_i, so the probability of no redraw within cell i is exactly R_i.
-        """
-        require(np.all(self.keep_probabilities() > 0),
-                "the golden-rule limit needs R_i > 0 at every crossing (R_i = 0 is an infinite rate)")
-        levels = np.asarray(self.levels)
-        inner = (levels[1:] + levels[:-1]) / 2.0
-        half = np.diff(levels) / 2.0
-        low = levels[0] - min(levels[0] - self.level_start, half[0] if half.size else np.inf)
-        high = levels[-1] + min(self.level_end - levels[-1], half[-1] if half.size else np.inf)
-        edges = np.concatenate([[self.level_start, low], inner, [high, self.level_end]])
-        density = np.concatenate([[0.0], -np.log(self.keep_probabilities()) / np.diff(edges[1:-1]), [0.0]])
-        if direction != "forward":
-            edges, density = edges[::-1], density[::-1]
-        return GoldenRuleLimit(self.beta, self.mu, tuple(edges), tuple(density))
-
-    # --- command line ----------------------------------------------------------------------------
-    @classmethod
-    def add_arguments(cls, parser):
-        floats = _comma_floats
-        parser.add_argument("--beta", type=float, default=1.2, help="inverse temperature (default 1.2)")
-        parser.add_argument("--mu", type=float, default=3.0, help="chemical potential (default 3)")
-        parser.add_argument("--levels", type=floats, default=SEED_LEVELS,
-                            help="reservoir level energies, ascending, comma-separated (default 1,...,9)")
-        gap = parser.add_mutually_exclusive_group()
-        gap.add_argument("--coupling", type=float, help="coupling gamma, gap delta = 2 gamma (default 0.2)")
-        gap.add_argument("--gaps", type=floats, help="per-crossing minimum gaps delta_i, comma-separated")
-        speed = parser.add_mutually_exclusive_group()
-        speed.add_argument("--speed", type=float, help="driving speed at every crossing (default 1)")
-        speed.add_argument("--speeds", type=floats, help="per-crossing driving speeds, comma-separated")
-        parser.add_argument("--level-start", type=float, default=0.0, help="initial level energy (default 0)")
-        parser.add_argument("--level-end", type=float, default=10.0, help="final level energy (default 10)")
-
-    @classmethod
-    def from_arguments(cls, args):
-        return cls(beta=args.beta, mu=args.mu, levels=args.levels, coupling=args.coupling,
-                   gaps=args.gaps, speed=args.speed, speeds=args.speeds,
-                   level_start=args.level_start, level_end=args.level_end)
-
-
-def _comma_floats(text):
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _log_probability(p_occupied, n):
-    """ln P(n) for n ~ Bernoulli(p); a state of probability zero never occurs and gets a finite
-    placeholder (the smallest normal double's log) so tables stay finite."""
-    p = np.where(n == 1, p_occupied, 1.0 - p_occupied)
-    return np.log(np.maximum(p, np.finfo(np.float64).tiny))
-
-
-@dataclass(frozen=True)
-class GoldenRuleLimit:
-    """Continuous-time limit of the crossings (seed Sec. VI): master equation with golden-rule rates.
-
-    dp/dt = w+ (1 - p) - w- p, w+ = Gamma f(eps_t), w- = Gamma (1 - f(eps_t)),
-    Gamma = pi delta^2 d / 2 (d the reservoir density of states).  Along the path the speed only
-    rescales time, so the process is set by lambda = Gamma / eps_dot per unit energy travelled:
-    ``density[k]`` on the cell between ``edges[k]`` and ``edges[k+1]`` (edges monotone, in protocol
-    order, from the start energy to the end energy).  The level starts in equilibrium.
-    """
-
-    beta: float
-    mu: float
-    edges: tuple
-    density: tuple
-
-    def __post_init__(self):
-        edges, density = np.asarray(self.edges, float), np.asarray(self.density, float)
-        steps = np.diff(edges)
-        require(edges.ndim == 1 and edges.size >= 2 and np.all(np.isfinite(edges))
-                and (np.all(steps >= 0) or np.all(steps <= 0)),
-                "edges must be at least two finite, monotone energies")
-        require(density.shape == (edges.size - 1,) and np.all(np.isfinite(density)) and np.all(density >= 0),
-                "density needs one finite value >= 0 per cell")
-
-    @property
-    def initial_occupation(self) -> float:
-        return float(fermi(self.beta, self.mu, self.edges[0]))
-
-    def free_energy_change(self) -> float:
-        """dOmega_eq between the end and the start of this path."""
-        return float(grand_potential(self.beta, self.mu, self.edges[-1])
-                     - grand_potential(self.beta, self.mu, self.edges[0]))
-
-    def sample(self, seed: int, count: int, stream: int = STREAMS["forward"], first: int = 0) -> pd.DataFrame:
-        """Per-trajectory rows: n_initial, n_final, work (W_m), heat (Q = dE - W_m - W_c), redraws."""
-        n_initial, n_final, work, redraws = redraw_paths(
-            seed, stream, first, count, bernoulli_threshold(self.initial_occupation),
-            np.asarray(self.edges, float), np.asarray(self.density, float), self.beta, self.mu)
-        heat = (self.edges[-1] * n_final - self.edges[0] * n_initial - work
-                - self.mu * (n_final.astype(float) - n_initial))
-        return pd.DataFrame({"n_initial": n_initial, "n_final": n_final, "work": work,
-                             "heat": heat, "redraws": redraws})
-
-    def moments(self) -> dict:
-        """Exact final occupation, <W_m>, Var W_m and <e^{-beta W_m}> by integrating the master
-        equation for P_n, E[W 1_n], E[W^2 1_n], E[e^{-beta W} 1_n] (n = 0, 1) cell by cell."""
-        y = np.zeros(8)
-        y[[0, 1]] = 1.0 - self.initial_occupation, self.initial_occupation
-        y[[6, 7]] = y[[0, 1]]
-        for a, b, rate in zip(self.edges[:-1], self.edges[1:], self.density):
-            if a != b:
-                y = solve_ivp(self._rhs, (0.0, abs(b - a)), y, args=(a, np.sign(b - a), rate),
-                              method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
-        mean = y[2] + y[3]
-        return {"occupation": y[1], "mean_work": mean, "work_variance": y[4] + y[5] - mean**2,
-                "exp_work": y[6] + y[7]}
-
-    def _rhs(self, x, y, start, sign, rate):
-        # y = [P_0, P_1, A_0, A_1, B_0, B_1, G_0, G_1]; dW = n sign dx; redraw at rate lambda into f
-        f = fermi(self.beta, self.mu, start + sign * x)
-        out = np.empty(8)
-        for k in range(0, 8, 2):
-            total = y[k] + y[k + 1]
-            out[k] = rate * ((1.0 - f) * total - y[k])
-            out[k + 1] = rate * (f * total - y[k + 1])
-        out[3] += sign * y[1]              # d E[W 1_1] = sign P_1 dx
-        out[5] += 2.0 * sign * y[3]        # d E[W^2 1_1] = 2 sign E[W 1_1] dx
-        out[7] -= self.beta * sign * y[7]  # d E[e^{-beta W} 1_1] = -beta sign E[.] dx
-        return out
+        return golden_rule_limit(self, direction)

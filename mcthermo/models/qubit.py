@@ -10,6 +10,7 @@ jumps with exact waiting times (C5, ``kernels/jumps.py``).
 """
 from __future__ import annotations
 
+import argparse
 import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -18,8 +19,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, jump_accumulate, jump_record, jump_samples
+from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, JumpTables, jump_accumulate, jump_record, jump_samples
 from . import qubit_exact, qubit_results, qubit_thermo
+from ..options import add_field_options, field_values, in_user_words, numbers, option
 from .base import STREAMS, Model, finite, require
 from ..systems.bath import Bath
 from .qubit_floquet import (BATHS, CHANNELS, bloch_map, channel_coefficients, correlation_spectrum,
@@ -52,16 +54,17 @@ class DrivenQubit(Model):
     (x, y, z) with |r| <= 1; t_end > 0: final time; times >= 2: output times linspace(0, t_end).
     """
 
-    atom_frequency: float = 10.0
-    laser_frequency: float = 10.0
-    rabi: float = 1.0
+    atom_frequency: float = field(default=10.0, metadata=option("atom frequency w0 (energy)", "> 0"))
+    laser_frequency: float = field(default=10.0, metadata=option("laser frequency wL (energy)", "> 0"))
+    rabi: float = field(default=1.0, metadata=option("Rabi frequency Om (energy)", "> 0"))
     photon_bath: Bath = field(default_factory=_default_photon)
     dephasing_bath: Bath = field(default_factory=_default_dephasing)
     rates: tuple | None = None
     initial: str | tuple = "ground"
-    initial_temperature: float | None = None
-    t_end: float = 40.0
-    times: int = 201
+    initial_temperature: float | None = field(default=None, metadata=option(
+        "temperature of --initial thermal (energy)", "> 0", kind="float"))
+    t_end: float = field(default=40.0, metadata=option("final time (1/energy)", "> 0"))
+    times: int = field(default=201, metadata=option("output times in [0, t_end]", "integer >= 2"))
 
     name: ClassVar[str] = "qubit"
     block_size: ClassVar[int] = 4096
@@ -265,25 +268,25 @@ class DrivenQubit(Model):
         return qubit_thermo.thermodynamics(self, self.output_times() if times is None else times)
 
     # --- sampler ----------------------------------------------------------------------------------
-    def kernel_arguments(self) -> dict:
-        """Flat arrays of the jump kernel (see ``kernels/jumps.py``)."""
+    def jump_tables(self) -> JumpTables:
+        """The flat arrays of the jump kernels (see ``kernels/jumps.py``)."""
         s, x, y = self.initial_floquet()
         rho = 0.5 * np.array([[1 + s, x - 1j * y], [x + 1j * y, 1 - s]])   # rho~(0) on (|+>, |->)
         weights, vectors = np.linalg.eigh(rho)          # the unravelling of a mixed rho~(0)
         g_minus, g_plus, g_z = self.floquet_rates()
         rate = self.channel_rates()
         ops = np.array([_OPS[c[1]] for c in CHANNELS], dtype=np.int64)
-        out = {"init_threshold": float(np.clip(weights[0], 0.0, 1.0)),
-               "init_vectors": np.ascontiguousarray(vectors.T)}
+        branches = {}
         for branch, total, allowed in (("plus", g_minus + g_z, (OP_Z, OP_LOWER)),
                                        ("minus", g_plus + g_z, (OP_Z, OP_RAISE))):
             chosen = np.flatnonzero(np.isin(ops, allowed))
-            out[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
-            out[f"chan_{branch}"] = chosen.astype(np.int64)
+            branches[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
+            branches[f"chan_{branch}"] = chosen.astype(np.int64)
         d_laser, d_photon, d_dephasing = qubit_exact.increments()
-        out.update(a=g_minus + g_z, b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
-                   d_dephasing=d_dephasing, times=self.output_times())
-        return out
+        return JumpTables(init_threshold=float(np.clip(weights[0], 0.0, 1.0)),
+                          init_vectors=np.ascontiguousarray(vectors.T), a=g_minus + g_z,
+                          b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
+                          d_dephasing=d_dephasing, times=self.output_times(), **branches)
 
     def half_width(self) -> int:
         """Lattice half-width H of the laser and photon indices: the jump count exceeds
@@ -301,32 +304,23 @@ class DrivenQubit(Model):
         return ["forward"]
 
     def accumulate(self, direction, seed, first, count):
-        k = self.kernel_arguments()
         blocks = -(-count // self.block_size)
         groups = max(1, min(blocks, 4 * numba.get_num_threads()))
         moments, counts, overflow, channel_sum, channel_square, violations = jump_accumulate(
-            seed, STREAMS[direction], first, count, self.block_size, groups, k["init_threshold"],
-            k["init_vectors"], k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
-            k["chan_minus"], k["ops"], k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"],
+            seed, STREAMS[direction], first, count, self.block_size, groups, self.jump_tables(),
             self.half_width())
         return {"moments": moments, "counts": counts, "overflow": np.array([overflow]),
                 "channel_sum": channel_sum, "channel_square": channel_square,
                 "first_law_violations": np.array([violations])}
 
     def samples(self, direction, seed, first, count):
-        k = self.kernel_arguments()
-        labels, lattice, channel_counts = jump_samples(
-            seed, STREAMS[direction], first, count, k["init_threshold"], k["init_vectors"], k["a"],
-            k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"], k["chan_minus"], k["ops"],
-            k["d_laser"], k["d_photon"], k["d_dephasing"], k["times"])
+        labels, lattice, channel_counts = jump_samples(seed, STREAMS[direction], first, count,
+                                                       self.jump_tables())
         return qubit_results.sample_frame(self, first, labels, lattice, channel_counts)
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel indices) of trajectory ``index`` of a run seeded with ``seed``."""
-        k = self.kernel_arguments()
-        return jump_record(seed, STREAMS[direction], index, k["init_threshold"], k["init_vectors"],
-                           k["a"], k["b"], k["cum_plus"], k["chan_plus"], k["cum_minus"],
-                           k["chan_minus"], k["ops"], k["times"])
+        return jump_record(seed, STREAMS[direction], index, self.jump_tables())
 
     def results(self, accumulators):
         return qubit_results.results(self, accumulators)
@@ -364,41 +358,48 @@ class DrivenQubit(Model):
 
     @classmethod
     def add_arguments(cls, parser):
+        add_field_options(parser, cls)
         add = parser.add_argument
-        add("--atom-frequency", type=float, default=10.0, help="w0 (default 10)")
-        add("--laser-frequency", type=float, default=10.0, help="wL (default 10)")
-        add("--rabi", type=float, default=1.0, help="Rabi frequency Om > 0 (default 1)")
-        add("--initial", default="ground",
-            help="ground | excited | mixed | thermal | x,y,z (Bloch vector, |r| <= 1); default ground")
-        add("--initial-temperature", type=float, default=None, help="temperature of --initial thermal")
-        add("--t-end", type=float, default=40.0, help="final time (default 40)")
-        add("--times", type=int, default=201, help="output times in [0, t_end] (default 201)")
-        add("--photon-coupling", type=float, default=0.002, help="photon-bath alpha (default 0.002)")
-        add("--photon-temperature", type=float, default=2.0, help="photon-bath T (default 2)")
-        add("--dephasing-coupling", type=float, default=0.005, help="dephasing-bath alpha (default 0.005)")
-        add("--dephasing-temperature", type=float, default=1.0, help="dephasing-bath T (default 1)")
-        add("--cutoff", type=float, default=30.0, help="Ohmic cutoff of both baths (default 30)")
-        add("--rates", default=None, help="g_minus,g_plus,g_z: rates given directly (no baths, "
-            "ensemble quantities only)")
+        add("--initial", default="ground", help="initial state: ground | excited | mixed | thermal | "
+            "x,y,z (Bloch vector, |r| <= 1) (default ground)")
+        for label, bath in (("photon", _default_photon()), ("dephasing", _default_dephasing())):
+            add(f"--{label}-coupling", type=float, help=f"{label}-bath coupling alpha (dimensionless); "
+                f">= 0 (default {bath.coupling:g})")
+            add(f"--{label}-temperature", type=float, help=f"{label}-bath temperature (energy); > 0 "
+                f"(default {bath.temperature:g})")
+        add("--cutoff", type=float, help=f"Ohmic cutoff of both baths (energy); > 0 "
+            f"(default {_default_photon().cutoff:g})")
+        add("--rates", help="g_minus,g_plus,g_z (1/time), >= 0: rates given directly instead of the "
+            "baths (ensemble quantities only)")
 
     @classmethod
     def from_arguments(cls, args):
-        initial = args.initial
-        if "," in initial:
-            initial = _numbers("--initial", initial)
-        rates = None if args.rates is None else _numbers("--rates", args.rates)
-        return cls(atom_frequency=args.atom_frequency, laser_frequency=args.laser_frequency,
-                   rabi=args.rabi, initial=initial, initial_temperature=args.initial_temperature,
-                   t_end=args.t_end, times=args.times, rates=rates,
-                   photon_bath=Bath(coupling=args.photon_coupling, temperature=args.photon_temperature,
-                                    cutoff=args.cutoff),
-                   dephasing_bath=Bath(coupling=args.dephasing_coupling,
-                                       temperature=args.dephasing_temperature, cutoff=args.cutoff))
+        initial = numbers_option("--initial", args.initial) if "," in args.initial else args.initial
+        bath_options = {f"--{label}-{key}": getattr(args, f"{label}_{key}")
+                        for label in ("photon", "dephasing") for key in ("coupling", "temperature")}
+        bath_options["--cutoff"] = args.cutoff
+        if args.rates is not None:
+            used = [name for name, value in bath_options.items() if value is not None]
+            require(not used, f"--rates replaces the baths: drop {', '.join(used)}")
+            return cls(initial=initial, rates=numbers_option("--rates", args.rates), **field_values(args, cls))
+        baths = {}
+        for label, default in (("photon", _default_photon()), ("dephasing", _default_dephasing())):
+            names = {"coupling": f"--{label}-coupling", "temperature": f"--{label}-temperature",
+                     "cutoff": "--cutoff"}
+            values = {key: getattr(default, key) if bath_options[name] is None else bath_options[name]
+                      for key, name in names.items()}
+            try:
+                baths[label] = Bath(**values)
+            except ValueError as error:
+                names.update({f"{bath} {key}": name for key, name in names.items() for bath in ("bath", "Bath")})
+                raise ValueError(in_user_words(str(error), names)) from None
+        return cls(initial=initial, photon_bath=baths["photon"], dephasing_bath=baths["dephasing"],
+                   **field_values(args, cls))
 
 
-def _numbers(option, text):
-    """Comma-separated numbers of a command-line option."""
+def numbers_option(option, text):
+    """Comma-separated numbers of a command-line option given as text."""
     try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
+        return numbers(text)
+    except argparse.ArgumentTypeError:
         raise ValueError(f"{option} needs comma-separated numbers (got {text!r})") from None

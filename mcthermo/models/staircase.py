@@ -14,7 +14,7 @@ Free energy F(D) = -ln(1 + e^{-beta D}) / beta; Jarzynski and Crooks hold exactl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.special import expit, logsumexp
 from scipy.stats import binom
 
+from ..options import option
 from .base import finite, require
 from .chain import ChainModel, TwoStateChain
 
@@ -44,10 +45,12 @@ class Staircase(ChainModel):
     steps: number of adiabatic steps N >= 1.
     """
 
-    beta: float = 1.0
-    gap_start: float = float(np.log(2.0))
-    gap_end: float = float(np.log(3.0))
-    steps: int = 100
+    beta: float = field(default=1.0, metadata=option("inverse temperature 1/T (1/energy)", "> 0"))
+    gap_start: float = field(default=float(np.log(2.0)), metadata=option(
+        "initial gap (energy)", "finite", default_text="ln 2"))
+    gap_end: float = field(default=float(np.log(3.0)), metadata=option(
+        "final gap (energy)", "finite", default_text="ln 3"))
+    steps: int = field(default=100, metadata=option("adiabatic steps N", "integer >= 1"))
 
     name: ClassVar[str] = "staircase"
 
@@ -94,6 +97,9 @@ class Staircase(ChainModel):
             vacancy=vacancy[1:],
             work_weights=np.append(np.ones(n, dtype=np.int64), 0),
             work_values=spec.step * np.arange(n + 1),
+            # ln[P_j / (1 - P_j)] = -beta D_j: the exact law keeps excitations below 1e-308
+            initial_log_odds=float(-spec.beta * spec.gaps()[0]),
+            log_odds=-spec.beta * spec.gaps()[1:],
         )
 
     def observables(self, direction, n_initial, n_final, work):
@@ -143,17 +149,3 @@ class Staircase(ChainModel):
     def most_probable_work(self) -> float:
         """Mode of the exact work distribution (the paper's W-tilde; -> dF as N -> infinity)."""
         return float(self.step * np.argmax(self.log_work_pmf()))
-
-    # --- command line -----------------------------------------------------------------------
-    @classmethod
-    def add_arguments(cls, parser):
-        parser.add_argument("--beta", type=float, default=1.0, help="inverse temperature (default 1)")
-        parser.add_argument("--gap-start", type=float, default=float(np.log(2.0)),
-                            help="initial gap (default ln 2)")
-        parser.add_argument("--gap-end", type=float, default=float(np.log(3.0)),
-                            help="final gap (default ln 3)")
-        parser.add_argument("--steps", type=int, default=100, help="adiabatic steps N >= 1 (default 100)")
-
-    @classmethod
-    def from_arguments(cls, args):
-        return cls(beta=args.beta, gap_start=args.gap_start, gap_end=args.gap_end, steps=args.steps)

@@ -1,0 +1,23 @@
+"""README's Python and command-line examples run in order (issue 16 case 8: the second used to be
+refused as "a different run" because it spelled gap_end differently)."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_readme_script_then_command_line_example(tmp_path):
+    script = re.search(r"From a script:\n\n```python\n(.*?)```", README, re.S).group(1)
+    command = re.search(r"```\n(mcthermo sample staircase .*?)\n(?=mcthermo sample FILE)", README, re.S).group(1)
+    command = re.sub(r"#[^\n]*", "", command).replace("\\\n", " ")
+    small = {"10**6": "10**4", "1000000": "10000"}  # the same examples, 100x fewer trajectories
+    for big, little in small.items():
+        script, command = script.replace(big, little), command.replace(big, little)
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=300)
+    argv = command.split()[1:]
+    result = subprocess.run([sys.executable, "-m", "mcthermo.cli", *argv, "--quiet"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "is complete; its tables were read" in result.stderr
