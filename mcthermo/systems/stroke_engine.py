@@ -244,11 +244,11 @@ class StrokeEngine:
         """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
         return log_tilted_average(self.chain, *self._entropy_terms())
 
-    def direction_results(self, accumulator) -> tuple[DirectionResults, pd.DataFrame | None]:
+    def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
         """Observables with their exact laws and moments, the free-energy and integral-FT checks, and
-        the joint (work, heat of the hot bath) table."""
+        the tables ``work_heat`` (joint work and hot-bath heat) and ``efficiency`` (two baths)."""
         if "moments" in accumulator:
-            return moment_results(self, accumulator["moments"], self.infeasible_histogram()), None
+            return moment_results(self, accumulator["moments"], self.infeasible_histogram()), {}
         counts = accumulator["counts"]
         law = self.infeasible_law() is None
         log_pmf = log_joint_pmf(self.chain, self.box) if law else np.zeros(self.shape)
@@ -263,38 +263,42 @@ class StrokeEngine:
             mean, variance = self.exact_moments(name)
             observables.append(Observable(name, values[seen], count[seen], log_p[seen] if law else None,
                                           mean, variance))
-        if len(self.baths) == 2 and law:
-            observables += efficiency(grids["work"], grids[f"heat_{self.hot}"], self.zero_hot_heat(),
-                                      counts, log_pmf)
+        tables = {}
+        if self.baths:
+            tables["work_heat"] = joint_table(grids["work"], grids[f"heat_{self.hot}"], counts,
+                                              log_pmf if law else None)
+            tables["work_heat"].insert(2, "bath", self.hot)
+        if len(self.baths) == 2:
+            flags, tables["efficiency"] = efficiency(grids["work"], grids[f"heat_{self.hot}"],
+                                                     self.zero_hot_heat(), counts, log_pmf if law else None)
+            observables.append(flags)
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
-        table = joint_table(grids["work"], grids[f"heat_{self.hot}"], counts, log_pmf if law else None) \
-            if self.baths else None
-        if table is not None:
-            table.insert(2, "bath", self.hot)
         return DirectionResults(observables, jarzynski=jarzynski,
-                                integral_ft=self.log_integral_ft()), table
+                                integral_ft=self.log_integral_ft()), tables
 
 
-def efficiency(work, heat_hot, undefined, counts, log_pmf) -> list[Observable]:
-    """``efficiency`` = -W / Q_hot on the trajectories with Q_hot != 0 (``undefined`` marks the
-    others; the law is conditioned on Q_hot != 0) and ``efficiency_undefined`` = [Q_hot == 0] (a
-    Bernoulli observable: its fraction)."""
-    log_pmf, counts = np.ravel(log_pmf), np.ravel(counts)
-    mask = ~np.ravel(undefined)
+def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, pd.DataFrame]:
+    """``efficiency_undefined`` = [Q_hot == 0] (a Bernoulli observable over every trajectory) and
+    the table of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0
+    (``undefined`` marks the others): count and exact probability conditioned on Q_hot != 0
+    (NaN without the exact law ``log_pmf``)."""
+    counts, mask = np.ravel(counts), ~np.ravel(undefined)
+    law = log_pmf is not None
+    log_pmf = np.ravel(log_pmf) if law else np.zeros(counts.size)
     log_defined, log_undefined = logsumexp(log_pmf[mask]), logsumexp(log_pmf[~mask])
     flags = Observable("efficiency_undefined", np.array([0.0, 1.0]),
                        np.array([counts[mask].sum(), counts[~mask].sum()]),
-                       np.array([log_defined, log_undefined]), checks=("mean",))
-    if not np.isfinite(log_defined):
-        return [flags]
-    eta = (-np.ravel(work)[mask] / np.ravel(heat_hot)[mask])
+                       np.array([log_defined, log_undefined]) if law else None, checks=("mean",))
+    eta = -np.ravel(work)[mask] / np.ravel(heat_hot)[mask]
     values, inverse = lattice_groups(eta)
     count = np.bincount(inverse, counts[mask], values.size).astype(np.int64)
     log_p = group_log_probabilities(inverse, values.size, log_pmf[mask]) - log_defined
-    seen = (count > 0) | (log_p > -np.inf)
-    return [Observable("efficiency", values[seen], count[seen], log_p[seen]), flags]
+    seen = (count > 0) | (log_p > -np.inf) if law else count > 0
+    table = pd.DataFrame({"efficiency": values[seen], "count": count[seen],
+                          "probability_exact": np.exp(log_p[seen]) if law else np.nan})
+    return flags, table
 
 
 def joint_table(work, heat, counts, log_pmf) -> pd.DataFrame:

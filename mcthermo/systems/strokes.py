@@ -2,12 +2,13 @@
 ``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
 
 Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
-final distribution = the final populations) and, for two baths, ``efficiency`` = -W / Q_hot (hot =
-the bath of smaller beta) on the trajectories with Q_hot != 0 with ``efficiency_undefined`` (the
-fraction with Q_hot = 0).  Checks: mean, variance and distribution against the exact laws, the
+final distribution = the final populations) and, for two baths, ``efficiency_undefined`` (the
+fraction of trajectories with Q_hot = 0; hot = the bath of smaller beta).  Checks: mean, variance and distribution against the exact laws, the
 integral fluctuation theorem against the exact ln<e^{-sigma}>, Jarzynski (and Crooks / BAR with
-``reverse=True``) when the protocol starts in the Gibbs state of its only bath.  Extra table
-``work_heat``: the joint histogram of work and the hot bath's heat.
+``reverse=True``) when the protocol starts in the Gibbs state of its only bath.  Extra tables:
+``work_heat``, the joint histogram of work and the hot bath's heat; ``efficiency`` (two baths),
+the histogram of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0 with
+its exact law conditioned on Q_hot != 0.
 
 The reverse direction runs the strokes backwards (each quench undone with T^T) from the Gibbs state
 at the final energies (Gibbs-bath protocols) or from the final populations (all others).
@@ -36,7 +37,7 @@ class Strokes(StrokeProtocol, Model):
 
     name: ClassVar[str] = "strokes"
     block_size: ClassVar[int] = BLOCK_SIZE
-    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat",)
+    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat", "efficiency")
 
     def __post_init__(self):
         super().__post_init__()
@@ -81,14 +82,14 @@ class Strokes(StrokeProtocol, Model):
         return frame
 
     def results(self, accumulators) -> Results:
-        directions, tables = {}, []
+        directions, tables = {}, {}
         for direction, accumulator in accumulators.items():
-            directions[direction], table = self.engine(direction).direction_results(accumulator)
-            if table is not None:
-                tables.append(table.assign(direction=direction))
+            directions[direction], extra = self.engine(direction).direction_results(accumulator)
+            for name, table in extra.items():
+                tables.setdefault(name, []).append(table.assign(direction=direction))
         gibbs = self.gibbs_bath()
         histograms = all("counts" in accumulator for accumulator in accumulators.values())
         bar_crooks = ((self.baths[gibbs].beta, self.free_energy_change())
                       if gibbs and histograms and "reverse" in directions else None)
-        extra = {"work_heat": pd.concat(tables, ignore_index=True)} if tables else {}
-        return Results(directions, bar_crooks=bar_crooks, extra_tables=extra)
+        return Results(directions, bar_crooks=bar_crooks,
+                       extra_tables={name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()})
