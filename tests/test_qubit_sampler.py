@@ -117,8 +117,11 @@ def test_samples_and_jump_record_agree_with_accumulators(qubit):
 def test_all_checks_pass_on_the_correct_sampler(result):
     checks = result["checks"]
     assert (checks["verdict"] != "failed").all(), checks.loc[~checks["passed"]].to_string()
-    # <e^{-sigma}> rests on rare trajectories here (stderr ~100): no power, said so, not a pass
-    assert set(checks.loc[~checks["passed"], "check"]) <= {"integral_ft"}
+    # <e^{-sigma}> rests on rare trajectories here (stderr ~100): no power, said so, not a pass;
+    # a channel expecting ~1e-33 jumps is not checked
+    unjudged = checks[~checks["passed"]]
+    assert set(unjudged["check"]) <= {"integral_ft", "mean"}
+    assert unjudged.loc[unjudged["check"] == "mean", "reason"].str.startswith("not applicable").all()
     assert set(checks["check"]) >= {"bloch", "first_law", "mean", "distribution", "integral_ft"}
     random = checks[np.isfinite(checks["stderr"]) & (checks["stderr"] > 0)]
     # Bonferroni: for one fixed seed, max |z| of m null z-scores exceeds 4 with probability
