@@ -229,7 +229,7 @@ def test_exact_integral_ft_from_the_tilted_generator(kwargs):
         assert logsumexp(-sigma[used], b=pmf[used]) == pytest.approx(0.0, abs=1e-7)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"laser_frequency": 9.0, "rabi": 0.7, "t_end": 200.0},
+@pytest.mark.parametrize("kwargs", [{}, {"laser_frequency": 9.0, "rabi": 0.7, "t_end": 60.0},
                                     {"initial": "excited"}, {"initial": "mixed", "t_end": 15.0}])
 def test_floquet_resolved_heat_obeys_the_second_law(kwargs):
     """<sigma>(t) with the heat the baths receive is >= 0 at every output time and equals the mean
@@ -249,9 +249,9 @@ def test_floquet_resolved_heat_obeys_the_second_law(kwargs):
 def test_second_law_rows_distinguish_binding_and_reported_bookkeepings():
     from mcthermo.tables import build
 
-    q = DrivenQubit(laser_frequency=9.0, rabi=0.7, t_end=200.0, times=41)
+    q = DrivenQubit(t_end=10.0, times=51)
     checks = build(q.results({"forward": q.accumulate("forward", 3, 0, 4096)}))["checks"]
     rows = checks[checks["check"] == "second_law"].set_index("observable")
     assert rows.loc["heat_floquet", "verdict"] == "passed"
     assert (rows.loc[["heat_conventional", "heat_hamiltonian"], "verdict"] == "inconclusive").all()
-    assert rows.loc["heat_conventional", "estimate"] < -1.0
+    assert rows.loc["heat_hamiltonian", "estimate"] < -1.0   # -3.92 at t = 3 from the ground start
