@@ -118,6 +118,8 @@ def verdict_table(checks: pd.DataFrame) -> str:
         prefix = f"{row.run:<{width}}" if by_run else ""
         estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
+        if state == "inconclusive" and getattr(row, "reason", ""):
+            verdict += f": {row.reason}"
         lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
     lines.append(_tally(states))
