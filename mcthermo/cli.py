@@ -214,7 +214,7 @@ def _demo(args) -> int:
     from .demo import run_demo
 
     runs = run_demo(args.out, progress=not args.quiet)
-    checks = pd.concat([run.checks for run in runs.values()], ignore_index=True)
+    checks = pd.concat([run.checks.assign(run=name) for name, run in runs.items()], ignore_index=True)
     if not args.quiet:
         print(verdict_table(checks))
         print(f"wrote {len(runs)} runs under {args.out}; read them with mcthermo.read({args.out!r})")
