@@ -120,6 +120,8 @@ def verdict_table(checks: pd.DataFrame) -> str:
         prefix = f"{row.run:<{width}}" if by_run else ""
         estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
+        if state == "inconclusive" and getattr(row, "reason", ""):
+            verdict += f": {row.reason}"
         lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
     lines.append(_tally(states))
@@ -214,7 +216,7 @@ def _demo(args) -> int:
     from .demo import run_demo
 
     runs = run_demo(args.out, progress=not args.quiet)
-    checks = pd.concat([run.checks for run in runs.values()], ignore_index=True)
+    checks = pd.concat([run.checks.assign(run=name) for name, run in runs.items()], ignore_index=True)
     if not args.quiet:
         print(verdict_table(checks))
         print(f"wrote {len(runs)} runs under {args.out}; read them with mcthermo.read({args.out!r})")
