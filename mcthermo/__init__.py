@@ -25,12 +25,14 @@ from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
 from .systems.open_system import Channel, OpenSystem, Piece, davies_channels, gibbs_state
+from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
+from .validation import validate
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
            "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit",
            "LandauZener", "LandauZenerValidityWarning", "MCThermoFileError", "Observable",
-           "OpenSystem", "Piece", "Results", "Run", "Staircase", "__version__", "bar",
-           "build_tables", "crooks", "davies_channels", "exponential_average", "gibbs_state",
-           "jarzynski", "read", "sample"]
+           "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
+           "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",
+           "gibbs_state", "jarzynski", "read", "sample", "validate"]

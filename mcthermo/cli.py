@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from . import validation as validate_cli
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
     demo.add_argument("--quiet", action="store_true")
     exact_cli.add_parser(commands)  # mcthermo exact lz ...: the exact quantum reference
+    validate_cli.register(commands)  # mcthermo validate FORWARD [REVERSE] --beta B: anyone's work data
     return parser
 
 
@@ -118,6 +120,8 @@ def verdict_table(checks: pd.DataFrame) -> str:
         prefix = f"{row.run:<{width}}" if by_run else ""
         estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
+        if state == "inconclusive" and getattr(row, "reason", ""):
+            verdict += f": {row.reason}"
         lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
     lines.append(_tally(states))
@@ -212,7 +216,7 @@ def _demo(args) -> int:
     from .demo import run_demo
 
     runs = run_demo(args.out, progress=not args.quiet)
-    checks = pd.concat([run.checks for run in runs.values()], ignore_index=True)
+    checks = pd.concat([run.checks.assign(run=name) for name, run in runs.items()], ignore_index=True)
     if not args.quiet:
         print(verdict_table(checks))
         print(f"wrote {len(runs)} runs under {args.out}; read them with mcthermo.read({args.out!r})")
@@ -253,7 +257,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
-               "demo": _demo, "exact": exact_cli.run}[args.command]
+               "demo": _demo, "exact": exact_cli.run, "validate": validate_cli.run}[args.command]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

@@ -14,7 +14,7 @@ table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px soli
 .failed{background:#fdd}.inconclusive{background:#ffd}img{max-width:48%;margin:4px}h2{border-bottom:1px solid #aaa}"""
 
 _CHECK_COLUMNS = ["check", "direction", "observable", "estimate", "stderr", "expected", "z",
-                  "threshold", "verdict", "trajectories"]
+                  "threshold", "verdict", "reason", "trajectories"]
 
 
 def _checks_html(checks):

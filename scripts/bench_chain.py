@@ -6,6 +6,10 @@ seeding and threads, the floor of any sampler that spends one uniform per step;
 (2) a vectorised numpy sampler of the same chain (numpy Generator, one array of uniforms per step
 over a batch of trajectories).  A step is one event of the chain (the initial draw included).
 
+Stroke protocols (``mt.Strokes``, issue 14): the staircase written as strokes against
+``mt.Staircase`` (target >= 0.9x), and d = 8 protocols against the one-uniform-per-step RNG loop
+(target >= 0.5x; a step = one random draw of the alias-table kernel, the initial draw included).
+
     python scripts/bench_chain.py [--trajectories 10000000] [--threads N] [--repeats 3]
 """
 import argparse
@@ -14,7 +18,8 @@ import time
 import numba
 import numpy as np
 
-from mcthermo import LandauZener, Staircase
+from mcthermo import LandauZener, Quench, Staircase, Strokes, Thermalize
+from mcthermo.systems.bath import Bath
 from mcthermo.kernels.rng import trajectory_state, uniform53
 
 
@@ -69,6 +74,62 @@ CASES = {
 }
 
 
+def staircase_strokes(staircase):
+    """The staircase written by hand as a stroke protocol (one quench + one thermalisation per step)."""
+    strokes = []
+    for gap in staircase.gaps()[1:]:
+        strokes += [Quench([0.0, gap]), Thermalize("bath")]
+    return Strokes(energies=[0.0, staircase.gap_start], baths={"bath": Bath(beta=staircase.beta)},
+                   initial="bath", strokes=strokes, energy_unit=abs(staircase.step))
+
+
+def ladder_staircase(levels, steps):
+    """A d-level harmonic ladder whose spacing rises from 1 to 2 in ``steps`` adiabatic steps, each
+    followed by a full thermalisation (a multi-level staircase)."""
+    n = np.arange(levels)
+    strokes = []
+    for k in range(1, steps + 1):
+        strokes += [Quench(n * (1.0 + k / steps)), Thermalize("bath")]
+    return Strokes(energies=n * 1.0, baths={"bath": Bath(beta=0.7)}, initial="bath", strokes=strokes)
+
+
+def ladder_otto(levels, cycles, seed=1):
+    """A d-level ladder Otto engine with random unitary (|U|^2) expansion strokes, two baths."""
+    rng = np.random.default_rng(seed)
+    u = np.linalg.qr(rng.normal(size=(levels, levels)) + 1j * rng.normal(size=(levels, levels)))[0]
+    n = np.arange(levels)
+    return Strokes(energies=n * 1.0, baths={"hot": Bath(beta=0.3), "cold": Bath(beta=1.5)},
+                   initial="cold", strokes=[Quench(n * 2.0, np.abs(u) ** 2), Thermalize("hot", 0.7),
+                                            Quench(n * 1.0), Thermalize("cold")], cycles=cycles)
+
+
+def rate(repeats, trajectories, steps, function, *args):
+    return trajectories * steps / best_of(repeats, function, *args)
+
+
+def stroke_rows(args):
+    """Stroke protocols against their references, in the same run."""
+    print(f"\nstroke protocols, {args.threads} thread(s); steps/s")
+    print(f"{'case':<40}{'strokes':>11}{'reference':>11}{'ratio':>8}{'target':>8}")
+    staircase = Staircase(steps=100)
+    for name, spec, reference, target in [
+            ("staircase N=100 as Strokes / Staircase", staircase_strokes(staircase), staircase, 0.9),
+            ("d=8 ladder staircase N=50 / RNG loop", ladder_staircase(8, 50), None, 0.5),
+            ("d=8 ladder Otto, 3 cycles / RNG loop", ladder_otto(8, 3), None, 0.5)]:
+        steps = spec.steps_per_trajectory()
+        trajectories = args.trajectories // 4
+        spec.accumulate("forward", 1, 0, 1000)
+        strokes_rate = rate(args.repeats, trajectories, steps, spec.accumulate, "forward", 1, 0, trajectories)
+        if reference is None:
+            reference_rate = rate(args.repeats, trajectories, steps, rng_loop, 1, trajectories, int(steps))
+        else:
+            reference.accumulate("forward", 1, 0, 1000)
+            reference_rate = rate(args.repeats, trajectories, steps, reference.accumulate, "forward", 1, 0,
+                                  trajectories)
+        print(f"{name:<40}{strokes_rate:>11.3g}{reference_rate:>11.3g}"
+              f"{strokes_rate / reference_rate:>8.2f}{target:>8.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trajectories", type=int, default=10_000_000,
@@ -93,6 +154,7 @@ def main():
         numpy_rate = numpy_trajectories * steps / best_of(1, numpy_sampler, chain, numpy_trajectories, 1)
         print(f"{name:<32}{chain_rate:>11.3g}{loop_rate:>11.3g}{numpy_rate:>11.3g}"
               f"{chain_rate / loop_rate:>12.2f}{chain_rate / numpy_rate:>13.1f}")
+    stroke_rows(args)
 
 
 if __name__ == "__main__":

@@ -177,15 +177,14 @@ def test_verdict_table_names_runs_by_folder(tmp_path, capsys):
 
 
 def test_check_into_a_closed_pipe_is_quiet(tmp_path):
+    """`mcthermo check DIR | head` used to print "mcthermo: error: [Errno 32] Broken pipe"."""
     import subprocess
     import sys
 
     mt.sample(mt.Staircase(steps=3), 1000, 1, out=tmp_path / "a")
-    mt.sample(mt.Staircase(steps=4), 1000, 1, out=tmp_path / "b")
-    shell = f"{sys.executable} -m mcthermo.cli check {tmp_path} | head -1"
+    shell = f"{sys.executable} -m mcthermo.cli check {tmp_path} | true"  # the reader is gone at once
     result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=120)
-    assert result.stdout.startswith("run") and "Broken pipe" not in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr == ""
 
 
 def test_warnings_are_one_readable_line(tmp_path, capsys):

@@ -1,0 +1,284 @@
+"""Exact references of a stroke protocol on d levels (spec generic.md G2), without sampling.
+
+A protocol compiles to a ``StrokeChain``: the initial distribution p0 over levels, and per step n
+(one stroke) the transition matrix P_n[s, s'] with the increments of each accumulated observable
+(work, heat per bath) on that transition.  Units hbar = k_B = 1; heat is energy into the system.
+
+* ``Lattice``: every increment is an integer multiple of one energy quantum (declared, or a
+  common rational unit found with 1e-9 relative tolerance) -- or, for incommensurate energies,
+  every level energy (E - mu N for heats) is an integer multiple of one of a few quanta with
+  irrational ratios (e.g. 1 and sqrt 2): each observable then has one integer axis per quantum it
+  uses, an increment E'_{s'} - E_s moves along at most two axes, and its value is the sum over
+  its axes.  The box holds every
+  index reachable at any step; distinct paths whose values agree to ~1e-10 relative are merged
+  only when an observable's atoms are listed (``stats.lattice_groups``).
+* ``log_joint_pmf``: the exact law of (initial level, final level, lattice indices) by dynamic
+  programming, in log space (no probability underflows, whatever its size).
+* ``transfer_moments`` / ``log_tilted_average``: mean, variance and ln<e^{-X}> of any linear
+  combination X of the increments plus endpoint terms, from the forward recursion of the (tilted)
+  transfer matrices 1^T prod_n M_n p0 -- always available, whatever the size of the lattice.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.special import logsumexp
+
+#: relative tolerance for an increment to be an integer multiple of the energy unit
+LATTICE_RTOL = 1e-9
+#: largest denominator of the ratio of two increments for them to count as commensurate
+MAX_DENOMINATOR = 1000
+_FAR = np.int64(1) << np.int64(62)
+
+
+@dataclass(frozen=True, eq=False)
+class StrokeChain:
+    """log_initial: ln p0 (d,); log_transition: ln P_n[s, s'] (steps, d, d);
+    increments: (observables, steps, d, d) energy added on each transition; names: observables;
+    endpoints (optional, (observables, steps, 2, d)): energy-like values before (per s) and after
+    (per s') each step with increments[k, n, s, s'] = endpoints[k, n, 1, s'] - endpoints[k, n, 0, s]
+    (level energies for the work, E - mu N for a heat), used to find lattice axes."""
+
+    log_initial: np.ndarray
+    log_transition: np.ndarray
+    increments: np.ndarray
+    names: tuple[str, ...]
+    endpoints: np.ndarray | None = None
+
+    @property
+    def levels(self) -> int:
+        return self.log_initial.size
+
+    @property
+    def steps(self) -> int:
+        return self.log_transition.shape[0]
+
+    def possible(self) -> np.ndarray:
+        """Boolean (steps, d, d): transitions of non-zero probability."""
+        return self.log_transition > -np.inf
+
+    def log_populations(self) -> np.ndarray:
+        """ln of the level populations after the last step (master equation in log space)."""
+        log_p = self.log_initial
+        for log_step in self.log_transition:
+            log_p = logsumexp(log_p[:, None] + log_step, axis=0)
+        return log_p
+
+
+def common_unit(values, declared: float | None = None) -> float | None:
+    """The energy quantum of which every entry of ``values`` is an integer multiple.
+
+    With ``declared``, checks it (ValueError naming the first value off the lattice); otherwise the
+    largest unit ref / lcm(q) where every value / ref is within LATTICE_RTOL of a fraction p / q,
+    q <= MAX_DENOMINATOR, ref the smallest non-zero |value|; None when there is none
+    (incommensurate energies).
+    """
+    values = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    values = values[values > 0]
+    if declared is not None:
+        ratio = values / declared
+        off = np.abs(ratio - np.round(ratio)) > LATTICE_RTOL * np.maximum(1.0, ratio)
+        if np.any(off):
+            raise ValueError(f"energy_unit {declared!r}: the increment {values[off][0]!r} is not an "
+                             "integer multiple of it")
+        return float(declared)
+    units = energy_quanta(values)
+    return units[0] if len(units) == 1 else None
+
+
+def energy_quanta(values) -> list[float]:
+    """Quanta u_1, u_2, ... with pairwise irrational ratios such that every non-zero entry of
+    ``values`` is an integer multiple of one of them (classes of values with rational ratios
+    p / q, q <= MAX_DENOMINATOR, each with its common unit)."""
+    classes = []  # [reference, lcm of denominators]
+    for value in np.unique(np.abs(np.asarray(values, dtype=np.float64).ravel())):
+        if value == 0:
+            continue
+        for group in classes:
+            ratio = value / group[0]
+            fraction = Fraction(float(ratio)).limit_denominator(MAX_DENOMINATOR)
+            if abs(float(fraction) - ratio) <= LATTICE_RTOL * ratio:
+                group[1] = group[1] * fraction.denominator // math.gcd(group[1], fraction.denominator)
+                break
+        else:
+            classes.append([float(value), 1])
+    return [reference / denominator for reference, denominator in classes] or [1.0]
+
+
+@dataclass(frozen=True, eq=False)
+class Lattice:
+    """Integer axes of the tracked observables: axis a belongs to observable ``owner[a]`` (its
+    position among the tracked ones) and counts quanta ``unit[a]``; its index runs over
+    [0, size[a]) for the value unit[a] * (low[a] + index).  ``steps`` (axes, steps, d, d) is the
+    integer increment of each transition.  An observable's value is the sum over its axes."""
+
+    unit: np.ndarray
+    owner: np.ndarray
+    steps: np.ndarray
+    low: np.ndarray
+    size: np.ndarray
+
+    def values(self, a: int) -> np.ndarray:
+        return self.unit[a] * (self.low[a] + np.arange(self.size[a]))
+
+    def axes_of(self, position: int) -> list[int]:
+        return [a for a in range(self.owner.size) if self.owner[a] == position]
+
+    @property
+    def strides(self) -> np.ndarray:
+        """C-order strides of the box (axes last)."""
+        return np.append(np.cumprod(self.size[::-1])[::-1][1:], 1).astype(np.int64)
+
+    @property
+    def cells(self) -> int:
+        return int(np.prod(self.size.astype(np.float64)))
+
+    def flat_steps(self) -> np.ndarray:
+        """(steps, d, d) increment of the flat box index on each transition."""
+        return np.tensordot(self.strides, self.steps, axes=1)
+
+    def flat_origin(self) -> int:
+        """Flat box index of all observables zero."""
+        return int(np.dot(self.strides, -self.low))
+
+
+def lattice(chain: StrokeChain, tracked, declared: float | None = None) -> Lattice:
+    """The box of the observables ``tracked`` (indices into chain.names): one axis per
+    (observable, quantum) pair in use, from the smallest to the largest index any reachable
+    trajectory holds at any step (bounds by min/max dynamic programming).  An observable's
+    quantum: ``declared``, else the common unit of its increments, else the quanta of its
+    endpoint values (incommensurate energies)."""
+    possible = chain.possible()
+    axes_unit, axes_owner, axes_steps = [], [], []
+    for position, k in enumerate(tracked):
+        unit = common_unit(chain.increments[k][possible], declared)
+        for unit, steps in (_axes_of_increments(chain, k, [unit]) if unit is not None
+                            else _axes_of_endpoints(chain, k)):
+            steps = np.where(possible, steps, 0)
+            if np.any(steps) or not axes_owner or axes_owner[-1] != position:
+                axes_unit.append(float(unit)), axes_owner.append(position), axes_steps.append(steps)
+    steps = np.array(axes_steps)
+    # the axes must give back every increment (unit . steps)
+    for position, k in enumerate(tracked):
+        mine = np.array(axes_owner) == position
+        exact = np.where(possible, chain.increments[k], 0.0)
+        if not np.allclose(np.tensordot(np.array(axes_unit)[mine], steps[mine], axes=1), exact,
+                           rtol=LATTICE_RTOL, atol=LATTICE_RTOL * max(1.0, np.abs(exact).max())):
+            raise ValueError(f"the increments of {chain.names[k]} do not fit the energy quanta "
+                             f"{sorted(set(axes_unit))}")
+    reachable = chain.log_initial > -np.inf
+    lows, highs = np.zeros(len(steps), np.int64), np.zeros(len(steps), np.int64)
+    for a in range(len(steps)):
+        low = high = np.zeros(chain.levels, np.int64)  # extreme index per reachable level
+        reach = reachable
+        for n in range(chain.steps):
+            allowed = possible[n] & reach[:, None]
+            low = np.where(allowed, low[:, None] + steps[a, n], _FAR).min(axis=0)
+            high = np.where(allowed, high[:, None] + steps[a, n], -_FAR).max(axis=0)
+            reach = allowed.any(axis=0)
+            low, high = np.where(reach, low, 0), np.where(reach, high, 0)
+            lows[a], highs[a] = min(lows[a], low[reach].min()), max(highs[a], high[reach].max())
+    return Lattice(np.array(axes_unit), np.array(axes_owner, dtype=np.int64), steps, lows,
+                   highs - lows + 1)
+
+
+def _axes_of_increments(chain, k, units):
+    """(unit, integer steps) per quantum: each increment of observable k on one quantum."""
+    increments = np.where(chain.possible(), chain.increments[k], 0.0)
+    claimed = increments == 0
+    axes = []
+    for unit in units:
+        ratio = increments / unit
+        steps = np.round(ratio).astype(np.int64)
+        mine = ~claimed & (np.abs(ratio - steps) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
+        axes.append((unit, np.where(mine, steps, 0)))
+        claimed |= mine
+    return axes
+
+
+def _axes_of_endpoints(chain, k):
+    """(unit, integer steps) per quantum of the endpoint values of observable k: a transition
+    moves from the index of its value before to that of its value after."""
+    ends = chain.endpoints[k]
+    claimed = ends == 0
+    axes = []
+    for unit in energy_quanta(ends):
+        ratio = ends / unit
+        index = np.round(ratio).astype(np.int64)
+        mine = ~claimed & (np.abs(ratio - index) <= LATTICE_RTOL * np.maximum(1.0, np.abs(ratio)))
+        index = np.where(mine, index, 0)
+        claimed |= mine
+        axes.append((unit, index[:, 1, None, :] - index[:, 0, :, None]))
+    return axes
+
+
+def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
+    """Exact ln P(initial level, final level, index_1, ..., index_K), shape (d, d, *box.size), by
+    dynamic programming over (initial level, current level, flat box index) in log space."""
+    d, cells = chain.levels, box.cells
+    table = np.full((d, d, cells), -np.inf)
+    origin = box.flat_origin()
+    table[np.arange(d), np.arange(d), origin] = chain.log_initial
+    flat = box.flat_steps()
+    for n in range(chain.steps):
+        new = np.full_like(table, -np.inf)
+        for s, target in zip(*np.nonzero(chain.possible()[n])):
+            shift = int(flat[n, s, target])
+            source = table[:, s, max(0, -shift): cells - max(0, shift)]
+            into = new[:, target, max(0, shift): cells - max(0, -shift)]
+            np.logaddexp(into, source + chain.log_transition[n, s, target], out=into)
+        table = new
+    return table.reshape((d, d, *box.size))
+
+
+def transfer_moments(chain: StrokeChain, coefficients, start=None, end=None) -> tuple[float, float]:
+    """Exact mean and variance of X = start[i] + sum_n coefficients . increments_n + end[j]
+    (i, j the initial and final levels; start, end default 0), by propagating the populations and
+    the first two partial moments through each step."""
+    d = chain.levels
+    start = np.zeros(d) if start is None else np.asarray(start, dtype=np.float64)
+    end = np.zeros(d) if end is None else np.asarray(end, dtype=np.float64)
+    p = np.exp(chain.log_initial)
+    start = np.where(p > 0, start, 0.0)  # ln p0 = -inf on empty levels carries no weight
+    m1, m2 = p * start, p * start**2
+    weights = np.tensordot(np.asarray(coefficients, dtype=np.float64), chain.increments, axes=1)
+    for log_step, x in zip(chain.log_transition, weights):
+        step = np.exp(log_step)
+        x = np.where(step > 0, x, 0.0)
+        p, m1, m2 = (p @ step, m1 @ step + p @ (step * x),
+                     m2 @ step + 2.0 * m1 @ (step * x) + p @ (step * x**2))
+    end = np.where(p > 0, end, 0.0)
+    mean = float(np.sum(m1 + p * end))
+    second = float(np.sum(m2 + 2.0 * m1 * end + p * end**2))
+    return mean, max(second - mean**2, 0.0)
+
+
+def log_tilted_average(chain: StrokeChain, coefficients, start=None, end=None) -> float:
+    """Exact ln<e^{-X}> for X as in ``transfer_moments``: ln 1^T e^{-end} prod_n M_n e^{-start} p0
+    with M_n[s, s'] = P_n[s, s'] e^{-coefficients . increments_n[s, s']}, in log space."""
+    d = chain.levels
+    start = np.zeros(d) if start is None else np.asarray(start, dtype=np.float64)
+    end = np.zeros(d) if end is None else np.asarray(end, dtype=np.float64)
+    reachable = chain.log_initial > -np.inf
+    log_v = np.where(reachable, chain.log_initial - np.where(reachable, start, 0.0), -np.inf)
+    weights = np.tensordot(np.asarray(coefficients, dtype=np.float64), chain.increments, axes=1)
+    for log_step, x in zip(chain.log_transition, weights):
+        possible = log_step > -np.inf
+        log_v = logsumexp(log_v[:, None] + np.where(possible, log_step - x, -np.inf), axis=0)
+    reached = log_v > -np.inf
+    return float(logsumexp(log_v[reached] - end[reached]))
+
+
+def group_log_probabilities(inverse, size: int, log_pmf) -> np.ndarray:
+    """ln of the total probability of each of ``size`` groups of grid points (``inverse``: the
+    group of each point of the flattened joint ``log_pmf``), in log space."""
+    log_p = np.asarray(log_pmf, dtype=np.float64).ravel()
+    peak = np.full(size, -np.inf)
+    np.maximum.at(peak, inverse, log_p)
+    safe = np.where(np.isfinite(peak), peak, 0.0)
+    total = np.bincount(inverse, np.exp(log_p - safe[inverse]), size)
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(peak), safe + np.log(total), -np.inf)

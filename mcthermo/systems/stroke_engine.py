@@ -1,0 +1,318 @@
+"""Sampling and exact tables of one direction of a stroke protocol.
+
+The sampled histogram is the integer count of trajectories per (initial level, final level,
+tracked lattice indices).  Tracked: the work, and the heat of every bath but one -- the coldest
+bath's heat follows from the first law E_j - E_i = W + sum_b (Q_b + mu_b N_b) when no particles
+are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the box is the joint
+(W, Q_hot) histogram, so the stochastic efficiency -W / Q_hot and its histogram follow exactly.
+
+Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
+(``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
+
+Modes (``StrokeEngine.mode``): "law" -- histogram and its exact law; "histogram" -- the exact DP
+would be too large: the histogram with exact means and variances (transfer matrices) and the
+exact ln<e^{-sigma}>; "moments" -- the histogram itself would be too large: moment-only sampling
+(``stroke_moments.py``).  The exact moments and exponential averages are always there.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import numba
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logsumexp
+
+from ..exact.strokes_dp import (group_log_probabilities, lattice, log_joint_pmf, log_tilted_average,
+                                transfer_moments)
+from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
+from ..models.chain import TwoStateChain
+from ..results import DirectionResults, Observable
+from ..stats import lattice_groups
+from .stroke_moments import moment_accumulate, moment_results, moment_tables
+from .stroke_protocol import Quench
+
+#: largest sampled histogram (initial level x final level x lattice box), int64 cells
+MAX_HISTOGRAM_CELLS = 1 << 22
+#: largest exact dynamic programme (transitions x histogram cells), log-space operations
+MAX_DP_OPERATIONS = 2e9
+
+
+class StrokeEngine:
+    """Sampler and exact tables of a ``StrokeProtocol`` (one direction)."""
+
+    def __init__(self, protocol):
+        self.protocol = protocol
+        self.chain = protocol.chain
+        self.baths = list(protocol.baths)
+        n = protocol.level_particles
+        exchange = np.any(n != n[0])
+        coldest = max(self.baths, key=lambda b: protocol.baths[b].beta) if self.baths else None
+        self.derived = coldest if self.baths and (len(self.baths) == 1 or not exchange) else None
+        self.hot = min(self.baths, key=lambda b: protocol.baths[b].beta) if self.baths else None
+        self.tracked = [0] + [1 + i for i, b in enumerate(self.baths) if b != self.derived]
+        # the lattice quanta of the tracked observables: the declared energy_unit (ValueError if an
+        # increment is off it), else one per class of commensurate increments
+        self.box  # the lattice (ValueError here for a declared energy_unit that does not fit)
+
+    # --- feasibility ------------------------------------------------------------------------
+    @cached_property
+    def box(self):
+        return lattice(self.chain, self.tracked, self.protocol.energy_unit)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        d = self.chain.levels
+        return (d, d, *(int(s) for s in self.box.size))
+
+    def axes_description(self) -> str:
+        box = self.box
+        return ", ".join(f"{self.chain.names[self.tracked[p]]} / {u:.6g}" for p, u in zip(box.owner, box.unit))
+
+    @property
+    def mode(self) -> str:
+        """"law" (histogram and exact DP), "histogram" (the DP too large: exact moments only) or
+        "moments" (the histogram too large: moment-only sampling, ``stroke_moments.py``)."""
+        return "moments" if self.infeasible_histogram() else ("histogram" if self.infeasible_law() else "law")
+
+    def infeasible_histogram(self) -> str | None:
+        """Why the histogram cannot be held, or None."""
+        cells = float(np.prod(self.shape, dtype=np.float64))
+        if cells > MAX_HISTOGRAM_CELLS:
+            return (f"the histogram of (initial level, final level, {self.axes_description()}) would "
+                    f"need {cells:.3g} cells (limit {MAX_HISTOGRAM_CELLS})")
+        return None
+
+    def infeasible_law(self) -> str | None:
+        """Why the exact law cannot be computed, or None."""
+        operations = float(self.chain.possible().sum()) * float(np.prod(self.shape, dtype=np.float64))
+        if operations > MAX_DP_OPERATIONS:
+            return (f"the exact law would need a dynamic programme of {operations:.3g} operations "
+                    f"(limit {MAX_DP_OPERATIONS:.0e})")
+        return self.infeasible_histogram()
+
+    # --- sampling ---------------------------------------------------------------------------
+    @cached_property
+    def tables(self):
+        d, box = self.chain.levels, self.box
+        return stroke_tables(self.chain.log_initial, self.chain.log_transition, box.flat_steps(),
+                             box.flat_origin() + d * box.cells * np.arange(d), box.cells * np.arange(d))
+
+    @cached_property
+    def moment_tables(self):
+        return moment_tables(self)
+
+    @cached_property
+    def two_state(self):
+        """(TwoStateChain, occupied level, work index of an empty occupied level) when the protocol
+        is a two-state chain (two levels, one tracked observable, adiabatic quenches), else None.
+        The chain's occupation n is that of level ``a`` and its work index m counts the quanta of
+        the gap changes while ``a`` is occupied; the other level ``b`` adds its own shifts."""
+        protocol = self.protocol
+        if self.chain.levels != 2 or self.box.unit.size != 1:
+            return None
+        work = self.box.steps[0]
+        moves, keep, log_odds = [np.zeros(2, np.int64)], [], []
+        n, path = protocol.level_particles, protocol.energy_path()
+        for step, stroke in enumerate(protocol.expanded()):
+            if isinstance(stroke, Quench):
+                if stroke.transitions is not None and not np.array_equal(stroke.transitions, np.eye(2)):
+                    return None
+                moves[-1] = moves[-1] + np.diag(work[step])
+            else:
+                bath = protocol.baths[stroke.bath]
+                energy = path[step]
+                keep.append(1.0 - stroke.strength)
+                # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
+                log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
+                moves.append(np.zeros(2, np.int64))
+        moves = np.array(moves)
+        gain = moves[:, 1] - moves[:, 0]
+        if np.all(gain >= 0):
+            a = 1
+        elif np.all(gain <= 0):
+            a = 0
+        else:
+            return None
+        sign = 1.0 if a == 1 else -1.0
+        log_odds = sign * np.array(log_odds)
+        if isinstance(protocol.initial, str):
+            bath = protocol.baths[protocol.initial]
+            e = np.asarray(protocol.energies)
+            initial = sign * -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
+            initial_occupation, initial_vacancy = expit(initial), expit(-initial)
+        else:
+            initial_occupation, initial_vacancy = protocol.initial[a], protocol.initial[1 - a]
+        weights = np.abs(gain)
+        chain = TwoStateChain(initial_occupation=float(initial_occupation), keep=np.array(keep),
+                              occupation=expit(log_odds), vacancy=expit(-log_odds),
+                              work_weights=weights, work_values=self.box.unit[0] * np.arange(weights.sum() + 1),
+                              initial_vacancy=float(initial_vacancy))
+        return chain, a, int(moves[:, 1 - a].sum())
+
+    def steps_per_trajectory(self) -> float:
+        if self.two_state is not None:
+            return float(self.two_state[0].events + 1)
+        return float(self.tables.steps)
+
+    def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
+        if self.mode == "moments":
+            return {"moments": moment_accumulate(self, seed, stream, first, count)}
+        return {"counts": self.counts(seed, stream, first, count)}
+
+    def counts(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
+        """int64 counts of trajectories first .. first + count - 1, shape ``self.shape``."""
+        cells = int(np.prod(self.shape))
+        if self.two_state is None:
+            # one partial histogram per thread (equal-cost trajectories), at most ~64 MiB of them
+            blocks = max(1, min(count, numba.get_num_threads(), (64 << 20) // (8 * cells)))
+            return stroke_counts(seed, stream, first, count, self.tables, cells, blocks).reshape(self.shape)
+        chain, a, base = self.two_state
+        # the two-state kernel's blocking, as in ChainModel.accumulate
+        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
+        counts = chain.counts(seed, stream, first, count, blocks)
+        if a == 0:
+            counts = counts[::-1, ::-1]
+        out = np.zeros(self.shape, dtype=np.int64)
+        index = base - int(self.box.low[0]) + np.arange(chain.lattice_size)
+        inside = (index >= 0) & (index < self.shape[2])  # the box holds every reachable work
+        if counts[:, :, ~inside].any():
+            raise RuntimeError("a sampled work value lies outside its reachable range")
+        out[:, :, index[inside]] = counts[:, :, inside]
+        return out
+
+    def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
+        """Flat histogram index of each trajectory first .. first + count - 1."""
+        if self.two_state is None:
+            return stroke_keys(seed, stream, first, count, self.tables)
+        chain, a, base = self.two_state
+        n_initial, n_final, m = chain.paths(seed, stream, first, count)
+        if a == 0:
+            n_initial, n_final = 1 - n_initial, 1 - n_final
+        d, size = 2, int(self.box.size[0])
+        return (n_initial.astype(np.int64) * d + n_final) * size + base - int(self.box.low[0]) + m
+
+    # --- observables ------------------------------------------------------------------------
+    def grids(self) -> dict[str, np.ndarray]:
+        """Every observable on the histogram box (broadcast to ``self.shape``)."""
+        protocol, chain, box = self.protocol, self.chain, self.box
+        shape = self.shape
+
+        def along(values, axis):  # values laid along one axis of the (i, j, lattice...) box
+            layout = [1] * len(shape)
+            layout[axis] = -1
+            return np.reshape(values, layout)
+
+        tracked = [sum(along(box.values(a), 2 + a) for a in box.axes_of(p)) for p in range(len(self.tracked))]
+        work = tracked[0]
+        heats = {chain.names[k][len("heat_"):]: tracked[p] for p, k in enumerate(self.tracked) if k > 0}
+        if self.derived is not None:
+            # first law: Q_derived = E_j - E_i - W - (other heats) - mu N_b
+            n = protocol.level_particles
+            chemical = 0.0
+            if len(self.baths) == 1:
+                chemical = protocol.baths[self.derived].mu * (along(n, 1) - along(n, 0))
+            heats[self.derived] = (along(protocol.energy_path()[-1], 1) - along(protocol.energies, 0)
+                                   - work - sum(heats.values(), 0.0) - chemical)
+        log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
+        entropy = (along(np.where(log_p0 > -np.inf, log_p0, 0.0), 0)
+                   - along(np.where(log_pt > -np.inf, log_pt, 0.0), 1)
+                   - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
+        grids = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        return {name: np.broadcast_to(grid, shape) for name, grid in grids.items()}
+
+    def zero_hot_heat(self) -> np.ndarray:
+        """Boolean grid: Q_hot = 0, to 1e-9 relative to the largest |Q_hot| of the box (the quanta of
+        several axes may be rationally related: zero is a value, not an index)."""
+        heat = self.grids()[f"heat_{self.hot}"]
+        return np.abs(heat) <= 1e-9 * max(1.0, float(np.max(np.abs(heat))))
+
+    def exact_moments(self, name: str) -> tuple[float, float]:
+        """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
+        chain, protocol = self.chain, self.protocol
+        if name != "entropy_production":
+            return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
+        return transfer_moments(chain, *self._entropy_terms())
+
+    def _entropy_terms(self):
+        """sigma = ln p0(i) - sum_b beta_b Q_b - ln p~(j) as (coefficients, start, end)."""
+        betas = [0.0] + [-self.protocol.baths[b].beta for b in self.baths]
+        log_p0, log_pt = self.chain.log_initial, self.protocol.reference_log_populations()
+        return np.array(betas), log_p0, -log_pt
+
+    def log_integral_ft(self) -> float:
+        """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
+        return log_tilted_average(self.chain, *self._entropy_terms())
+
+    def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
+        """Observables with their exact laws and moments, the free-energy and integral-FT checks, and
+        the tables ``work_heat`` (joint work and hot-bath heat) and ``efficiency`` (two baths)."""
+        if "moments" in accumulator:
+            return moment_results(self, accumulator["moments"], self.infeasible_histogram()), {}
+        counts = accumulator["counts"]
+        law = self.infeasible_law() is None
+        log_pmf = log_joint_pmf(self.chain, self.box) if law else np.zeros(self.shape)
+        counts = np.asarray(counts).reshape(self.shape)
+        grids = self.grids()
+        observables = []
+        for name, grid in grids.items():
+            values, inverse = lattice_groups(grid)
+            count = np.bincount(inverse, counts.ravel(), values.size).astype(np.int64)
+            log_p = group_log_probabilities(inverse, values.size, log_pmf)
+            seen = (count > 0) | (log_p > -np.inf) if law else count > 0
+            mean, variance = self.exact_moments(name)
+            observables.append(Observable(name, values[seen], count[seen], log_p[seen] if law else None,
+                                          mean, variance))
+        tables = {}
+        if self.baths:
+            tables["work_heat"] = joint_table(grids["work"], grids[f"heat_{self.hot}"], counts,
+                                              log_pmf if law else None)
+            tables["work_heat"].insert(2, "bath", self.hot)
+        if len(self.baths) == 2:
+            flags, tables["efficiency"] = efficiency(grids["work"], grids[f"heat_{self.hot}"],
+                                                     self.zero_hot_heat(), counts, log_pmf if law else None)
+            observables.append(flags)
+        protocol = self.protocol
+        gibbs = protocol.gibbs_bath()
+        jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
+        return DirectionResults(observables, jarzynski=jarzynski,
+                                integral_ft=self.log_integral_ft()), tables
+
+
+def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, pd.DataFrame]:
+    """``efficiency_undefined`` = [Q_hot == 0] (a Bernoulli observable over every trajectory) and
+    the table of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0
+    (``undefined`` marks the others): count and exact probability conditioned on Q_hot != 0
+    (NaN without the exact law ``log_pmf``)."""
+    counts, mask = np.ravel(counts), ~np.ravel(undefined)
+    law = log_pmf is not None
+    log_pmf = np.ravel(log_pmf) if law else np.zeros(counts.size)
+    log_defined, log_undefined = logsumexp(log_pmf[mask]), logsumexp(log_pmf[~mask])
+    flags = Observable("efficiency_undefined", np.array([0.0, 1.0]),
+                       np.array([counts[mask].sum(), counts[~mask].sum()]),
+                       np.array([log_defined, log_undefined]) if law else None, checks=("mean",))
+    eta = -np.ravel(work)[mask] / np.ravel(heat_hot)[mask]
+    values, inverse = lattice_groups(eta)
+    count = np.bincount(inverse, counts[mask], values.size).astype(np.int64)
+    log_p = group_log_probabilities(inverse, values.size, log_pmf[mask]) - log_defined
+    seen = (count > 0) | (log_p > -np.inf) if law else count > 0
+    table = pd.DataFrame({"efficiency": values[seen], "count": count[seen],
+                          "probability_exact": np.exp(log_p[seen]) if law else np.nan})
+    return flags, table
+
+
+def joint_table(work, heat, counts, log_pmf) -> pd.DataFrame:
+    """Joint histogram of (work, heat) with the exact probabilities (rows with mass or counts)."""
+    w_values, w_index = lattice_groups(work)
+    q_values, q_index = lattice_groups(heat)
+    pair = w_index * q_values.size + q_index
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    count = np.bincount(inverse, np.ravel(counts), pairs.size).astype(np.int64)
+    if log_pmf is None:
+        log_p = np.full(pairs.size, np.nan)
+        seen = count > 0
+    else:
+        log_p = group_log_probabilities(inverse, pairs.size, log_pmf)
+        seen = (count > 0) | (log_p > -np.inf)
+    return pd.DataFrame({"work": w_values[pairs // q_values.size][seen], "heat": q_values[pairs % q_values.size][seen],
+                         "count": count[seen], "probability_exact": np.exp(log_p[seen])})

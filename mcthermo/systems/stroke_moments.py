@@ -1,0 +1,81 @@
+"""Moment-only sampling of a stroke protocol whose histogram box is too large to hold.
+
+Each trajectory accumulates its work, heats and entropy production as floats (and beta W for a
+Gibbs-bath protocol); per block of ``BLOCK_SIZE`` consecutive trajectory indices the kernel sums
+x, x^2, e^{-x} and e^{-2x} (``kernels/strokes.py::stroke_moments``), so the merged sums never depend
+on chunking or threads.  The exact means and variances come from the transfer matrices and the
+exact <e^{-sigma}>, <e^{-beta W}> from the tilted ones (``exact/strokes_dp.py``): checks are the
+means of x, e^{-sigma} (integral fluctuation theorem) and e^{-beta W} (Jarzynski) against them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels.strokes import stroke_moments, stroke_tables, stroke_values
+from ..results import DirectionResults, Observable
+
+#: trajectories per row of the float accumulator
+BLOCK_SIZE = 1024
+
+
+def moment_names(engine) -> list[str]:
+    names = list(engine.chain.names) + ["entropy_production"]
+    return names + (["beta_work"] if engine.protocol.gibbs_bath() else [])
+
+
+def moment_tables(engine):
+    """Kernel tables whose float values are the moment observables (no histogram key)."""
+    chain, protocol = engine.chain, engine.protocol
+    d = chain.levels
+    coefficients, log_p0, end = engine._entropy_terms()
+    columns = [np.moveaxis(chain.increments, 0, -1),
+               np.tensordot(chain.increments, coefficients, axes=([0], [0]))[..., None]]
+    start = np.zeros((d, len(chain.names) + 1))
+    start[:, -1] = np.where(log_p0 > -np.inf, log_p0, 0.0)
+    finish = np.zeros((d, len(chain.names) + 1))
+    finish[:, -1] = np.where(np.isfinite(end), end, 0.0)
+    gibbs = protocol.gibbs_bath()
+    if gibbs:
+        columns.append(protocol.baths[gibbs].beta * chain.increments[0][..., None])
+        start, finish = np.pad(start, ((0, 0), (0, 1))), np.pad(finish, ((0, 0), (0, 1)))
+    zeros = np.zeros(chain.log_transition.shape, dtype=np.int64)
+    return stroke_tables(chain.log_initial, chain.log_transition, zeros, np.zeros(d, np.int64),
+                         np.zeros(d, np.int64), np.concatenate(columns, axis=-1), start, finish)
+
+
+def moment_accumulate(engine, seed, stream, first, count) -> np.ndarray:
+    return stroke_moments(seed, stream, first, count, engine.moment_tables, BLOCK_SIZE)
+
+
+def moment_samples(engine, seed, stream, first, count) -> dict[str, np.ndarray]:
+    values = stroke_values(seed, stream, first, count, engine.moment_tables)
+    return {name: values[:, k] for k, name in enumerate(moment_names(engine)) if name != "beta_work"}
+
+
+def moment_results(engine, moments, reason: str) -> DirectionResults:
+    """Moment-only observables with their exact moments; ``reason`` says why there is no law."""
+    names = moment_names(engine)
+    m = len(names)
+    sums = np.sum(moments, axis=0)  # blocks in trajectory order: independent of chunking
+    n = int(round(sums[0]))
+    observables = []
+    for k, name in enumerate(names):
+        if name != "beta_work":
+            mean, variance = engine.exact_moments(name)
+            observables.append(Observable(name, n=n, total=float(sums[1 + k]),
+                                          total_squares=float(sums[1 + m + k]), mean_exact=mean,
+                                          variance_exact=variance, checks=("mean",)))
+    sigma = names.index("entropy_production")
+    observables.append(Observable("exp_minus_entropy_production", n=n, total=float(sums[1 + 2 * m + sigma]),
+                                  total_squares=float(sums[1 + 3 * m + sigma]),
+                                  mean_exact=float(np.exp(engine.log_integral_ft())), checks=("mean",)))
+    if "beta_work" in names:
+        k = names.index("beta_work")
+        protocol = engine.protocol
+        beta = protocol.baths[protocol.gibbs_bath()].beta
+        observables.append(Observable("exp_minus_beta_work", n=n, total=float(sums[1 + 2 * m + k]),
+                                      total_squares=float(sums[1 + 3 * m + k]),
+                                      mean_exact=float(np.exp(-beta * protocol.free_energy_change())),
+                                      checks=("mean",)))
+    return DirectionResults(observables, integral_ft=f"{reason}: <e^-sigma> is checked as the mean of "
+                                                     "exp_minus_entropy_production")

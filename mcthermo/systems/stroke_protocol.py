@@ -1,0 +1,329 @@
+"""Stroke protocols on d levels (spec generic.md G2), the validated specification: quenches (work)
+and thermalisations (heat).
+
+Units hbar = k_B = 1; heat Q_b is energy flowing from bath b into the system minus mu_b times the
+particles it brings (spec G0).  Levels s = 0 .. d-1 carry energies E_s and particle numbers N_s.
+
+    otto = mt.Strokes(energies=[0.0, 1.0], baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                      initial="cold", strokes=[mt.Quench([0.0, 2.0]), mt.Thermalize("hot"),
+                                               mt.Quench([0.0, 1.0]), mt.Thermalize("cold")],
+                      cycles=5)
+
+* ``Quench(energies, transitions=None)``: the energies become ``energies``; the level is kept
+  (adiabatic) or moves s -> s' with probability T[s, s'], a doubly stochastic matrix (|U|^2 of the
+  quench's unitary; it conserves particle number).  W += E'_{s'} - E_s.
+* ``Thermalize(bath, strength=1)``: s -> s' with probability (1 - k) delta_{ss'} + k pi_b(s'),
+  pi_b the (grand-)canonical distribution of the bath at the current energies;
+  Q_b += (E_{s'} - E_s) - mu_b (N_{s'} - N_s).
+
+``initial`` is a bath name (its Gibbs state at the initial energies) or the level populations.
+The strokes repeat ``cycles`` times.  Work and heats live on the lattice of one energy quantum:
+``energy_unit`` if declared, else the common rational unit of every increment (ValueError if the
+energies are incommensurate).  ``StrokeProtocol`` validates and compiles the protocol;
+``strokes.Strokes`` samples it (``stroke_engine.py``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ..exact.strokes_dp import StrokeChain
+from .bath import Bath
+
+#: tolerance on the row and column sums of a transition matrix and on initial populations
+SUM_TOLERANCE = 1e-9
+#: largest number of levels (alias tables take the top bits of one 64-bit draw)
+MAX_LEVELS = 1024
+
+
+def _energies(name, values):
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers (got {values!r})") from None
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d list of numbers")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite (got {array.tolist()})")
+    return tuple(float(x) for x in array)
+
+
+@dataclass(frozen=True, eq=False)
+class Quench:
+    """Sudden change of the level energies to ``energies``; level kept, or redrawn from the rows of
+    the doubly stochastic ``transitions`` T[s, s']."""
+
+    energies: tuple
+    transitions: np.ndarray | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "energies", _energies("Quench energies", self.energies))
+        if self.transitions is None:
+            return
+        d = len(self.energies)
+        try:
+            t = np.array(self.transitions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("Quench transitions must be a matrix of numbers") from None
+        if t.shape != (d, d) or not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise ValueError(f"Quench transitions must be a {d} x {d} matrix of probabilities "
+                             f"(got shape {t.shape})")
+        if (np.max(np.abs(t.sum(axis=1) - 1.0)) > SUM_TOLERANCE
+                or np.max(np.abs(t.sum(axis=0) - 1.0)) > SUM_TOLERANCE):
+            raise ValueError("Quench transitions must be doubly stochastic (rows and columns sum to 1: "
+                             "|U|^2 of the quench's unitary)")
+        t.setflags(write=False)
+        object.__setattr__(self, "transitions", t)
+
+    def to_json(self) -> dict:
+        return {"quench": list(self.energies),
+                "transitions": None if self.transitions is None else self.transitions.tolist()}
+
+
+@dataclass(frozen=True)
+class Thermalize:
+    """Contact with bath ``bath``: level redrawn from its Gibbs distribution with probability
+    ``strength`` in [0, 1], else kept."""
+
+    bath: str
+    strength: float = 1.0
+
+    def __post_init__(self):
+        if not isinstance(self.bath, str):
+            raise ValueError(f"Thermalize bath must be a bath name (got {self.bath!r})")
+        s = self.strength
+        if (isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating))
+                or not 0.0 <= s <= 1.0):
+            raise ValueError(f"Thermalize strength must lie in [0, 1] (got {s!r})")
+        object.__setattr__(self, "strength", float(s))
+
+    def to_json(self) -> dict:
+        return {"thermalize": self.bath, "strength": self.strength}
+
+
+def stroke_from_json(item: dict):
+    if "quench" in item:
+        return Quench(item["quench"], item.get("transitions"))
+    if "thermalize" in item:
+        return Thermalize(item["thermalize"], item.get("strength", 1.0))
+    raise ValueError(f"unknown stroke {item!r}")
+
+
+def log_gibbs(energies, particles, bath: Bath) -> np.ndarray:
+    """ln of the (grand-)canonical populations e^{-beta (E - mu N)} / Z."""
+    x = -bath.beta * (np.asarray(energies) - bath.mu * np.asarray(particles))
+    return x - logsumexp(x)
+
+
+def grand_potential(energies, particles, bath: Bath) -> float:
+    """Omega = -ln sum_s e^{-beta (E_s - mu N_s)} / beta (the free energy F when mu N = 0)."""
+    return float(-logsumexp(-bath.beta * (np.asarray(energies) - bath.mu * np.asarray(particles)))
+                 / bath.beta)
+
+
+@dataclass(frozen=True, eq=False)
+class StrokeProtocol:
+    """Validated inputs of a stroke protocol (see the module docstring); ``Strokes`` adds the
+    sampling and the tables."""
+
+    energies: tuple
+    baths: dict
+    initial: str | tuple
+    strokes: tuple
+    particles: tuple | None = None
+    cycles: int = 1
+    energy_unit: float | None = None
+
+    def __post_init__(self):
+        energies = _energies("energies", self.energies)
+        d = len(energies)
+        if d > MAX_LEVELS:
+            raise ValueError(f"energies: at most {MAX_LEVELS} levels (got {d})")
+        object.__setattr__(self, "energies", energies)
+        self._validate_particles(d)
+        self._validate_baths()
+        self._validate_strokes(d)
+        self._validate_initial(d)
+        c = self.cycles
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+            raise ValueError(f"cycles must be an integer >= 1 (got {c!r})")
+        object.__setattr__(self, "cycles", int(c))
+        if self.energy_unit is not None:
+            u = self.energy_unit
+            if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)) or not (
+                    math.isfinite(u) and u > 0):
+                raise ValueError(f"energy_unit must be a finite energy > 0 (got {u!r})")
+            object.__setattr__(self, "energy_unit", float(u))
+
+    def _validate_particles(self, d):
+        if self.particles is None:
+            return
+        n = np.asarray(self.particles, dtype=np.float64) if np.ndim(self.particles) == 1 else None
+        if n is None or n.size != d or not np.all(np.isfinite(n)) or np.any(n != np.round(n)):
+            raise ValueError(f"particles must be {d} integers, one per level (got {self.particles!r})")
+        object.__setattr__(self, "particles", tuple(int(x) for x in n))
+
+    def _validate_baths(self):
+        if not isinstance(self.baths, dict):
+            raise ValueError("baths must be a dict {name: mt.Bath(...)}")
+        for name, bath in self.baths.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"bath name {name!r} must be an identifier (it names heat_<bath>)")
+            if not isinstance(bath, Bath):
+                raise ValueError(f"baths[{name!r}] must be an mt.Bath (got {type(bath).__name__})")
+            if bath.zero_temperature:
+                raise ValueError(f"baths[{name!r}]: stroke protocols need a finite beta")
+        object.__setattr__(self, "baths", dict(self.baths))
+
+    def _validate_strokes(self, d):
+        strokes = tuple(self.strokes) if isinstance(self.strokes, (list, tuple)) else None
+        if not strokes:
+            raise ValueError("strokes must be a non-empty list of mt.Quench / mt.Thermalize")
+        n = self.level_particles
+        for i, stroke in enumerate(strokes):
+            if isinstance(stroke, Quench):
+                if len(stroke.energies) != d:
+                    raise ValueError(f"strokes[{i}] Quench: {len(stroke.energies)} energies for {d} levels")
+                if stroke.transitions is not None and np.any(
+                        (stroke.transitions > 0) & (n[:, None] != n[None, :])):
+                    raise ValueError(f"strokes[{i}] Quench transitions change the particle number "
+                                     "(a quench is unitary and conserves it)")
+            elif isinstance(stroke, Thermalize):
+                if stroke.bath not in self.baths:
+                    raise ValueError(f"strokes[{i}] Thermalize: unknown bath {stroke.bath!r} "
+                                     f"(baths: {', '.join(self.baths) or 'none'})")
+            else:
+                raise ValueError(f"strokes[{i}] must be an mt.Quench or mt.Thermalize "
+                                 f"(got {type(stroke).__name__})")
+        object.__setattr__(self, "strokes", strokes)
+
+    def _validate_initial(self, d):
+        if isinstance(self.initial, str):
+            if self.initial not in self.baths:
+                raise ValueError(f"initial {self.initial!r} is not a bath (baths: "
+                                 f"{', '.join(self.baths) or 'none'}) nor a list of populations")
+            return
+        try:
+            p = np.asarray(self.initial, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"initial must be a bath name or {d} populations (got {self.initial!r})") from None
+        if (p.shape != (d,) or not np.all(np.isfinite(p)) or np.any(p < 0)
+                or abs(p.sum() - 1.0) > SUM_TOLERANCE):
+            raise ValueError(f"initial populations must be {d} probabilities summing to 1 "
+                             f"(got {self.initial!r})")
+        object.__setattr__(self, "initial", tuple(float(x) for x in p))
+
+    # --- the protocol -----------------------------------------------------------------------
+    @property
+    def levels(self) -> int:
+        return len(self.energies)
+
+    @property
+    def level_particles(self) -> np.ndarray:
+        return np.zeros(len(self.energies)) if self.particles is None else np.asarray(self.particles, float)
+
+    def expanded(self) -> tuple:
+        """The strokes of every cycle, in order."""
+        return self.strokes * self.cycles
+
+    def energy_path(self) -> list[np.ndarray]:
+        """Level energies before the first stroke and after each stroke."""
+        path = [np.asarray(self.energies)]
+        for stroke in self.expanded():
+            path.append(np.asarray(stroke.energies) if isinstance(stroke, Quench) else path[-1])
+        return path
+
+    def log_initial(self) -> np.ndarray:
+        if isinstance(self.initial, str):
+            return log_gibbs(self.energies, self.level_particles, self.baths[self.initial])
+        with np.errstate(divide="ignore"):
+            return np.log(np.asarray(self.initial))
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        return ("work",) + tuple(f"heat_{b}" for b in self.baths)
+
+    @cached_property
+    def chain(self) -> StrokeChain:
+        """The protocol as steps of transition matrices with the increments of work and heats."""
+        d, n, names = self.levels, self.level_particles, list(self.baths)
+        energy = np.asarray(self.energies)
+        log_steps, increments, endpoints = [], [], []
+        eye = np.eye(d, dtype=bool)
+        for stroke in self.expanded():
+            ends = np.zeros((1 + len(names), 2, d))  # value before (per s) and after (per s')
+            with np.errstate(divide="ignore"):
+                if isinstance(stroke, Quench):
+                    after = np.asarray(stroke.energies)
+                    log_step = np.log(eye if stroke.transitions is None else stroke.transitions)
+                    ends[0] = energy, after
+                    energy = after
+                else:
+                    bath, k = self.baths[stroke.bath], stroke.strength
+                    log_pi = log_gibbs(energy, n, bath)
+                    # (1 - k) delta + k pi, diagonal summed in log space (no underflow)
+                    log_step = np.broadcast_to(np.log(k) + log_pi, (d, d)).copy()
+                    log_step[eye] = np.logaddexp(np.log1p(-k), np.log(k) + log_pi)
+                    h = energy - bath.mu * n
+                    ends[1 + names.index(stroke.bath)] = h, h
+            log_steps.append(log_step)
+            endpoints.append(ends)
+            increments.append(ends[:, 1, None, :] - ends[:, 0, :, None])
+        return StrokeChain(self.log_initial(), np.array(log_steps),
+                           np.ascontiguousarray(np.stack(increments, axis=1)), self.observable_names,
+                           np.ascontiguousarray(np.stack(endpoints, axis=1)))
+
+    def gibbs_bath(self) -> str | None:
+        """The bath when the protocol starts in its Gibbs state and touches no other bath (the
+        Jarzynski / Crooks setting), else None."""
+        if not isinstance(self.initial, str):
+            return None
+        used = {s.bath for s in self.strokes if isinstance(s, Thermalize)}
+        return self.initial if used <= {self.initial} else None
+
+    def free_energy_change(self) -> float:
+        """Omega(final energies) - Omega(initial energies) at the Gibbs bath (``gibbs_bath``)."""
+        bath = self.baths[self.gibbs_bath()]
+        n = self.level_particles
+        return grand_potential(self.energy_path()[-1], n, bath) - grand_potential(self.energies, n, bath)
+
+    def reference_log_populations(self) -> np.ndarray:
+        """ln p~, the reference final distribution of the entropy production: the final populations."""
+        return self.chain.log_populations()
+
+    def reversed_protocol(self) -> dict:
+        """Arguments of the time-reversed protocol: strokes backwards (each quench undone with T^T),
+        starting from the Gibbs state at the final energies for a ``gibbs_bath`` protocol, else
+        from the final populations."""
+        path = self.energy_path()
+        strokes = []
+        for i, stroke in reversed(list(enumerate(self.expanded()))):
+            if isinstance(stroke, Quench):
+                t = None if stroke.transitions is None else stroke.transitions.T
+                strokes.append(Quench(tuple(path[i]), t))
+            else:
+                strokes.append(stroke)
+        bath = self.gibbs_bath()
+        initial = bath if bath is not None else tuple(np.exp(self.reference_log_populations()))
+        return dict(energies=tuple(path[-1]), baths=self.baths, initial=initial, strokes=strokes,
+                    particles=self.particles, cycles=1, energy_unit=self.energy_unit)
+
+    def parameters(self) -> dict:
+        return {"energies": list(self.energies), "particles": None if self.particles is None else list(self.particles),
+                "baths": {name: bath.to_json() for name, bath in self.baths.items()},
+                "initial": self.initial if isinstance(self.initial, str) else list(self.initial),
+                "strokes": [s.to_json() for s in self.strokes], "cycles": self.cycles,
+                "energy_unit": self.energy_unit}
+
+    @classmethod
+    def from_parameters(cls, parameters: dict):
+        p = dict(parameters)
+        p["baths"] = {name: Bath.from_json(b) for name, b in p["baths"].items()}
+        p["strokes"] = [stroke_from_json(s) for s in p["strokes"]]
+        if not isinstance(p["initial"], str):
+            p["initial"] = tuple(p["initial"])
+        return cls(**p)

@@ -1,0 +1,95 @@
+"""User-defined stroke protocols on d levels as a model: ``mt.Strokes``, ``mt.Quench``,
+``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
+
+Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
+final distribution = the final populations) and, for two baths, ``efficiency_undefined`` (the
+fraction of trajectories with Q_hot = 0; hot = the bath of smaller beta).  Checks: mean, variance and distribution against the exact laws, the
+integral fluctuation theorem against the exact ln<e^{-sigma}>, Jarzynski (and Crooks / BAR with
+``reverse=True``) when the protocol starts in the Gibbs state of its only bath.  Extra tables:
+``work_heat``, the joint histogram of work and the hot bath's heat; ``efficiency`` (two baths),
+the histogram of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0 with
+its exact law conditioned on Q_hot != 0.
+
+The reverse direction runs the strokes backwards (each quench undone with T^T) from the Gibbs state
+at the final energies (Gibbs-bath protocols) or from the final populations (all others).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import STREAMS, Model
+from ..results import Results
+from .stroke_engine import StrokeEngine
+from .stroke_moments import BLOCK_SIZE, moment_samples
+from .stroke_protocol import Quench, StrokeProtocol, Thermalize
+
+__all__ = ["Quench", "Strokes", "Thermalize"]
+
+
+@dataclass(frozen=True, eq=False)
+class Strokes(StrokeProtocol, Model):
+    """A stroke protocol (see ``stroke_protocol.StrokeProtocol`` for the arguments)."""
+
+    name: ClassVar[str] = "strokes"
+    block_size: ClassVar[int] = BLOCK_SIZE
+    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat", "efficiency")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.engine("forward")  # checks a declared energy_unit against the increments
+
+    def reverse(self) -> "Strokes":
+        """The time-reversed protocol (see the module docstring)."""
+        return Strokes(**self.reversed_protocol())
+
+    @cached_property
+    def _engines(self) -> dict:
+        return {"forward": StrokeEngine(self)}
+
+    def engine(self, direction: str) -> StrokeEngine:
+        if direction not in self._engines:
+            self._engines[direction] = StrokeEngine(self.reverse())
+        return self._engines[direction]
+
+    def steps_per_trajectory(self) -> float:
+        return self.engine("forward").steps_per_trajectory()
+
+    def exact_tables(self) -> str:
+        """What the exact references of this protocol are: "law", or why only moments exist."""
+        reason = self.engine("forward").infeasible_law()
+        return "law" if reason is None else f"moments only: {reason}"
+
+    def accumulate(self, direction, seed, first, count):
+        return self.engine(direction).accumulate(seed, STREAMS[direction], first, count)
+
+    def samples(self, direction, seed, first, count):
+        engine = self.engine(direction)
+        frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64)})
+        if engine.mode == "moments":
+            for name, column in moment_samples(engine, seed, STREAMS[direction], first, count).items():
+                frame[name] = column
+            return frame
+        keys = engine.keys(seed, STREAMS[direction], first, count)
+        index = np.unravel_index(keys, engine.shape)
+        frame["level_initial"], frame["level_final"] = index[0], index[1]
+        for name, grid in engine.grids().items():
+            frame[name] = grid[index]
+        return frame
+
+    def results(self, accumulators) -> Results:
+        directions, tables = {}, {}
+        for direction, accumulator in accumulators.items():
+            directions[direction], extra = self.engine(direction).direction_results(accumulator)
+            for name, table in extra.items():
+                tables.setdefault(name, []).append(table.assign(direction=direction))
+        gibbs = self.gibbs_bath()
+        histograms = all("counts" in accumulator for accumulator in accumulators.values())
+        bar_crooks = ((self.baths[gibbs].beta, self.free_energy_change())
+                      if gibbs and histograms and "reverse" in directions else None)
+        return Results(directions, bar_crooks=bar_crooks,
+                       extra_tables={name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()})

@@ -1,0 +1,332 @@
+"""Stroke protocols: input validation, parameters round trip, and the exact references (log-space DP,
+transfer-matrix moments, integral FT) against brute-force path enumeration and the staircase."""
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import mcthermo as mt
+from mcthermo.exact.strokes_dp import (StrokeChain, common_unit, energy_quanta, log_joint_pmf,
+                                        log_tilted_average)
+from mcthermo.systems.bath import Bath
+
+HOT, COLD = Bath(beta=0.5), Bath(beta=2.0)
+
+
+def otto(cycles=2, **changes):
+    arguments = dict(energies=[0.0, 1.0], baths={"hot": HOT, "cold": COLD}, initial="cold",
+                     strokes=[mt.Quench([0.0, 2.0]), mt.Thermalize("hot"), mt.Quench([0.0, 1.0]),
+                              mt.Thermalize("cold")], cycles=cycles)
+    return mt.Strokes(**{**arguments, **changes})
+
+
+def random_unitary_transitions(rng, d):
+    """|U|^2 of a random unitary: doubly stochastic."""
+    u = np.linalg.qr(rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d)))[0]
+    return np.abs(u) ** 2
+
+
+def three_level(rng, particles=None, baths=None, initial="cold"):
+    """d = 3, energies on the 0.5 lattice, random unitary quenches, partial thermalisation; with
+    particles (0, 1, 1) the unitaries act in the one-particle block only."""
+    baths = baths or {"hot": Bath(beta=0.4), "cold": Bath(beta=1.7)}
+    names = list(baths)
+
+    def transitions():
+        if particles is None:
+            return random_unitary_transitions(rng, 3)
+        t = np.eye(3)
+        t[1:, 1:] = random_unitary_transitions(rng, 2)
+        return t
+
+    return mt.Strokes(energies=[0.0, 0.5, 1.5], baths=baths, initial=initial, particles=particles,
+                      strokes=[mt.Quench([0.0, 1.0, 2.5], transitions()),
+                               mt.Thermalize(names[0], 0.6),
+                               mt.Quench([0.0, 0.5, 1.5], transitions()),
+                               mt.Thermalize(names[-1])], cycles=2)
+
+
+def incommensurate(rng, cycles=2):
+    """Three levels at 0, 1, sqrt 2 and a hot quench to 0, sqrt 3, 2: quanta 1, sqrt 2, sqrt 3, ..."""
+    return mt.Strokes(energies=[0.0, 1.0, np.sqrt(2.0)], baths={"hot": HOT, "cold": COLD}, initial="cold",
+                      strokes=[mt.Quench([0.0, np.sqrt(3.0), 2.0]), mt.Thermalize("hot", 0.5),
+                               mt.Quench([0.0, 1.0, np.sqrt(2.0)], random_unitary_transitions(rng, 3)),
+                               mt.Thermalize("cold")], cycles=cycles)
+
+
+def empty(engine):
+    """An accumulator of no trajectories (the exact declarations only)."""
+    return {"counts": np.zeros(engine.shape, dtype=np.int64)}
+
+
+# --- bad input ------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes, message", [
+    (dict(strokes=[mt.Quench([0.0, 1.0]), mt.Thermalize("warm")]), "unknown bath 'warm'"),
+    (dict(strokes=[mt.Quench([0.0, 1.0, 2.0])]), r"strokes\[0\] Quench: 3 energies for 2 levels"),
+    (dict(energies=[0.0, np.inf]), "energies must be finite"),
+    (dict(initial="warm"), "initial 'warm' is not a bath"),
+    (dict(initial=[0.5, 0.6]), "initial populations"),
+    (dict(cycles=0), "cycles must be an integer >= 1"),
+    (dict(particles=[0, 1, 2]), "particles must be 2 integers"),
+    (dict(energy_unit=0.3), "energy_unit 0.3"),
+    (dict(strokes=["quench"]), r"strokes\[0\] must be an mt.Quench"),
+    (dict(baths={"hot": HOT, "cold": Bath(beta=np.inf)}), "finite beta"),
+])
+def test_bad_input_is_one_clear_value_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        otto(**changes)
+
+
+def test_bad_strokes_are_refused():
+    with pytest.raises(ValueError, match="doubly stochastic"):
+        mt.Quench([0.0, 1.0], [[0.9, 0.1], [0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
+        mt.Thermalize("hot", 1.5)
+    with pytest.raises(ValueError, match="Quench energies must be finite"):
+        mt.Quench([0.0, np.nan])
+    with pytest.raises(ValueError, match="conserves it"):
+        otto(particles=[0, 1], strokes=[mt.Quench([0.0, 1.0], [[0.5, 0.5], [0.5, 0.5]])])
+
+
+def test_parameters_round_trip_through_json():
+    rng = np.random.default_rng(3)
+    for spec in (otto(), three_level(rng, initial=(0.2, 0.3, 0.5)), otto(energy_unit=0.5)):
+        parameters = json.loads(json.dumps(spec.parameters()))
+        again = mt.Strokes.from_parameters(parameters)
+        assert again.parameters() == spec.parameters()
+        assert np.array_equal(again.chain.log_transition, spec.chain.log_transition)
+    assert mt.MODELS["strokes"] is mt.Strokes
+
+
+def test_energy_quanta_are_found_declared_or_several():
+    assert common_unit([0.5, 1.5, 0.25]) == 0.25
+    assert common_unit([1.0, 2.0 / 3.0]) == pytest.approx(1.0 / 3.0, rel=1e-15)
+    assert common_unit([1.0, np.sqrt(2.0)]) is None
+    np.testing.assert_allclose(energy_quanta([2.0, np.sqrt(2.0), 1.0, 3 * np.sqrt(2.0) / 2]),
+                               [1.0, np.sqrt(2.0) / 2], rtol=1e-15)
+    with pytest.raises(ValueError, match="energy_unit 0.4"):
+        common_unit([1.0], 0.4)
+    # an incommensurate Otto engine: one axis per (observable, quantum); W steps by +-(sqrt 2 - 1)
+    engine = otto(strokes=[mt.Quench([0.0, np.sqrt(2.0)]), mt.Thermalize("hot"), mt.Quench([0.0, 1.0]),
+                           mt.Thermalize("cold")]).engine("forward")
+    assert engine.axes_description() == "work / 0.414214, heat_hot / 1.41421"
+    # levels 0, 1, sqrt 2 then 0, sqrt 3, 2: the work moves on the axes of 1, sqrt 2 and sqrt 3
+    box = incommensurate(np.random.default_rng(0)).engine("forward").box
+    assert sorted(np.round(box.unit[box.owner == 0], 6)) == [1.0, 1.414214, 1.732051]
+
+
+# --- exact references -----------------------------------------------------------------------
+def enumerate_joint(engine):
+    """P(initial level, final level, tracked observable values) summed over every level path (no
+    DP, no lattice): {(i, j, values rounded to 1e-9): probability}."""
+    chain = engine.chain
+    law = {}
+    p0, steps = np.exp(chain.log_initial), np.exp(chain.log_transition)
+    tracked = chain.increments[engine.tracked]
+    for path in itertools.product(range(chain.levels), repeat=chain.steps + 1):
+        p = p0[path[0]] * np.prod([steps[n, path[n], path[n + 1]] for n in range(chain.steps)])
+        if p == 0.0:
+            continue
+        total = sum(tracked[:, n, path[n], path[n + 1]] for n in range(chain.steps))
+        key = (path[0], path[-1], *np.round(total, 9) + 0.0)
+        law[key] = law.get(key, 0.0) + p
+    return law
+
+
+def dp_joint(engine):
+    """The DP's law of (initial level, final level, tracked observable values) in the same form."""
+    joint = np.exp(log_joint_pmf(engine.chain, engine.box))
+    grids = engine.grids()
+    names = [engine.chain.names[k] for k in engine.tracked]
+    law = {}
+    for cell in zip(*np.nonzero(joint)):
+        key = (cell[0], cell[1], *(round(float(grids[name][cell]), 9) + 0.0 for name in names))
+        law[key] = law.get(key, 0.0) + joint[cell]
+    return law
+
+
+@pytest.mark.parametrize("case", ["otto", "three-level two baths", "three-level grand canonical",
+                                  "given populations", "incommensurate"])
+def test_dp_equals_path_enumeration(case):
+    rng = np.random.default_rng(11)
+    spec = {"otto": lambda: otto(cycles=3),
+            "three-level two baths": lambda: three_level(rng),
+            "three-level grand canonical": lambda: three_level(rng, particles=[0, 1, 1],
+                                                               baths={"bath": Bath(beta=0.8, mu=0.5)},
+                                                               initial="bath"),
+            "given populations": lambda: three_level(rng, initial=(0.0, 0.3, 0.7)),
+            "incommensurate": lambda: incommensurate(rng)}[case]()
+    engine = spec.engine("forward")
+    exact, enumerated = dp_joint(engine), enumerate_joint(engine)
+    assert exact.keys() == enumerated.keys()
+    for key, p in enumerated.items():
+        assert exact[key] == pytest.approx(p, rel=1e-12, abs=1e-15), key
+    assert sum(exact.values()) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_transfer_moments_equal_the_moments_of_the_exact_laws():
+    rng = np.random.default_rng(5)
+    spec = three_level(rng, particles=[0, 1, 1], baths={"bath": Bath(beta=0.8, mu=0.5)}, initial="bath")
+    engine = spec.engine("forward")
+    results = engine.direction_results(empty(engine))[0]
+    for observable in results.observables:
+        p = observable.probability_exact
+        mean = np.dot(p, observable.values)
+        variance = np.dot(p, (observable.values - mean) ** 2)
+        assert observable.mean_exact == pytest.approx(mean, rel=1e-12, abs=1e-13), observable.name
+        assert observable.variance_exact == pytest.approx(variance, rel=1e-11), observable.name
+
+
+def test_integral_ft_is_computed_and_needs_unitary_quenches():
+    rng = np.random.default_rng(1)
+    spec = three_level(rng)
+    engine = spec.engine("forward")
+    assert abs(engine.log_integral_ft()) < 1e-14
+    # the same exponential average from the exact law of sigma
+    results = engine.direction_results(empty(engine))[0]
+    assert results.observable("entropy_production").log_exponential_average(1.0) == pytest.approx(
+        0.0, abs=1e-12)
+    # a merely stochastic quench breaks it (spec g_strokes.py: 0.879 there)
+    chain = engine.chain
+    stochastic = rng.random((3, 3))
+    stochastic /= stochastic.sum(axis=1, keepdims=True)
+    log_transition = chain.log_transition.copy()
+    log_transition[0] = np.log(stochastic)
+    broken = StrokeChain(chain.log_initial, log_transition, chain.increments, chain.names)
+    assert abs(log_tilted_average(broken, *engine._entropy_terms())) > 1e-3  # 8.8e-3
+
+
+def test_first_law_and_efficiency_of_the_two_level_otto_engine():
+    """Two levels, adiabatic quenches: every defined efficiency is 1 - w_c / w_h = 1/2."""
+    engine = otto(cycles=4).engine("forward")
+    results, tables = engine.direction_results(empty(engine))
+    assert np.allclose(tables["efficiency"]["efficiency"], 0.5)
+    assert tables["efficiency"]["probability_exact"].sum() == pytest.approx(1.0, abs=1e-14)
+    # first law on average, from the transfer matrices: <E_final> - <E_initial> = <W> + sum_b <Q_b>
+    total = sum(engine.exact_moments(name)[0] for name in ("work", "heat_hot", "heat_cold"))
+    energies = np.array([0.0, 1.0])
+    change = np.dot(np.exp(engine.chain.log_populations()) - np.exp(engine.chain.log_initial), energies)
+    assert total == pytest.approx(change, abs=1e-14)
+    assert results.observable("efficiency_undefined").probability_exact.sum() == pytest.approx(1.0, abs=1e-14)
+
+
+def staircase_as_strokes(staircase):
+    gaps = staircase.gaps()
+    strokes = []
+    for gap in gaps[1:]:
+        strokes += [mt.Quench([0.0, gap]), mt.Thermalize("bath")]
+    return mt.Strokes(energies=[0.0, gaps[0]], baths={"bath": Bath(beta=staircase.beta)},
+                      initial="bath", strokes=strokes, energy_unit=abs(staircase.step))
+
+
+@pytest.mark.parametrize("steps, gap_start, gap_end", [(20, np.log(2.0), np.log(3.0)), (7, 3.0, 1.0)])
+def test_staircase_written_as_strokes_has_the_staircase_exact_law(steps, gap_start, gap_end):
+    staircase = mt.Staircase(beta=1.3, gap_start=gap_start, gap_end=gap_end, steps=steps)
+    spec = staircase_as_strokes(staircase)
+    engine = spec.engine("forward")
+    results = engine.direction_results(empty(engine))[0]
+    work = results.observable("work")
+    order = np.argsort(work.values * np.sign(staircase.step))
+    np.testing.assert_allclose(work.log_probability_exact[order], staircase.log_work_pmf(), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(work.values[order], staircase.step * np.arange(steps + 1), rtol=1e-12)
+    # the joint law of (n_initial, n_final, work) against the two-state chain's DP
+    joint = np.exp(log_joint_pmf(engine.chain, engine.box))
+    chain_joint = staircase.chain().joint_pmf()
+    if staircase.step < 0:
+        joint = joint[:, :, ::-1]
+    np.testing.assert_allclose(joint, chain_joint, rtol=1e-12, atol=1e-15)
+    assert results.jarzynski == (staircase.beta, pytest.approx(staircase.free_energy_change(), abs=1e-15))
+    assert abs(results.integral_ft) < 1e-13
+
+
+def test_reverse_protocol_undoes_the_strokes():
+    rng = np.random.default_rng(2)
+    spec = three_level(rng, baths={"bath": Bath(beta=0.9)}, initial="bath")
+    reverse = spec.reverse()
+    assert reverse.initial == "bath" and reverse.energies == tuple(spec.energy_path()[-1])
+    assert reverse.energy_path()[-1].tolist() == list(spec.energies)
+    forward_quench, reverse_quench = spec.expanded()[0], reverse.strokes[-1]
+    assert np.array_equal(reverse_quench.transitions, forward_quench.transitions.T)
+    # Crooks: P_F(W) / P_R(-W) = e^{beta (W - dF)} on every common work value
+    f = spec.engine("forward").direction_results(empty(spec.engine("forward")))[0]
+    r = spec.engine("reverse").direction_results(empty(spec.engine("reverse")))[0]
+    wf, wr = f.observable("work"), r.observable("work")
+    lookup = dict(zip(np.round(-wr.values, 9), wr.log_probability_exact))
+    beta, dF = 0.9, spec.free_energy_change()
+    for w, log_p in zip(wf.values, wf.log_probability_exact):
+        assert log_p - lookup[round(w, 9)] == pytest.approx(beta * (w - dF), abs=1e-11)
+    # two baths: the reverse starts from the final populations
+    two = three_level(np.random.default_rng(4))
+    assert np.allclose(two.reverse().initial, np.exp(two.chain.log_populations()), rtol=1e-15)
+
+
+# --- end to end -----------------------------------------------------------------------------
+def test_sample_runs_an_otto_engine_end_to_end(tmp_path):
+    spec = otto(cycles=3)
+    run = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, out=tmp_path / "otto",
+                    chunk_size=70_000)
+    checks = run.checks
+    assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
+    assert {"efficiency_undefined", "entropy_production", "heat_hot", "heat_cold"} <= set(
+        checks["observable"])
+    assert (checks["check"] == "integral_ft").sum() == 2 and "jarzynski" not in set(checks["check"])
+    again = mt.read(tmp_path / "otto")
+    assert again.spec.parameters() == spec.parameters()
+    assert set(again.tables["work_heat"]["direction"]) == {"forward", "reverse"}
+    eta = again.tables["efficiency"]
+    assert set(eta["direction"]) == {"forward", "reverse"} and np.allclose(eta["efficiency"], 0.5)
+    # chunking does not change the histogram
+    other = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, chunk_size=200_000)
+    assert run.histogram["count"].equals(other.histogram["count"])
+
+
+def test_one_bath_protocol_gets_jarzynski_crooks_and_bar():
+    rng = np.random.default_rng(8)
+    spec = three_level(rng, baths={"bath": Bath(beta=0.9)}, initial="bath")
+    run = mt.sample(spec, trajectories=100_000, seed=3, reverse=True)
+    checks = run.checks
+    assert {"jarzynski", "bar", "crooks", "integral_ft"} <= set(checks["check"])
+    assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
+
+
+def test_too_large_histograms_fall_back_to_exact_moments(monkeypatch):
+    from mcthermo.checks import mean_check
+    from mcthermo.systems import stroke_engine
+
+    monkeypatch.setattr(stroke_engine, "MAX_HISTOGRAM_CELLS", 10)
+    spec = three_level(np.random.default_rng(8), baths={"bath": Bath(beta=0.9)}, initial="bath")
+    assert spec.engine("forward").mode == "moments" and spec.exact_tables().startswith("moments only")
+    run = mt.sample(spec, trajectories=100_000, seed=3, reverse=True, chunk_size=30_000)
+    checks = run.checks
+    assert set(checks["verdict"]) == {"passed", "inconclusive"}, checks[checks["verdict"] == "failed"]
+    means = checks[checks["check"] == "mean"]
+    assert {"work", "heat_bath", "entropy_production", "exp_minus_entropy_production",
+            "exp_minus_beta_work"} <= set(means["observable"]) and set(means["verdict"]) == {"passed"}
+    # float sums per fixed block of trajectories: independent of the chunking
+    other = mt.sample(spec, trajectories=100_000, seed=3, reverse=True, chunk_size=100_000)
+    assert run.summary.equals(other.summary)
+    # per-trajectory samples are the same trajectories
+    frame = spec.samples("forward", 3, 0, 5_000)
+    head = spec.accumulate("forward", 3, 0, 5_000)["moments"].sum(axis=0)
+    assert head[1] == pytest.approx(frame["work"].sum(), rel=1e-12)
+    # a wrong exact mean is flagged
+    work = spec.engine("forward").direction_results({"moments": spec.accumulate("forward", 3, 0, 100_000)[
+        "moments"]})[0].observable("work")
+    wrong = mt.Observable("work", n=work.n, total=work.total, total_squares=work.total_squares,
+                          mean_exact=work.mean_exact + 0.05)
+    assert mean_check("forward", work)["passed"] and not mean_check("forward", wrong)["passed"]
+
+
+def test_too_large_dynamic_programmes_keep_the_histogram_and_the_exact_moments(monkeypatch):
+    from mcthermo.systems import stroke_engine
+
+    monkeypatch.setattr(stroke_engine, "MAX_DP_OPERATIONS", 10)
+    spec = otto(cycles=2)
+    run = mt.sample(spec, trajectories=50_000, seed=2)
+    checks = run.checks.set_index(["check", "observable"])
+    assert checks.loc[("mean", "work"), "verdict"] == "passed"
+    assert checks.loc[("variance", "heat_hot"), "verdict"] == "passed"
+    assert checks.loc[("distribution", "work"), "verdict"] == "inconclusive"
+    assert checks.loc[("integral_ft", "entropy_production"), "verdict"] == "passed"
