@@ -330,3 +330,29 @@ def test_too_large_dynamic_programmes_keep_the_histogram_and_the_exact_moments(m
     assert checks.loc[("variance", "heat_hot"), "verdict"] == "passed"
     assert checks.loc[("distribution", "work"), "verdict"] == "inconclusive"
     assert checks.loc[("integral_ft", "entropy_production"), "verdict"] == "passed"
+
+
+def test_command_line_samples_a_protocol_file_and_sweeps_its_factory(tmp_path, capsys):
+    from mcthermo import cli
+
+    (tmp_path / "engines.py").write_text(
+        "import mcthermo as mt\n"
+        "def otto(hot_gap=2.0, cycles=2):\n"
+        "    return mt.Strokes(energies=[0.0, 1.0], baths={'hot': mt.Bath(beta=0.5), 'cold': mt.Bath(beta=2.0)},\n"
+        "                      initial='cold', strokes=[mt.Quench([0.0, hot_gap]), mt.Thermalize('hot'),\n"
+        "                                               mt.Quench([0.0, 1.0]), mt.Thermalize('cold')], cycles=cycles)\n"
+        "engine = otto()\n"
+        "def broken():\n"
+        "    return mt.Strokes(energies=[0.0, 1.0], baths={}, initial='cold', strokes=[mt.Quench([0.0, 1.0])])\n")
+    assert cli.main(["sample", f"{tmp_path}/engines.py:engine", "--trajectories", "20000", "--seed", "1",
+                     "--out", str(tmp_path / "one")]) == 0
+    assert mt.read(tmp_path / "one").spec.parameters() == otto(cycles=2).parameters()
+    capsys.readouterr()
+    assert cli.main(["sample", f"{tmp_path}/engines.py:broken", "--trajectories", "10",
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert "initial 'cold' is not a bath" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    (tmp_path / "sweep.toml").write_text(f'model = "engines.py:otto"\ntrajectories = 20000\nseed = 1\n'
+                                         f'out = "{tmp_path}/sweep"\n[sweep]\nhot_gap = [1.5, 3.0]\n')
+    assert cli.main(["run", str(tmp_path / "sweep.toml")]) == 0
+    summary = mt.read(tmp_path / "sweep").summary
+    assert len(set(summary["run_id"])) == 2
