@@ -133,10 +133,12 @@ def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
                                                                  reference.initial_vacancy)
     counts = spec.accumulate("forward", 5, 0, 100_000)["counts"]
     assert np.array_equal(counts, staircase.accumulate("forward", 5, 0, 100_000)["counts"])
-    # a lowering staircase runs with the levels swapped; the law is checked by the G-test
-    lowering = staircase_as_strokes(mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6))
+    # a lowering staircase: the work index counts down
+    staircase = mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6)
+    lowering = staircase_as_strokes(staircase)
     engine, counts, exact = sampled_law(lowering, 100_000)
-    assert engine.two_state[1] == 0
+    assert engine.two_state[1] == -1
+    assert np.array_equal(engine.two_state[0].work_values, staircase.chain().work_values)
     assert joint_g_test(counts, exact)["passed"]
 
 
