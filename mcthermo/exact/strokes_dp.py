@@ -9,9 +9,9 @@ A protocol compiles to a ``StrokeChain``: the initial distribution p0 over level
   every level energy (E - mu N for heats) is an integer multiple of one of a few quanta with
   irrational ratios (e.g. 1 and sqrt 2): each observable then has one integer axis per quantum it
   uses, an increment E'_{s'} - E_s moves along at most two axes, and its value is the sum over
-  its axes.  The box holds every
-  index reachable at any step; distinct paths whose values agree to ~1e-10 relative are merged
-  only when an observable's atoms are listed (``stats.lattice_groups``).
+  its axes.  The box holds every index reachable at any step; distinct paths whose values agree
+  to ~1e-10 relative are merged only when an observable's atoms are listed
+  (``stats.lattice_groups``).
 * ``log_joint_pmf``: the exact law of (initial level, final level, lattice indices) by dynamic
   programming, in log space (no probability underflows, whatever its size).
 * ``transfer_moments`` / ``log_tilted_average``: mean, variance and ln<e^{-X}> of any linear
@@ -31,6 +31,7 @@ from scipy.special import logsumexp
 LATTICE_RTOL = 1e-9
 #: largest denominator of the ratio of two increments for them to count as commensurate
 MAX_DENOMINATOR = 1000
+#: beyond any reachable lattice index (bounds of unreachable levels)
 _FAR = np.int64(1) << np.int64(62)
 
 
