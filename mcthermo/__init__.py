@@ -24,12 +24,15 @@ from .run import Collection, Run, read
 from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
+from .systems.open_system import Channel, OpenSystem, Piece, davies_channels, gibbs_state
 from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
+from .validation import validate
 
-__all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Collection", "DirectionResults", "DrivenQubit",
-           "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit", "LandauZener",
-           "LandauZenerValidityWarning", "MCThermoFileError", "Observable", "Quench", "Results", "Run",
-           "Staircase", "Strokes", "Thermalize", "__version__", "bar", "build_tables", "crooks", "exponential_average",
-           "jarzynski", "read", "sample"]
+__all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
+           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit",
+           "LandauZener", "LandauZenerValidityWarning", "MCThermoFileError", "Observable",
+           "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
+           "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",
+           "gibbs_state", "jarzynski", "read", "sample", "validate"]

@@ -18,7 +18,7 @@ from .models.base import STREAMS
 from .models.chain import TwoStateChain
 from .results import Results
 from .tables import build
-from .validate import validate
+from .validation import validate
 
 #: perturbation name -> what it breaks
 PERTURBATIONS = {

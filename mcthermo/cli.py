@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from . import validation as validate_cli
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="data/demo", help="output directory (default data/demo)")
     demo.add_argument("--quiet", action="store_true")
     exact_cli.add_parser(commands)  # mcthermo exact lz ...: the exact quantum reference
+    validate_cli.register(commands)  # mcthermo validate FORWARD [REVERSE] --beta B: anyone's work data
     return parser
 
 
@@ -253,7 +255,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
-               "demo": _demo, "exact": exact_cli.run}[args.command]
+               "demo": _demo, "exact": exact_cli.run, "validate": validate_cli.run}[args.command]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

@@ -117,13 +117,27 @@ class ExactCount:
     n: int
 
 
+@dataclass(frozen=True, eq=False)
+class SecondLaw:
+    """An exact entropy-production series Sigma(t) of one heat bookkeeping (``observable`` names
+    it).  ``binding``: the heat is what the baths receive, so Sigma >= 0 is required and a negative
+    value fails; otherwise a negative value is reported (inconclusive) as a property of that
+    bookkeeping."""
+
+    observable: str
+    times: np.ndarray
+    entropy_production: np.ndarray
+    binding: bool = True
+
+
 @dataclass
 class DirectionResults:
     """Everything declared for one direction ("forward" or "reverse").
 
     jarzynski: (beta, expected free-energy change of this direction) checked on observable "work";
     integral_ft: the exact ln<e^{-sigma}> checked on observable "entropy_production", or a string
-    saying why the check does not apply (a row saying so is written).
+    saying why the check does not apply (a row saying so is written); expectations, exact_counts
+    and second_laws: one check row each.
     """
 
     observables: list[Observable]
@@ -131,6 +145,7 @@ class DirectionResults:
     integral_ft: float | str | None = None
     expectations: list[Expectation] = field(default_factory=list)
     exact_counts: list[ExactCount] = field(default_factory=list)
+    second_laws: list[SecondLaw] = field(default_factory=list)
 
     def observable(self, name: str) -> Observable | None:
         return next((o for o in self.observables if o.name == name), None)

@@ -53,7 +53,8 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
 
 
 def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
-    """Jarzynski, the integral fluctuation theorem, expectation values and exact identities."""
+    """Jarzynski, the integral fluctuation theorem, expectation values, exact identities and the
+    second law of declared entropy-production series."""
     rows = []
     if declared.jarzynski is not None:
         beta, free_energy_change = declared.jarzynski
@@ -67,6 +68,8 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
                                               declared.integral_ft))
     rows += [_checks.expectation_check(expectation) for expectation in declared.expectations]
     rows += [_checks.exact_count_check(count) for count in declared.exact_counts]
+    rows += [_checks.second_law_check(direction, law.observable, law.entropy_production, law.times,
+                                      binding=law.binding) for law in declared.second_laws]
     return rows
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 import mcthermo as mt
 from mcthermo import theorems
-from mcthermo.validate import validate
+from mcthermo.validation import validate
 
 
 def timed(function, *args, **kwargs):

@@ -301,3 +301,11 @@ def test_staircase_work_law_in_log_space_equals_the_closed_form_at_any_beta(beta
         np.testing.assert_allclose(work.log_probability_exact, expected[np.argsort(closed.step * np.arange(41))],
                                    rtol=1e-12, atol=1e-9)
         assert abs(work.log_exponential_average(beta) + sign * beta * spec.free_energy_change()) < 1e-9
+
+
+def test_counts_that_cannot_occur_at_this_sample_size_are_not_checked_unless_they_occur():
+    """`jumps_dephasing_z_at_0 0 +- 1.1e-19` was noise: 1e-33 expected jumps per trajectory."""
+    none = mean_check("forward", Observable("jumps", n=1000, total=0.0, total_squares=0.0, mean_exact=4.7e-33))
+    assert none["verdict"] == "inconclusive" and none["reason"].startswith("not applicable")
+    some = mean_check("forward", Observable("jumps", n=1000, total=1.0, total_squares=1.0, mean_exact=4.7e-33))
+    assert some["verdict"] == "failed" and some["p_value"] == pytest.approx(4.7e-30)

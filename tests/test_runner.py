@@ -203,3 +203,23 @@ def test_ctrl_c_in_a_compiled_kernel_stops_cleanly_after_the_chunk(tmp_path):
 def test_infeasible_exact_tables_are_refused_before_sampling():
     with pytest.raises(ValueError, match="dynamic programme over 200000 events"):
         mt.sample(Staircase(steps=200_000), 10, 1)
+
+
+def test_progress_bar_shows_no_rate_while_loading_resumed_chunks(monkeypatch):
+    """Issue 16 case 8: the bar used to show "0 traj/s ETA nan s" while loading chunks."""
+    import io
+
+    from mcthermo.runner import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = Progress("staircase", 100, enabled=True)
+    bar.advance(60, resumed=True)
+    assert terminal.getvalue() == ""
+    bar.advance(10)
+    bar.close()
+    assert "70.0%" in terminal.getvalue() and "nan" not in terminal.getvalue()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mcthermo import Staircase
-from mcthermo.validate import register, run, validate
+from mcthermo.validation import register, run, validate
 
 BETA, DF, SIGMA = 2.0, 0.7, 0.6
 

@@ -3,10 +3,11 @@ from .golden_rule import GoldenRuleLimit
 from .landau_zener import LandauZener, LandauZenerValidityWarning
 from .qubit import DrivenQubit
 from .staircase import Staircase
+from ..systems.open_system import OpenSystem
 from ..systems.strokes import Strokes
 
 #: every model by its command-line and table name
-MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit, Strokes)}
+MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit, OpenSystem, Strokes)}
 
 __all__ = ["MODELS", "DrivenQubit", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
-           "Staircase"]
+           "OpenSystem", "Staircase", "Strokes"]

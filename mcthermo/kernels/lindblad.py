@@ -1,0 +1,340 @@
+"""Quantum-jump trajectories of a user-defined open system with exact waiting times (spec G1).
+
+Per piece n the effective Hamiltonian H_eff = H_n - (i/2) sum_k L_k^dag L_k is diagonalised once,
+H_eff = R diag(lambda) R^{-1} (``LindbladTables``).  Between jumps the unnormalised state is
+psi(tau) = R v(tau), v_a = c_a e^{-i lambda_a tau}, c = R^{-1} psi(0), so the survival
+S(tau) = ||psi(tau)||^2 = v^dag (R^dag R) v and its exact derivative
+S'(tau) = -<psi|sum_k L_k^dag L_k|psi> = -v^dag (R^dag Gamma R) v cost O(d^2) each, with no time grid.
+The next jump is at the root of S(tau) = u (u uniform on (0, 1)), found by Newton's method on
+ln S with a bisection safeguard to 1e-13 relative; the unnormalised vector is carried across piece
+boundaries, so a survival that stays above u (a dark state) never jumps.  At a jump the channel is
+drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||.
+
+Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
+energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
+count of every channel name, the heat of every bath (float, and its integer lattice index where the
+bath's heat quanta lie on a lattice), the work W = E_j - E_i + sum of jump energies given to the
+baths (first law, G0) and sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).
+Floats are summed per block of consecutive trajectory indices in index order; integer histograms
+merge by addition: results never depend on threads or chunks.
+"""
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from ._jit import inline, kernel, parallel_kernel
+from .rng import UNIT53, stream_key, keyed_state, uniform53
+
+#: relative root tolerance of the waiting-time equation S(tau) = u
+ROOT_TOLERANCE = 1e-13
+
+
+class LindbladTables(NamedTuple):
+    """Flat arrays of one system (see ``mcthermo.systems.open_kernel.kernel_tables``).
+
+    Shapes: P pieces, d levels, K channels per piece (padded), B baths, T output times,
+    A observables."""
+
+    durations: np.ndarray        # (P,) float
+    eigenvalues: np.ndarray      # (P, d) complex: lambda of H_eff
+    right: np.ndarray            # (P, d, d) complex: R
+    left: np.ndarray             # (P, d, d) complex: R^{-1}
+    gram: np.ndarray             # (P, d, d) complex: R^dag R
+    loss: np.ndarray             # (P, d, d) complex: R^dag (sum L^dag L) R
+    jump_ops: np.ndarray         # (P, K, d, d) complex
+    n_channels: np.ndarray       # (P,) int
+    slot: np.ndarray             # (P, K) int: counter (channel name) index
+    bath_of: np.ndarray          # (P, K) int
+    step: np.ndarray             # (P, K) int: heat given in lattice units (lattice baths)
+    heat_given: np.ndarray       # (P, K) float: omega - mu nu
+    energy_given: np.ndarray     # (P, K) float: omega
+    initial_cumulative: np.ndarray  # (d,) float
+    initial_vectors: np.ndarray  # (d, d) complex, rows
+    final_projector: np.ndarray  # (d, d) complex: V_f^dag (amplitudes of the final measurement)
+    initial_energy: np.ndarray   # (d,) float
+    final_energy: np.ndarray     # (d,) float
+    log_initial: np.ndarray      # (d,) float: ln p0(i)
+    log_final: np.ndarray        # (d,) float: ln p~(j)
+    betas: np.ndarray            # (B,) float
+    measure: bool
+    times: np.ndarray            # (T,) float
+    observables: np.ndarray      # (P, A, d, d) complex: R^dag A R per piece
+    lattice: np.ndarray          # (B,) bool
+    strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
+    half_width: np.ndarray       # (B,) int: lattice index offset
+    cells: int                   # joint histogram size
+    max_count: int               # jump-count histogram length - 1
+
+
+@inline
+def _advance(coefficients, eigenvalues, tau, v):
+    for a in range(v.shape[0]):
+        v[a] = coefficients[a] * np.exp(-1j * eigenvalues[a] * tau)
+
+
+@inline
+def _quadratic(v, matrix):
+    """Re v^dag M v."""
+    total = 0.0
+    for a in range(v.shape[0]):
+        row = 0.0j
+        for b in range(v.shape[0]):
+            row += matrix[a, b] * v[b]
+        total += (np.conj(v[a]) * row).real
+    return total
+
+
+@inline
+def _matvec(matrix, x, out):
+    for a in range(out.shape[0]):
+        total = 0.0j
+        for b in range(x.shape[0]):
+            total += matrix[a, b] * x[b]
+        out[a] = total
+
+
+@kernel
+def waiting_time(coefficients, eigenvalues, gram, loss, u, horizon, v):
+    """First tau in [0, horizon] with S(tau) = u, or inf if S(horizon) > u.  ``v`` is scratch."""
+    _advance(coefficients, eigenvalues, horizon, v)
+    if _quadratic(v, gram) > u:
+        return np.inf
+    log_u = np.log(u)
+    low, high, tau = 0.0, horizon, 0.0
+    for _ in range(200):
+        _advance(coefficients, eigenvalues, tau, v)
+        survival = _quadratic(v, gram)
+        if survival > u:
+            low = tau
+        else:
+            high = tau
+        rate = _quadratic(v, loss)
+        step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
+        candidate = tau + step
+        if not (low < candidate < high):
+            candidate = 0.5 * (low + high)
+        if abs(candidate - tau) <= ROOT_TOLERANCE * candidate or high - low <= ROOT_TOLERANCE * high:
+            return candidate
+        tau = candidate
+    return tau
+
+
+@inline
+def _record(tables, piece, v, moments, row, index):
+    """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
+    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v."""
+    norm = _quadratic(v, tables.gram[piece])
+    for k in range(tables.observables.shape[1]):
+        value = _quadratic(v, tables.observables[piece, k]) / norm
+        moments[row, index, k, 0] += value
+        moments[row, index, k, 1] += value * value
+
+
+@inline
+def _draw(cumulative, u):
+    for k in range(cumulative.shape[0]):
+        if u < cumulative[k]:
+            return k
+    return cumulative.shape[0] - 1
+
+
+@kernel
+def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
+               jump_channels):
+    """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` and ``heat`` (heat
+    given to each bath), records expectation values into ``moments[row]`` and the first
+    len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
+    s0, s1, s2, s3 = keyed_state(key, index)
+    d = tables.initial_vectors.shape[0]
+    counts[:] = 0
+    lattice_index[:] = 0
+    heat[:] = 0.0
+    work = 0.0
+    jumps = 0
+    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+    i = _draw(tables.initial_cumulative, k53 * UNIT53)
+    psi = tables.initial_vectors[i].copy()
+    coefficients = np.empty(d, dtype=np.complex128)
+    v = np.empty(d, dtype=np.complex128)
+    scratch = np.empty(d, dtype=np.complex128)
+    weights = np.empty(tables.jump_ops.shape[1])
+    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+    u = (k53 + 0.5) * UNIT53
+    t_start = 0.0
+    j_out = 0
+    n_times = tables.times.shape[0]
+    pieces = tables.durations.shape[0]
+    for n in range(pieces):
+        t_end = t_start + tables.durations[n]
+        last = n == pieces - 1
+        origin = t_start
+        _matvec(tables.left[n], psi, coefficients)
+        while True:
+            horizon = t_end - origin
+            tau = waiting_time(coefficients, tables.eigenvalues[n], tables.gram[n], tables.loss[n],
+                               u, horizon, v)
+            stop = origin + min(tau, horizon)
+            while j_out < n_times and (tables.times[j_out] < stop or
+                                       (last and tau == np.inf and tables.times[j_out] <= stop)):
+                _advance(coefficients, tables.eigenvalues[n], tables.times[j_out] - origin, v)
+                _record(tables, n, v, moments, row, j_out)
+                j_out += 1
+            _advance(coefficients, tables.eigenvalues[n], min(tau, horizon), v)
+            _matvec(tables.right[n], v, psi)
+            if tau == np.inf:
+                break
+            # a jump: channel by ||L_k psi||^2, then psi <- L_k psi / ||L_k psi||
+            total = 0.0
+            for k in range(tables.n_channels[n]):
+                _matvec(tables.jump_ops[n, k], psi, scratch)
+                for a in range(d):
+                    total += scratch[a].real ** 2 + scratch[a].imag ** 2
+                weights[k] = total
+            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+            threshold = k53 * UNIT53 * total
+            c = tables.n_channels[n] - 1
+            for k in range(tables.n_channels[n]):
+                if threshold < weights[k]:
+                    c = k
+                    break
+            _matvec(tables.jump_ops[n, c], psi, scratch)
+            norm = 0.0
+            for a in range(d):
+                norm += scratch[a].real ** 2 + scratch[a].imag ** 2
+            norm = np.sqrt(norm)
+            for a in range(d):
+                psi[a] = scratch[a] / norm
+            if jumps < jump_times.shape[0]:
+                jump_times[jumps] = origin + tau
+                jump_channels[jumps] = tables.slot[n, c]
+            counts[tables.slot[n, c]] += 1
+            jumps += 1
+            b = tables.bath_of[n, c]
+            lattice_index[b] += tables.step[n, c]
+            heat[b] += tables.heat_given[n, c]
+            work += tables.energy_given[n, c]
+            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+            u = (k53 + 0.5) * UNIT53
+            origin = origin + tau
+            _matvec(tables.left[n], psi, coefficients)
+        t_start = t_end
+    j = 0
+    sigma = 0.0
+    if tables.measure:
+        _matvec(tables.final_projector, psi, scratch)
+        total = 0.0
+        for a in range(d):
+            total += scratch[a].real ** 2 + scratch[a].imag ** 2
+        k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+        threshold = k53 * UNIT53 * total
+        j = d - 1
+        running = 0.0
+        for a in range(d):
+            running += scratch[a].real ** 2 + scratch[a].imag ** 2
+            if threshold < running:
+                j = a
+                break
+        work += tables.final_energy[j] - tables.initial_energy[i]
+        sigma = tables.log_initial[i] - tables.log_final[j]
+        for b in range(heat.shape[0]):
+            sigma += tables.betas[b] * heat[b]
+    return i, j, work, sigma
+
+
+@parallel_kernel
+def accumulate(tables, seed, stream, first, count, block_size, groups):
+    """Accumulators of trajectories ``first .. first + count - 1``.
+
+    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow):
+    moments (blocks, T, A, 2) sums of expectation values and their squares; floats (blocks, B + 2, 2)
+    sums and sums of squares of the heat INTO the system of each bath (G0), W and sigma; joint
+    (cells,) histogram of (i, j, lattice indices of the lattice baths); count_histogram (C, max + 1)
+    of each channel's jump count; overflow counters for both.
+    """
+    key = stream_key(seed, stream)
+    blocks = (count + block_size - 1) // block_size
+    n_baths = tables.betas.shape[0]
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
+    floats = np.zeros((blocks, n_baths + 2, 2))
+    joint = np.zeros((groups, tables.cells), dtype=np.int64)
+    joint_overflow = np.zeros(groups, dtype=np.int64)
+    histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
+    overflow = np.zeros((groups, n_slots), dtype=np.int64)
+    per_group = (blocks + groups - 1) // groups
+    no_times = np.zeros(0)
+    no_channels = np.zeros(0, dtype=np.int64)
+    for g in numba.prange(groups):
+        counts = np.zeros(n_slots, dtype=np.int64)
+        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        heat = np.zeros(n_baths)
+        for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
+            for t in range(block * block_size, min(count, (block + 1) * block_size)):
+                i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
+                                               lattice_index, heat, no_times, no_channels)
+                for b in range(n_baths):
+                    floats[block, b, 0] -= heat[b]
+                    floats[block, b, 1] += heat[b] * heat[b]
+                floats[block, n_baths, 0] += work
+                floats[block, n_baths, 1] += work * work
+                floats[block, n_baths + 1, 0] += sigma
+                floats[block, n_baths + 1, 1] += sigma * sigma
+                cell = i * tables.strides[0] + j * tables.strides[1]
+                inside = True
+                for b in range(n_baths):
+                    if tables.lattice[b]:
+                        m = lattice_index[b] + tables.half_width[b]
+                        inside = inside and 0 <= m <= 2 * tables.half_width[b]
+                        cell += m * tables.strides[2 + b]
+                if inside:
+                    joint[g, cell] += 1
+                else:
+                    joint_overflow[g] += 1
+                for c in range(n_slots):
+                    if counts[c] <= tables.max_count:
+                        histogram[g, c, counts[c]] += 1
+                    else:
+                        overflow[g, c] += 1
+    return (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
+            overflow.sum(axis=0))
+
+
+@parallel_kernel
+def samples(tables, seed, stream, first, count):
+    """Per-trajectory rows: (i, j), channel counts, heat INTO the system per bath, (W, sigma)."""
+    key = stream_key(seed, stream)
+    n_baths = tables.betas.shape[0]
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    labels = np.empty((count, 2), dtype=np.int64)
+    counts = np.empty((count, n_slots), dtype=np.int64)
+    heat = np.empty((count, n_baths))
+    values = np.empty((count, 2))
+    for t in numba.prange(count):
+        scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
+                                       lattice_index, heat[t], np.zeros(0),
+                                       np.zeros(0, dtype=np.int64))
+        for b in range(n_baths):
+            heat[t, b] = -heat[t, b]
+        labels[t, 0] = i
+        labels[t, 1] = j
+        values[t, 0] = work
+        values[t, 1] = sigma
+    return labels, counts, heat, values
+
+
+@kernel
+def jump_record(tables, seed, stream, index):
+    """(jump times, counter indices) of trajectory ``index`` (the same draws as in a run)."""
+    key = stream_key(seed, stream)
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+    counts = np.zeros(n_slots, dtype=np.int64)
+    jump_times = np.zeros(tables.max_count + 1)
+    jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)
+    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.betas.shape[0], np.int64),
+               np.zeros(tables.betas.shape[0]), jump_times, jump_channels)
+    jumps = min(counts.sum(), jump_times.shape[0])
+    return jump_times[:jumps].copy(), jump_channels[:jumps].copy()

@@ -1,0 +1,222 @@
+"""What an ``OpenSystem`` declares after sampling: merged counts beside their exact answers.
+
+Observables (spec G0/G1 conventions, heat = energy INTO the system):
+- ``jumps_<channel>``: histogram of the count with its exact law (DFT of the tilted generator);
+- ``heat_<bath>``: histogram with exact law where the bath's heat quanta lie on a lattice, else
+  sample moments; exact mean and variance always;
+- ``work`` and ``entropy_production`` (with the two-point energy measurement): histogram on exact
+  atoms with their exact law when every bath is on a lattice (work: and no chemical work), else
+  moments; sigma = ln p0(i) - ln p_t(j) - sum_b beta_b Q_b with p_t the final populations;
+- ``integral_ft``: the exact ln<e^{-sigma}> from the tilted generator (never assumed 0), or why it
+  does not apply; ``jarzynski``: (beta, dF) when there is one bath, no particle exchange, a Gibbs
+  start, and the exact ln<e^{-beta W}> equals -beta dF;
+- expectation values at the output times against e^{Lt} rho0 (dephased by the measurement).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from ..exact import tilted
+from ..stats import lattice_groups
+from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
+from .open_sampling import Layout
+
+#: exact probabilities from a DFT below this are round-off: their logarithm is -inf
+LAW_FLOOR = 1e-15
+#: cost of an exact law (counting fields x pieces x d^6 x Taylor products) above which only the
+#: exact moments are given
+MAX_LAW_COST = 2e10
+
+
+def _log(p):
+    with np.errstate(divide="ignore"):
+        return np.where(p > LAW_FLOOR, np.log(np.maximum(p, LAW_FLOOR)), -np.inf)
+
+
+def _atoms(name, values, counts, law, moments):
+    """One observable on the distinct values of ``values`` (``stats.lattice_groups``: equal to 10
+    relative digits), counts summed and the exact law summed in log space."""
+    keep = (counts > 0) | (law > LAW_FLOOR) if law is not None else counts > 0
+    unique, inverse = lattice_groups(values[keep])
+    atom_counts = np.bincount(inverse, weights=counts[keep], minlength=len(unique)).astype(np.int64)
+    log_p = None
+    if law is not None:
+        sizes = np.bincount(inverse, minlength=len(unique))
+        order = np.argsort(inverse, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        cell_log = _log(law[keep])[order]
+        top = np.maximum.reduceat(cell_log, starts)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            log_p = shift + np.log(np.add.reduceat(np.exp(cell_log - np.repeat(shift, sizes)), starts))
+    return Observable(name, values=unique, counts=atom_counts, log_probability_exact=log_p,
+                      mean_exact=moments[0], variance_exact=moments[1])
+
+
+def _moments_only(name, n, sums, moments):
+    return Observable(name, n=n, total=float(sums[0]), total_squares=float(sums[1]),
+                      mean_exact=moments[0], variance_exact=moments[1], checks=("mean", "variance"))
+
+
+def reverse_partner_reason(system) -> str | None:
+    """Why the integral fluctuation theorem cannot even be stated (None if it can)."""
+    if not system.measure_energy:
+        return "no two-point energy measurement (measure_energy=False): sigma is not defined"
+    for name, bath in system.baths.items():
+        if bath.zero_temperature:
+            return f"bath {name!r} is at zero temperature: one-way channels make sigma infinite"
+    for n, piece in enumerate(system.pieces):
+        for c in piece.channels:
+            adjoint = c.operator.conj().T
+            if not any(p.bath == c.bath and abs(p.energy + c.energy) <= 1e-9 * max(1, abs(c.energy))
+                       and p.particles == -c.particles and _parallel(p.operator, adjoint)
+                       for p in piece.channels):
+                return f"channel {c.name!r} (piece {n}) has no reverse partner"
+    return None
+
+
+def _parallel(a, b) -> bool:
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return norm > 0 and abs(abs(np.vdot(a, b)) - norm) <= 1e-9 * norm
+
+
+def _sigma_increment(system):
+    return lambda c: system.baths[c.bath].beta * (c.energy - system.baths[c.bath].mu * c.particles)
+
+
+def results(system, geometry: Layout, accumulators: dict) -> Results:
+    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``)."""
+    acc = accumulators["forward"]
+    n = int(acc["joint"].sum() + acc["joint_overflow"].sum())
+    observables = []
+    d6 = system.dimension ** 6 * len(system.pieces) * 25
+    count_feasible = geometry.max_count * d6 <= MAX_LAW_COST
+    for c, name in enumerate(system.channel_names):
+        law = tilted.count_law(system, name, geometry.max_count) if count_feasible else None
+        # the law's own moments are exact (its leaked mass is < 1e-15); else block derivatives
+        moments = (None, None) if law is not None else tilted.moments(
+            system, lambda ch, name=name: float(ch.name == name))
+        observables.append(Observable(
+            f"jumps_{name}", values=np.arange(geometry.max_count + 1),
+            counts=acc["count_histogram"][c], mean_exact=moments[0], variance_exact=moments[1],
+            log_probability_exact=None if law is None else _log(law)))
+    joint = acc["joint"].reshape(geometry.joint_shape)
+    law = None
+    if np.prod(geometry.joint_shape[2:]) * d6 <= MAX_LAW_COST:
+        steps = [tilted.channel_increments(
+            system, lambda ch, b=b: round((ch.energy - system.baths[b].mu * ch.particles)
+                                          / geometry.units[b]) if ch.bath == b else 0.0)
+            for b in geometry.lattice_baths]
+        law = tilted.lattice_law(system, steps, list(geometry.half_widths.values()))
+    floats = acc["floats"].sum(axis=0)
+    baths = system.bath_names
+    for b, bath in enumerate(baths):
+        mu = system.baths[bath].mu
+        moments = tilted.moments(system, lambda ch: -(ch.energy - mu * ch.particles)
+                                 if ch.bath == bath else 0.0)
+        if bath in geometry.half_widths:
+            axis = 2 + geometry.lattice_baths.index(bath)
+            others = tuple(a for a in range(joint.ndim) if a != axis)
+            h = geometry.half_widths[bath]
+            values = 0.0 - geometry.units[bath] * np.arange(-h, h + 1)     # no -0.0 atom
+            observables.append(_atoms(f"heat_{bath}", values, joint.sum(axis=others),
+                                      None if law is None else law.sum(axis=others), moments))
+        else:
+            observables.append(_moments_only(f"heat_{bath}", n, floats[b], moments))
+    # trajectories outside the histogram windows (each has probability < 1e-15 by construction)
+    overflow = int(acc["count_overflow"].sum() + acc["joint_overflow"].sum())
+    out = DirectionResults(observables, exact_counts=[ExactCount("histogram_overflow", "jumps",
+                                                                 overflow, n)])
+    out.integral_ft = reverse_partner_reason(system)
+    if system.measure_energy:
+        _energy_observables(system, geometry, joint, law, floats, n, out)
+    out.expectations = _expectations(system, acc, n)
+    tables = {}
+    if out.expectations:
+        e = out.expectations[0]
+        tables["expectation"] = pd.DataFrame({
+            "observable": np.repeat(np.array(e.components, dtype=object)[None, :], len(e.times), 0).ravel(),
+            "time": np.repeat(e.times, len(e.components)), "mean": e.mean.ravel(),
+            "stderr": e.stderr.ravel(), "exact": e.exact.ravel()})
+    return Results({"forward": out}, extra_tables=tables)
+
+
+def _energy_observables(system, geometry, joint, law, floats, n, out):
+    """work and entropy_production (G0), integral_ft and jarzynski declarations."""
+    baths = system.bath_names
+    e_initial = tilted.initial_basis(system)[0]
+    e_final = tilted.final_basis(system)[0]
+    p0, _ = tilted.start_states(system)
+    p_final = tilted.final_populations(system)
+    all_lattice = len(geometry.half_widths) == len(baths)
+    chemical = any(c.particles != 0 and system.baths[c.bath].mu != 0
+                   for p in system.pieces for c in p.channels)
+    grids = np.meshgrid(*[np.arange(s) for s in geometry.joint_shape], indexing="ij")
+    given = [geometry.units[b] * (grids[2 + k] - geometry.half_widths[b])
+             for k, b in enumerate(geometry.lattice_baths)]
+    moments = tilted.moments(system, lambda c: c.energy, -e_initial, e_final)
+    if all_lattice and not chemical:
+        values = e_final[grids[1]] - e_initial[grids[0]] + sum(given, np.zeros(joint.shape))
+        out.observables.append(_atoms("work", values.ravel(), joint.ravel(),
+                                      None if law is None else law.ravel(), moments))
+    else:
+        out.observables.append(_moments_only("work", n, floats[len(baths)], moments))
+    if out.integral_ft is not None and "zero temperature" in out.integral_ft:
+        return
+    log_p0 = np.log(np.where(p0 > 0, p0, 1.0))
+    log_pt = np.log(np.where(p_final > 0, p_final, 1.0))
+    increment = _sigma_increment(system)
+    moments = tilted.moments(system, increment, log_p0, -log_pt)
+    if all_lattice:
+        betas = [system.baths[b].beta for b in geometry.lattice_baths]
+        values = log_p0[grids[0]] - log_pt[grids[1]] + sum(
+            (beta * g for beta, g in zip(betas, given)), np.zeros(joint.shape))
+        out.observables.append(_atoms("entropy_production", values.ravel(), joint.ravel(),
+                                      None if law is None else law.ravel(), moments))
+        if out.integral_ft is None:
+            with np.errstate(divide="ignore"):
+                out.integral_ft = tilted.log_exponential_average(
+                    system, increment, np.where(p0 > 0, 1 / np.where(p0 > 0, p0, 1), 0), p_final)
+    else:
+        out.observables.append(_moments_only("entropy_production", n, floats[len(baths) + 1], moments))
+        if out.integral_ft is None:
+            out.integral_ft = ("heat is not on a lattice for every bath: entropy_production has "
+                               "moments only")
+    out.jarzynski = _jarzynski(system, out, e_initial, e_final)
+
+
+def _jarzynski(system, out, e_initial, e_final):
+    """(beta, dF) when Jarzynski is stated: one bath, no particles, Gibbs start, work histogram,
+    and the exact ln<e^{-beta W}> equal to -beta dF (to 1e-9)."""
+    work = out.observable("work")
+    if len(system.baths) != 1 or work is None or not work.histogrammed:
+        return None
+    (bath,) = system.baths.values()
+    if any(c.particles for p in system.pieces for c in p.channels) or bath.zero_temperature:
+        return None
+    beta = bath.beta
+    log_z0 = logsumexp(-beta * e_initial)
+    vectors = tilted.initial_basis(system)[1]
+    gibbs = (vectors * np.exp(-beta * e_initial - log_z0)) @ vectors.conj().T
+    if np.abs(system.initial - gibbs).max() > 1e-10:
+        return None
+    log_zf = logsumexp(-beta * e_final)
+    delta_f = -(log_zf - log_z0) / beta
+    exact = tilted.log_exponential_average(system, lambda c: beta * c.energy,
+                                           np.exp(beta * e_initial), np.exp(-beta * e_final))
+    return (beta, float(delta_f)) if abs(exact + beta * delta_f) <= 1e-9 else None
+
+
+def _expectations(system, acc, n) -> list[Expectation]:
+    if not system.observables or not len(system.output_times):
+        return []
+    sums = acc["moments"].sum(axis=0)                      # (T, A, 2)
+    mean = sums[..., 0] / n
+    variance = np.maximum(sums[..., 1] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    rho = tilted.states_at(system, system.output_times)
+    exact = np.stack([np.real(np.einsum("tab,ba->t", rho, a)) for a in system.observables.values()],
+                     axis=1)
+    return [Expectation("expectation", "expectation", system.output_times, mean,
+                        np.sqrt(variance / n), exact, tuple(system.observables), n)]

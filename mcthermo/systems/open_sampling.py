@@ -1,0 +1,173 @@
+"""From an ``OpenSystem`` to the flat arrays of the jump kernel (``kernels/lindblad.py``).
+
+Everything per piece is computed once here: the eigen-decomposition of H_eff, the padded jump
+operators, each channel's counter, bath, heat quantum and lattice step; the bound on the jump
+count and the lattice widths that size the histograms (memory bounded, independent of the number
+of trajectories).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exact import tilted
+from ..kernels.lindblad import LindbladTables
+
+#: largest joint (i, j, heat lattices) histogram, in cells; wider baths are summarised by moments
+MAX_JOINT_CELLS = 2**20
+#: H_eff eigenvector matrices worse conditioned than this are refused (exceptional points)
+MAX_CONDITION = 1e10
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Histogram geometry: ``max_count`` bounds every jump count (P(N > max_count) < 1e-15);
+    ``units``/``steps``/``half_widths`` of the baths whose heat is on a lattice (None otherwise)."""
+
+    max_count: int
+    units: dict
+    half_widths: dict
+    n_initial: int
+    n_final: int
+
+    @property
+    def lattice_baths(self) -> list[str]:
+        return list(self.half_widths)
+
+    @property
+    def joint_shape(self) -> tuple[int, ...]:
+        return (self.n_initial, self.n_final, *(2 * h + 1 for h in self.half_widths.values()))
+
+
+def max_jump_count(system, bath: str | None = None) -> int:
+    """A bound on the number of jumps (of ``bath``'s channels, or of all): their total rate never
+    exceeds the largest eigenvalue g_n of sum_k L_k^dag L_k over those channels, so the count is
+    dominated by Poisson(sum_n g_n tau_n) = Poisson(lam); lam + 10 sqrt(lam) + 10 is exceeded with
+    probability < 1e-15."""
+    lam = 0.0
+    for piece in system.pieces:
+        loss = sum((c.operator.conj().T @ c.operator for c in piece.channels
+                    if bath is None or c.bath == bath), np.zeros((system.dimension,) * 2, complex))
+        lam += max(0.0, float(np.linalg.eigvalsh(loss).max())) * piece.duration
+    return int(math.ceil(lam + 10 * math.sqrt(lam) + 10))
+
+
+def lattice_half_width(system, bath: str, unit: float) -> int:
+    """H with P(|m| > H) < 1e-16 for the lattice index m of ``bath``'s heat: Chernoff bounds
+    P(+-m >= a) <= E[e^{+-lam m}] e^{-lam a} with the exact exponential moments (tilted generator),
+    the best of a few lam; never above the worst case max|step| x (bound on the bath's jumps)."""
+    largest = float(np.abs(system.heat_quanta(bath)).max(initial=0.0)) / unit
+    worst = int(round(largest)) * max_jump_count(system, bath)
+    if worst == 0:
+        return 0
+    mu = system.baths[bath].mu
+
+    def edge(sign):
+        """min over lam of (ln E[e^{sign lam m}] + 16 ln 10) / lam: P(sign m >= edge) < 1e-16
+        (lam up to 3 / largest step, where the tilted generator stays well scaled)."""
+        best = np.inf
+        for lam in np.array([0.1, 0.3, 1.0, 3.0]) / largest:
+            with np.errstate(over="ignore", invalid="ignore"):
+                log_moment = tilted.log_exponential_average(
+                    system, lambda c: -sign * lam * (c.energy - mu * c.particles) / unit
+                    if c.bath == bath else 0.0)
+            if np.isfinite(log_moment):
+                best = min(best, (log_moment + 16 * math.log(10)) / lam)
+        return best
+
+    return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
+
+
+def layout(system) -> Layout:
+    max_count = max_jump_count(system)
+    n = system.dimension if system.measure_energy else 1
+    units, widths = {}, {}
+    for bath in system.bath_names:
+        unit = system.lattice_unit(bath)
+        if unit is not None:
+            units[bath], widths[bath] = unit, lattice_half_width(system, bath, unit)
+    while widths and n * n * math.prod(2 * h + 1 for h in widths.values()) > MAX_JOINT_CELLS:
+        widest = max(widths, key=widths.get)
+        del widths[widest], units[widest]
+    return Layout(max_count, units, widths, n, n)
+
+
+def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
+    """The flat arrays of ``system`` for the jump kernel."""
+    geometry = layout(system) if geometry is None else geometry
+    d, pieces = system.dimension, system.pieces
+    names, baths = system.channel_names, system.bath_names
+    width = max((len(p.channels) for p in pieces), default=0)
+    eigenvalues = np.zeros((len(pieces), d), complex)
+    right, left, gram, loss = (np.zeros((len(pieces), d, d), complex) for _ in range(4))
+    jump_ops = np.zeros((len(pieces), width, d, d), complex)
+    slot, bath_of, step = (np.zeros((len(pieces), width), np.int64) for _ in range(3))
+    heat_given, energy_given = np.zeros((len(pieces), width)), np.zeros((len(pieces), width))
+    for n, piece in enumerate(pieces):
+        gamma = sum((c.operator.conj().T @ c.operator for c in piece.channels), np.zeros((d, d), complex))
+        values, vectors = np.linalg.eig(piece.hamiltonian - 0.5j * gamma)
+        if np.linalg.cond(vectors) > MAX_CONDITION:
+            raise ValueError(f"piece {n}: the effective Hamiltonian is (nearly) defective, an "
+                             "exceptional point; change a rate or the Hamiltonian slightly")
+        eigenvalues[n], right[n], left[n] = values, vectors, np.linalg.inv(vectors)
+        gram[n] = vectors.conj().T @ vectors
+        loss[n] = vectors.conj().T @ gamma @ vectors
+        for k, c in enumerate(piece.channels):
+            mu = system.baths[c.bath].mu
+            jump_ops[n, k] = c.operator
+            slot[n, k], bath_of[n, k] = names.index(c.name), baths.index(c.bath)
+            heat_given[n, k], energy_given[n, k] = c.energy - mu * c.particles, c.energy
+            if c.bath in geometry.half_widths:
+                step[n, k] = int(round(heat_given[n, k] / geometry.units[c.bath]))
+    p_start, vectors = _start(system)
+    final_energy, final_vectors = tilted.final_basis(system)
+    initial_energy = tilted.initial_basis(system)[0]
+    log_initial = np.zeros(d)
+    log_final = np.zeros(d)
+    if system.measure_energy:
+        log_initial = np.log(np.where(p_start > 0, p_start, 1.0))
+        p_final = tilted.final_populations(system)
+        log_final = np.log(np.where(p_final > 0, p_final, 1.0))
+    shape = geometry.joint_shape
+    strides = np.zeros(2 + len(baths), np.int64)
+    c_strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
+    strides[0], strides[1] = (c_strides[0], c_strides[1]) if system.measure_energy else (0, 0)
+    for position, bath in enumerate(geometry.lattice_baths):
+        strides[2 + baths.index(bath)] = c_strides[2 + position]
+    betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
+    observables = np.array([[vectors_n.conj().T @ a @ vectors_n for a in system.observables.values()]
+                            for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
+    return LindbladTables(
+        durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
+        left=left, gram=gram, loss=loss, jump_ops=jump_ops,
+        n_channels=np.array([len(p.channels) for p in pieces], np.int64), slot=slot,
+        bath_of=bath_of, step=step, heat_given=heat_given, energy_given=energy_given,
+        initial_cumulative=_cumulative(p_start), initial_vectors=np.ascontiguousarray(vectors.T),
+        final_projector=np.ascontiguousarray(final_vectors.conj().T), initial_energy=initial_energy,
+        final_energy=final_energy, log_initial=log_initial, log_final=log_final,
+        betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
+        times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
+        lattice=np.array([b in geometry.half_widths for b in baths]),
+        strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
+        cells=int(math.prod(shape)), max_count=geometry.max_count)
+
+
+def _start(system) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, vectors as columns) of the pure state each trajectory starts from: the
+    initial energy measurement, or the eigen-decomposition of rho0 (the unravelling of a mixed
+    start without measurement)."""
+    if system.measure_energy:
+        _, vectors = tilted.initial_basis(system)
+        p = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
+    else:
+        p, vectors = np.linalg.eigh(system.initial)
+    return np.clip(p, 0.0, None), vectors
+
+
+def _cumulative(p: np.ndarray) -> np.ndarray:
+    """Cumulative probabilities ending exactly at 1 from the last possible outcome on."""
+    cumulative = np.cumsum(p) / p.sum()
+    cumulative[int(np.flatnonzero(p > 0)[-1]):] = 1.0
+    return cumulative

@@ -1,0 +1,489 @@
+"""User-defined open quantum systems (spec generic.md G1): channels, pieces, and the spec itself.
+
+Units hbar = k_B = 1.  A ``Channel`` is a jump operator L (rate included: a jump at rate ||L psi||^2)
+labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu.  By spec G0 the
+heat of bath b (energy INTO the system, minus mu_b times particles in) changes by
+-(omega - mu_b nu) per jump of one of its channels.  A ``Piece`` is a Hamiltonian with its channels
+for a duration; several pieces are a piecewise-constant protocol with sudden quenches.
+
+Operators are numpy arrays or anything with ``.full()`` (QuTiP ``Qobj``); they are converted once to
+contiguous complex128 arrays and validated here, so the kernel only ever sees flat arrays.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numba
+import numpy as np
+import pandas as pd
+
+from ..kernels import lindblad
+from ..models.base import STREAMS, Model
+from . import open_results, open_sampling
+from .bath import Bath
+
+#: relative tolerance of the Hermiticity, trace and positivity checks of input matrices
+TOLERANCE = 1e-10
+
+
+def as_matrix(name: str, value, dimension: int | None = None) -> np.ndarray:
+    """A square complex128 matrix (numpy array or ``.full()``), validated; ``name`` in errors."""
+    if hasattr(value, "full"):
+        value = value.full()
+    try:
+        matrix = np.array(value, dtype=np.complex128)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric matrix (got {type(value).__name__})") from None
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"{name} must be a square matrix (got shape {matrix.shape})")
+    if dimension is not None and matrix.shape[0] != dimension:
+        raise ValueError(f"{name} has shape {matrix.shape}, but the Hilbert space has dimension "
+                         f"{dimension}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{name} has NaN or infinite entries")
+    return np.ascontiguousarray(matrix)
+
+
+def require_hermitian(name: str, matrix: np.ndarray) -> np.ndarray:
+    scale = max(1.0, float(np.abs(matrix).max()))
+    if np.abs(matrix - matrix.conj().T).max() > TOLERANCE * scale:
+        raise ValueError(f"{name} must be Hermitian")
+    return np.ascontiguousarray((matrix + matrix.conj().T) / 2)
+
+
+def _finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number (got {value!r})")
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Channel:
+    """One jump channel: ``name`` (identifies its counter across pieces), ``operator`` L with the
+    rate included, ``energy`` omega and integer ``particles`` nu given TO ``bath`` per jump."""
+
+    name: str
+    operator: np.ndarray
+    energy: float = 0.0
+    bath: str = ""
+    particles: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"channel name must be a non-empty string (got {self.name!r})")
+        object.__setattr__(self, "operator", as_matrix(f"channel {self.name!r} operator",
+                                                       self.operator))
+        object.__setattr__(self, "energy", _finite(f"channel {self.name!r} energy", self.energy))
+        if not isinstance(self.bath, str) or not self.bath:
+            raise ValueError(f"channel {self.name!r} needs a bath name (got {self.bath!r})")
+        if isinstance(self.particles, bool) or not float(self.particles).is_integer():
+            raise ValueError(f"channel {self.name!r} particles must be an integer "
+                             f"(got {self.particles!r})")
+        object.__setattr__(self, "particles", int(self.particles))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "operator": matrix_to_json(self.operator),
+                "energy": self.energy, "bath": self.bath, "particles": self.particles}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Channel":
+        return cls(data["name"], matrix_from_json(data["operator"]), data["energy"], data["bath"],
+                   data["particles"])
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """A time-independent stretch of the protocol: Hermitian ``hamiltonian``, its ``channels`` and
+    ``duration`` (> 0)."""
+
+    hamiltonian: np.ndarray
+    channels: tuple = ()
+    duration: float = 1.0
+
+    def __post_init__(self):
+        h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
+        object.__setattr__(self, "hamiltonian", h)
+        channels = tuple(self.channels)
+        for channel in channels:
+            if not isinstance(channel, Channel):
+                raise ValueError(f"channels must be Channel instances (got {type(channel).__name__})")
+            as_matrix(f"channel {channel.name!r} operator", channel.operator, h.shape[0])
+        names = [c.name for c in channels]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ValueError(f"duplicate channel name {duplicate!r} in one piece")
+        object.__setattr__(self, "channels", channels)
+        duration = _finite("duration", self.duration)
+        if not duration > 0:
+            raise ValueError(f"duration must be > 0 (got {self.duration!r})")
+        object.__setattr__(self, "duration", duration)
+
+    @property
+    def dimension(self) -> int:
+        return self.hamiltonian.shape[0]
+
+    def to_json(self) -> dict:
+        return {"hamiltonian": matrix_to_json(self.hamiltonian),
+                "channels": [c.to_json() for c in self.channels], "duration": self.duration}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Piece":
+        return cls(matrix_from_json(data["hamiltonian"]),
+                   [Channel.from_json(c) for c in data["channels"]], data["duration"])
+
+
+def matrix_to_json(matrix: np.ndarray) -> list:
+    """A complex matrix as [real part, imaginary part] nested lists (exact float round trip)."""
+    return [matrix.real.tolist(), matrix.imag.tolist()]
+
+
+def matrix_from_json(data) -> np.ndarray:
+    real, imag = data
+    return np.asarray(real, dtype=np.float64) + 1j * np.asarray(imag, dtype=np.float64)
+
+
+def as_density_matrix(value, dimension: int) -> np.ndarray:
+    """rho0 from a density matrix or a state vector (a ket of shape (d,) or (d, 1)), validated."""
+    if hasattr(value, "full"):
+        value = value.full()
+    array = np.asarray(value)
+    if array.ndim == 2 and array.shape[1] == 1 and dimension != 1:
+        array = array[:, 0]
+    if array.ndim == 1:
+        ket = np.asarray(array, dtype=np.complex128)
+        if ket.shape[0] != dimension or not np.all(np.isfinite(ket)):
+            raise ValueError(f"initial state vector must have {dimension} finite entries")
+        norm = np.linalg.norm(ket)
+        if abs(norm - 1) > TOLERANCE:
+            raise ValueError(f"initial state vector must be normalised (norm {norm!r})")
+        array = np.outer(ket, ket.conj())
+    rho = require_hermitian("initial density matrix", as_matrix("initial", array, dimension))
+    trace = np.trace(rho).real
+    if abs(trace - 1) > TOLERANCE:
+        raise ValueError(f"initial density matrix must have trace 1 (got {trace!r})")
+    if np.linalg.eigvalsh(rho).min() < -TOLERANCE:
+        raise ValueError("initial density matrix must be positive semidefinite")
+    return rho
+
+
+def gibbs_state(hamiltonian, beta: float) -> np.ndarray:
+    """e^{-beta H} / Z (beta > 0, finite), computed in the eigenbasis with the ground energy shifted
+    out (no overflow)."""
+    h = require_hermitian("hamiltonian", as_matrix("hamiltonian", hamiltonian))
+    beta = _finite("beta", beta)
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0 (got {beta!r})")
+    energies, vectors = np.linalg.eigh(h)
+    weights = np.exp(-beta * (energies - energies[0]))
+    return (vectors * (weights / weights.sum())) @ vectors.conj().T
+
+
+def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_density, mu: float = 0.0,
+                    particles=None) -> list[Channel]:
+    """Davies (secular Born-Markov) channels of a coupling operator A to bath ``bath``.
+
+    In the eigenbasis {|a>, E_a} of H, jumps a -> b with equal Bohr frequency omega = E_a - E_b (to
+    1e-9 relative) and equal particle change nu = N_a - N_b (``particles``: the particle number of
+    each eigenstate, default 0) form one operator sqrt(gamma) A(omega); with x = omega - mu nu,
+    gamma = J(|omega|) (n(|x|) + 1) for x > 0 and J(|omega|) n(|x|) for x < 0,
+    n(y) = 1 / (e^{beta y} - 1), so gamma(reverse) / gamma = e^{-beta x}: local detailed balance.
+    beta = inf gives the one-way (emission only) channels.  The zero-frequency (pure dephasing) part
+    is not included: add it as its own Channel.  Channels are named ``"<bath>:<omega>"`` (and
+    ``"/<nu>"`` with particles).
+    """
+    h = require_hermitian("hamiltonian", as_matrix("hamiltonian", hamiltonian))
+    a = as_matrix("coupling", coupling, h.shape[0])
+    bath_state = Bath(beta=beta, mu=mu)
+    energies, vectors = np.linalg.eigh(h)
+    levels = np.zeros(len(energies)) if particles is None else np.asarray(particles, dtype=float)
+    if levels.shape != energies.shape:
+        raise ValueError(f"particles needs one entry per eigenstate ({len(energies)})")
+    a_eigen = vectors.conj().T @ a @ vectors
+    scale = max(1.0, float(np.abs(energies).max()))
+    groups: dict[tuple[float, float], np.ndarray] = {}
+    for source in range(len(energies)):
+        for target in range(len(energies)):
+            omega = energies[source] - energies[target]
+            if abs(omega) <= 1e-9 * scale or abs(a_eigen[target, source]) < 1e-14:
+                continue
+            nu = levels[source] - levels[target]
+            key = next((k for k in groups if abs(k[0] - omega) <= 1e-9 * scale and k[1] == nu),
+                       (omega, nu))
+            term = a_eigen[target, source] * np.outer(vectors[:, target], vectors[:, source].conj())
+            groups[key] = groups.get(key, 0) + term
+    channels = []
+    for (omega, nu), operator in sorted(groups.items(), key=lambda item: -item[0][0]):
+        x = omega - bath_state.mu * nu
+        if x == 0:
+            raise ValueError(f"Davies channel at omega = {omega} has omega - mu nu = 0: its rate "
+                             "diverges (choose mu or particles so that no transition is at mu)")
+        density = float(spectral_density(abs(omega)))
+        if not (math.isfinite(density) and density >= 0):
+            raise ValueError(f"spectral_density({abs(omega)}) must be finite and >= 0")
+        occupation = bath_state.occupation(abs(x))
+        rate = density * (occupation + 1 if x > 0 else occupation)
+        if rate == 0:
+            continue
+        name = f"{bath}:{omega:+.6g}" + ("" if particles is None else f"/{int(round(nu)):+d}")
+        channels.append(Channel(name, np.sqrt(rate) * operator, energy=omega, bath=bath,
+                                particles=int(round(nu))))
+    return channels
+
+
+@dataclass(frozen=True, eq=False)
+class OpenSystem(Model):
+    """An open quantum system to sample (spec G1): one piece (``hamiltonian``, ``channels``,
+    ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
+    rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
+    default 101 equally spaced times when there are ``observables``); ``observables`` {name:
+    Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
+    measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
+    entropy production); ``energy_units`` {bath: unit}: the lattice unit of a bath's heat (found
+    automatically when the heat quanta are rational multiples of one another).
+
+    After validation the system is always stored as ``pieces`` (``hamiltonian``, ``channels`` and
+    ``duration`` become None), so ``OpenSystem.from_parameters(system.parameters())`` rebuilds an
+    equal system.
+    """
+
+    hamiltonian: np.ndarray | None = None
+    channels: tuple | None = None
+    baths: dict = field(default_factory=dict)
+    initial: np.ndarray | None = None
+    duration: float | None = None
+    pieces: tuple | None = None
+    output_times: np.ndarray | None = None
+    observables: dict = field(default_factory=dict)
+    measure_energy: bool = True
+    energy_units: dict = field(default_factory=dict)
+
+    name: ClassVar[str] = "open_system"
+    block_size: ClassVar[int] = 4096
+    extra_tables: ClassVar[tuple[str, ...]] = ("expectation",)
+
+    def __post_init__(self):
+        if self.pieces is None:
+            if self.hamiltonian is None or self.duration is None:
+                raise ValueError("give hamiltonian, channels and duration, or pieces")
+            pieces = (Piece(self.hamiltonian, self.channels or (), self.duration),)
+        else:
+            if self.hamiltonian is not None or self.channels is not None or self.duration is not None:
+                raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
+            pieces = tuple(self.pieces)
+            if not pieces or not all(isinstance(p, Piece) for p in pieces):
+                raise ValueError("pieces must be a non-empty list of Piece")
+        dimension = pieces[0].dimension
+        for n, piece in enumerate(pieces):
+            if piece.dimension != dimension:
+                raise ValueError(f"piece {n} hamiltonian has dimension {piece.dimension}, "
+                                 f"piece 0 has {dimension}")
+        for name in ("hamiltonian", "channels", "duration"):
+            object.__setattr__(self, name, None)
+        object.__setattr__(self, "pieces", pieces)
+        self._validate_baths(pieces)
+        if self.initial is None:
+            raise ValueError("initial (the density matrix rho0) is required")
+        object.__setattr__(self, "initial", as_density_matrix(self.initial, dimension))
+        if not isinstance(self.observables, dict):
+            raise ValueError("observables must be a dict {name: Hermitian operator}")
+        observables = {}
+        for name, operator in self.observables.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"observable names must be non-empty strings (got {name!r})")
+            observables[name] = require_hermitian(
+                f"observable {name!r}", as_matrix(f"observable {name!r}", operator, dimension))
+        object.__setattr__(self, "observables", observables)
+        object.__setattr__(self, "output_times", self._validated_times())
+        if not isinstance(self.measure_energy, (bool, np.bool_)):
+            raise ValueError(f"measure_energy must be True or False (got {self.measure_energy!r})")
+        object.__setattr__(self, "measure_energy", bool(self.measure_energy))
+        units = {}
+        for bath, unit in dict(self.energy_units).items():
+            if bath not in self.baths:
+                raise ValueError(f"energy_units names unknown bath {bath!r}")
+            units[bath] = _finite(f"energy unit of bath {bath!r}", unit)
+            if not units[bath] > 0:
+                raise ValueError(f"energy unit of bath {bath!r} must be > 0")
+        object.__setattr__(self, "energy_units", units)
+
+    def _validate_baths(self, pieces):
+        if not isinstance(self.baths, dict):
+            raise ValueError("baths must be a dict {name: Bath}")
+        for name, bath in self.baths.items():
+            if not isinstance(bath, Bath):
+                raise ValueError(f"bath {name!r} must be a mcthermo Bath (got {type(bath).__name__})")
+        used = set()
+        owner: dict[str, str] = {}
+        for piece in pieces:
+            for channel in piece.channels:
+                if channel.bath not in self.baths:
+                    raise ValueError(f"channel {channel.name!r} names unknown bath {channel.bath!r}")
+                if owner.setdefault(channel.name, channel.bath) != channel.bath:
+                    raise ValueError(f"channel {channel.name!r} belongs to bath "
+                                     f"{owner[channel.name]!r} in one piece and {channel.bath!r} in another")
+                used.add(channel.bath)
+        unused = sorted(set(self.baths) - used)
+        if unused:
+            raise ValueError(f"bath {unused[0]!r} is used by no channel")
+
+    def _validated_times(self) -> np.ndarray:
+        total = self.total_duration
+        if self.output_times is None:
+            return np.linspace(0.0, total, 101) if self.observables else np.zeros(0)
+        try:
+            times = np.array(self.output_times, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise ValueError("output_times must be numbers") from None
+        if not np.all(np.isfinite(times)):
+            raise ValueError("output_times has NaN or infinite entries")
+        if times.size and (times.min() < 0 or times.max() > total * (1 + 1e-12)):
+            raise ValueError(f"output_times must lie in [0, duration = {total}]")
+        if np.any(np.diff(times) < 0):
+            raise ValueError("output_times must be non-decreasing")
+        return np.minimum(times, total)
+
+    # --- derived quantities -------------------------------------------------------------------
+    @property
+    def total_duration(self) -> float:
+        return float(sum(p.duration for p in self.pieces))
+
+    @property
+    def dimension(self) -> int:
+        return self.pieces[0].dimension
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Every channel name once, in order of first appearance (the counters)."""
+        names: list[str] = []
+        for piece in self.pieces:
+            names += [c.name for c in piece.channels if c.name not in names]
+        return names
+
+    @property
+    def bath_names(self) -> list[str]:
+        return list(self.baths)
+
+    def heat_quanta(self, bath: str) -> np.ndarray:
+        """omega - mu nu of every channel of ``bath`` in every piece: heat given to it per jump."""
+        mu = self.baths[bath].mu
+        return np.array([c.energy - mu * c.particles for p in self.pieces for c in p.channels
+                         if c.bath == bath])
+
+    def lattice_unit(self, bath: str) -> float | None:
+        """The unit q with every heat quantum of ``bath`` an integer multiple of q (declared in
+        ``energy_units`` or found as a common rational unit, denominators <= 1000, to 1e-12), else
+        None."""
+        quanta = self.heat_quanta(bath)
+        scale = float(np.abs(quanta).max()) if quanta.size else 0.0
+        if bath in self.energy_units:
+            unit = self.energy_units[bath]
+            steps = quanta / unit
+            if np.abs(steps - np.round(steps)).max(initial=0.0) > 1e-9:
+                raise ValueError(f"energy unit {unit} of bath {bath!r} does not divide its heat quanta")
+            return unit
+        if scale == 0.0:
+            return 1.0
+        from fractions import Fraction
+        ratios = [Fraction(float(q / scale)).limit_denominator(1000) for q in quanta]
+        if any(abs(float(r) - q / scale) > 1e-12 for r, q in zip(ratios, quanta)):
+            return None
+        lcm = math.lcm(*(r.denominator for r in ratios))
+        gcd = math.gcd(*(int(r * lcm) for r in ratios))
+        return scale * gcd / lcm
+
+    # --- JSON round trip ------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The whole system, matrices included, as JSON-able data (run.json)."""
+        return {"pieces": [p.to_json() for p in self.pieces],
+                "baths": {name: bath.to_json() for name, bath in self.baths.items()},
+                "initial": matrix_to_json(self.initial),
+                "output_times": self.output_times.tolist(),
+                "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
+                "measure_energy": self.measure_energy,
+                "energy_units": dict(self.energy_units)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "OpenSystem":
+        return cls(pieces=[Piece.from_json(p) for p in data["pieces"]],
+                   baths={n: Bath.from_json(b) for n, b in data["baths"].items()},
+                   initial=matrix_from_json(data["initial"]),
+                   output_times=np.asarray(data["output_times"], dtype=np.float64),
+                   observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
+                   measure_energy=data["measure_energy"], energy_units=data["energy_units"])
+
+    def __eq__(self, other):
+        return isinstance(other, OpenSystem) and self.to_json() == other.to_json()
+
+    __hash__ = None
+
+    # --- the Model interface ----------------------------------------------------------------------
+    def parameters(self) -> dict:
+        """Run identity and table parameter columns: a few scalars to read, a ``fingerprint``
+        (hash of the system) and ``system``, the whole system (``to_json``: matrices as
+        [real, imag] nested lists) as one JSON string, so every table column stays a scalar."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return {"dimension": self.dimension, "pieces": len(self.pieces),
+                "duration": self.total_duration, "measure_energy": self.measure_energy,
+                "fingerprint": hashlib.sha256(text.encode()).hexdigest()[:16], "system": text}
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> "OpenSystem":
+        return cls.from_json(json.loads(parameters["system"]))
+
+    def directions(self, reverse: bool) -> list[str]:
+        if reverse:
+            raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
+        return ["forward"]
+
+    def layout(self) -> open_sampling.Layout:
+        """Histogram geometry (computed once per system)."""
+        return self._cached("layout", lambda: open_sampling.layout(self))
+
+    def kernel_tables(self) -> lindblad.LindbladTables:
+        """Flat arrays of the jump kernel (computed once per system)."""
+        return self._cached("tables", lambda: open_sampling.kernel_tables(self, self.layout()))
+
+    def _cached(self, key, compute):
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    def steps_per_trajectory(self) -> float:
+        """Output times plus the bound on the mean jump count, a few draws each."""
+        return float(len(self.output_times) + self.layout().max_count)
+
+    def accumulate(self, direction, seed, first, count):
+        tables = self.kernel_tables()
+        blocks = -(-count // self.block_size)
+        groups = max(1, min(blocks, numba.get_num_threads()))
+        moments, floats, joint, joint_overflow, histogram, overflow = lindblad.accumulate(
+            tables, seed, STREAMS[direction], first, count, self.block_size, groups)
+        return {"moments": moments, "floats": floats, "joint": joint,
+                "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
+                "count_overflow": overflow}
+
+    def samples(self, direction, seed, first, count):
+        labels, counts, heat, values = lindblad.samples(self.kernel_tables(), seed, STREAMS[direction],
+                                                        first, count)
+        frame = {"trajectory": np.arange(first, first + count)}
+        if self.measure_energy:
+            frame.update(initial_level=labels[:, 0], final_level=labels[:, 1])
+        frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(self.channel_names)})
+        frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(self.bath_names)})
+        if self.measure_energy:
+            frame.update(work=values[:, 0], entropy_production=values[:, 1])
+        return pd.DataFrame(frame)
+
+    def jump_record(self, seed: int, index: int, direction: str = "forward"):
+        """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
+        times, slots = lindblad.jump_record(self.kernel_tables(), seed, STREAMS[direction], index)
+        return times, [self.channel_names[s] for s in slots]
+
+    def results(self, accumulators):
+        return open_results.results(self, self.layout(), accumulators)
