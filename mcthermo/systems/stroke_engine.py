@@ -137,13 +137,14 @@ class StrokeEngine:
             initial = -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
-            initial_vacancy, initial_occupation = protocol.initial
+            initial, (initial_vacancy, initial_occupation) = None, protocol.initial
         weights, base = sign * gain, int(moves[:, 0].sum())
         log_odds = np.array(log_odds)
         chain = TwoStateChain(initial_occupation=float(initial_occupation), keep=np.array(keep),
                               occupation=expit(log_odds), vacancy=expit(-log_odds), work_weights=weights,
                               work_values=(base + sign * np.arange(weights.sum() + 1)) * self.box.unit[0],
-                              initial_vacancy=float(initial_vacancy))
+                              initial_vacancy=float(initial_vacancy),
+                              initial_log_odds=None if initial is None else float(initial), log_odds=log_odds)
         return chain, sign, base
 
     def steps_per_trajectory(self) -> float:
