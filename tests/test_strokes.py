@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import mcthermo as mt
+from mcthermo.models.base import STREAMS
 from mcthermo.exact.strokes_dp import (StrokeChain, common_unit, energy_quanta, log_joint_pmf,
                                         log_tilted_average)
 from mcthermo.systems.bath import Bath
@@ -330,3 +331,91 @@ def test_too_large_dynamic_programmes_keep_the_histogram_and_the_exact_moments(m
     assert checks.loc[("variance", "heat_hot"), "verdict"] == "passed"
     assert checks.loc[("distribution", "work"), "verdict"] == "inconclusive"
     assert checks.loc[("integral_ft", "entropy_production"), "verdict"] == "passed"
+
+
+def test_command_line_samples_a_protocol_file_and_sweeps_its_factory(tmp_path, capsys):
+    from mcthermo import cli
+
+    (tmp_path / "engines.py").write_text(
+        "import mcthermo as mt\n"
+        "def otto(hot_gap=2.0, cycles=2):\n"
+        "    return mt.Strokes(energies=[0.0, 1.0], baths={'hot': mt.Bath(beta=0.5), 'cold': mt.Bath(beta=2.0)},\n"
+        "                      initial='cold', strokes=[mt.Quench([0.0, hot_gap]), mt.Thermalize('hot'),\n"
+        "                                               mt.Quench([0.0, 1.0]), mt.Thermalize('cold')], cycles=cycles)\n"
+        "engine = otto()\n"
+        "def broken():\n"
+        "    return mt.Strokes(energies=[0.0, 1.0], baths={}, initial='cold', strokes=[mt.Quench([0.0, 1.0])])\n")
+    assert cli.main(["sample", f"{tmp_path}/engines.py:engine", "--trajectories", "20000", "--seed", "1",
+                     "--out", str(tmp_path / "one")]) == 0
+    assert mt.read(tmp_path / "one").spec.parameters() == otto(cycles=2).parameters()
+    capsys.readouterr()
+    assert cli.main(["sample", f"{tmp_path}/engines.py:broken", "--trajectories", "10",
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert "initial 'cold' is not a bath" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    (tmp_path / "sweep.toml").write_text(f'model = "engines.py:otto"\ntrajectories = 20000\nseed = 1\n'
+                                         f'out = "{tmp_path}/sweep"\n[sweep]\nhot_gap = [1.5, 3.0]\n')
+    assert cli.main(["run", str(tmp_path / "sweep.toml")]) == 0
+    summary = mt.read(tmp_path / "sweep").summary
+    assert len(set(summary["run_id"])) == 2
+
+
+# --- the seed models as stroke protocols (spec G2) ---------------------------------------------
+def seed_staircase_chain(staircase, direction):
+    """The staircase's chain as the seed model built it (before it compiled to strokes)."""
+    from scipy.special import expit
+
+    from mcthermo.models.chain import TwoStateChain
+
+    spec = staircase if direction == "forward" else staircase.reverse()
+    p, vacancy = spec.excitation_probabilities(), expit(spec.beta * spec.gaps())
+    n = spec.steps
+    return TwoStateChain(initial_occupation=p[0], initial_vacancy=vacancy[0], keep=np.zeros(n),
+                         occupation=p[1:], vacancy=vacancy[1:],
+                         work_weights=np.append(np.ones(n, dtype=np.int64), 0),
+                         work_values=spec.step * np.arange(n + 1))
+
+
+@pytest.mark.parametrize("staircase", [mt.Staircase(), mt.Staircase(beta=0.3, gap_start=4.0, gap_end=1.0, steps=37),
+                                       mt.Staircase(beta=2.0, gap_start=1.0, gap_end=1.5, steps=1)])
+def test_staircase_compiles_to_strokes_with_its_chain_unchanged(staircase):
+    for direction in ("forward", "reverse"):
+        chain, seed = staircase.chain(direction), seed_staircase_chain(staircase, direction)
+        for name in ("initial_occupation", "initial_vacancy", "keep", "occupation", "vacancy",
+                     "work_weights", "work_values"):
+            assert np.array_equal(getattr(chain, name), getattr(seed, name)), (direction, name)
+        assert np.array_equal(staircase.accumulate(direction, 9, 0, 20_000)["counts"],
+                              seed.counts(9, STREAMS[direction], 0, 20_000, 16))
+    assert staircase.strokes("reverse").parameters() == staircase.reverse().strokes().parameters()
+
+
+def lz_cases():
+    return [mt.LandauZener(), mt.LandauZener(levels=(1.0, 2.5, 3.5, 4.0), mu=2.0, level_end=5.0),
+            mt.LandauZener(levels=(1.0, 1.0 + np.sqrt(2.0), 4.0), mu=2.0, level_end=5.0)]
+
+
+@pytest.mark.filterwarnings("ignore::mcthermo.LandauZenerValidityWarning")
+@pytest.mark.parametrize("case", [0, 1, 2])
+def test_landau_zener_as_strokes_has_its_exact_law(case):
+    lz = lz_cases()[case]
+    for direction in ("forward", "reverse"):
+        engine = lz.strokes(direction).engine("forward")
+        results = engine.direction_results(empty(engine))[0]
+        chain = lz.chain(direction)
+        joint = chain.joint_pmf()
+        for name in ("work", "heat_reservoir"):
+            mine = results.observable(name)
+            if name == "work":
+                values = np.broadcast_to(chain.work_values, joint.shape)
+            else:
+                values = lz.observables(direction, np.arange(2)[:, None, None], np.arange(2)[None, :, None],
+                                        chain.work_values[None, None, :])["heat"]
+            reference = {}
+            for v, p in zip(np.round(np.ravel(values), 9), joint.ravel()):
+                reference[v] = reference.get(v, 0.0) + p
+            law = dict(zip(np.round(mine.values, 9), mine.probability_exact))
+            for v, p in reference.items():
+                assert law.get(v, 0.0) == pytest.approx(p, rel=1e-12, abs=1e-15), (direction, name, v)
+        if case == 0:  # the seed's levels: the same two-state chain, hence the same histograms
+            ours = engine.two_state[0]
+            for field in ("keep", "occupation", "vacancy", "work_weights", "work_values"):
+                assert np.array_equal(getattr(ours, field), getattr(chain, field)), field

@@ -133,10 +133,12 @@ def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
                                                                  reference.initial_vacancy)
     counts = spec.accumulate("forward", 5, 0, 100_000)["counts"]
     assert np.array_equal(counts, staircase.accumulate("forward", 5, 0, 100_000)["counts"])
-    # a lowering staircase runs with the levels swapped; the law is checked by the G-test
-    lowering = staircase_as_strokes(mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6))
+    # a lowering staircase: the work index counts down
+    staircase = mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6)
+    lowering = staircase_as_strokes(staircase)
     engine, counts, exact = sampled_law(lowering, 100_000)
-    assert engine.two_state[1] == 0
+    assert engine.two_state[1] == -1
+    assert np.array_equal(engine.two_state[0].work_values, staircase.chain().work_values)
     assert joint_g_test(counts, exact)["passed"]
 
 
@@ -148,3 +150,17 @@ def test_two_state_work_range_beyond_the_reachable_box_is_handled():
     engine, counts, exact = sampled_law(spec, 50_000)
     assert engine.two_state is not None and engine.two_state[0].lattice_size > engine.shape[2]
     assert joint_g_test(counts, exact)["passed"]
+
+
+def test_a_pickled_protocol_samples_the_same_chunks():
+    """What a Dask worker receives: the pickled spec (with its compiled tables) gives the same
+    accumulators for the same chunk (chunks are pure functions of spec, seed, direction, range)."""
+    import pickle
+
+    spec = three_level(np.random.default_rng(4), baths={"bath": Bath(beta=0.9)}, initial="bath")
+    here = spec.accumulate("reverse", 5, 6_144, 6_144)["counts"]
+    there = pickle.loads(pickle.dumps(spec))
+    assert np.array_equal(there.accumulate("reverse", 5, 6_144, 6_144)["counts"], here)
+    fresh = pickle.loads(pickle.dumps(three_level(np.random.default_rng(4), baths={"bath": Bath(beta=0.9)},
+                                                  initial="bath")))
+    assert np.array_equal(fresh.accumulate("reverse", 5, 6_144, 6_144)["counts"], here)

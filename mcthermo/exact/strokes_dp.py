@@ -9,9 +9,9 @@ A protocol compiles to a ``StrokeChain``: the initial distribution p0 over level
   every level energy (E - mu N for heats) is an integer multiple of one of a few quanta with
   irrational ratios (e.g. 1 and sqrt 2): each observable then has one integer axis per quantum it
   uses, an increment E'_{s'} - E_s moves along at most two axes, and its value is the sum over
-  its axes.  The box holds every
-  index reachable at any step; distinct paths whose values agree to ~1e-10 relative are merged
-  only when an observable's atoms are listed (``stats.lattice_groups``).
+  its axes.  The box holds every index reachable at any step; distinct paths whose values agree
+  to ~1e-10 relative are merged only when an observable's atoms are listed
+  (``stats.lattice_groups``).
 * ``log_joint_pmf``: the exact law of (initial level, final level, lattice indices) by dynamic
   programming, in log space (no probability underflows, whatever its size).
 * ``transfer_moments`` / ``log_tilted_average``: mean, variance and ln<e^{-X}> of any linear
@@ -27,10 +27,13 @@ from fractions import Fraction
 import numpy as np
 from scipy.special import logsumexp
 
+from ..kernels._jit import kernel
+
 #: relative tolerance for an increment to be an integer multiple of the energy unit
 LATTICE_RTOL = 1e-9
 #: largest denominator of the ratio of two increments for them to count as commensurate
 MAX_DENOMINATOR = 1000
+#: beyond any reachable lattice index (bounds of unreachable levels)
 _FAR = np.int64(1) << np.int64(62)
 
 
@@ -169,20 +172,35 @@ def lattice(chain: StrokeChain, tracked, declared: float | None = None) -> Latti
                            rtol=LATTICE_RTOL, atol=LATTICE_RTOL * max(1.0, np.abs(exact).max())):
             raise ValueError(f"the increments of {chain.names[k]} do not fit the energy quanta "
                              f"{sorted(set(axes_unit))}")
-    reachable = chain.log_initial > -np.inf
     lows, highs = np.zeros(len(steps), np.int64), np.zeros(len(steps), np.int64)
     for a in range(len(steps)):
-        low = high = np.zeros(chain.levels, np.int64)  # extreme index per reachable level
-        reach = reachable
-        for n in range(chain.steps):
-            allowed = possible[n] & reach[:, None]
-            low = np.where(allowed, low[:, None] + steps[a, n], _FAR).min(axis=0)
-            high = np.where(allowed, high[:, None] + steps[a, n], -_FAR).max(axis=0)
-            reach = allowed.any(axis=0)
-            low, high = np.where(reach, low, 0), np.where(reach, high, 0)
-            lows[a], highs[a] = min(lows[a], low[reach].min()), max(highs[a], high[reach].max())
+        lows[a], highs[a] = _index_bounds(steps[a], possible, chain.log_initial > -np.inf)
     return Lattice(np.array(axes_unit), np.array(axes_owner, dtype=np.int64), steps, lows,
                    highs - lows + 1)
+
+
+@kernel
+def _index_bounds(steps, possible, reachable):
+    """Smallest and largest cumulative index that any reachable path holds at any step (min/max
+    dynamic programming over the levels; the index starts at 0)."""
+    d = reachable.size
+    low, high, reach = np.zeros(d, np.int64), np.zeros(d, np.int64), reachable.copy()
+    smallest, largest = 0, 0
+    for n in range(steps.shape[0]):
+        new_low, new_high = np.full(d, _FAR), np.full(d, -_FAR)
+        new_reach = np.zeros(d, np.bool_)
+        for s in range(d):
+            if reach[s]:
+                for t in range(d):
+                    if possible[n, s, t]:
+                        new_low[t] = min(new_low[t], low[s] + steps[n, s, t])
+                        new_high[t] = max(new_high[t], high[s] + steps[n, s, t])
+                        new_reach[t] = True
+        low, high, reach = new_low, new_high, new_reach
+        for t in range(d):
+            if reach[t]:
+                smallest, largest = min(smallest, low[t]), max(largest, high[t])
+    return smallest, largest
 
 
 def _axes_of_increments(chain, k, units):

@@ -288,6 +288,25 @@ class LandauZener(ChainModel):
         keep = self.keep_probabilities()
         return keep if direction == "forward" else keep[::-1].copy()
 
+    def strokes(self, direction: str = "forward") -> "Strokes":
+        """This protocol as strokes (spec G2): the level empty (N = 0, E = 0) or occupied (N = 1,
+        E = e), in the reservoir's grand-canonical state at e_0; an adiabatic quench to each crossing
+        e_i, where the occupation is kept with probability R_i, else redrawn from f_i (a
+        thermalisation of strength 1 - R_i), and a last quench to e_{L+1}.  Same law as ``chain``
+        (tested); ``chain`` keeps its own work lattice (mixed-radix for incommensurate rises)."""
+        # imported here: mcthermo.exact, which the stroke engine uses, imports this module
+        from ..systems.bath import Bath
+        from ..systems.strokes import Quench, Strokes, Thermalize
+
+        e = self.positions(direction)
+        strokes = []
+        for level, keep in zip(e[1:-1], self._crossing_keep(direction)):
+            strokes += [Quench([0.0, level]), Thermalize("reservoir", 1.0 - keep)]
+        strokes.append(Quench([0.0, e[-1]]))
+        return Strokes(energies=[0.0, e[0]], particles=[0, 1],
+                       baths={"reservoir": Bath(beta=self.beta, mu=self.mu)}, initial="reservoir",
+                       strokes=strokes)
+
     def chain(self, direction: str = "forward") -> TwoStateChain:
         e = self.positions(direction)
         # the reverse path crosses the same segments backwards: same weights reversed, work negated

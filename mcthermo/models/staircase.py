@@ -15,6 +15,7 @@ Free energy F(D) = -ln(1 + e^{-beta D}) / beta; Jarzynski and Crooks hold exactl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -23,6 +24,8 @@ from scipy.special import expit, logsumexp
 from scipy.stats import binom
 
 from ..options import option
+from ..systems.bath import Bath
+from ..systems.strokes import Quench, Strokes, Thermalize
 from .base import finite, require
 from .chain import ChainModel, TwoStateChain
 
@@ -82,25 +85,28 @@ class Staircase(ChainModel):
         """The time-reversed protocol: gap lowered from gap_end to gap_start in the same steps."""
         return Staircase(self.beta, self.gap_end, self.gap_start, self.steps)
 
-    def chain(self, direction: str = "forward") -> TwoStateChain:
+    def strokes(self, direction: str = "forward") -> Strokes:
+        """This protocol as strokes (spec G2): levels 0 and D_1 in the Gibbs state of the bath, then
+        per step an adiabatic quench to the next gap and a full thermalisation."""
         spec = self if direction == "forward" else self.reverse()
-        p = spec.excitation_probabilities()
-        n = spec.steps
-        # initial thermal draw at D_1; then N rises (work weight 1), each followed by a fresh
-        # thermal draw (R = 0) at D_2 .. D_{N+1}; the final draw is followed by no rise.
-        vacancy = expit(spec.beta * spec.gaps())  # 1 - P_j without cancellation
-        return TwoStateChain(
-            initial_occupation=p[0],
-            initial_vacancy=vacancy[0],
-            keep=np.zeros(n),
-            occupation=p[1:],
-            vacancy=vacancy[1:],
-            work_weights=np.append(np.ones(n, dtype=np.int64), 0),
-            work_values=spec.step * np.arange(n + 1),
-            # ln[P_j / (1 - P_j)] = -beta D_j: the exact law keeps excitations below 1e-308
-            initial_log_odds=float(-spec.beta * spec.gaps()[0]),
-            log_odds=-spec.beta * spec.gaps()[1:],
-        )
+        gaps = spec.gaps()
+        strokes = []
+        for gap in gaps[1:]:
+            strokes += [Quench([0.0, gap]), Thermalize("bath")]
+        return Strokes(energies=[0.0, gaps[0]], baths={"bath": Bath(beta=spec.beta)}, initial="bath",
+                       strokes=strokes, energy_unit=abs(spec.step) or None)
+
+    @cached_property
+    def _chains(self) -> dict:
+        return {}
+
+    def chain(self, direction: str = "forward") -> TwoStateChain:
+        """The two-state chain that ``strokes(direction)`` compiles to: an initial thermal draw at
+        D_1, then N rises (work weight 1 quantum d while excited), each followed by a fresh thermal
+        draw at D_2 .. D_{N+1} (its ln-odds -beta D_j kept for the log-space exact law)."""
+        if direction not in self._chains:
+            self._chains[direction] = self.strokes(direction).engine("forward").two_state[0]
+        return self._chains[direction]
 
     def observables(self, direction, n_initial, n_final, work):
         spec = self if direction == "forward" else self.reverse()

@@ -104,10 +104,11 @@ class StrokeEngine:
 
     @cached_property
     def two_state(self):
-        """(TwoStateChain, occupied level, work index of an empty occupied level) when the protocol
-        is a two-state chain (two levels, one tracked observable, adiabatic quenches), else None.
-        The chain's occupation n is that of level ``a`` and its work index m counts the quanta of
-        the gap changes while ``a`` is occupied; the other level ``b`` adds its own shifts."""
+        """(TwoStateChain, sign, work index of the empty upper level) when the protocol is a
+        two-state chain (two levels, work the one tracked observable on one quantum, adiabatic
+        quenches whose gap changes all have one sign), else None.  The chain's occupation n is that
+        of level 1 and its work index m counts the quanta of the gap changes while level 1 is
+        occupied: the work index is base + sign * m, level 0's own shifts making up ``base``."""
         protocol = self.protocol
         if self.chain.levels != 2 or self.box.unit.size != 1:
             return None
@@ -120,35 +121,31 @@ class StrokeEngine:
                     return None
                 moves[-1] = moves[-1] + np.diag(work[step])
             else:
-                bath = protocol.baths[stroke.bath]
-                energy = path[step]
+                bath, energy = protocol.baths[stroke.bath], path[step]
                 keep.append(1.0 - stroke.strength)
                 # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
                 log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
                 moves.append(np.zeros(2, np.int64))
         moves = np.array(moves)
         gain = moves[:, 1] - moves[:, 0]
-        if np.all(gain >= 0):
-            a = 1
-        elif np.all(gain <= 0):
-            a = 0
-        else:
+        if not (np.all(gain >= 0) or np.all(gain <= 0)):
             return None
-        sign = 1.0 if a == 1 else -1.0
-        log_odds = sign * np.array(log_odds)
+        sign = -1 if np.any(gain < 0) else 1
         if isinstance(protocol.initial, str):
             bath = protocol.baths[protocol.initial]
             e = np.asarray(protocol.energies)
-            initial = sign * -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
+            initial = -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
-            initial_occupation, initial_vacancy = protocol.initial[a], protocol.initial[1 - a]
-        weights = np.abs(gain)
+            initial, (initial_vacancy, initial_occupation) = None, protocol.initial
+        weights, base = sign * gain, int(moves[:, 0].sum())
+        log_odds = np.array(log_odds)
         chain = TwoStateChain(initial_occupation=float(initial_occupation), keep=np.array(keep),
-                              occupation=expit(log_odds), vacancy=expit(-log_odds),
-                              work_weights=weights, work_values=self.box.unit[0] * np.arange(weights.sum() + 1),
-                              initial_vacancy=float(initial_vacancy))
-        return chain, a, int(moves[:, 1 - a].sum())
+                              occupation=expit(log_odds), vacancy=expit(-log_odds), work_weights=weights,
+                              work_values=(base + sign * np.arange(weights.sum() + 1)) * self.box.unit[0],
+                              initial_vacancy=float(initial_vacancy),
+                              initial_log_odds=None if initial is None else float(initial), log_odds=log_odds)
+        return chain, sign, base
 
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
@@ -167,14 +164,12 @@ class StrokeEngine:
             # one partial histogram per thread (equal-cost trajectories), at most ~64 MiB of them
             blocks = max(1, min(count, numba.get_num_threads(), (64 << 20) // (8 * cells)))
             return stroke_counts(seed, stream, first, count, self.tables, cells, blocks).reshape(self.shape)
-        chain, a, base = self.two_state
+        chain, sign, base = self.two_state
         # the two-state kernel's blocking, as in ChainModel.accumulate
         blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
         counts = chain.counts(seed, stream, first, count, blocks)
-        if a == 0:
-            counts = counts[::-1, ::-1]
         out = np.zeros(self.shape, dtype=np.int64)
-        index = base - int(self.box.low[0]) + np.arange(chain.lattice_size)
+        index = base - int(self.box.low[0]) + sign * np.arange(chain.lattice_size)
         inside = (index >= 0) & (index < self.shape[2])  # the box holds every reachable work
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")
@@ -185,12 +180,10 @@ class StrokeEngine:
         """Flat histogram index of each trajectory first .. first + count - 1."""
         if self.two_state is None:
             return stroke_keys(seed, stream, first, count, self.tables)
-        chain, a, base = self.two_state
+        chain, sign, base = self.two_state
         n_initial, n_final, m = chain.paths(seed, stream, first, count)
-        if a == 0:
-            n_initial, n_final = 1 - n_initial, 1 - n_final
         d, size = 2, int(self.box.size[0])
-        return (n_initial.astype(np.int64) * d + n_final) * size + base - int(self.box.low[0]) + m
+        return (n_initial.astype(np.int64) * d + n_final) * size + base - int(self.box.low[0]) + sign * m
 
     # --- observables ------------------------------------------------------------------------
     def grids(self) -> dict[str, np.ndarray]:

@@ -47,9 +47,10 @@ def _energies(name, values):
         raise ValueError(f"{name} must be a list of numbers (got {values!r})") from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-d list of numbers")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite (got {array.tolist()})")
-    return tuple(float(x) for x in array)
+    energies = tuple(array.tolist())
+    if not all(map(math.isfinite, energies)):
+        raise ValueError(f"{name} must be finite (got {list(energies)})")
+    return energies
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,33 +250,39 @@ class StrokeProtocol:
 
     @cached_property
     def chain(self) -> StrokeChain:
-        """The protocol as steps of transition matrices with the increments of work and heats."""
+        """The protocol as steps of transition matrices with the increments of work and heats
+        (vectorised over strokes: one Gibbs distribution per thermalisation, in log space)."""
         d, n, names = self.levels, self.level_particles, list(self.baths)
-        energy = np.asarray(self.energies)
-        log_steps, increments, endpoints = [], [], []
-        eye = np.eye(d, dtype=bool)
-        for stroke in self.expanded():
-            ends = np.zeros((1 + len(names), 2, d))  # value before (per s) and after (per s')
-            with np.errstate(divide="ignore"):
-                if isinstance(stroke, Quench):
-                    after = np.asarray(stroke.energies)
-                    log_step = np.log(eye if stroke.transitions is None else stroke.transitions)
-                    ends[0] = energy, after
-                    energy = after
-                else:
-                    bath, k = self.baths[stroke.bath], stroke.strength
-                    log_pi = log_gibbs(energy, n, bath)
-                    # (1 - k) delta + k pi, diagonal summed in log space (no underflow)
-                    log_step = np.broadcast_to(np.log(k) + log_pi, (d, d)).copy()
-                    log_step[eye] = np.logaddexp(np.log1p(-k), np.log(k) + log_pi)
-                    h = energy - bath.mu * n
-                    ends[1 + names.index(stroke.bath)] = h, h
-            log_steps.append(log_step)
-            endpoints.append(ends)
-            increments.append(ends[:, 1, None, :] - ends[:, 0, :, None])
-        return StrokeChain(self.log_initial(), np.array(log_steps),
-                           np.ascontiguousarray(np.stack(increments, axis=1)), self.observable_names,
-                           np.ascontiguousarray(np.stack(endpoints, axis=1)))
+        strokes = self.expanded()
+        path = np.array(self.energy_path())
+        before, after = path[:-1], path[1:]  # energies before and after each stroke
+        quench = np.array([isinstance(stroke, Quench) for stroke in strokes])
+        eye = np.eye(d)
+        # endpoint values before (per s) and after (per s') each stroke: energies for the work,
+        # E - mu N for the heat of the bath it touches
+        endpoints = np.zeros((1 + len(names), len(strokes), 2, d))
+        endpoints[0, quench, 0], endpoints[0, quench, 1] = before[quench], after[quench]
+        with np.errstate(divide="ignore"):
+            log_steps = np.log(np.array([stroke.transitions if isinstance(stroke, Quench)
+                                         and stroke.transitions is not None else eye
+                                         for stroke in strokes]))
+            for b, name in enumerate(names):
+                touched = np.array([isinstance(stroke, Thermalize) and stroke.bath == name
+                                    for stroke in strokes])
+                if not touched.any():
+                    continue
+                bath = self.baths[name]
+                h = before[touched] - bath.mu * n
+                log_pi = -bath.beta * h - logsumexp(-bath.beta * h, axis=1, keepdims=True)
+                k = np.array([stroke.strength for stroke, t in zip(strokes, touched) if t])[:, None]
+                # (1 - k) delta + k pi, the diagonal summed in log space (no underflow)
+                steps = np.repeat((np.log(k) + log_pi)[:, None, :], d, axis=1)
+                steps[:, np.arange(d), np.arange(d)] = np.logaddexp(np.log1p(-k), np.log(k) + log_pi)
+                log_steps[touched] = steps
+                endpoints[1 + b, touched, 0] = endpoints[1 + b, touched, 1] = h
+        increments = endpoints[:, :, 1, None, :] - endpoints[:, :, 0, :, None]
+        return StrokeChain(self.log_initial(), log_steps, np.ascontiguousarray(increments),
+                           self.observable_names, np.ascontiguousarray(endpoints))
 
     def gibbs_bath(self) -> str | None:
         """The bath when the protocol starts in its Gibbs state and touches no other bath (the

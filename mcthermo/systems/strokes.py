@@ -59,6 +59,15 @@ class Strokes(StrokeProtocol, Model):
     def steps_per_trajectory(self) -> float:
         return self.engine("forward").steps_per_trajectory()
 
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
+
+    @classmethod
+    def from_arguments(cls, args):
+        raise ValueError("a stroke protocol is defined in Python: write it in a file and run "
+                         "mcthermo sample FILE.py:NAME (NAME an mt.Strokes or a function returning one)")
+
     def exact_tables(self) -> str:
         """What the exact references of this protocol are: "law", or why only moments exist."""
         reason = self.engine("forward").infeasible_law()
