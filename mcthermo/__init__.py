@@ -29,6 +29,7 @@ from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
 from .validation import validate
+from . import examples  # noqa: E402  (after the systems it builds on)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
            "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit",

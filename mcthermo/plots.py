@@ -93,20 +93,33 @@ def _work_counts(run, direction):
     return rows["value"].to_numpy(), rows["count"].to_numpy()
 
 
+def _theorem(run, check):
+    """(beta, expected dF) of a run's ``check`` rows (jarzynski: of the forward direction)."""
+    rows = run.checks[run.checks["check"] == check]
+    if check == "jarzynski":
+        rows = rows[rows["direction"] == "forward"]
+    if not len(rows) or "beta" not in rows or not np.isfinite(rows["beta"].iloc[0]):
+        return None
+    return float(rows["beta"].iloc[0]), float(rows["expected"].iloc[0])
+
+
 def crooks_plot(run, directory: Path) -> list[Path]:
     """ln P_F(W)/P_R(-W) with error bars against the exact line beta (W - dF)."""
-    spec = run.spec
-    if not run.info.get("reverse") or not hasattr(spec, "free_energy_change"):
+    theorem = _theorem(run, "crooks")
+    if theorem is None or not np.isfinite(theorem[1]):
         return []
+    beta, dF = theorem
     plt = _pyplot()
-    fit = theorems.crooks(*_work_counts(run, "forward"), *_work_counts(run, "reverse"), beta=spec.beta,
-                          min_count=10)
-    dF = spec.free_energy_change()
+    try:
+        fit = theorems.crooks(*_work_counts(run, "forward"), *_work_counts(run, "reverse"), beta=beta,
+                              min_count=10)
+    except theorems.EstimatorError:
+        return []
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(fit.work, fit.log_ratio, yerr=np.sqrt(np.diag(fit.covariance)), fmt="o", ms=3,
                 label="sampled")
     grid = np.linspace(fit.work.min(), fit.work.max(), 50)
-    ax.plot(grid, spec.beta * (grid - dF), "-", label=r"$\beta(W-\Delta F)$ exact")
+    ax.plot(grid, beta * (grid - dF), "-", label=r"$\beta(W-\Delta F)$ exact")
     ax.axvline(dF, ls="--", lw=0.8, color="k")
     ax.set(xlabel="work W", ylabel=r"$\ln P_F(W)/P_R(-W)$", title="Crooks relation")
     ax.legend(fontsize=8)
@@ -116,9 +129,10 @@ def crooks_plot(run, directory: Path) -> list[Path]:
 def jarzynski_convergence(run, directory: Path, seed: int = 0) -> list[Path]:
     """The Jarzynski estimate from n of the sampled trajectories (drawn without replacement from
     the counts), n from 10 to all, with its standard error and the exact dF."""
-    spec = run.spec
-    if not hasattr(spec, "free_energy_change"):
+    theorem = _theorem(run, "jarzynski")
+    if theorem is None:
         return []
+    beta, dF = theorem
     plt = _pyplot()
     rng = np.random.default_rng(seed)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -128,11 +142,11 @@ def jarzynski_convergence(run, directory: Path, seed: int = 0) -> list[Path]:
             continue
         total = int(counts.sum())
         sizes = np.unique(np.geomspace(10, total, 15).astype(int))
-        estimates = [theorems.jarzynski(values, rng.multivariate_hypergeometric(counts, n), beta=spec.beta)
+        estimates = [theorems.jarzynski(values, rng.multivariate_hypergeometric(counts, n), beta=beta)
                      for n in sizes]
         ax.errorbar(sizes, [sign * e.value for e in estimates], yerr=[e.stderr for e in estimates],
                     fmt="o-", ms=3, label=f"{direction}" + (" (sign flipped)" if sign < 0 else ""))
-    ax.axhline(spec.free_energy_change(), color="k", ls="--", label=r"exact $\Delta F$")
+    ax.axhline(dF, color="k", ls="--", label=r"exact $\Delta F$")
     ax.set(xscale="log", xlabel="trajectories n", ylabel=r"$-\beta^{-1}\ln\langle e^{-\beta W}\rangle_n$",
            title="Convergence of the Jarzynski estimate")
     ax.legend(fontsize=8)
@@ -201,3 +215,54 @@ def qubit_bloch(run, directory: Path) -> list[Path]:
     axes[3].set(xlabel="time t", ylabel="z-score\n(sampled - exact) / stderr")
     axes[3].legend(fontsize=7, ncol=3, loc="lower right")
     return [_save(fig, directory / "bloch.png")]
+
+
+@register("strokes")
+def stroke_engine(run, directory: Path) -> list[Path]:
+    """Two-bath protocols: the stochastic efficiency eta = -W / Q_hot (sampled points, exact stems,
+    over the trajectories with Q_hot != 0) and the joint law of (W, Q_hot), sampled beside exact."""
+    if "efficiency" not in run.tables or "work_heat" not in run.tables:
+        return []
+    plt = _pyplot()
+    paths = []
+    efficiency = run.tables["efficiency"].query("direction == 'forward'").sort_values("efficiency")
+    if len(efficiency):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        n = efficiency["count"].sum()
+        exact = efficiency[efficiency["probability_exact"] > 0]
+        floor = 0.3 / max(n, 1)
+        resolved = exact[exact["probability_exact"] >= floor]
+        ax.vlines(resolved["efficiency"], floor / 3, resolved["probability_exact"], colors="C0",
+                  lw=0.6, alpha=0.5)
+        ax.plot(resolved["efficiency"], resolved["probability_exact"], "_", color="C0", ms=9,
+                label="exact")
+        sampled = efficiency[efficiency["count"] > 0]
+        ax.plot(sampled["efficiency"], sampled["count"] / max(n, 1), "o", color="C1", ms=3,
+                label=f"sampled ({n:,} trajectories with $Q_{{hot}} \\neq 0$)")
+        shown = np.concatenate([sampled["efficiency"], resolved["efficiency"]])
+        if shown.size:
+            pad = 0.05 * max(np.ptp(shown), 0.1)
+            ax.set_xlim(shown.min() - pad, shown.max() + pad)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor / 3)
+        ax.set(xlabel=r"stochastic efficiency $\eta = -W / Q_{hot}$", ylabel="probability",
+               title=f"{run.info['model']}: efficiency")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, directory / "efficiency.png"))
+    joint = run.tables["work_heat"].query("direction == 'forward'")
+    if len(joint):
+        n = joint["count"].sum()
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
+        sampled = joint[joint["count"] > 0]
+        exact = joint[joint["probability_exact"] >= 0.3 / max(n, 1)]
+        panels = ((axes[0], sampled, np.log10(sampled["count"] / max(n, 1)), "sampled"),
+                  (axes[1], exact, np.log10(exact["probability_exact"]), "exact"))
+        low = min(float(weight.min()) for _, _, weight, _ in panels if len(weight))
+        for ax, part, weight, title in panels:
+            points = ax.scatter(part["work"], part["heat"], c=weight, s=12, cmap="viridis",
+                                marker="s", vmin=low, vmax=0.0)
+            ax.set(xlabel="work W", title=f"{title}: joint law of (W, $Q_{{hot}}$)")
+            fig.colorbar(points, ax=ax, label=r"$\log_{10}$ probability")
+        axes[0].set_ylabel(r"heat from the hot bath $Q_{hot}$")
+        paths.append(_save(fig, directory / "work_heat.png"))
+    return paths

@@ -41,8 +41,9 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         beta, free_energy_change = results.bar_crooks
         forward = results.directions["forward"].observable("work")
         reverse = results.directions["reverse"].observable("work")
-        rows.append(_checks.bar_check(forward, reverse, beta, free_energy_change))
-        rows += _checks.crooks_checks(forward, reverse, beta, free_energy_change)
+        rows.append({**_checks.bar_check(forward, reverse, beta, free_energy_change), "beta": beta})
+        rows += [{**row, "beta": beta}
+                 for row in _checks.crooks_checks(forward, reverse, beta, free_energy_change)]
     return {
         "histogram": (pd.concat(histogram, ignore_index=True) if histogram
                       else pd.DataFrame(columns=HISTOGRAM_COLUMNS)),
@@ -58,8 +59,8 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
     rows = []
     if declared.jarzynski is not None:
         beta, free_energy_change = declared.jarzynski
-        rows.append(_checks.jarzynski_check(direction, declared.observable("work"), beta,
-                                            free_energy_change))
+        rows.append({**_checks.jarzynski_check(direction, declared.observable("work"), beta,
+                                               free_energy_change), "beta": beta})
     if isinstance(declared.integral_ft, str):
         rows.append(_checks.not_applicable("integral_ft", direction, "entropy_production",
                                            declared.integral_ft))

@@ -13,6 +13,7 @@ def runs(tmp_path_factory):
     mt.sample(mt.Staircase(steps=5), 20_000, 1, reverse=True, out=root / "staircase")
     mt.sample(mt.LandauZener(), 20_000, 2, reverse=True, out=root / "lz")
     mt.sample(mt.DrivenQubit(t_end=5.0, times=26), 2_000, 3, out=root / "qubit")
+    mt.sample(mt.examples.two_level_otto(cycles=2), 20_000, 4, out=root / "otto")
     return root
 
 
@@ -22,6 +23,8 @@ def test_plot_writes_every_figure(runs, capsys):
     assert {"histogram_work.png", "histogram_heat.png", "crooks.png", "jarzynski_convergence.png"} <= names
     assert (runs / "lz" / "figures" / "crossings.png").stat().st_size > 1000
     assert (runs / "qubit" / "figures" / "bloch.png").stat().st_size > 1000
+    otto = {p.name for p in (runs / "otto" / "figures").iterdir()}
+    assert {"efficiency.png", "work_heat.png", "histogram_heat_hot.png"} <= otto
     for png in runs.rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
