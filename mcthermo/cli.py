@@ -57,6 +57,15 @@ def _add_execution_options(parser):
     where.add_argument("--dask", choices=["local"], help="start a Dask LocalCluster on this machine")
 
 
+def _has_options(model) -> bool:
+    """Whether a model class declares command-line options (field metadata or its own
+    add_arguments)."""
+    from .models.base import Model
+    from .options import option_fields
+
+    return bool(option_fields(model)) or model.add_arguments.__func__ is not Model.add_arguments.__func__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mcthermo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mcthermo {__version__}")
@@ -65,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="sample a model and write its tables")
     models = sample.add_subparsers(dest="model", required=True, parser_class=_Parser)
     for name, model in MODELS.items():
+        if not _has_options(model):  # defined in Python only: mcthermo sample FILE.py:NAME
+            continue
         sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
         model.add_arguments(sub)
         _add_run_options(sub)
