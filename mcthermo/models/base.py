@@ -79,6 +79,12 @@ class Model(abc.ABC):
         return cls(**field_values(args, cls))
 
 
+#: largest |energy| and |beta x energy| (and beta, 1/beta) a model accepts for its observables: the
+#: variance check takes the fourth moment of squared deviations, i.e. 8th powers, and (4e30)^8 x 2^63
+#: trajectories stays finite where 1e40^8 does not
+MAX_MAGNITUDE = 1e30
+
+
 def require(condition: bool, message: str) -> None:
     """Spec validation: one clear sentence naming the parameter and its allowed range."""
     if not condition:

@@ -22,9 +22,26 @@ import pandas as pd
 
 from ..results import DISTRIBUTION_CHECKS, DirectionResults, Observable, Results
 from ..stats import lattice_groups, log_group_sum
-from .base import STREAMS, Model
+from .base import MAX_MAGNITUDE, STREAMS, Model, require
 from ..kernels.chain import ChainTables, chain_counts, chain_occupations, chain_paths
 from ..kernels.lanes import LANES
+
+
+def require_magnitude(name: str, value: float, beta: float | None = None) -> None:
+    """Refuse an energy ``value`` (or, with ``beta``, its Boltzmann exponent beta * value) whose
+    observables would overflow the tables' moments: |value| and beta |value| <= MAX_MAGNITUDE."""
+    require(abs(value) <= MAX_MAGNITUDE,
+            f"{name} must lie in [-{MAX_MAGNITUDE:.0e}, {MAX_MAGNITUDE:.0e}] (got {value:g})")
+    if beta is not None:
+        require(beta * abs(value) <= MAX_MAGNITUDE,
+                f"{name} must satisfy beta |{name}| <= {MAX_MAGNITUDE:.0e} (got beta = {beta:g}, "
+                f"{name} = {value:g})")
+
+
+def require_beta(beta: float) -> None:
+    """Refuse an inverse temperature whose square (Crooks fits, beta^2 Var W) would overflow."""
+    require(1.0 / MAX_MAGNITUDE <= beta <= MAX_MAGNITUDE,
+            f"beta must lie in [{1.0 / MAX_MAGNITUDE:.0e}, {MAX_MAGNITUDE:.0e}] (got {beta:g})")
 
 
 def _as_probabilities(name, values):
@@ -227,15 +244,21 @@ class ChainModel(Model):
     #: events x work-lattice points of the exact DP (~1e10: a few minutes per direction)
     max_dp_cells: float = 1e10
 
+    def dp_size(self) -> tuple[int, int]:
+        """(events, work-lattice points) of the forward chain, from the parameters alone: subclasses
+        override it so that feasibility is known before any O(events) array exists."""
+        chain = self.chain("forward")
+        return chain.events, chain.lattice_size
+
     def steps_per_trajectory(self) -> float:
-        return float(self.chain("forward").events + 1)
+        return float(self.dp_size()[0] + 1)
 
     def check_tables_feasible(self) -> None:
-        chain = self.chain("forward")
-        cells = float(chain.events) * chain.lattice_size
+        events, points = self.dp_size()
+        cells = float(events) * float(points)
         if cells > self.max_dp_cells:
-            raise ValueError(f"the exact tables need a dynamic programme over {chain.events} events x "
-                             f"{chain.lattice_size} work values = {cells:.2g} cells (limit "
+            raise ValueError(f"the exact tables need a dynamic programme over {events} events x "
+                             f"{points} work values = {cells:.2g} cells (limit "
                              f"{self.max_dp_cells:.0e}, minutes); use fewer steps or levels")
 
     def accumulate(self, direction, seed, first, count):

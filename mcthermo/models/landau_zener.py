@@ -46,7 +46,7 @@ from scipy.special import expit, logit, xlogy
 
 from ..options import option
 from .base import finite, require
-from .chain import ChainModel, TwoStateChain
+from .chain import ChainModel, TwoStateChain, require_beta, require_magnitude
 
 #: largest work lattice (points) the exact DP and the count histograms may use
 MAX_LATTICE = 2**16
@@ -84,8 +84,10 @@ def shannon_entropy(p):
 
 
 def diabatic_probability(gap, speed):
-    """Landau–Zener R = exp(-pi delta^2 / (2 eps_dot)), delta the minimum gap (hbar = 1)."""
-    return np.exp(-np.pi * np.asarray(gap, dtype=np.float64) ** 2 / (2.0 * np.asarray(speed)))
+    """Landau–Zener R = exp(-pi delta^2 / (2 eps_dot)), delta the minimum gap (hbar = 1); an
+    exponent beyond the float range is R = 0 (adiabatic) or R = 1 (sudden), exactly."""
+    with np.errstate(over="ignore"):
+        return np.exp(-np.pi * np.asarray(gap, dtype=np.float64) ** 2 / (2.0 * np.asarray(speed)))
 
 
 def thermal_log_odds(beta, mu, energy):
@@ -232,6 +234,7 @@ class LandauZener(ChainModel):
     def __post_init__(self):
         beta = finite("beta", self.beta)
         require(beta > 0, f"beta must be positive (got {self.beta})")
+        require_beta(beta)
         levels = _float_tuple("levels", self.levels)
         require(all(a < b for a, b in zip(levels, levels[1:])),
                 f"levels must be strictly ascending, without duplicates (got {list(levels)})")
@@ -242,12 +245,21 @@ class LandauZener(ChainModel):
                                        strictly_positive=False)
         speed, speeds = _per_crossing("speed", "speeds", self.speed, self.speeds, len(levels), 1.0,
                                       strictly_positive=True)
-        for field, value in (("beta", beta), ("mu", finite("mu", self.mu)), ("levels", levels),
+        mu = finite("mu", self.mu)
+        # energies and beta (e - mu) stay finite to the tables' fourth moments
+        for name, value in (("mu", mu), ("level_start", start), ("level_end", end),
+                            *((f"levels[{i}]", e) for i, e in enumerate(levels))):
+            require_magnitude(name, value, beta)
+        for field, value in (("beta", beta), ("mu", mu), ("levels", levels),
                              ("level_start", start), ("level_end", end), ("coupling", coupling),
                              ("gaps", gaps), ("speed", speed), ("speeds", speeds)):
             object.__setattr__(self, field, value)
         work_lattice(np.diff(self.positions()))  # refuse an exploding lattice at construction
         self._warn_outside_validity()
+
+    def dp_size(self) -> tuple[int, int]:
+        """(levels, points of the work lattice): one event per crossing."""
+        return len(self.levels), work_lattice(np.diff(self.positions()))[1].size
 
     def _warn_outside_validity(self):
         """Seed Sec. II: sequential LZ crossings need eps_{i+1} - eps_i > delta_i and > sqrt(eps_dot_i)."""

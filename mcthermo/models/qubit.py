@@ -22,12 +22,21 @@ import pandas as pd
 from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, JumpTables, jump_accumulate, jump_record, jump_samples
 from . import qubit_exact, qubit_results, qubit_thermo
 from ..options import add_field_options, field_values, in_user_words, numbers, option
-from .base import STREAMS, Model, finite, require
+from .base import MAX_MAGNITUDE, STREAMS, Model, finite, require
 from ..systems.bath import Bath
 from .qubit_floquet import (BATHS, CHANNELS, bloch_map, channel_coefficients, correlation_spectrum,
                             floquet_solution, mixing, steady_inversion, to_floquet)
 
 INITIAL_STATES = ("ground", "excited", "mixed", "thermal")
+#: largest atom, laser and Rabi frequency (energy): channel frequencies, heats and their rounding
+#: to 12 decimals stay far inside the float range
+MAX_FREQUENCY = 1e15
+#: largest lattice half-width H of the jump statistics: the exact law is (2H + 1)^2 2x2 matrix
+#: exponentials (~1 minute at H = 400) and the kernel keeps (2H + 1)^2 counts per thread group
+MAX_HALF_WIDTH = 400
+#: largest fine time grid of the exact thermodynamic bookkeeping (~10 s, a few hundred MB)
+MAX_FINE_GRID = 4_000_000
+
 _OPS = {"z": OP_Z, "-": OP_LOWER, "+": OP_RAISE}
 
 
@@ -76,6 +85,8 @@ class DrivenQubit(Model):
             require(value > 0, f"{name} must be > 0 (got {value})"
                     + ("; at rabi = 0 the Floquet basis and mixing angle are undefined"
                        if name == "rabi" else ""))
+            require(name == "t_end" or value <= MAX_FREQUENCY,
+                    f"{name} must be <= {MAX_FREQUENCY:.0e} (got {value:g})")
             object.__setattr__(self, name, value)
         require(isinstance(self.times, (int, np.integer)) and not isinstance(self.times, bool)
                 and self.times >= 2, f"times must be an integer >= 2 (got {self.times!r})")
@@ -84,9 +95,9 @@ class DrivenQubit(Model):
                 "photon_bath and dephasing_bath must be Bath instances")
         for label, bath in (("photon_bath", self.photon_bath), ("dephasing_bath", self.dephasing_bath)):
             # sigma weighs every jump by beta_b: a zero-temperature bath makes it infinite
-            require(0 < bath.temperature and bath.mu == 0,
-                    f"{label} needs a temperature > 0 and mu = 0 (got temperature "
-                    f"{bath.temperature!r}, mu {bath.mu!r})")
+            require(bath.temperature > 0, f"{label} temperature must be > 0 (got {bath.temperature!r}):"
+                    " at zero temperature the entropy production of a jump is infinite")
+            require(bath.mu == 0, f"{label} mu must be 0 (got {bath.mu!r})")
         if self.rates is not None:
             rates = tuple(finite("rates", g) for g in self.rates)
             require(len(rates) == 3 and min(rates) >= 0,
@@ -94,7 +105,62 @@ class DrivenQubit(Model):
             object.__setattr__(self, "rates", rates)
         self._check_initial()
         if self.rates is None:
+            self._check_baths()
             self._check_secular()
+        self._check_sizes()
+
+    def _bath_rates(self) -> str:
+        """' (photon bath g, dephasing bath g)': who makes the total rate, for messages."""
+        if self.rates is None:
+            shares = ", ".join(f"{bath} bath {sum(self.floquet_rates(bath)):.3g}" for bath in BATHS)
+            return f" ({shares})"
+        return ""
+
+    def _dominant_bath(self) -> str:
+        """'; label temperature = T and coupling = a give g of the total rate': the bath that makes
+        most of the total rate, named by its field (messages of the secular check)."""
+        share = {bath: sum(self.floquet_rates(bath)) for bath in BATHS}
+        bath = max(share, key=share.get)
+        label, spec = (("photon_bath", self.photon_bath) if bath == "photon"
+                       else ("dephasing_bath", self.dephasing_bath))
+        return (f"; {label} temperature = {spec.temperature:g} and {label} coupling = "
+                f"{spec.coupling:g} give {share[bath]:.3g} of it")
+
+    def _check_baths(self):
+        """Every channel rate finite, and beta_b x |channel frequency| bounded, naming the bath."""
+        with np.errstate(all="ignore"):   # overflow is what is being detected here
+            rate = self.channel_rates()
+        frequency = np.abs(self.channel_frequencies())
+        for label, bath_name, bath in (("photon_bath", "photon", self.photon_bath),
+                                       ("dephasing_bath", "dephasing", self.dephasing_bath)):
+            mine = np.array([c[0] == bath_name for c in CHANNELS])
+            require(np.all(np.isfinite(rate[mine])),
+                    f"{label} coupling must keep the {bath_name}-bath rates finite (got coupling "
+                    f"{bath.coupling:g} at temperature {bath.temperature:g}, cutoff {bath.cutoff:g})")
+            largest = float(frequency[mine].max())
+            require(bath.beta * largest <= MAX_MAGNITUDE,
+                    f"{label} temperature must be >= {largest / MAX_MAGNITUDE:.3g} at channel "
+                    f"frequencies up to {largest:g} (got {bath.temperature:g}): beta x frequency "
+                    f"above {MAX_MAGNITUDE:.0e} overflows the entropy-production moments")
+
+    def _check_sizes(self):
+        """The jump lattice (half-width H) and the fine grid of the exact bookkeeping stay feasible."""
+        rate = self.escape_rate()
+        # H = lambda + 10 sqrt(lambda) + 10 <= MAX_HALF_WIDTH at lambda = rate x t_end <= most
+        most = ((np.sqrt(100.0 + 4.0 * (MAX_HALF_WIDTH - 10)) - 10.0) / 2.0) ** 2
+        require(rate * self.t_end <= most,
+                f"t_end must be <= {most / rate:.4g} at these rates (got {self.t_end:g}): t_end x "
+                f"escape rate {rate:.3g}{self._bath_rates()} = {rate * self.t_end:.3g} expected jumps "
+                f"per trajectory, limit {most:.0f} (exact jump statistics on a lattice of half-width "
+                f"<= {MAX_HALF_WIDTH})")
+        require(self.times <= MAX_FINE_GRID, f"times must be <= {MAX_FINE_GRID} (got {self.times})")
+        spacing = self.t_end / (self.times - 1)
+        points = (self.times - 1) * qubit_thermo.fine_factor(spacing, self.quasi_frequency)
+        require(points <= MAX_FINE_GRID,
+                f"t_end must be <= {self.t_end * MAX_FINE_GRID / points:.4g} at quasi-frequency W = "
+                f"{self.quasi_frequency:.4g} (got {self.t_end:g}): the exact bookkeeping integrates "
+                f"on a grid of spacing 0.005 min(1, 1/W), here {points:.3g} points (limit "
+                f"{MAX_FINE_GRID:.0e})")
 
     def _check_initial(self):
         if isinstance(self.initial, str):
@@ -130,7 +196,8 @@ class DrivenQubit(Model):
             for lower, upper in zip(freqs, freqs[1:]):
                 gap = upper - lower
                 require(gap > total, f"secular approximation invalid: {bath}-bath channel "
-                        f"frequencies {lower:g} and {upper:g} are closer than the total rate {total:g}")
+                        f"frequencies {lower:g} and {upper:g} are closer than the total rate {total:g}"
+                        f"{self._dominant_bath()}")
                 if gap < 3 * total:
                     warnings.warn(f"secular approximation doubtful: {bath}-bath channel frequencies "
                                   f"{lower:g} and {upper:g} differ by less than 3x the total rate "
@@ -288,16 +355,19 @@ class DrivenQubit(Model):
                           b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
                           d_dephasing=d_dephasing, times=self.output_times(), **branches)
 
+    def escape_rate(self) -> float:
+        """Largest total jump rate out of a Floquet state, max(g-, g+) + g_z (1/time)."""
+        g_minus, g_plus, g_z = self.floquet_rates()
+        return max(g_minus, g_plus) + g_z
+
     def half_width(self) -> int:
         """Lattice half-width H of the laser and photon indices: the jump count exceeds
         lambda + 10 sqrt(lambda) + 10 (lambda = max escape rate x t_end) with probability < 1e-15."""
-        g_minus, g_plus, g_z = self.floquet_rates()
-        lam = (max(g_minus, g_plus) + g_z) * self.t_end
+        lam = self.escape_rate() * self.t_end
         return int(np.ceil(lam + 10 * np.sqrt(lam) + 10))
 
     def steps_per_trajectory(self) -> float:
-        g_minus, g_plus, g_z = self.floquet_rates()
-        return float(self.times + (max(g_minus, g_plus) + g_z) * self.t_end)
+        return float(self.times + self.escape_rate() * self.t_end)
 
     def directions(self, reverse: bool) -> list[str]:
         require(not reverse, "the driven qubit has no reverse protocol (reverse must be False)")
@@ -393,8 +463,14 @@ class DrivenQubit(Model):
             except ValueError as error:
                 names.update({f"{bath} {key}": name for key, name in names.items() for bath in ("bath", "Bath")})
                 raise ValueError(in_user_words(str(error), names)) from None
-        return cls(initial=initial, photon_bath=baths["photon"], dephasing_bath=baths["dephasing"],
-                   **field_values(args, cls))
+        try:
+            return cls(initial=initial, photon_bath=baths["photon"], dephasing_bath=baths["dephasing"],
+                       **field_values(args, cls))
+        except ValueError as error:  # a bath field named by the options the user typed
+            names = {f"{label}_bath {key}": name for label in ("photon", "dephasing")
+                     for key, name in (("coupling", f"--{label}-coupling"),
+                                       ("temperature", f"--{label}-temperature"), ("cutoff", "--cutoff"))}
+            raise ValueError(in_user_words(str(error), names)) from None
 
 
 def numbers_option(option, text):

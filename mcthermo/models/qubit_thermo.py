@@ -111,11 +111,17 @@ def bookkeeping(spec, times, u) -> pd.DataFrame:
     return out
 
 
+def fine_factor(spacing, quasi_frequency) -> float:
+    """Integer refinement factor (as a float: it may exceed any array size) that brings an output
+    spacing down to <= 0.005 min(1, 1/W)."""
+    target = 0.005 * min(1.0, 1.0 / quasi_frequency)
+    return max(1.0, float(np.ceil(spacing / target)))
+
+
 def fine_grid(times, quasi_frequency):
     """The output times refined by an integer factor to spacing <= 0.005 min(1, 1/W)."""
     times = np.asarray(times, dtype=np.float64)
-    target = 0.005 * min(1.0, 1.0 / quasi_frequency)
-    factor = max(1, int(np.ceil(np.max(np.diff(times)) / target)))
+    factor = int(fine_factor(np.max(np.diff(times)), quasi_frequency))
     steps = (len(times) - 1) * factor
     fine = np.interp(np.arange(steps + 1) / factor, np.arange(len(times)), times)
     return fine, factor

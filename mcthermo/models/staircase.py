@@ -27,7 +27,10 @@ from ..options import option
 from ..systems.bath import Bath
 from ..systems.strokes import Quench, Strokes, Thermalize
 from .base import finite, require
-from .chain import ChainModel, TwoStateChain
+from .chain import ChainModel, TwoStateChain, require_beta, require_magnitude
+
+#: most steps the int64 work lattice (steps + 1 points) and the kernel's event index can hold
+MAX_STEPS = 2**62
 
 
 def free_energy(beta, gap):
@@ -60,12 +63,21 @@ class Staircase(ChainModel):
     def __post_init__(self):
         beta = finite("beta", self.beta)
         require(beta > 0, f"beta must be positive (got {self.beta})")
+        require_beta(beta)
         object.__setattr__(self, "beta", beta)
-        object.__setattr__(self, "gap_start", finite("gap_start", self.gap_start))
-        object.__setattr__(self, "gap_end", finite("gap_end", self.gap_end))
+        for name in ("gap_start", "gap_end"):
+            gap = finite(name, getattr(self, name))
+            require_magnitude(name, gap, beta)   # work, heat and beta W stay finite to 4th moments
+            object.__setattr__(self, name, gap)
         require(isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool)
-                and self.steps >= 1, f"steps must be an integer >= 1 (got {self.steps!r})")
+                and 1 <= self.steps <= MAX_STEPS,
+                f"steps must be an integer >= 1 and <= 2**62 (got {self.steps!r})")
         object.__setattr__(self, "steps", int(self.steps))
+
+    def dp_size(self) -> tuple[int, int]:
+        """(steps, steps + 1): one event per step, one work value per number of excited draws (a
+        single value, W = 0, when the gap does not move)."""
+        return self.steps, 1 if self.step == 0.0 else self.steps + 1
 
     # --- protocol ---------------------------------------------------------------------------
     @property
