@@ -18,7 +18,7 @@ __version__ = "0.3.0"
 HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"
 
 from .io import MCThermoFileError
-from .models import MODELS, DrivenQubit, GoldenRuleLimit, LandauZener, LandauZenerValidityWarning, Staircase
+from .models import MODELS, DrivenQubit, LandauZener, LandauZenerValidityWarning, Staircase
 from .results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .run import Collection, Run, read
 from .runner import sample
@@ -29,6 +29,7 @@ from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
 from .validation import validate
+from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
@@ -36,4 +37,4 @@ __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "Direct
            "LandauZener", "LandauZenerValidityWarning", "MCThermoFileError", "Observable",
            "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
            "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",
-           "gibbs_state", "jarzynski", "read", "sample", "validate"]
+           "gibbs_state", "golden_rule_limit", "jarzynski", "read", "sample", "sample_paths", "validate"]

@@ -184,16 +184,20 @@ def bar(forward_values, forward_counts, reverse_values, reverse_counts, *, beta:
                                   level, overlap=shared)
     replicates = None
     if bootstrap:
-        rng = np.random.default_rng(seed)
-        draws = []
-        for _ in range(bootstrap):
-            resampled = []
-            for values, counts, total in (forward, reverse):
-                c = rng.multinomial(total, counts / total)
-                resampled.append((values[c > 0], c[c > 0], total))
-            draws.append(_bar_solve(resampled[0], resampled[1], beta))
-        replicates = np.array(draws)
+        replicates = np.array(list(_bar_resamples(forward, reverse, beta, bootstrap, seed)))
     return _with_interval(estimate, replicates, level)
+
+
+def _bar_resamples(forward, reverse, beta, replicates, seed):
+    """BAR estimates of ``replicates`` multinomial resamples of both directions (a generator:
+    raises EstimatorError where a resample has no solution)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(replicates):
+        resampled = []
+        for values, counts, total in (forward, reverse):
+            c = rng.multinomial(total, counts / total)
+            resampled.append((values[c > 0], c[c > 0], total))
+        yield _bar_solve(resampled[0], resampled[1], beta)
 
 
 def bar_bias(forward_values, forward_counts, reverse_values, reverse_counts, *, beta: float,
@@ -204,17 +208,10 @@ def bar_bias(forward_values, forward_counts, reverse_values, reverse_counts, *, 
     forward = _unique(forward_values, forward_counts)
     reverse = _unique(reverse_values, reverse_counts)
     value = _bar_solve(forward, reverse, beta)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(replicates):
-        resampled = []
-        for values, counts, total in (forward, reverse):
-            c = rng.multinomial(total, counts / total)
-            resampled.append((values[c > 0], c[c > 0], total))
-        try:
-            draws.append(_bar_solve(resampled[0], resampled[1], beta))
-        except EstimatorError:
-            return np.nan
+    try:
+        draws = list(_bar_resamples(forward, reverse, beta, replicates, seed))
+    except EstimatorError:
+        return np.nan
     return float(np.mean(draws) - value)
 
 

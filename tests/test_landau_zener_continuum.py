@@ -5,7 +5,7 @@ import pytest
 
 from mcthermo.kernels.gillespie import redraw_paths
 from mcthermo.kernels.rng import bernoulli_threshold
-from mcthermo.models.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
+from mcthermo.exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from mcthermo.models.landau_zener import LandauZener, diabatic_probability
 from mcthermo.stats import mean_estimate, variance_estimate
 from mcthermo.theorems import jarzynski

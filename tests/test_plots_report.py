@@ -32,7 +32,7 @@ def test_plot_writes_every_figure(runs, capsys):
 def test_report_is_one_self_contained_page(runs, capsys):
     assert cli.main(["report", str(runs)]) == 0
     page = (runs / "report.html").read_text()
-    assert page.count("<h2>") == 3 and "data:image/png;base64," in page
+    assert page.count("<h2>") == 4 and "data:image/png;base64," in page   # one section per run
     assert "checks passed" in page and "jarzynski" in page and "src=\"http" not in page
 
 

@@ -288,15 +288,3 @@ def log_tilted_average(chain: StrokeChain, coefficients, start=None, end=None) -
         log_v = logsumexp(log_v[:, None] + np.where(possible, log_step - x, -np.inf), axis=0)
     reached = log_v > -np.inf
     return float(logsumexp(log_v[reached] - end[reached]))
-
-
-def group_log_probabilities(inverse, size: int, log_pmf) -> np.ndarray:
-    """ln of the total probability of each of ``size`` groups of grid points (``inverse``: the
-    group of each point of the flattened joint ``log_pmf``), in log space."""
-    log_p = np.asarray(log_pmf, dtype=np.float64).ravel()
-    peak = np.full(size, -np.inf)
-    np.maximum.at(peak, inverse, log_p)
-    safe = np.where(np.isfinite(peak), peak, 0.0)
-    total = np.bincount(inverse, np.exp(log_p - safe[inverse]), size)
-    with np.errstate(divide="ignore"):
-        return np.where(np.isfinite(peak), safe + np.log(total), -np.inf)

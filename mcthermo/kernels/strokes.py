@@ -30,10 +30,11 @@ import numpy as np
 from ._jit import inline, parallel_kernel
 from .rng import keyed_state, next_uint64, stream_key
 
-#: ``slots`` (rows x D, 5) int64: per random step r (step 0 = the initial draw) and current level
-#: s, a row of D slots (one per column; identical rows of a step shared): the 53-bit threshold,
-#: the offset of the next step's row for the column's own level and for its alias, and the key
-#: increments of those two outcomes (the last step's include the final level's key stride).  ``shift`` = 64 - log2 D: the column is the top
+#: ``slots`` (rows x D, 4) int64, 32-byte slots: per random step r (step 0 = the initial draw) and
+#: current level s, a row of D slots (one per column; identical rows of a step shared): the 53-bit
+#: threshold, the offsets of the next step's row for the column's own level (low 32 bits) and for
+#: its alias (high 32 bits) packed in one word, and the key increments of those two outcomes (the
+#: last step's include the final level's key stride).  ``shift`` = 64 - log2 D: the column is the top
 #: bits of the draw.
 #: ``shared[r]`` is the offset of step r + 1's row when it does not depend on step r's outcome
 #: (then no load waits on the outcome), else -1.
@@ -42,6 +43,7 @@ from .rng import keyed_state, next_uint64, stream_key
 StrokeTables = namedtuple("StrokeTables", "slots shift steps shared values")
 
 _LOW53 = np.uint64((1 << 53) - 1)
+_LOW32 = np.int64((1 << 32) - 1)
 _SCALE = 1 << 53
 
 
@@ -121,7 +123,9 @@ def stroke_tables(log_initial, log_transition, key_steps, key_start, key_end, va
             row_of[-1][s] = row_of[-1][first] if first != s else (len(unique) - 1) * columns
     row_of.append({s: 0 for s in range(d)})  # after the last step: never read
     tables = {}
-    slots = np.zeros((len(unique), columns, 8), dtype=np.int64)  # 64-byte slots
+    slots = np.zeros((len(unique), columns, 4), dtype=np.int64)  # 32-byte slots: two per cache line
+    if len(unique) * columns >= 1 << 31:
+        raise ValueError(f"the protocol needs {len(unique) * columns} table slots (limit 2**31)")
     values = np.empty((len(unique), columns, 2, value_start.shape[1]))
     for u, (r, s) in enumerate(unique):
         step, (key, value) = steps[r]
@@ -134,15 +138,15 @@ def stroke_tables(log_initial, log_transition, key_steps, key_start, key_end, va
         value_last = value_end if last else np.zeros_like(value_end)
         following = np.array([row_of[r + 1][level] for level in range(d)], dtype=np.int64)
         slots[u, :, 0] = threshold.astype(np.int64)
-        slots[u, :, 1], slots[u, :, 2] = following[primary], following[alias]
-        slots[u, :, 3] = key[s, primary] + key_last[primary]
-        slots[u, :, 4] = key[s, alias] + key_last[alias]
+        slots[u, :, 1] = following[primary] | (following[alias] << 32)
+        slots[u, :, 2] = key[s, primary] + key_last[primary]
+        slots[u, :, 3] = key[s, alias] + key_last[alias]
         values[u, :, 0] = value[s, primary] + value_last[primary]
         values[u, :, 1] = value[s, alias] + value_last[alias]
     shift = np.uint64(64 - (columns.bit_length() - 1))
     shared = np.array([row_of[r + 1][0] if len(set(row_of[r + 1].values())) == 1 else -1
                        for r in range(len(steps))], dtype=np.int64)
-    return StrokeTables(slots.reshape(-1, 8), shift, len(steps), shared,
+    return StrokeTables(slots.reshape(-1, 4), shift, len(steps), shared,
                         np.ascontiguousarray(values.reshape(len(unique) * columns, 2, value_start.shape[1])))
 
 
@@ -157,12 +161,12 @@ def _trajectory(key, index, tables):
         x, s0, s1, s2, s3 = next_uint64(s0, s1, s2, s3)
         i = row + np.int64(x >> tables.shift)
         own = np.int64(x & _LOW53) < slots[i, 0]  # the column's own level, else its alias
-        flat += slots[i, 3] if own else slots[i, 4]
+        flat += slots[i, 2] if own else slots[i, 3]
         following = tables.shared[r]
         # the only dependency between steps is the next row: known in advance when shared, else
-        # both candidates are loaded alongside the threshold and one is selected
-        own_row, alias_row = slots[i, 1], slots[i, 2]
-        row = following if following >= 0 else (own_row if own else alias_row)
+        # both candidates are loaded with the threshold (one word) and one is selected
+        rows = slots[i, 1]
+        row = following if following >= 0 else ((rows & _LOW32) if own else (rows >> 32))
     return flat
 
 
@@ -203,7 +207,7 @@ def _trajectory_values(key, index, tables, values):
         pick = 0 if np.int64(x & _LOW53) < slots[i, 0] else 1
         values += table[i, pick]
         following = tables.shared[r]
-        row = following if following >= 0 else slots[i, 1 + pick]
+        row = following if following >= 0 else ((slots[i, 1] >> (32 * pick)) & _LOW32)
 
 
 @parallel_kernel

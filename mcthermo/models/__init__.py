@@ -1,5 +1,4 @@
 """Model specs: frozen dataclasses of physical parameters with their exact answers."""
-from .golden_rule import GoldenRuleLimit
 from .landau_zener import LandauZener, LandauZenerValidityWarning
 from .qubit import DrivenQubit
 from .staircase import Staircase
@@ -9,5 +8,5 @@ from ..systems.strokes import Strokes
 #: every model by its command-line and table name
 MODELS = {cls.name: cls for cls in (Staircase, LandauZener, DrivenQubit, OpenSystem, Strokes)}
 
-__all__ = ["MODELS", "DrivenQubit", "GoldenRuleLimit", "LandauZener", "LandauZenerValidityWarning",
+__all__ = ["MODELS", "DrivenQubit", "LandauZener", "LandauZenerValidityWarning",
            "OpenSystem", "Staircase", "Strokes"]

@@ -417,7 +417,7 @@ class LandauZener(ChainModel):
 
     # --- continuous-time limit -------------------------------------------------------------------
     def golden_rule_limit(self, direction: str = "forward"):
-        """The Fermi-golden-rule limit of these crossings (seed Sec. VI): ``models/golden_rule.py``."""
-        from .golden_rule import golden_rule_limit  # golden_rule builds on this module
+        """The Fermi-golden-rule limit of these crossings (seed Sec. VI): ``exact/golden_rule.py``."""
+        from ..exact.golden_rule import golden_rule_limit  # golden_rule builds on this module
 
         return golden_rule_limit(self, direction)

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
-from ..exact.strokes_dp import (group_log_probabilities, lattice, log_joint_pmf, log_tilted_average,
+from ..exact.strokes_dp import (lattice, log_joint_pmf, log_tilted_average,
                                 transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
 from ..results import DirectionResults, Observable
-from ..stats import lattice_groups
+from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
 from .stroke_protocol import Quench
 
@@ -251,7 +251,7 @@ class StrokeEngine:
         for name, grid in grids.items():
             values, inverse = lattice_groups(grid)
             count = np.bincount(inverse, counts.ravel(), values.size).astype(np.int64)
-            log_p = group_log_probabilities(inverse, values.size, log_pmf)
+            log_p = log_group_sum(inverse, log_pmf, values.size)
             seen = (count > 0) | (log_p > -np.inf) if law else count > 0
             mean, variance = self.exact_moments(name)
             observables.append(Observable(name, values[seen], count[seen], log_p[seen] if law else None,
@@ -287,7 +287,7 @@ def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, 
     eta = -np.ravel(work)[mask] / np.ravel(heat_hot)[mask]
     values, inverse = lattice_groups(eta)
     count = np.bincount(inverse, counts[mask], values.size).astype(np.int64)
-    log_p = group_log_probabilities(inverse, values.size, log_pmf[mask]) - log_defined
+    log_p = log_group_sum(inverse, log_pmf[mask], values.size) - log_defined
     seen = (count > 0) | (log_p > -np.inf) if law else count > 0
     table = pd.DataFrame({"efficiency": values[seen], "count": count[seen],
                           "probability_exact": np.exp(log_p[seen]) if law else np.nan})
@@ -305,7 +305,7 @@ def joint_table(work, heat, counts, log_pmf) -> pd.DataFrame:
         log_p = np.full(pairs.size, np.nan)
         seen = count > 0
     else:
-        log_p = group_log_probabilities(inverse, pairs.size, log_pmf)
+        log_p = log_group_sum(inverse, log_pmf, pairs.size)
         seen = (count > 0) | (log_p > -np.inf)
     return pd.DataFrame({"work": w_values[pairs // q_values.size][seen], "heat": q_values[pairs % q_values.size][seen],
                          "count": count[seen], "probability_exact": np.exp(log_p[seen])})

@@ -15,8 +15,8 @@ from scipy.integrate import solve_ivp
 
 from ..kernels.gillespie import redraw_paths
 from ..kernels.rng import bernoulli_threshold
-from .base import STREAMS, require
-from .landau_zener import LandauZener, fermi, grand_potential
+from ..models.base import STREAMS, require
+from ..models.landau_zener import LandauZener, fermi, grand_potential
 
 
 @dataclass(frozen=True)
