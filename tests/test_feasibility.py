@@ -81,6 +81,14 @@ def test_qubit_jump_lattice_bound_is_sharp():
         DrivenQubit(t_end=1.001 * most / rate)
 
 
+def test_qubit_without_jumps_is_bounded_by_the_fine_grid():
+    """Zero rates: no jump-count bound applies (and no division by the zero rate); the exact
+    bookkeeping's time grid still bounds t_end."""
+    assert DrivenQubit(rates=(0.0, 0.0, 0.0)).half_width() == 10
+    with pytest.raises(ValueError, match=r"t_end must be <= 2e\+04 at quasi-frequency W = 1"):
+        DrivenQubit(rates=(0.0, 0.0, 0.0), t_end=1e300)
+
+
 @pytest.mark.parametrize("argv, option", [
     (["--t-end", "1e300"], "--t-end must be <="),
     (["--atom-frequency", "1e300"], "--atom-frequency must be <= 1e+15"),

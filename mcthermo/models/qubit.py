@@ -148,7 +148,8 @@ class DrivenQubit(Model):
         rate = self.escape_rate()
         # H = lambda + 10 sqrt(lambda) + 10 <= MAX_HALF_WIDTH at lambda = rate x t_end <= most
         most = ((np.sqrt(100.0 + 4.0 * (MAX_HALF_WIDTH - 10)) - 10.0) / 2.0) ** 2
-        require(rate * self.t_end <= most,
+        if rate * self.t_end > most:  # (rate > 0 here)
+            raise ValueError(
                 f"t_end must be <= {most / rate:.4g} at these rates (got {self.t_end:g}): t_end x "
                 f"escape rate {rate:.3g}{self._bath_rates()} = {rate * self.t_end:.3g} expected jumps "
                 f"per trajectory, limit {most:.0f} (exact jump statistics on a lattice of half-width "
