@@ -70,8 +70,8 @@ class Staircase(ChainModel):
             require_magnitude(name, gap, beta)   # work, heat and beta W stay finite to 4th moments
             object.__setattr__(self, name, gap)
         require(isinstance(self.steps, (int, np.integer)) and not isinstance(self.steps, bool)
-                and 1 <= self.steps <= MAX_STEPS,
-                f"steps must be an integer >= 1 and <= 2**62 (got {self.steps!r})")
+                and self.steps >= 1, f"steps must be an integer >= 1 (got {self.steps!r})")
+        require(self.steps <= MAX_STEPS, f"steps must be <= 2**62 (got {self.steps!r})")
         object.__setattr__(self, "steps", int(self.steps))
 
     def dp_size(self) -> tuple[int, int]:
