@@ -123,8 +123,11 @@ def verdict_table(checks: pd.DataFrame) -> str:
     lines = []
     by_run = "run" in checks and checks["run"].nunique() > 1
     width = max([len(str(name)) for name in checks["run"]] + [3]) + 2 if by_run else 0
+    check_width = max([len(str(name)) for name in checks["check"]] + [15]) + 2
+    observable_width = max([len(str(name)) for name in checks["observable"]] + [17]) + 2
     header = f"{'run':<{width}}" if by_run else ""
-    header += f"{'check':<17}{'direction':<10}{'observable':<19}{'estimate':>24}{'expected':>14}{'z':>8}  verdict"
+    header += (f"{'check':<{check_width}}{'direction':<10}{'observable':<{observable_width}}"
+               f"{'estimate':>24}{'expected':>14}{'z':>8}  verdict")
     lines.append(header)
     states = verdicts(checks)
     for row, state in zip(checks.itertuples(index=False), states):
@@ -133,7 +136,8 @@ def verdict_table(checks: pd.DataFrame) -> str:
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
         if state == "inconclusive" and getattr(row, "reason", ""):
             verdict += f": {row.reason}"
-        lines.append(f"{prefix}{row.check:<17}{row.direction:<10}{row.observable:<19}{estimate:>24}"
+        lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
+                     f"{row.observable:<{observable_width}}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
     lines.append(_tally(states))
     return "\n".join(lines)
