@@ -12,7 +12,6 @@ import re
 import sys
 import warnings
 
-import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -22,7 +21,7 @@ from .io import MCThermoFileError
 from .loader import is_reference, load_model
 from .models import MODELS
 from .options import in_user_words, option_names
-from .run import read, verdicts
+from .run import read, tally, verdict_table, verdicts
 
 #: the sample sub-command that takes a user-defined system instead of a model name
 FROM_FILE = "FILE.py:NAME"
@@ -118,37 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def verdict_table(checks: pd.DataFrame) -> str:
-    """A readable verdict table: one line per check, runs named by their folder."""
-    lines = []
-    by_run = "run" in checks and checks["run"].nunique() > 1
-    width = max([len(str(name)) for name in checks["run"]] + [3]) + 2 if by_run else 0
-    check_width = max([len(str(name)) for name in checks["check"]] + [15]) + 2
-    observable_width = max([len(str(name)) for name in checks["observable"]] + [17]) + 2
-    header = f"{'run':<{width}}" if by_run else ""
-    header += (f"{'check':<{check_width}}{'direction':<10}{'observable':<{observable_width}}"
-               f"{'estimate':>24}{'expected':>14}{'z':>8}  verdict")
-    lines.append(header)
-    states = verdicts(checks)
-    for row, state in zip(checks.itertuples(index=False), states):
-        prefix = f"{row.run:<{width}}" if by_run else ""
-        estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
-        verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
-        if state == "inconclusive" and getattr(row, "reason", ""):
-            verdict += f": {row.reason}"
-        lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
-                     f"{row.observable:<{observable_width}}{estimate:>24}"
-                     f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
-    lines.append(_tally(states))
-    return "\n".join(lines)
-
-
-def _tally(states: pd.Series) -> str:
-    counts = states.value_counts()
-    text = f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed"
-    return text + (f", {counts['inconclusive']} inconclusive" if counts.get("inconclusive") else "")
-
-
 def _sample(args) -> int:
     from .runner import sample
 
@@ -184,7 +152,7 @@ def _run(args) -> int:
     runs = run_sweep(sweep, out, prune=args.prune, **_execution(args))
     if not args.quiet:
         for label, run in runs.items():
-            print(f"{label:<40} {_tally(verdicts(run.checks))}")
+            print(f"{label:<40} {tally(verdicts(run.checks))}")
         print(f"wrote {len(runs)} runs under {out}; read them with mcthermo.read({str(out)!r})")
     elif args.out is None and sweep.out == out:
         print(f"mcthermo: wrote {len(runs)} runs under {out}", file=sys.stderr)

@@ -7,7 +7,7 @@ import html
 import tempfile
 from pathlib import Path
 
-from .run import Collection, verdicts
+from .run import Collection, tally, verdicts
 
 _STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}
@@ -27,9 +27,7 @@ def _checks_html(checks):
 
 
 def _tally(checks) -> str:
-    counts = verdicts(checks).value_counts()
-    text = f"{counts.get('passed', 0)} of {len(checks)} checks passed, {counts.get('failed', 0)} failed"
-    return text + (f", {counts['inconclusive']} inconclusive" if counts.get("inconclusive") else "")
+    return f"{len(checks)} checks: {tally(verdicts(checks))}"
 
 
 def _run_section(run, figures: bool) -> str:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import io
@@ -150,6 +151,38 @@ def verdicts(checks: pd.DataFrame) -> pd.Series:
     if "verdict" in checks:
         return checks["verdict"].astype(str)
     return checks["passed"].map({True: "passed", False: "failed"}).astype(str)
+
+
+def verdict_table(checks: pd.DataFrame) -> str:
+    """A readable verdict table: one line per check, runs named by their folder."""
+    lines = []
+    by_run = "run" in checks and checks["run"].nunique() > 1
+    width = max([len(str(name)) for name in checks["run"]] + [3]) + 2 if by_run else 0
+    check_width = max([len(str(name)) for name in checks["check"]] + [15]) + 2
+    observable_width = max([len(str(name)) for name in checks["observable"]] + [17]) + 2
+    header = f"{'run':<{width}}" if by_run else ""
+    header += (f"{'check':<{check_width}}{'direction':<10}{'observable':<{observable_width}}"
+               f"{'estimate':>24}{'expected':>14}{'z':>8}  verdict")
+    lines.append(header)
+    states = verdicts(checks)
+    for row, state in zip(checks.itertuples(index=False), states):
+        prefix = f"{row.run:<{width}}" if by_run else ""
+        estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
+        verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
+        if state == "inconclusive" and getattr(row, "reason", ""):
+            verdict += f": {row.reason}"
+        lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
+                     f"{row.observable:<{observable_width}}{estimate:>24}"
+                     f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
+    lines.append(tally(states))
+    return "\n".join(lines)
+
+
+def tally(states: pd.Series) -> str:
+    """"N passed, N failed, N inconclusive" of a series of verdicts."""
+    counts = states.value_counts()
+    return (f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
+            f"{counts.get('inconclusive', 0)} inconclusive")
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import checks
 from .results import Observable
+from .run import verdict_table
 
 COLUMNS = ["check", "direction", "observable", "estimate", "stderr", "ci_low", "ci_high",
            "expected", "z", "threshold", "verdict", "reason", "passed", "trajectories",
@@ -92,21 +93,6 @@ def validate(forward, reverse=None, *, beta, free_energy=None) -> pd.DataFrame:
     return table.reindex(columns=COLUMNS + [c for c in table.columns if c not in COLUMNS])
 
 
-def format_verdicts(table: pd.DataFrame) -> str:
-    """One line per check (estimate +- stderr, expected, z, verdict and its reason) and a tally."""
-    lines = [f"{'check':<17}{'direction':<10}{'estimate':>26}{'expected':>12}{'z':>8}  verdict"]
-    for row in table.itertuples(index=False):
-        estimate = (f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr)
-                    else f"{row.estimate:.6g}")
-        verdict = row.verdict.upper() if row.verdict == "failed" else row.verdict
-        reason = f" ({row.reason})" if row.reason else ""
-        lines.append(f"{row.check:<17}{row.direction:<10}{estimate:>26}{row.expected:>12.6g}"
-                     f"{row.z:>8.2f}  {verdict}{reason}")
-    tally = table["verdict"].value_counts()
-    lines.append(", ".join(f"{int(tally.get(v, 0))} {v}" for v in checks.VERDICTS))
-    return "\n".join(lines)
-
-
 def exit_code(table: pd.DataFrame, strict: bool = False) -> int:
     """0 when nothing failed, 1 when a check failed (or, with ``strict``, was inconclusive)."""
     bad = {"failed", "inconclusive"} if strict else {"failed"}
@@ -172,5 +158,5 @@ def run(args) -> int:
     except ValueError as error:
         print(f"mcthermo validate: error: {error}", file=sys.stderr)
         return 2
-    print(format_verdicts(table))
+    print(verdict_table(table))
     return exit_code(table, args.strict)

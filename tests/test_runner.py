@@ -1,4 +1,6 @@
 """Runs: bit-identical for any chunking and thread count; resume after interruption; refusals."""
+import io
+
 import numba
 import numpy as np
 import pandas as pd
@@ -6,6 +8,7 @@ import pytest
 
 import mcthermo as mt
 from mcthermo import Staircase
+from mcthermo.runner import Progress
 
 SPEC = Staircase(steps=30)
 
@@ -146,22 +149,28 @@ def test_killed_run_resumes_to_identical_tables(tmp_path):
     assert not list(out.rglob("*.tmp"))
 
 
+class _Terminal(io.StringIO):
+    """An in-memory stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def _terminal(monkeypatch) -> _Terminal:
+    """Replace stderr by a terminal (inside the test: pytest re-installs its capture between the
+    setup and call phases)."""
+    stream = _Terminal()
+    monkeypatch.setattr("sys.stderr", stream)
+    return stream
+
+
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
-    import io
-
-    from mcthermo.runner import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
+    terminal = _terminal(monkeypatch)
     bar = Progress("staircase", 100, enabled=True)
     bar.advance(50)
     bar.close()
     assert "50.0%" in terminal.getvalue() and "traj/s" in terminal.getvalue() and "ETA" in terminal.getvalue()
-    quiet = Terminal()
+    quiet = _Terminal()
     monkeypatch.setattr("sys.stderr", quiet)
     Progress("staircase", 100, enabled=False).advance(50)
     assert quiet.getvalue() == ""
@@ -207,16 +216,7 @@ def test_infeasible_exact_tables_are_refused_before_sampling():
 
 def test_progress_bar_shows_no_rate_while_loading_resumed_chunks(monkeypatch):
     """Issue 16 case 8: the bar used to show "0 traj/s ETA nan s" while loading chunks."""
-    import io
-
-    from mcthermo.runner import Progress
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
+    terminal = _terminal(monkeypatch)
     bar = Progress("staircase", 100, enabled=True)
     bar.advance(60, resumed=True)
     assert terminal.getvalue() == ""
