@@ -10,8 +10,7 @@ import pytest
 
 from mcthermo.models.landau_zener import (LandauZener, LandauZenerValidityWarning, fermi,
                                           grand_potential, relative_entropy,
-                                          relative_entropy_to_thermal, thermal_log_odds,
-                                          work_lattice)
+                                          relative_entropy_to_thermal, thermal_log_odds)
 from mcthermo.tables import build as build_tables
 
 BETA, MU = 1.2, 3.0
@@ -184,12 +183,17 @@ def test_dynamic_programming_equals_path_enumeration(spec):
 
 
 def test_work_lattices():
+    """The compiled chains' lattices: one quantum where the rises are commensurate and that lattice
+    is no larger than the mixed-radix one over distinct rises; else mixed radix."""
     assert SEED.chain().lattice_size == 11
     assert IRREGULAR.chain().lattice_size == 24          # groups {0.63}, {1 x 5}, {0.81}: 2 * 6 * 2
-    weights, values = work_lattice([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.5])  # commensurate: unit 0.5
-    np.testing.assert_array_equal(weights, [1, 2, 3, 4, 5, 6, 1])
-    assert values.size == 23 and abs(values[-1] - 11.0) < 1e-15
-    assert INCOMMENSURATE.chain().lattice_size == 2 * 3 * 2 * 2 * 2  # rises 0.9, 1 (x2), sqrt 2, 1.5, 0.8
+    # rises 0.9, 1, sqrt 2, 1, 1.5, 0.8 + pi/10: the two unit rises lie on different energy quanta
+    # (1 -> 2 on the rational axis, 2 + sqrt 2 -> 3 + sqrt 2 between two irrational ones): 2**6
+    assert INCOMMENSURATE.chain().lattice_size == 2**6
+    commensurate = LandauZener(levels=(0.5, 1.5, 3.0, 5.0, 7.5, 10.5), level_start=0.0, level_end=11.0)
+    np.testing.assert_array_equal(commensurate.chain().work_weights, [1, 2, 3, 4, 5, 6, 1])  # unit 0.5
+    assert commensurate.chain().lattice_size == 23
+    assert abs(commensurate.chain().work_values[-1] - 11.0) < 1e-15
     rng = np.random.default_rng(1)
     with pytest.raises(ValueError, match="work lattice"):
         LandauZener(levels=tuple(np.cumsum(rng.uniform(1, 2, 20))), level_end=60.0)

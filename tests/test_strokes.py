@@ -388,6 +388,45 @@ def test_staircase_compiles_to_strokes_with_its_chain_unchanged(staircase):
     assert staircase.strokes("reverse").parameters() == staircase.reverse().strokes().parameters()
 
 
+def seed_landau_zener_chain(lz, direction, weights, unit):
+    """The Landau-Zener chain as the seed model built it (before it compiled to strokes): keep R_i,
+    Fermi occupations, the work lattice ``weights`` of quantum ``unit`` (forward order)."""
+    from scipy.special import expit
+
+    from mcthermo.models.chain import TwoStateChain
+
+    e, keep = lz.positions(direction), lz.keep_probabilities()
+    weights = np.asarray(weights)
+    sign = 1.0 if direction == "forward" else -1.0
+    if direction == "reverse":
+        keep, weights = keep[::-1], weights[::-1]
+    x = -lz.beta * (e - lz.mu)  # thermal log-odds
+    return TwoStateChain(initial_occupation=expit(x[0]), initial_vacancy=expit(-x[0]), keep=keep,
+                         occupation=expit(x[1:-1]), vacancy=expit(-x[1:-1]), work_weights=weights,
+                         work_values=sign * unit * np.arange(weights.sum() + 1))
+
+
+@pytest.mark.filterwarnings("ignore::mcthermo.LandauZenerValidityWarning")
+@pytest.mark.parametrize("case", [0, 1])
+def test_landau_zener_compiles_to_strokes_with_its_chain_unchanged(case):
+    """The seed's chain and the one compiled from ``LandauZener.strokes()``: the same redraw
+    probabilities 1 - R_i bit for bit (keep = 1 - strength may differ from R_i in its last bit only
+    where 1 - R_i rounds, and then 1 - keep = 1 - R_i exactly), the same thresholds, lattice and
+    hence the same histograms for the same seed."""
+    lz = lz_cases()[case]
+    weights, unit = [([1] * 10, 1.0), ([2, 3, 2, 1, 2], 0.5)][case]
+    for direction in ("forward", "reverse"):
+        chain, seed = lz.chain(direction), seed_landau_zener_chain(lz, direction, weights, unit)
+        for name in ("initial_occupation", "initial_vacancy", "occupation", "vacancy", "work_weights"):
+            assert np.array_equal(getattr(chain, name), getattr(seed, name)), (direction, name)
+        assert np.array_equal(1.0 - chain.keep, 1.0 - seed.keep)
+        np.testing.assert_allclose(chain.work_values, seed.work_values, rtol=0, atol=1e-14)
+        for table in ("gain", "loss", "below", "above", "weights"):
+            assert np.array_equal(getattr(chain.tables, table), getattr(seed.tables, table)), table
+        assert np.array_equal(lz.accumulate(direction, 9, 0, 20_000)["counts"],
+                              seed.counts(9, STREAMS[direction], 0, 20_000, 16))
+
+
 def lz_cases():
     return [mt.LandauZener(), mt.LandauZener(levels=(1.0, 2.5, 3.5, 4.0), mu=2.0, level_end=5.0),
             mt.LandauZener(levels=(1.0, 1.0 + np.sqrt(2.0), 4.0), mu=2.0, level_end=5.0)]
@@ -415,7 +454,3 @@ def test_landau_zener_as_strokes_has_its_exact_law(case):
             law = dict(zip(np.round(mine.values, 9), mine.probability_exact))
             for v, p in reference.items():
                 assert law.get(v, 0.0) == pytest.approx(p, rel=1e-12, abs=1e-15), (direction, name, v)
-        if case == 0:  # the seed's levels: the same two-state chain, hence the same histograms
-            ours = engine.two_state[0]
-            for field in ("keep", "occupation", "vacancy", "work_weights", "work_values"):
-                assert np.array_equal(getattr(ours, field), getattr(chain, field)), field

@@ -125,7 +125,7 @@ def test_counts_are_bit_identical_across_chunks_and_threads():
 def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
     staircase = mt.Staircase(beta=1.0, gap_start=float(np.log(2.0)), gap_end=float(np.log(3.0)), steps=50)
     spec = staircase_as_strokes(staircase)
-    chain, level, base = spec.engine("forward").two_state
+    chain, box_index = spec.engine("forward").two_state
     reference = staircase.chain()
     for name in ("keep", "occupation", "vacancy", "work_weights"):
         assert np.array_equal(getattr(chain, name), getattr(reference, name)), name
@@ -137,7 +137,7 @@ def test_two_level_one_bath_protocols_run_on_the_two_state_kernel():
     staircase = mt.Staircase(beta=2.0, gap_start=2.0, gap_end=0.5, steps=6)
     lowering = staircase_as_strokes(staircase)
     engine, counts, exact = sampled_law(lowering, 100_000)
-    assert engine.two_state[1] == -1
+    assert np.all(np.diff(engine.two_state.box_index) == -1)  # the work index counts down
     assert np.array_equal(engine.two_state[0].work_values, staircase.chain().work_values)
     assert joint_g_test(counts, exact)["passed"]
 
@@ -150,6 +150,26 @@ def test_two_state_work_range_beyond_the_reachable_box_is_handled():
     engine, counts, exact = sampled_law(spec, 50_000)
     assert engine.two_state is not None and engine.two_state[0].lattice_size > engine.shape[2]
     assert joint_g_test(counts, exact)["passed"]
+
+
+@pytest.mark.filterwarnings("ignore::mcthermo.LandauZenerValidityWarning")
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_incommensurate_two_level_protocol_runs_on_the_two_state_kernel(direction):
+    """Rises 1, sqrt 2, 3 - sqrt 2, 1 on two energy quanta (1 and 1 + sqrt 2): the chain's mixed-radix work index maps
+    into the engine's two-axis box, where the sampled joint law passes the G-test against the DP
+    (and a law of shifted probabilities fails it)."""
+    spec = mt.LandauZener(levels=(1.0, 1.0 + np.sqrt(2.0), 4.0), mu=2.0, level_end=5.0).strokes()
+    engine, counts, exact = sampled_law(spec, 200_000, direction=direction)
+    assert engine.two_state is not None and engine.box.unit.size == 2
+    assert engine.two_state.chain.lattice_size == 3 * 2 * 2  # the unit rise twice, sqrt 2, 3 - sqrt 2
+    row = joint_g_test(counts, exact)
+    assert row["passed"], row
+    inside = engine.two_state.box_index[engine.two_state.box_index >= 0]
+    assert np.unique(inside).size == inside.size  # distinct chain indices land in distinct cells
+    tilted = exact.copy()
+    tilted[:, 1] += np.log(1.05)  # 5 % more weight on paths ending occupied
+    tilted -= np.logaddexp.reduce(tilted, axis=None)
+    assert not joint_g_test(counts, tilted)["passed"]
 
 
 def test_a_pickled_protocol_samples_the_same_chunks():

@@ -33,6 +33,11 @@ from ..kernels._jit import kernel
 LATTICE_RTOL = 1e-9
 #: largest denominator of the ratio of two increments for them to count as commensurate
 MAX_DENOMINATOR = 1000
+#: relative tolerance for a ratio of two energies to count as a fraction p / q (q <= MAX_DENOMINATOR):
+#: a random ratio near 6 lies within 1e-9 of one of the ~3e5 such fractions per unit interval with
+#: probability ~4e-3 (falsely merging incommensurate energies); within 1e-12 with ~4e-6, still far
+#: above the ~1e-15 rounding of energies computed in floating point
+RATIONAL_RTOL = 1e-12
 #: beyond any reachable lattice index (bounds of unreachable levels)
 _FAR = np.int64(1) << np.int64(62)
 
@@ -75,7 +80,7 @@ def common_unit(values, declared: float | None = None) -> float | None:
     """The energy quantum of which every entry of ``values`` is an integer multiple.
 
     With ``declared``, checks it (ValueError naming the first value off the lattice); otherwise the
-    largest unit ref / lcm(q) where every value / ref is within LATTICE_RTOL of a fraction p / q,
+    largest unit ref / lcm(q) where every value / ref is within RATIONAL_RTOL of a fraction p / q,
     q <= MAX_DENOMINATOR, ref the smallest non-zero |value|; None when there is none
     (incommensurate energies).
     """
@@ -95,7 +100,7 @@ def common_unit(values, declared: float | None = None) -> float | None:
 def energy_quanta(values) -> list[float]:
     """Quanta u_1, u_2, ... with pairwise irrational ratios such that every non-zero entry of
     ``values`` is an integer multiple of one of them (classes of values with rational ratios
-    p / q, q <= MAX_DENOMINATOR, each with its common unit)."""
+    p / q, q <= MAX_DENOMINATOR to RATIONAL_RTOL, each with its common unit)."""
     classes = []  # [reference, lcm of denominators]
     for value in np.unique(np.abs(np.asarray(values, dtype=np.float64).ravel())):
         if value == 0:
@@ -103,7 +108,7 @@ def energy_quanta(values) -> list[float]:
         for group in classes:
             ratio = value / group[0]
             fraction = Fraction(float(ratio)).limit_denominator(MAX_DENOMINATOR)
-            if abs(float(fraction) - ratio) <= LATTICE_RTOL * ratio:
+            if abs(float(fraction) - ratio) <= RATIONAL_RTOL * ratio:
                 group[1] = group[1] * fraction.denominator // math.gcd(group[1], fraction.denominator)
                 break
         else:

@@ -226,14 +226,28 @@ class TwoStateChain:
 
 
 class ChainModel(Model):
-    """A model sampled by the two-state chain kernel.  Subclasses give ``chain(direction)``,
-    ``observables(direction, n_initial, n_final, work)``, ``beta`` and ``free_energy_change()``."""
+    """A model sampled by the two-state chain kernel.  Subclasses give ``strokes(direction)`` (or
+    their own ``chain(direction)``), ``observables(direction, n_initial, n_final, work)``, ``beta`` and ``free_energy_change()``."""
 
     #: observables with a variance and a full-distribution check (every observable gets a mean check)
     distribution_checks: tuple[str, ...] = ("work",)
 
-    def chain(self, direction: str) -> TwoStateChain:
+    def strokes(self, direction: str = "forward"):
+        """This protocol as an ``mt.Strokes`` (spec G2)."""
         raise NotImplementedError
+
+    def chain(self, direction: str = "forward") -> TwoStateChain:
+        """The two-state chain that ``strokes(direction)`` compiles to, once per direction: one
+        stroke engine serves every model (``systems/stroke_engine.py``)."""
+        compiled = self.__dict__.setdefault("_compiled_chains", {})
+        if direction not in compiled:
+            two_state = self.strokes(direction).engine("forward").two_state
+            if two_state is None:
+                raise ValueError(f"{self.name}: the protocol does not compile to a two-state chain "
+                                 "(its work lattice would be too large: the rises are neither "
+                                 "commensurate nor few distinct values)")
+            compiled[direction] = two_state.chain
+        return compiled[direction]
 
     def observables(self, direction, n_initial, n_final, work) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -46,12 +46,7 @@ from scipy.special import expit, logit, xlogy
 
 from ..options import option
 from .base import finite, require
-from .chain import ChainModel, TwoStateChain, require_beta, require_magnitude
-
-#: largest work lattice (points) the exact DP and the count histograms may use
-MAX_LATTICE = 2**16
-#: relative tolerance for rises to count as equal or commensurate
-RISE_TOLERANCE = 1e-9
+from .chain import ChainModel, require_beta, require_magnitude
 
 SEED_LEVELS = tuple(float(i) for i in range(1, 10))
 
@@ -122,54 +117,6 @@ def crossing_entropy_production(p, keep, log_odds):
     # difference of relative entropies to the thermal state instead
     return np.where(np.isfinite(sigma), sigma,
                     relative_entropy_to_thermal(p, x) - relative_entropy_to_thermal(after, x))
-
-
-# --- work lattice ---------------------------------------------------------------------------------
-def work_lattice(rises, max_size=MAX_LATTICE):
-    """Integer weights and index -> work values of a chain whose segment k rises by ``rises[k]``.
-
-    Two exact encodings; the smaller lattice wins:
-    * commensurate: rises = integer multiples of one unit (within ``RISE_TOLERANCE``): weights are
-      the multiples, value = unit * index;
-    * grouped: segments with equal rise form a group g (distinct rise d_g, m_g segments); the index
-      is mixed-radix, index = sum_g k_g prod_{h<g} (m_h + 1), value = sum_g k_g d_g.
-    Raises ValueError when both exceed ``max_size`` points.
-    """
-    rises = np.asarray(rises, dtype=np.float64)
-    group, multiplicity, level = _rise_groups(rises)
-    grouped_size = float(np.prod(multiplicity + 1.0))
-    commensurate = _commensurate_weights(rises, min(max_size, grouped_size))
-    if commensurate is not None:
-        weights, unit = commensurate
-        return weights, unit * np.arange(weights.sum() + 1)
-    require(grouped_size <= max_size,
-            f"the work lattice of these levels needs {grouped_size:.3g} points (limit {max_size}): "
-            "the rises are neither commensurate nor few distinct values; round the levels")
-    strides = np.cumprod(np.concatenate([[1], multiplicity[:-1] + 1]))
-    index = np.arange(int(grouped_size))
-    values = sum(((index // strides[g]) % (multiplicity[g] + 1)) * level[g]
-                 for g in range(level.size))
-    return strides[group].astype(np.int64), values
-
-
-def _rise_groups(rises):
-    """Group index of every segment, segments per group, and the rise of each group."""
-    _, group, multiplicity = np.unique(np.round(rises / rises.max() / RISE_TOLERANCE),
-                                       return_inverse=True, return_counts=True)
-    level = np.array([rises[group == g].mean() for g in range(multiplicity.size)])
-    return group.ravel(), multiplicity, level
-
-
-def _commensurate_weights(rises, max_size):
-    """(integer multiples, unit) with rises = multiples * unit and sum(multiples) < max_size, or None."""
-    smallest, total = rises.min(), rises.sum()
-    for divisions in range(1, int(max_size * smallest / total) + 1):
-        unit = smallest / divisions
-        multiples = np.rint(rises / unit)
-        if np.all(np.abs(rises - multiples * unit) <= RISE_TOLERANCE * rises.max()):
-            weights = multiples.astype(np.int64)
-            return weights, total / weights.sum()  # least-squares unit: the total rise is exact
-    return None
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -254,12 +201,12 @@ class LandauZener(ChainModel):
                              ("level_start", start), ("level_end", end), ("coupling", coupling),
                              ("gaps", gaps), ("speed", speed), ("speeds", speeds)):
             object.__setattr__(self, field, value)
-        work_lattice(np.diff(self.positions()))  # refuse an exploding lattice at construction
+        self.chain("forward")  # refuse an exploding work lattice at construction
         self._warn_outside_validity()
 
     def dp_size(self) -> tuple[int, int]:
         """(levels, points of the work lattice): one event per crossing."""
-        return len(self.levels), work_lattice(np.diff(self.positions()))[1].size
+        return len(self.levels), self.chain("forward").lattice_size
 
     def _warn_outside_validity(self):
         """Seed Sec. II: sequential LZ crossings need eps_{i+1} - eps_i > delta_i and > sqrt(eps_dot_i)."""
@@ -304,8 +251,8 @@ class LandauZener(ChainModel):
         """This protocol as strokes (spec G2): the level empty (N = 0, E = 0) or occupied (N = 1,
         E = e), in the reservoir's grand-canonical state at e_0; an adiabatic quench to each crossing
         e_i, where the occupation is kept with probability R_i, else redrawn from f_i (a
-        thermalisation of strength 1 - R_i), and a last quench to e_{L+1}.  Same law as ``chain``
-        (tested); ``chain`` keeps its own work lattice (mixed-radix for incommensurate rises)."""
+        thermalisation of strength 1 - R_i), and a last quench to e_{L+1}.  ``chain`` is what it
+        compiles to."""
         # imported here: mcthermo.exact, which the stroke engine uses, imports this module
         from ..systems.bath import Bath
         from ..systems.strokes import Quench, Strokes, Thermalize
@@ -318,22 +265,6 @@ class LandauZener(ChainModel):
         return Strokes(energies=[0.0, e[0]], particles=[0, 1],
                        baths={"reservoir": Bath(beta=self.beta, mu=self.mu)}, initial="reservoir",
                        strokes=strokes)
-
-    def chain(self, direction: str = "forward") -> TwoStateChain:
-        e = self.positions(direction)
-        # the reverse path crosses the same segments backwards: same weights reversed, work negated
-        weights, values = work_lattice(np.diff(self.positions()))
-        if direction != "forward":
-            weights, values = weights[::-1].copy(), 0.0 - values
-        # 1 - f from the log-odds: exact where f rounds to 1 (beta (mu - eps) > 37)
-        return TwoStateChain(initial_occupation=float(fermi(self.beta, self.mu, e[0])),
-                             keep=self._crossing_keep(direction),
-                             occupation=fermi(self.beta, self.mu, e[1:-1]),
-                             work_weights=weights, work_values=values,
-                             initial_vacancy=float(expit(-thermal_log_odds(self.beta, self.mu, e[0]))),
-                             vacancy=expit(-thermal_log_odds(self.beta, self.mu, e[1:-1])),
-                             initial_log_odds=float(thermal_log_odds(self.beta, self.mu, e[0])),
-                             log_odds=thermal_log_odds(self.beta, self.mu, e[1:-1]))
 
     def observables(self, direction, n_initial, n_final, work):
         e = self.positions(direction)

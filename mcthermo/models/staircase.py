@@ -15,7 +15,6 @@ Free energy F(D) = -ln(1 + e^{-beta D}) / beta; Jarzynski and Crooks hold exactl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..options import option
 from ..systems.bath import Bath
 from ..systems.strokes import Quench, Strokes, Thermalize
 from .base import finite, require
-from .chain import ChainModel, TwoStateChain, require_beta, require_magnitude
+from .chain import ChainModel, require_beta, require_magnitude
 
 #: most steps the int64 work lattice (steps + 1 points) and the kernel's event index can hold
 MAX_STEPS = 2**62
@@ -107,18 +106,6 @@ class Staircase(ChainModel):
             strokes += [Quench([0.0, gap]), Thermalize("bath")]
         return Strokes(energies=[0.0, gaps[0]], baths={"bath": Bath(beta=spec.beta)}, initial="bath",
                        strokes=strokes, energy_unit=abs(spec.step) or None)
-
-    @cached_property
-    def _chains(self) -> dict:
-        return {}
-
-    def chain(self, direction: str = "forward") -> TwoStateChain:
-        """The two-state chain that ``strokes(direction)`` compiles to: an initial thermal draw at
-        D_1, then N rises (work weight 1 quantum d while excited), each followed by a fresh thermal
-        draw at D_2 .. D_{N+1} (its ln-odds -beta D_j kept for the log-space exact law)."""
-        if direction not in self._chains:
-            self._chains[direction] = self.strokes(direction).engine("forward").two_state[0]
-        return self._chains[direction]
 
     def observables(self, direction, n_initial, n_final, work):
         spec = self if direction == "forward" else self.reverse()

@@ -17,6 +17,7 @@ exact ln<e^{-sigma}>; "moments" -- the histogram itself would be too large: mome
 from __future__ import annotations
 
 from functools import cached_property
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -36,6 +37,17 @@ from .stroke_protocol import Quench
 MAX_HISTOGRAM_CELLS = 1 << 22
 #: largest exact dynamic programme (transitions x histogram cells), log-space operations
 MAX_DP_OPERATIONS = 2e9
+#: largest mixed-radix work lattice of a protocol compiled to the two-state chain (beyond it: the
+#: alias kernel)
+MAX_TWO_STATE_LATTICE = 1 << 16
+
+
+class TwoStateCompilation(NamedTuple):
+    """A two-level protocol as a two-state chain: ``box_index[m]`` is the flat index, in the
+    engine's lattice box, of the chain's work index m (-1 where no reachable path has it)."""
+
+    chain: TwoStateChain
+    box_index: np.ndarray
 
 
 class StrokeEngine:
@@ -103,34 +115,41 @@ class StrokeEngine:
         return moment_tables(self)
 
     @cached_property
-    def two_state(self):
-        """(TwoStateChain, sign, work index of the empty upper level) when the protocol is a
-        two-state chain (two levels, work the one tracked observable on one quantum, adiabatic
-        quenches whose gap changes all have one sign), else None.  The chain's occupation n is that
-        of level 1 and its work index m counts the quanta of the gap changes while level 1 is
-        occupied: the work index is base + sign * m, level 0's own shifts making up ``base``."""
-        protocol = self.protocol
-        if self.chain.levels != 2 or self.box.unit.size != 1:
+    def two_state(self) -> TwoStateCompilation | None:
+        """The protocol as a two-state chain (``models/chain.py``) when it is one: two levels, one
+        bath, adiabatic quenches, work the only tracked observable -- else None.
+
+        The chain's occupation n is that of level 1.  Each quench moves both levels along the work
+        axes of the box; between two thermalisations the moves add up, and the work index of the
+        box is base + sum_e n_e gain_e (gain_e = level 1's move minus level 0's, base = level 0's
+        total).  The chain counts this on one integer lattice: on one axis with gains of one sign,
+        m = sum_e n_e |gain_e| (the work is base + sign m quanta); otherwise mixed-radix over the
+        distinct gain vectors g (m_g events each), m = sum_g k_g prod_{h<g} (m_h + 1), which is exact
+        for incommensurate rises (e.g. Landau-Zener crossings at irrational level spacings)."""
+        protocol, box = self.protocol, self.box
+        if self.chain.levels != 2 or np.any(box.owner != 0):
             return None
-        work = self.box.steps[0]
-        moves, keep, log_odds = [np.zeros(2, np.int64)], [], []
+        diagonal = box.steps[:, :, [0, 1], [0, 1]]  # (axes, steps, level): each level's move
+        moves, keep, log_odds = [np.zeros((box.unit.size, 2), np.int64)], [], []
         n, path = protocol.level_particles, protocol.energy_path()
         for step, stroke in enumerate(protocol.expanded()):
             if isinstance(stroke, Quench):
                 if stroke.transitions is not None and not np.array_equal(stroke.transitions, np.eye(2)):
                     return None
-                moves[-1] = moves[-1] + np.diag(work[step])
+                moves[-1] = moves[-1] + diagonal[:, step]
             else:
                 bath, energy = protocol.baths[stroke.bath], path[step]
                 keep.append(1.0 - stroke.strength)
                 # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
                 log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
-                moves.append(np.zeros(2, np.int64))
+                moves.append(np.zeros((box.unit.size, 2), np.int64))
         moves = np.array(moves)
-        gain = moves[:, 1] - moves[:, 0]
-        if not (np.all(gain >= 0) or np.all(gain <= 0)):
+        gain, base = moves[:, :, 1] - moves[:, :, 0], moves[:, :, 0].sum(axis=0)
+        lattice = _work_lattice(gain)
+        if lattice is None:
             return None
-        sign = -1 if np.any(gain < 0) else 1
+        weights, position = lattice  # position: (lattice points, axes) work index of each m
+        position = position + base
         if isinstance(protocol.initial, str):
             bath = protocol.baths[protocol.initial]
             e = np.asarray(protocol.energies)
@@ -138,14 +157,15 @@ class StrokeEngine:
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
             initial, (initial_vacancy, initial_occupation) = None, protocol.initial
-        weights, base = sign * gain, int(moves[:, 0].sum())
         log_odds = np.array(log_odds)
+        values = (position[:, 0] * box.unit[0] if box.unit.size == 1 else position @ box.unit)
         chain = TwoStateChain(initial_occupation=float(initial_occupation), keep=np.array(keep),
                               occupation=expit(log_odds), vacancy=expit(-log_odds), work_weights=weights,
-                              work_values=(base + sign * np.arange(weights.sum() + 1)) * self.box.unit[0],
-                              initial_vacancy=float(initial_vacancy),
+                              work_values=values, initial_vacancy=float(initial_vacancy),
                               initial_log_odds=None if initial is None else float(initial), log_odds=log_odds)
-        return chain, sign, base
+        index = position - box.low
+        inside = np.all((index >= 0) & (index < box.size), axis=1)  # the box holds every reachable work
+        return TwoStateCompilation(chain, np.where(inside, index @ box.strides, -1))
 
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
@@ -164,26 +184,24 @@ class StrokeEngine:
             # one partial histogram per thread (equal-cost trajectories), at most ~64 MiB of them
             blocks = max(1, min(count, numba.get_num_threads(), (64 << 20) // (8 * cells)))
             return stroke_counts(seed, stream, first, count, self.tables, cells, blocks).reshape(self.shape)
-        chain, sign, base = self.two_state
+        chain, box_index = self.two_state
         # the two-state kernel's blocking, as in ChainModel.accumulate
         blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
         counts = chain.counts(seed, stream, first, count, blocks)
-        out = np.zeros(self.shape, dtype=np.int64)
-        index = base - int(self.box.low[0]) + sign * np.arange(chain.lattice_size)
-        inside = (index >= 0) & (index < self.shape[2])  # the box holds every reachable work
+        inside = box_index >= 0
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")
-        out[:, :, index[inside]] = counts[:, :, inside]
-        return out
+        out = np.zeros((2, 2, self.box.cells), dtype=np.int64)
+        out[:, :, box_index[inside]] = counts[:, :, inside]
+        return out.reshape(self.shape)
 
     def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
         """Flat histogram index of each trajectory first .. first + count - 1."""
         if self.two_state is None:
             return stroke_keys(seed, stream, first, count, self.tables)
-        chain, sign, base = self.two_state
+        chain, box_index = self.two_state
         n_initial, n_final, m = chain.paths(seed, stream, first, count)
-        d, size = 2, int(self.box.size[0])
-        return (n_initial.astype(np.int64) * d + n_final) * size + base - int(self.box.low[0]) + sign * m
+        return (n_initial.astype(np.int64) * 2 + n_final) * self.box.cells + box_index[m]
 
     # --- observables ------------------------------------------------------------------------
     def grids(self) -> dict[str, np.ndarray]:
@@ -270,6 +288,31 @@ class StrokeEngine:
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
         return DirectionResults(observables, jarzynski=jarzynski,
                                 integral_ft=self.log_integral_ft()), tables
+
+
+def _work_lattice(gain) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer weights (events + 1,) of the two-state chain's work index m, and the work index of
+    the box (relative to level 0's moves) at every m, shape (points, axes), from each move's gain
+    vector ``gain`` (events + 1, axes).  The smaller of two exact lattices: one quantum with gains
+    of one sign (m counts quanta; chosen on a tie), or mixed radix over the distinct gain vectors.
+    None when neither exists within MAX_TWO_STATE_LATTICE points (a one-quantum lattice is never
+    refused: it is no larger than the reachable box)."""
+    moving = np.any(gain != 0, axis=1)
+    distinct, group, multiplicity = np.unique(gain[moving], axis=0, return_inverse=True, return_counts=True)
+    grouped = float(np.prod(multiplicity + 1.0))
+    if gain.shape[1] == 1 and (np.all(gain >= 0) or np.all(gain <= 0)):
+        sign = -1 if np.any(gain < 0) else 1
+        weights = sign * gain[:, 0]
+        if weights.sum() + 1 <= grouped:
+            return weights, sign * np.arange(weights.sum() + 1)[:, None]
+    if grouped > MAX_TWO_STATE_LATTICE:
+        return None
+    strides = np.cumprod(np.concatenate([[1], multiplicity[:-1] + 1])).astype(np.int64)
+    weights = np.zeros(gain.shape[0], np.int64)
+    weights[moving] = strides[np.ravel(group)]
+    m = np.arange(int(grouped))
+    occupied = (m[:, None] // strides) % (multiplicity + 1)  # k_g: events of group g while occupied
+    return weights, occupied @ distinct
 
 
 def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, pd.DataFrame]:
