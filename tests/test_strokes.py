@@ -136,20 +136,42 @@ def enumerate_joint(engine):
 
 
 def dp_joint(engine):
-    """The DP's law of (initial level, final level, tracked observable values) in the same form."""
-    joint = np.exp(log_joint_pmf(engine.chain, engine.box))
-    grids = engine.grids()
+    """The engine's exact law (the dense DP, or the sparse one on its support) of (initial level,
+    final level, tracked observable values) in the same form."""
+    if engine.mode == "sparse":
+        keys, log_p = engine.support
+    else:
+        log_p = np.ravel(log_joint_pmf(engine.chain, engine.box))
+        keys = np.flatnonzero(log_p > -np.inf)
+        log_p = log_p[keys]
+    values = engine.cell_values(keys)
+    levels = np.unravel_index(keys, engine.shape)[:2]
     names = [engine.chain.names[k] for k in engine.tracked]
     law = {}
-    for cell in zip(*np.nonzero(joint)):
-        key = (cell[0], cell[1], *(round(float(grids[name][cell]), 9) + 0.0 for name in names))
-        law[key] = law.get(key, 0.0) + joint[cell]
+    for c in range(keys.size):
+        key = (levels[0][c], levels[1][c], *(round(float(values[name][c]), 9) + 0.0 for name in names))
+        law[key] = law.get(key, 0.0) + float(np.exp(log_p[c]))
     return law
 
 
+def random_spectrum(rng, d=3, cycles=2):
+    """An Otto engine on d levels with random (incommensurate) spectra and random unitary strokes:
+    one lattice axis per energy quantum, a box of ~1e7 cells, a support of ~2e3."""
+    cold, hot = np.sort(rng.uniform(0.0, 1.0, d)), np.sort(rng.uniform(0.0, 2.0, d))
+    return mt.Strokes(energies=cold, baths={"hot": HOT, "cold": COLD}, initial="cold",
+                      strokes=[mt.Quench(hot, random_unitary_transitions(rng, d)), mt.Thermalize("hot", 0.7),
+                               mt.Quench(cold, random_unitary_transitions(rng, d)), mt.Thermalize("cold")],
+                      cycles=cycles)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("case", ["otto", "three-level two baths", "three-level grand canonical",
                                   "given populations", "incommensurate"])
-def test_dp_equals_path_enumeration(case):
+def test_dp_equals_path_enumeration(case, sparse, monkeypatch):
+    from mcthermo.systems import stroke_engine
+
+    if sparse:  # the dense box refused: the sparse DP on the support
+        monkeypatch.setattr(stroke_engine, "MAX_HISTOGRAM_CELLS", 10)
     rng = np.random.default_rng(11)
     spec = {"otto": lambda: otto(cycles=3),
             "three-level two baths": lambda: three_level(rng),
@@ -159,11 +181,44 @@ def test_dp_equals_path_enumeration(case):
             "given populations": lambda: three_level(rng, initial=(0.0, 0.3, 0.7)),
             "incommensurate": lambda: incommensurate(rng)}[case]()
     engine = spec.engine("forward")
+    assert engine.mode == ("sparse" if sparse else "law")
     exact, enumerated = dp_joint(engine), enumerate_joint(engine)
     assert exact.keys() == enumerated.keys()
     for key, p in enumerated.items():
         assert exact[key] == pytest.approx(p, rel=1e-12, abs=1e-15), key
     assert sum(exact.values()) == pytest.approx(1.0, abs=1e-14)
+
+
+def test_random_spectra_get_the_exact_law_on_the_support():
+    """Incommensurate spectra: the box (one axis per energy quantum) is far too large, the support
+    small; the sparse DP equals path enumeration and the sampled histogram passes its checks."""
+    spec = random_spectrum(np.random.default_rng(3))
+    engine = spec.engine("forward")
+    assert engine.infeasible_histogram() is not None and engine.mode == "sparse"
+    assert spec.exact_tables() == "law on the support"
+    exact, enumerated = dp_joint(engine), enumerate_joint(engine)
+    assert exact.keys() == enumerated.keys()
+    for key, p in enumerated.items():
+        assert exact[key] == pytest.approx(p, rel=1e-12, abs=1e-15), key
+    run = mt.sample(spec, trajectories=200_000, seed=4, chunk_size=70_000)
+    checks = run.checks
+    assert set(checks["verdict"]) <= {"passed", "inconclusive"}, checks[checks["verdict"] == "failed"]
+    assert set(checks.query("check == 'distribution'")["verdict"]) == {"passed"}
+    # the same histogram whatever the chunking
+    other = mt.sample(spec, trajectories=200_000, seed=4, chunk_size=200_000)
+    assert run.histogram.equals(other.histogram)
+    # the joint G-test on the support passes against the sparse law, fails against a tilted one
+    from mcthermo.checks import distribution_check
+
+    counts = spec.accumulate("forward", 4, 0, 200_000)["counts"]
+    keys, log_p = engine.support
+    assert counts.shape == keys.shape and counts.sum() == 200_000
+    work = engine.cell_values(keys)["work"]
+    for tilt, passed in ((0.0, True), (0.1, False)):
+        log_q = log_p - tilt * work
+        log_q -= np.logaddexp.reduce(log_q)
+        row = distribution_check("forward", mt.Observable("joint", np.arange(keys.size), counts, log_q))
+        assert row["passed"] is passed, row
 
 
 def test_transfer_moments_equal_the_moments_of_the_exact_laws():
@@ -297,8 +352,11 @@ def test_too_large_histograms_fall_back_to_exact_moments(monkeypatch):
     from mcthermo.systems import stroke_engine
 
     monkeypatch.setattr(stroke_engine, "MAX_HISTOGRAM_CELLS", 10)
+    monkeypatch.setattr(stroke_engine, "MAX_SUPPORT", 10)
     spec = three_level(np.random.default_rng(8), baths={"bath": Bath(beta=0.9)}, initial="bath")
-    assert spec.engine("forward").mode == "moments" and spec.exact_tables().startswith("moments only")
+    assert spec.engine("forward").mode == "moments"
+    assert spec.exact_tables().startswith("moments only") and "more than 10 (level, lattice) states" in \
+        spec.exact_tables()
     run = mt.sample(spec, trajectories=100_000, seed=3, reverse=True, chunk_size=30_000)
     checks = run.checks
     assert set(checks["verdict"]) == {"passed", "inconclusive"}, checks[checks["verdict"] == "failed"]
@@ -325,6 +383,10 @@ def test_too_large_dynamic_programmes_keep_the_histogram_and_the_exact_moments(m
 
     monkeypatch.setattr(stroke_engine, "MAX_DP_OPERATIONS", 10)
     spec = otto(cycles=2)
+    assert spec.engine("forward").mode == "sparse"  # the sparse DP takes over
+    monkeypatch.setattr(stroke_engine, "MAX_SUPPORT", 10)
+    spec = otto(cycles=2)
+    assert spec.engine("forward").mode == "histogram"
     run = mt.sample(spec, trajectories=50_000, seed=2)
     checks = run.checks.set_index(["check", "observable"])
     assert checks.loc[("mean", "work"), "verdict"] == "passed"

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..kernels._jit import kernel
+from ..stats import log_group_sum
 
 #: relative tolerance for an increment to be an integer multiple of the energy unit
 LATTICE_RTOL = 1e-9
@@ -255,6 +256,40 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
             np.logaddexp(into, source + chain.log_transition[n, s, target], out=into)
         table = new
     return table.reshape((d, d, *box.size))
+
+
+def key_space(chain: StrokeChain, box: Lattice) -> int:
+    """Number of histogram keys (initial level, final level, box cell): d^2 prod(box.size), exact."""
+    return chain.levels**2 * math.prod(int(size) for size in box.size)
+
+
+def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
+    """Exact ln P on the support only: (sorted histogram keys, ln P) with key = (i d + j) cells +
+    flat box index (the C order of ``log_joint_pmf``'s array), or None as soon as more than
+    ``max_support`` (initial level, current level, box index) states are reachable.
+
+    The same dynamic programme as ``log_joint_pmf`` over the reachable states alone: when the
+    energies are incommensurate the box has one axis per energy quantum and is mostly empty, while
+    the paths reach few of its cells.  Needs ``key_space`` < 2**63."""
+    d, cells = chain.levels, math.prod(int(size) for size in box.size)
+    flat, possible = box.flat_steps(), chain.possible()
+    levels = np.flatnonzero(chain.log_initial > -np.inf)
+    # states as (i d + s) cells + index: one int64 code each
+    code = (levels * d + levels) * cells + box.flat_origin()
+    log_p = chain.log_initial[levels]
+    for n in range(chain.steps):
+        pair = code // cells  # i d + s
+        current, index = pair % d, code % cells
+        parts, logs = [], []
+        for s, target in zip(*np.nonzero(possible[n])):
+            mine = current == s
+            parts.append((pair[mine] - s + target) * cells + index[mine] + flat[n, s, target])
+            logs.append(log_p[mine] + chain.log_transition[n, s, target])
+        code, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+        if code.size > max_support:
+            return None
+        log_p = log_group_sum(np.ravel(inverse), np.concatenate(logs), code.size)
+    return code, log_p
 
 
 def transfer_moments(chain: StrokeChain, coefficients, start=None, end=None) -> tuple[float, float]:

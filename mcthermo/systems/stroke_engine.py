@@ -9,10 +9,13 @@ are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the 
 Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
 (``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
 
-Modes (``StrokeEngine.mode``): "law" -- histogram and its exact law; "histogram" -- the exact DP
-would be too large: the histogram with exact means and variances (transfer matrices) and the
-exact ln<e^{-sigma}>; "moments" -- the histogram itself would be too large: moment-only sampling
-(``stroke_moments.py``).  The exact moments and exponential averages are always there.
+Modes (``StrokeEngine.mode``): "law" -- the histogram over the whole box and its exact law;
+"sparse" -- the box is too large (incommensurate energies give one axis per energy quantum, mostly
+empty) but the paths reach few of its cells: the histogram and the exact law on the support only
+(``exact/strokes_dp.py::log_sparse_pmf``); "histogram" -- neither DP is feasible: the histogram
+with exact means and variances (transfer matrices) and the exact ln<e^{-sigma}>; "moments" -- the
+histogram itself would be too large: moment-only sampling (``stroke_moments.py``).  The exact
+moments and exponential averages are always there.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
-from ..exact.strokes_dp import (lattice, log_joint_pmf, log_tilted_average,
+from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pmf, log_tilted_average,
                                 transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
@@ -37,6 +40,13 @@ from .stroke_protocol import Quench
 MAX_HISTOGRAM_CELLS = 1 << 22
 #: largest exact dynamic programme (transitions x histogram cells), log-space operations
 MAX_DP_OPERATIONS = 2e9
+#: most reachable (initial level, level, lattice index) states of the sparse exact DP, hence most
+#: cells of a sparse histogram
+MAX_SUPPORT = 1 << 20
+#: histogram keys are int64 sums of int64 increments in the kernel
+MAX_KEYS = 1 << 62
+#: trajectories whose keys are sorted at once when counting on a sparse support (8 MiB of keys)
+KEY_BATCH = 1 << 20
 #: largest mixed-radix work lattice of a protocol compiled to the two-state chain (beyond it: the
 #: alias kernel)
 MAX_TWO_STATE_LATTICE = 1 << 16
@@ -83,9 +93,29 @@ class StrokeEngine:
 
     @property
     def mode(self) -> str:
-        """"law" (histogram and exact DP), "histogram" (the DP too large: exact moments only) or
-        "moments" (the histogram too large: moment-only sampling, ``stroke_moments.py``)."""
-        return "moments" if self.infeasible_histogram() else ("histogram" if self.infeasible_law() else "law")
+        """"law", "sparse", "histogram" or "moments" (see the module docstring)."""
+        if self.infeasible_law() is None:
+            return "law"
+        if self.support is not None:
+            return "sparse"
+        return "moments" if self.infeasible_histogram() else "histogram"
+
+    @cached_property
+    def support(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(sorted histogram keys, their exact ln P) when the dense law is infeasible but the sparse
+        DP is (at most MAX_SUPPORT reachable states, keys within int64); else None."""
+        if self.infeasible_law() is None or key_space(self.chain, self.box) > MAX_KEYS:
+            return None
+        return log_sparse_pmf(self.chain, self.box, MAX_SUPPORT)
+
+    def why_no_law(self) -> str | None:
+        """Why there is no exact law (dense nor sparse), or None."""
+        if self.mode in ("law", "sparse"):
+            return None
+        reason = self.infeasible_law()
+        if key_space(self.chain, self.box) > MAX_KEYS:
+            return f"{reason}, and its keys would exceed 2**62"
+        return f"{reason}, and its paths reach more than {MAX_SUPPORT} (level, lattice) states"
 
     def infeasible_histogram(self) -> str | None:
         """Why the histogram cannot be held, or None."""
@@ -173,9 +203,25 @@ class StrokeEngine:
         return float(self.tables.steps)
 
     def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
-        if self.mode == "moments":
+        mode = self.mode
+        if mode == "moments":
             return {"moments": moment_accumulate(self, seed, stream, first, count)}
+        if mode == "sparse":
+            return {"counts": self.support_counts(seed, stream, first, count)}
         return {"counts": self.counts(seed, stream, first, count)}
+
+    def support_counts(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
+        """int64 counts of trajectories first .. first + count - 1 per key of the exact support."""
+        support = self.support[0]
+        out = np.zeros(support.size, dtype=np.int64)
+        for start in range(0, count, KEY_BATCH):
+            keys, tally = np.unique(self.keys(seed, stream, first + start, min(KEY_BATCH, count - start)),
+                                    return_counts=True)
+            where = np.minimum(np.searchsorted(support, keys), support.size - 1)
+            if np.any(support[where] != keys):
+                raise RuntimeError("a sampled path lies outside the exact support")
+            out[where] += tally
+        return out
 
     def counts(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
         """int64 counts of trajectories first .. first + count - 1, shape ``self.shape``."""
@@ -204,17 +250,13 @@ class StrokeEngine:
         return (n_initial.astype(np.int64) * 2 + n_final) * self.box.cells + box_index[m]
 
     # --- observables ------------------------------------------------------------------------
-    def grids(self) -> dict[str, np.ndarray]:
-        """Every observable on the histogram box (broadcast to ``self.shape``)."""
+    def cell_values(self, keys) -> dict[str, np.ndarray]:
+        """Every observable at the histogram keys ``keys`` (flat C-order indices of the
+        (initial level, final level, lattice...) box), as 1-d arrays."""
         protocol, chain, box = self.protocol, self.chain, self.box
-        shape = self.shape
-
-        def along(values, axis):  # values laid along one axis of the (i, j, lattice...) box
-            layout = [1] * len(shape)
-            layout[axis] = -1
-            return np.reshape(values, layout)
-
-        tracked = [sum(along(box.values(a), 2 + a) for a in box.axes_of(p)) for p in range(len(self.tracked))]
+        index = np.unravel_index(np.asarray(keys, dtype=np.int64), self.shape)
+        initial, final, lattice = index[0], index[1], index[2:]
+        tracked = [sum(box.values(a)[lattice[a]] for a in box.axes_of(p)) for p in range(len(self.tracked))]
         work = tracked[0]
         heats = {chain.names[k][len("heat_"):]: tracked[p] for p, k in enumerate(self.tracked) if k > 0}
         if self.derived is not None:
@@ -222,21 +264,20 @@ class StrokeEngine:
             n = protocol.level_particles
             chemical = 0.0
             if len(self.baths) == 1:
-                chemical = protocol.baths[self.derived].mu * (along(n, 1) - along(n, 0))
-            heats[self.derived] = (along(protocol.energy_path()[-1], 1) - along(protocol.energies, 0)
+                chemical = protocol.baths[self.derived].mu * (n[final] - n[initial])
+            heats[self.derived] = (protocol.energy_path()[-1][final] - np.asarray(protocol.energies)[initial]
                                    - work - sum(heats.values(), 0.0) - chemical)
         log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
-        entropy = (along(np.where(log_p0 > -np.inf, log_p0, 0.0), 0)
-                   - along(np.where(log_pt > -np.inf, log_pt, 0.0), 1)
+        entropy = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
+                   - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
                    - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
-        grids = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
-        return {name: np.broadcast_to(grid, shape) for name, grid in grids.items()}
+        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
 
-    def zero_hot_heat(self) -> np.ndarray:
-        """Boolean grid: Q_hot = 0, to 1e-9 relative to the largest |Q_hot| of the box (the quanta of
-        several axes may be rationally related: zero is a value, not an index)."""
-        heat = self.grids()[f"heat_{self.hot}"]
-        return np.abs(heat) <= 1e-9 * max(1.0, float(np.max(np.abs(heat))))
+    def cells(self) -> np.ndarray:
+        """The histogram keys the counts of ``accumulate`` are laid on: the exact support in mode
+        "sparse", else every key of the box."""
+        return self.support[0] if self.mode == "sparse" else np.arange(int(np.prod(self.shape)))
 
     def exact_moments(self, name: str) -> tuple[float, float]:
         """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
@@ -259,12 +300,13 @@ class StrokeEngine:
         """Observables with their exact laws and moments, the free-energy and integral-FT checks, and
         the tables ``work_heat`` (joint work and hot-bath heat) and ``efficiency`` (two baths)."""
         if "moments" in accumulator:
-            return moment_results(self, accumulator["moments"], self.infeasible_histogram()), {}
-        counts = accumulator["counts"]
-        law = self.infeasible_law() is None
-        log_pmf = log_joint_pmf(self.chain, self.box) if law else np.zeros(self.shape)
-        counts = np.asarray(counts).reshape(self.shape)
-        grids = self.grids()
+            return moment_results(self, accumulator["moments"], self.why_no_law()), {}
+        counts = np.ravel(accumulator["counts"])
+        mode = self.mode
+        law = mode in ("law", "sparse")
+        log_pmf = (self.support[1] if mode == "sparse" else np.ravel(log_joint_pmf(self.chain, self.box))
+                   if law else np.zeros(counts.size))
+        grids = self.cell_values(self.cells())
         observables = []
         for name, grid in grids.items():
             values, inverse = lattice_groups(grid)
@@ -280,14 +322,21 @@ class StrokeEngine:
                                               log_pmf if law else None)
             tables["work_heat"].insert(2, "bath", self.hot)
         if len(self.baths) == 2:
-            flags, tables["efficiency"] = efficiency(grids["work"], grids[f"heat_{self.hot}"],
-                                                     self.zero_hot_heat(), counts, log_pmf if law else None)
+            heat = grids[f"heat_{self.hot}"]
+            flags, tables["efficiency"] = efficiency(grids["work"], heat, zero_heat(heat), counts,
+                                                     log_pmf if law else None)
             observables.append(flags)
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
         return DirectionResults(observables, jarzynski=jarzynski,
                                 integral_ft=self.log_integral_ft()), tables
+
+
+def zero_heat(heat) -> np.ndarray:
+    """Where a heat is zero, to 1e-9 relative to its largest |value| (the quanta of several axes may
+    be rationally related: zero is a value, not an index)."""
+    return np.abs(heat) <= 1e-9 * max(1.0, float(np.max(np.abs(heat), initial=0.0)))
 
 
 def _work_lattice(gain) -> tuple[np.ndarray, np.ndarray] | None:

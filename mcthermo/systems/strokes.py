@@ -69,9 +69,13 @@ class Strokes(StrokeProtocol, Model):
                          "mcthermo sample FILE.py:NAME (NAME an mt.Strokes or a function returning one)")
 
     def exact_tables(self) -> str:
-        """What the exact references of this protocol are: "law", or why only moments exist."""
-        reason = self.engine("forward").infeasible_law()
-        return "law" if reason is None else f"moments only: {reason}"
+        """What the exact references of this protocol are: "law" (on the whole lattice box),
+        "law on the support" (sparse), or why only moments exist."""
+        engine = self.engine("forward")
+        reason = engine.why_no_law()
+        if reason is not None:
+            return f"moments only: {reason}"
+        return "law" if engine.mode == "law" else "law on the support"
 
     def accumulate(self, direction, seed, first, count):
         return self.engine(direction).accumulate(seed, STREAMS[direction], first, count)
@@ -86,8 +90,8 @@ class Strokes(StrokeProtocol, Model):
         keys = engine.keys(seed, STREAMS[direction], first, count)
         index = np.unravel_index(keys, engine.shape)
         frame["level_initial"], frame["level_final"] = index[0], index[1]
-        for name, grid in engine.grids().items():
-            frame[name] = grid[index]
+        for name, values in engine.cell_values(keys).items():
+            frame[name] = values
         return frame
 
     def results(self, accumulators) -> Results:
