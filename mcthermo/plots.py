@@ -59,14 +59,27 @@ def histogram_limits(rows, trajectories: int, log: bool) -> tuple[tuple[float, f
     return (low - pad, high + pad), (0.0, 1.1 * top)
 
 
+def _conditions(run) -> dict[str, str]:
+    """observable -> the condition it is counted under (e.g. "heat_hot != 0"), from the summary."""
+    summary = run.summary
+    if "condition" not in summary:
+        return {}
+    conditioned = summary[summary["condition"].fillna("") != ""]
+    return dict(zip(conditioned["observable"], conditioned["condition"]))
+
+
 def histograms(run, directory: Path, log: bool = True) -> list[Path]:
     """One figure per observable: sampled probabilities (dots) and exact ones (stems ending in a
-    bar), at the lattice values only: nothing is drawn through the empty values between them."""
+    bar), at the lattice values only: nothing is drawn through the empty values between them.
+    A conditioned observable (e.g. the stochastic efficiency, over the trajectories with
+    Q_hot != 0) is drawn with its conditional law and says how many trajectories it counts."""
     plt = _pyplot()
     paths = []
+    conditions = _conditions(run)
     for observable, rows in run.histogram.groupby("observable", sort=False):
         fig, ax = plt.subplots(figsize=(6, 4))
-        (x_low, x_high), (y_low, y_high) = histogram_limits(rows, run.info["trajectories"], log)
+        counted = int(rows.groupby("direction")["count"].sum().max())
+        (x_low, x_high), (y_low, y_high) = histogram_limits(rows, max(counted, 1), log)
         for index, (direction, part) in enumerate(rows.groupby("direction", sort=False)):
             part = part.sort_values("value")
             colour = f"C{index}"
@@ -76,9 +89,14 @@ def histograms(run, directory: Path, log: bool = True) -> list[Path]:
                 ax.plot(exact["value"], exact["probability_exact"], "_", color=colour, ms=9,
                         label=f"{direction} exact")
             sampled = part[part["count"] > 0]
-            ax.plot(sampled["value"], sampled["probability"], "o", color=colour, ms=3,
-                    label=f"{direction} sampled")
-        ax.set(xlabel=observable, ylabel="probability", title=f"{run.info['model']}: {observable}")
+            label = f"{direction} sampled"
+            if observable in conditions:
+                label += f" ({part['count'].sum():,} trajectories)"
+            ax.plot(sampled["value"], sampled["probability"], "o", color=colour, ms=3, label=label)
+        title = f"{run.info['model']}: {observable}"
+        if observable in conditions:
+            title += f" (trajectories with {conditions[observable]})"
+        ax.set(xlabel=observable, ylabel="probability", title=title)
         if log:
             ax.set_yscale("log")
         ax.set_xlim(x_low, x_high)
@@ -219,50 +237,23 @@ def qubit_bloch(run, directory: Path) -> list[Path]:
 
 @register("strokes")
 def stroke_engine(run, directory: Path) -> list[Path]:
-    """Two-bath protocols: the stochastic efficiency eta = -W / Q_hot (sampled points, exact stems,
-    over the trajectories with Q_hot != 0) and the joint law of (W, Q_hot), sampled beside exact."""
-    if "efficiency" not in run.tables or "work_heat" not in run.tables:
+    """The joint law of (W, Q_hot), sampled beside exact (the efficiency histogram is one of the
+    observable histograms)."""
+    joint = run.tables["work_heat"].query("direction == 'forward'") if "work_heat" in run.tables else []
+    if not len(joint):
         return []
     plt = _pyplot()
-    paths = []
-    efficiency = run.tables["efficiency"].query("direction == 'forward'").sort_values("efficiency")
-    if len(efficiency):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        n = efficiency["count"].sum()
-        exact = efficiency[efficiency["probability_exact"] > 0]
-        floor = 0.3 / max(n, 1)
-        resolved = exact[exact["probability_exact"] >= floor]
-        ax.vlines(resolved["efficiency"], floor / 3, resolved["probability_exact"], colors="C0",
-                  lw=0.6, alpha=0.5)
-        ax.plot(resolved["efficiency"], resolved["probability_exact"], "_", color="C0", ms=9,
-                label="exact")
-        sampled = efficiency[efficiency["count"] > 0]
-        ax.plot(sampled["efficiency"], sampled["count"] / max(n, 1), "o", color="C1", ms=3,
-                label=f"sampled ({n:,} trajectories with $Q_{{hot}} \\neq 0$)")
-        shown = np.concatenate([sampled["efficiency"], resolved["efficiency"]])
-        if shown.size:
-            pad = 0.05 * max(np.ptp(shown), 0.1)
-            ax.set_xlim(shown.min() - pad, shown.max() + pad)
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=floor / 3)
-        ax.set(xlabel=r"stochastic efficiency $\eta = -W / Q_{hot}$", ylabel="probability",
-               title=f"{run.info['model']}: efficiency")
-        ax.legend(fontsize=8)
-        paths.append(_save(fig, directory / "efficiency.png"))
-    joint = run.tables["work_heat"].query("direction == 'forward'")
-    if len(joint):
-        n = joint["count"].sum()
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
-        sampled = joint[joint["count"] > 0]
-        exact = joint[joint["probability_exact"] >= 0.3 / max(n, 1)]
-        panels = ((axes[0], sampled, np.log10(sampled["count"] / max(n, 1)), "sampled"),
-                  (axes[1], exact, np.log10(exact["probability_exact"]), "exact"))
-        low = min(float(weight.min()) for _, _, weight, _ in panels if len(weight))
-        for ax, part, weight, title in panels:
-            points = ax.scatter(part["work"], part["heat"], c=weight, s=12, cmap="viridis",
-                                marker="s", vmin=low, vmax=0.0)
-            ax.set(xlabel="work W", title=f"{title}: joint law of (W, $Q_{{hot}}$)")
-            fig.colorbar(points, ax=ax, label=r"$\log_{10}$ probability")
-        axes[0].set_ylabel(r"heat from the hot bath $Q_{hot}$")
-        paths.append(_save(fig, directory / "work_heat.png"))
-    return paths
+    n = joint["count"].sum()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True, sharey=True)
+    sampled = joint[joint["count"] > 0]
+    exact = joint[joint["probability_exact"] >= 0.3 / max(n, 1)]
+    panels = ((axes[0], sampled, np.log10(sampled["count"] / max(n, 1)), "sampled"),
+              (axes[1], exact, np.log10(exact["probability_exact"]), "exact"))
+    low = min(float(weight.min()) for _, _, weight, _ in panels if len(weight))
+    for ax, part, weight, title in panels:
+        points = ax.scatter(part["work"], part["heat"], c=weight, s=12, cmap="viridis",
+                            marker="s", vmin=low, vmax=0.0)
+        ax.set(xlabel="work W", title=f"{title}: joint law of (W, $Q_{{hot}}$)")
+        fig.colorbar(points, ax=ax, label=r"$\log_{10}$ probability")
+    axes[0].set_ylabel(r"heat from the hot bath $Q_{hot}$")
+    return [_save(fig, directory / "work_heat.png")]

@@ -26,6 +26,11 @@ class Observable:
     ``total_squares`` (sum of squares).  ``mean_exact`` / ``variance_exact`` override the moments
     of the exact law (or give them where there is no law).  ``checks`` names the checks wanted:
     "mean", "variance", "distribution".
+
+    ``condition`` (e.g. "heat_hot != 0"): the observable is defined only on the trajectories that
+    meet it -- it is counted over those, ``n`` is their (random) number, and its exact law is the law
+    conditioned on the event (normalised to 1).  Given n, the n values are independent draws from
+    that conditional law, so every check is a check conditional on n.
     """
 
     name: str
@@ -38,6 +43,7 @@ class Observable:
     total: float | None = None
     total_squares: float | None = None
     checks: tuple[str, ...] = DISTRIBUTION_CHECKS
+    condition: str | None = None
 
     def __post_init__(self):
         if self.values is not None:
@@ -71,8 +77,8 @@ class Observable:
     def exact_moments(self) -> tuple[float, float] | None:
         """(mean, variance) of the exact law or the declared ones; None where neither exists."""
         mean, variance = self.mean_exact, self.variance_exact
-        if self.has_law and (mean is None or variance is None):
-            p = self.probability_exact
+        p = self.probability_exact
+        if p is not None and p.sum() > 0 and (mean is None or variance is None):
             p = p / p.sum()
             law_mean = float(np.dot(p, self.values))
             law_variance = float(np.dot(p, (self.values - law_mean) ** 2))

@@ -266,13 +266,16 @@ def _sample(spec, info, directions, chunk_size, save_samples, progress, schedule
 
 
 def _check_trajectory_counts(tables, trajectories, out) -> None:
-    """Every observable must have been counted over exactly the planned trajectories (a chunk whose
-    content disagrees with its name would break this)."""
-    counted = tables["summary"]["trajectories"].to_numpy()
-    if counted.size and not np.all(counted == trajectories):
-        wrong = counted[counted != trajectories][0]
-        raise io.MCThermoFileError(f"{out or 'this run'}: the merged chunks count {wrong} trajectories "
-                                   f"where the run has {trajectories}; a chunk is damaged")
+    """Every observable must have been counted over exactly the planned trajectories, a conditioned
+    one (``condition`` not empty) over at most that many (a chunk whose content disagrees with its
+    name would break this)."""
+    summary = tables["summary"]
+    counted = summary["trajectories"].to_numpy()
+    conditioned = summary["condition"].fillna("").to_numpy() != "" if "condition" in summary else False
+    wrong = np.where(conditioned, counted > trajectories, counted != trajectories)
+    if np.any(wrong):
+        raise io.MCThermoFileError(f"{out or 'this run'}: the merged chunks count {counted[wrong][0]} "
+                                   f"trajectories where the run has {trajectories}; a chunk is damaged")
 
 
 @contextlib.contextmanager

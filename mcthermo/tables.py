@@ -16,8 +16,10 @@ from .results import DirectionResults, Observable, Results
 
 HISTOGRAM_COLUMNS = ["direction", "observable", "value", "bin_low", "bin_high", "count",
                      "probability", "probability_exact"]
+#: ``condition``: "" for an observable of every trajectory, else the event it is conditioned on
+#: (e.g. "heat_hot != 0"; ``trajectories`` then counts the trajectories meeting it)
 SUMMARY_COLUMNS = ["direction", "observable", "trajectories", "mean", "std", "stderr",
-                   "mean_exact", "std_exact"]
+                   "mean_exact", "std_exact", "condition"]
 
 #: check name -> row builder for one observable
 _OBSERVABLE_CHECKS = {
@@ -35,7 +37,7 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
             if observable.histogrammed:
                 histogram.append(histogram_rows(direction, observable))
             summary.append(summary_row(direction, observable))
-            rows += [_OBSERVABLE_CHECKS[name](direction, observable) for name in observable.checks]
+            rows += [observable_check(name, direction, observable) for name in observable.checks]
         rows += theorem_rows(direction, declared)
     if results.bar_crooks is not None and {"forward", "reverse"} <= set(results.directions):
         beta, free_energy_change = results.bar_crooks
@@ -51,6 +53,22 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         "checks": pd.DataFrame(rows),
         **results.extra_tables,
     }
+
+
+def observable_check(name: str, direction: str, observable: Observable) -> dict:
+    """One check row of one observable.  A conditioned observable's rows carry its ``condition``
+    (their ``trajectories`` is the number meeting it: the check is conditional on that number) and
+    say so in their reason; with no trajectory meeting it the row is inconclusive."""
+    if observable.condition is None:
+        return _OBSERVABLE_CHECKS[name](direction, observable)
+    if observable.n == 0:
+        check = _checks.row(name, direction, observable.name, verdict="inconclusive",
+                            reason=f"no trajectory with {observable.condition}")
+    else:
+        check = _OBSERVABLE_CHECKS[name](direction, observable)
+        if check["reason"]:
+            check["reason"] += f" (over the {observable.n} trajectories with {observable.condition})"
+    return {**check, "condition": observable.condition}
 
 
 def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
@@ -96,19 +114,23 @@ def histogram_rows(direction: str, observable: Observable) -> pd.DataFrame:
 
 
 def summary_row(direction: str, observable: Observable) -> dict:
-    """Sample mean, std (1/(n-1)) and stderr beside the exact mean and std."""
+    """Sample mean, std (1/(n-1)) and stderr beside the exact mean and std (NaN where n is too small;
+    n = 0 happens for a conditioned observable)."""
     n = observable.n
-    if observable.histogrammed:
+    if n == 0:
+        mean = square = np.nan
+    elif observable.histogrammed:
         weights = observable.counts.astype(np.float64)
-        mean = float(np.dot(weights, observable.values) / n) if n else np.nan
-        square = float(np.dot(weights, (observable.values - mean) ** 2)) if n else np.nan
+        mean = float(np.dot(weights, observable.values) / n)
+        square = float(np.dot(weights, (observable.values - mean) ** 2))
     else:
-        mean = observable.total / n if n else np.nan
-        square = max(observable.total_squares - n * mean**2, 0.0) if n else np.nan
+        mean = observable.total / n
+        square = max(observable.total_squares - n * mean**2, 0.0)
     variance = square / (n - 1) if n > 1 else np.nan
     exact = observable.exact_moments()
     mean_exact, variance_exact = exact if exact is not None else (np.nan, np.nan)
     return {"direction": direction, "observable": observable.name, "trajectories": int(n),
-            "mean": mean, "std": float(np.sqrt(variance)), "stderr": float(np.sqrt(variance / n)),
+            "mean": mean, "std": float(np.sqrt(variance)),
+            "stderr": float(np.sqrt(variance / n)) if n > 1 else np.nan,
             "mean_exact": mean_exact, "std_exact": float(np.sqrt(max(variance_exact, 0.0)))
-            if np.isfinite(variance_exact) else np.nan}
+            if np.isfinite(variance_exact) else np.nan, "condition": observable.condition or ""}

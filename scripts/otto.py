@@ -42,11 +42,11 @@ def report(name, run):
     checks = run.checks
     print(f"checks: {(checks['verdict'] == 'passed').sum()} passed of {len(checks)}; "
           f"largest |z| {checks['z'].abs().max():.2f}")
-    eta = run.tables["efficiency"]
-    eta = eta.assign(probability=eta["count"] / eta["count"].sum())
+    eta = run.histogram.query("direction == 'forward' and observable == 'efficiency'")
     top = eta.sort_values("probability_exact", ascending=False).head(5)
     print("most likely efficiencies -W/Q_hot (sampled vs exact, among trajectories with Q_hot != 0):")
-    print(top[["efficiency", "probability", "probability_exact"]].to_string(index=False))
+    print(top[["value", "probability", "probability_exact"]].rename(columns={"value": "efficiency"})
+          .to_string(index=False))
 
 
 def main():

@@ -24,7 +24,7 @@ def test_plot_writes_every_figure(runs, capsys):
     assert (runs / "lz" / "figures" / "crossings.png").stat().st_size > 1000
     assert (runs / "qubit" / "figures" / "bloch.png").stat().st_size > 1000
     otto = {p.name for p in (runs / "otto" / "figures").iterdir()}
-    assert {"efficiency.png", "work_heat.png", "histogram_heat_hot.png"} <= otto
+    assert {"histogram_efficiency.png", "work_heat.png", "histogram_heat_hot.png"} <= otto
     for png in runs.rglob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

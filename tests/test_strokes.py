@@ -256,9 +256,11 @@ def test_integral_ft_is_computed_and_needs_unitary_quenches():
 def test_first_law_and_efficiency_of_the_two_level_otto_engine():
     """Two levels, adiabatic quenches: every defined efficiency is 1 - w_c / w_h = 1/2."""
     engine = otto(cycles=4).engine("forward")
-    results, tables = engine.direction_results(empty(engine))
-    assert np.allclose(tables["efficiency"]["efficiency"], 0.5)
-    assert tables["efficiency"]["probability_exact"].sum() == pytest.approx(1.0, abs=1e-14)
+    results = engine.direction_results(empty(engine))[0]
+    eta = results.observable("efficiency")
+    assert eta.condition == "heat_hot != 0" and np.allclose(eta.values, 0.5)
+    assert eta.probability_exact.sum() == pytest.approx(1.0, abs=1e-14)
+    assert eta.exact_moments() == (pytest.approx(0.5, abs=1e-15), pytest.approx(0.0, abs=1e-15))
     # first law on average, from the transfer matrices: <E_final> - <E_initial> = <W> + sum_b <Q_b>
     total = sum(engine.exact_moments(name)[0] for name in ("work", "heat_hot", "heat_cold"))
     energies = np.array([0.0, 1.0])
@@ -324,15 +326,27 @@ def test_sample_runs_an_otto_engine_end_to_end(tmp_path):
     run = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, out=tmp_path / "otto",
                     chunk_size=70_000)
     checks = run.checks
-    assert set(checks["verdict"]) == {"passed"}, checks[checks["verdict"] != "passed"]
-    assert {"efficiency_undefined", "entropy_production", "heat_hot", "heat_cold"} <= set(
+    # eta = 1/2 on every trajectory with Q_hot != 0: its mean and variance cannot vary
+    still = (checks["observable"] == "efficiency") & checks["check"].isin(["mean", "variance"])
+    assert set(checks[~still]["verdict"]) == {"passed"}, checks[~still & (checks["verdict"] != "passed")]
+    assert set(checks[still]["verdict"]) == {"inconclusive"}
+    assert checks[still]["reason"].str.contains("cannot vary").all()
+    assert {"efficiency", "efficiency_undefined", "entropy_production", "heat_hot", "heat_cold"} <= set(
         checks["observable"])
     assert (checks["check"] == "integral_ft").sum() == 2 and "jarzynski" not in set(checks["check"])
     again = mt.read(tmp_path / "otto")
     assert again.spec.parameters() == spec.parameters()
     assert set(again.tables["work_heat"]["direction"]) == {"forward", "reverse"}
-    eta = again.tables["efficiency"]
-    assert set(eta["direction"]) == {"forward", "reverse"} and np.allclose(eta["efficiency"], 0.5)
+    assert "efficiency" not in again.tables
+    eta = again.histogram.query("observable == 'efficiency'")
+    assert set(eta["direction"]) == {"forward", "reverse"} and np.allclose(eta["value"], 0.5)
+    summary = again.summary.set_index(["direction", "observable"])
+    for direction in ("forward", "reverse"):
+        undefined = again.histogram.query("observable == 'efficiency_undefined' and value == 1 "
+                                          "and direction == @direction")["count"].sum()
+        assert summary.loc[(direction, "efficiency"), "trajectories"] == 200_000 - undefined
+        assert summary.loc[(direction, "efficiency"), "condition"] == "heat_hot != 0"
+        assert summary.loc[(direction, "work"), "condition"] == ""
     # chunking does not change the histogram
     other = mt.sample(spec, trajectories=200_000, seed=1, reverse=True, chunk_size=200_000)
     assert run.histogram["count"].equals(other.histogram["count"])

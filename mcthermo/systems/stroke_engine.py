@@ -297,8 +297,9 @@ class StrokeEngine:
         return log_tilted_average(self.chain, *self._entropy_terms())
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
-        """Observables with their exact laws and moments, the free-energy and integral-FT checks, and
-        the tables ``work_heat`` (joint work and hot-bath heat) and ``efficiency`` (two baths)."""
+        """Observables with their exact laws and moments (two baths: also ``efficiency``, conditioned
+        on Q_hot != 0, and ``efficiency_undefined``), the free-energy and integral-FT checks, and the
+        table ``work_heat`` (joint work and hot-bath heat)."""
         if "moments" in accumulator:
             return moment_results(self, accumulator["moments"], self.why_no_law()), {}
         counts = np.ravel(accumulator["counts"])
@@ -323,9 +324,8 @@ class StrokeEngine:
             tables["work_heat"].insert(2, "bath", self.hot)
         if len(self.baths) == 2:
             heat = grids[f"heat_{self.hot}"]
-            flags, tables["efficiency"] = efficiency(grids["work"], heat, zero_heat(heat), counts,
-                                                     log_pmf if law else None)
-            observables.append(flags)
+            observables += efficiency(grids["work"], heat, zero_heat(heat), counts,
+                                      log_pmf if law else None, self.hot)
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
@@ -364,11 +364,17 @@ def _work_lattice(gain) -> tuple[np.ndarray, np.ndarray] | None:
     return weights, occupied @ distinct
 
 
-def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, pd.DataFrame]:
-    """``efficiency_undefined`` = [Q_hot == 0] (a Bernoulli observable over every trajectory) and
-    the table of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0
-    (``undefined`` marks the others): count and exact probability conditioned on Q_hot != 0
-    (NaN without the exact law ``log_pmf``)."""
+def efficiency(work, heat_hot, undefined, counts, log_pmf, hot: str) -> tuple[Observable, Observable]:
+    """The stochastic efficiency eta = -W / Q_hot and ``efficiency_undefined`` = [Q_hot == 0].
+
+    ``efficiency_undefined`` is a Bernoulli observable over every trajectory (its mean is the
+    fraction of trajectories where eta is undefined).  ``efficiency`` is an observable conditioned on
+    Q_hot != 0 (``undefined`` marks the cells with Q_hot = 0, so nothing divides by zero): counted
+    over the trajectories with Q_hot != 0, its atoms the distinct values of -W / Q_hot on the box
+    (several (W, Q_hot) cells share one atom), its exact law the joint law ``log_pmf`` summed per
+    atom and conditioned on Q_hot != 0.  Without ``log_pmf`` (the DP is too large) neither carries a
+    law: their checks are inconclusive.  An eta atom can be large (|W| >> |Q_hot|); that is one
+    value of a finite lattice, not a numerical problem."""
     counts, mask = np.ravel(counts), ~np.ravel(undefined)
     law = log_pmf is not None
     log_pmf = np.ravel(log_pmf) if law else np.zeros(counts.size)
@@ -379,11 +385,12 @@ def efficiency(work, heat_hot, undefined, counts, log_pmf) -> tuple[Observable, 
     eta = -np.ravel(work)[mask] / np.ravel(heat_hot)[mask]
     values, inverse = lattice_groups(eta)
     count = np.bincount(inverse, counts[mask], values.size).astype(np.int64)
-    log_p = log_group_sum(inverse, log_pmf[mask], values.size) - log_defined
+    # conditioned on Q_hot != 0; an event of probability 0 has no conditional law
+    law = law and log_defined > -np.inf
+    log_p = log_group_sum(inverse, log_pmf[mask], values.size) - log_defined if law else None
     seen = (count > 0) | (log_p > -np.inf) if law else count > 0
-    table = pd.DataFrame({"efficiency": values[seen], "count": count[seen],
-                          "probability_exact": np.exp(log_p[seen]) if law else np.nan})
-    return flags, table
+    return Observable("efficiency", values[seen], count[seen], log_p[seen] if law else None,
+                      condition=f"heat_{hot} != 0"), flags
 
 
 def joint_table(work, heat, counts, log_pmf) -> pd.DataFrame:

@@ -2,13 +2,15 @@
 ``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
 
 Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
-final distribution = the final populations) and, for two baths, ``efficiency_undefined`` (the
-fraction of trajectories with Q_hot = 0; hot = the bath of smaller beta).  Checks: mean, variance and distribution against the exact laws, the
-integral fluctuation theorem against the exact ln<e^{-sigma}>, Jarzynski (and Crooks / BAR with
-``reverse=True``) when the protocol starts in the Gibbs state of its only bath.  Extra tables:
-``work_heat``, the joint histogram of work and the hot bath's heat; ``efficiency`` (two baths),
-the histogram of the stochastic efficiency -W / Q_hot over the trajectories with Q_hot != 0 with
-its exact law conditioned on Q_hot != 0.
+final distribution = the final populations) and, for two baths (hot = the bath of smaller beta),
+``efficiency`` -- the stochastic efficiency -W / Q_hot, an observable conditioned on Q_hot != 0:
+histogram, summary (``trajectories`` = the number with Q_hot != 0, ``condition`` = "heat_hot != 0")
+and checks against its exact law conditioned on Q_hot != 0, given that number -- and
+``efficiency_undefined`` (1 where Q_hot = 0: its mean is the fraction where eta is undefined).
+Checks: mean, variance and distribution against the exact laws, the integral fluctuation theorem
+against the exact ln<e^{-sigma}>, Jarzynski (and Crooks / BAR with ``reverse=True``) when the
+protocol starts in the Gibbs state of its only bath.  Extra table: ``work_heat``, the joint
+histogram of work and the hot bath's heat.
 
 The reverse direction runs the strokes backwards (each quench undone with T^T) from the Gibbs state
 at the final energies (Gibbs-bath protocols) or from the final populations (all others).
@@ -37,7 +39,7 @@ class Strokes(StrokeProtocol, Model):
 
     name: ClassVar[str] = "strokes"
     block_size: ClassVar[int] = BLOCK_SIZE
-    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat", "efficiency")
+    extra_tables: ClassVar[tuple[str, ...]] = ("work_heat",)
 
     def __post_init__(self):
         super().__post_init__()
