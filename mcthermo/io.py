@@ -5,7 +5,8 @@
                               elapsed_seconds, trajectories_per_second, save_samples and, once
                               complete, ``files``: the SHA-256 of every table, chunk and sample file
     <out>/histogram.parquet   one row per (direction, observable, value)
-    <out>/summary.parquet     one row per (direction, observable)
+    <out>/summary.parquet     one row per (direction, observable); ``condition`` names the
+                              condition of a conditioned observable ("" otherwise)
     <out>/checks.parquet      one row per check
     <out>/<extra>.parquet     model tables (crossings, bloch, thermo, ...)
     <out>/chunks/<direction>-<first>-<count>.npz   per-chunk accumulators (resume and merge)

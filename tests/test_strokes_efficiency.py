@@ -122,6 +122,9 @@ def test_sampled_efficiency_passes_its_checks_given_the_conditioned_count():
     assert (dict(zip(histogram["value"].round(9), histogram["count"]))
             == eta.round(9).value_counts().to_dict())
     assert summary.loc["efficiency", "mean"] == pytest.approx(eta.mean(), rel=1e-12)
+    # the samples' own efficiency column: the same values, NaN where Q_hot = 0
+    np.testing.assert_array_equal(frame["efficiency"][defined], eta)
+    assert frame["efficiency"][~defined].isna().all()
     print("efficiency z:", rows["z"].round(3).to_dict(), "n =", int(defined.sum()))
 
 
@@ -166,6 +169,7 @@ def test_without_the_exact_law_the_efficiency_checks_are_inconclusive(monkeypatc
     from mcthermo.systems import stroke_engine
 
     monkeypatch.setattr(stroke_engine, "MAX_DP_OPERATIONS", 10)
+    monkeypatch.setattr(stroke_engine, "MAX_SUPPORT", 10)  # nor the sparse DP
     run = mt.sample(friction_otto(cycles=2), trajectories=20_000, seed=2)
     rows = efficiency_rows(run)
     assert set(rows["verdict"]) == {"inconclusive"}

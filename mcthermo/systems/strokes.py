@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..models.base import STREAMS, Model
 from ..results import Results
-from .stroke_engine import StrokeEngine
+from .stroke_engine import StrokeEngine, zero_heat
 from .stroke_moments import BLOCK_SIZE, moment_samples
 from .stroke_protocol import Quench, StrokeProtocol, Thermalize
 
@@ -86,14 +86,18 @@ class Strokes(StrokeProtocol, Model):
         engine = self.engine(direction)
         frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64)})
         if engine.mode == "moments":
-            for name, column in moment_samples(engine, seed, STREAMS[direction], first, count).items():
-                frame[name] = column
-            return frame
-        keys = engine.keys(seed, STREAMS[direction], first, count)
-        index = np.unravel_index(keys, engine.shape)
-        frame["level_initial"], frame["level_final"] = index[0], index[1]
-        for name, values in engine.cell_values(keys).items():
-            frame[name] = values
+            values = moment_samples(engine, seed, STREAMS[direction], first, count)
+        else:
+            keys = engine.keys(seed, STREAMS[direction], first, count)
+            index = np.unravel_index(keys, engine.shape)
+            frame["level_initial"], frame["level_final"] = index[0], index[1]
+            values = engine.cell_values(keys)
+        for name, column in values.items():
+            frame[name] = column
+        if len(self.baths) == 2:  # eta = -W / Q_hot, NaN where Q_hot = 0 (undefined)
+            heat = frame[f"heat_{engine.hot}"].to_numpy()
+            undefined = zero_heat(heat)
+            frame["efficiency"] = np.where(undefined, np.nan, -frame["work"].to_numpy() / np.where(undefined, 1.0, heat))
         return frame
 
     def results(self, accumulators) -> Results:
