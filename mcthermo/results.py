@@ -160,8 +160,9 @@ class DirectionResults:
 @dataclass
 class Results:
     """What a model declares: per direction, the two-direction free-energy checks (``bar_crooks`` =
-    (beta, dF) when forward and reverse were sampled) and extra tables by name."""
+    (beta, dF) when forward and reverse were sampled, or a string saying why they do not apply: the
+    bar and crooks rows then say so) and extra tables by name."""
 
     directions: dict[str, DirectionResults]
-    bar_crooks: tuple[float, float] | None = None
+    bar_crooks: tuple[float, float] | str | None = None
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)

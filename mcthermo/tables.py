@@ -39,7 +39,10 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
             summary.append(summary_row(direction, observable))
             rows += [observable_check(name, direction, observable) for name in observable.checks]
         rows += theorem_rows(direction, declared)
-    if results.bar_crooks is not None and {"forward", "reverse"} <= set(results.directions):
+    if isinstance(results.bar_crooks, str):
+        rows += [_checks.not_applicable(check, "both", "work", results.bar_crooks)
+                 for check in ("bar", "crooks")]
+    elif results.bar_crooks is not None and {"forward", "reverse"} <= set(results.directions):
         beta, free_energy_change = results.bar_crooks
         forward = results.directions["forward"].observable("work")
         reverse = results.directions["reverse"].observable("work")

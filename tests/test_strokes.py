@@ -328,8 +328,9 @@ def test_sample_runs_an_otto_engine_end_to_end(tmp_path):
     checks = run.checks
     # eta = 1/2 on every trajectory with Q_hot != 0: its mean and variance cannot vary
     still = (checks["observable"] == "efficiency") & checks["check"].isin(["mean", "variance"])
-    assert set(checks[~still]["verdict"]) == {"passed"}, checks[~still & (checks["verdict"] != "passed")]
-    assert set(checks[still]["verdict"]) == {"inconclusive"}
+    said = checks["check"].isin(["bar", "crooks"])  # two baths: rows saying why they do not apply
+    assert set(checks[~still & ~said]["verdict"]) == {"passed"}, checks[~still & (checks["verdict"] != "passed")]
+    assert set(checks[still | said]["verdict"]) == {"inconclusive"}
     assert checks[still]["reason"].str.contains("cannot vary").all()
     assert {"efficiency", "efficiency_undefined", "entropy_production", "heat_hot", "heat_cold"} <= set(
         checks["observable"])
@@ -530,3 +531,13 @@ def test_landau_zener_as_strokes_has_its_exact_law(case):
             law = dict(zip(np.round(mine.values, 9), mine.probability_exact))
             for v, p in reference.items():
                 assert law.get(v, 0.0) == pytest.approx(p, rel=1e-12, abs=1e-15), (direction, name, v)
+
+
+def test_reverse_of_a_two_bath_engine_says_why_crooks_and_bar_do_not_apply():
+    run = mt.sample(otto(cycles=2), trajectories=20_000, seed=6, reverse=True)
+    rows = run.checks.set_index("check")
+    for check in ("bar", "crooks"):
+        assert rows.loc[check, "verdict"] == "inconclusive"
+        assert rows.loc[check, "reason"].startswith("not applicable: Crooks and BAR need a protocol")
+    # the reverse process itself is sampled and checked
+    assert rows.query("direction == 'reverse'").loc["integral_ft", "verdict"] == "passed"

@@ -106,9 +106,15 @@ class Strokes(StrokeProtocol, Model):
             directions[direction], extra = self.engine(direction).direction_results(accumulator)
             for name, table in extra.items():
                 tables.setdefault(name, []).append(table.assign(direction=direction))
-        gibbs = self.gibbs_bath()
-        histograms = all("counts" in accumulator for accumulator in accumulators.values())
-        bar_crooks = ((self.baths[gibbs].beta, self.free_energy_change())
-                      if gibbs and histograms and "reverse" in directions else None)
+        bar_crooks = None
+        if "reverse" in directions:
+            gibbs = self.gibbs_bath()
+            if not gibbs:
+                bar_crooks = ("Crooks and BAR need a protocol that starts in the Gibbs state of the one "
+                              "bath it touches (the reverse direction is checked on its own)")
+            elif not all("counts" in accumulator for accumulator in accumulators.values()):
+                bar_crooks = "Crooks and BAR need the work histograms (moment-only sampling)"
+            else:
+                bar_crooks = (self.baths[gibbs].beta, self.free_energy_change())
         return Results(directions, bar_crooks=bar_crooks,
                        extra_tables={name: pd.concat(parts, ignore_index=True) for name, parts in tables.items()})
