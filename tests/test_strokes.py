@@ -541,3 +541,15 @@ def test_reverse_of_a_two_bath_engine_says_why_crooks_and_bar_do_not_apply():
         assert rows.loc[check, "reason"].startswith("not applicable: Crooks and BAR need a protocol")
     # the reverse process itself is sampled and checked
     assert rows.query("direction == 'reverse'").loc["integral_ft", "verdict"] == "passed"
+
+
+def test_random_spectra_beyond_int64_keys_fall_back_to_moment_sampling():
+    """d = 8 random spectra, 3 cycles: 24 lattice axes, keys beyond int64 -- the histogram tables are
+    never built; moment-only sampling runs and its means pass against the transfer matrices."""
+    spec = random_spectrum(np.random.default_rng(3), d=8, cycles=3)
+    engine = spec.engine("forward")
+    assert engine.mode == "moments" and "keys would exceed 2**62" in spec.exact_tables()
+    assert spec.steps_per_trajectory() == engine.moment_tables.steps
+    run = mt.sample(spec, trajectories=20_000, seed=1)
+    means = run.checks.query("check == 'mean'")
+    assert set(means["verdict"]) == {"passed"} and len(means) == 5

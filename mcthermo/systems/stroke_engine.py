@@ -199,8 +199,9 @@ class StrokeEngine:
 
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
-            return float(self.two_state[0].events + 1)
-        return float(self.tables.steps)
+            return float(self.two_state.chain.events + 1)
+        # moment-only sampling never builds the histogram tables (their keys may not fit int64)
+        return float((self.moment_tables if self.mode == "moments" else self.tables).steps)
 
     def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
         mode = self.mode
