@@ -1,7 +1,6 @@
 """Every check passes on the correct sampler and fails on a deliberately wrong one; verdicts at
 small counts, diagnostics and inconclusive rows."""
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import binom

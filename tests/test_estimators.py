@@ -48,12 +48,8 @@ def test_overlap_equals_pymbar(pymbar_estimators):
         reference, abs=1e-8)
 
 
-def test_counts_and_samples_give_the_same_estimates():
-    spec = Staircase(steps=8)
-    rng = np.random.default_rng(3)
-    w = spec.step * np.arange(9)
-    cf = rng.multinomial(50_000, np.exp(spec.log_work_pmf()))
-    cr = rng.multinomial(40_000, np.exp(spec.reverse().log_work_pmf()))
+def test_counts_and_samples_give_the_same_estimates(staircase_work_counts):
+    w, cf, cr, _ = staircase_work_counts
     sf, sr = np.repeat(w, cf), np.repeat(-w, cr)
     for a, b in [(theorems.exponential_average(w, cf, beta=1.0, seed=1),
                   theorems.exponential_average(sf, beta=1.0, seed=1)),

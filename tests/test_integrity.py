@@ -1,13 +1,11 @@
 """Issue 16: no silent corruption, no stuck or unreadable runs, nothing written by a refused run.
 
 Each test names the case of issue 16 it covers; each failed before the fix."""
-import json
 import os
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -5,7 +5,6 @@ import itertools
 import numba
 import numpy as np
 import pytest
-from scipy.stats import chi2
 
 from reference_rng import GOLDEN, MASK, splitmix64_draws, xoshiro_draws
 from reference_rng import reference_state as _reference_state

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcthermo import Staircase
 from mcthermo.validation import register, run, validate
 
 BETA, DF, SIGMA = 2.0, 0.7, 0.6
@@ -50,15 +49,10 @@ def test_correct_samples_pass_and_a_wrong_free_energy_fails():
         assert wrong.loc[check, "verdict"] == "failed", check
 
 
-def test_histograms_and_samples_give_the_same_rows():
-    spec = Staircase(steps=8)
-    rng = np.random.default_rng(3)
-    w = spec.step * np.arange(9)
-    cf = rng.multinomial(50_000, np.exp(spec.log_work_pmf()))
-    cr = rng.multinomial(40_000, np.exp(spec.reverse().log_work_pmf()))
-    by_counts = validate((w, cf), (-w, cr), beta=1.0, free_energy=spec.free_energy_change())
-    by_samples = validate(np.repeat(w, cf), np.repeat(-w, cr), beta=1.0,
-                          free_energy=spec.free_energy_change())
+def test_histograms_and_samples_give_the_same_rows(staircase_work_counts):
+    w, cf, cr, free_energy = staircase_work_counts
+    by_counts = validate((w, cf), (-w, cr), beta=1.0, free_energy=free_energy)
+    by_samples = validate(np.repeat(w, cf), np.repeat(-w, cr), beta=1.0, free_energy=free_energy)
     pd.testing.assert_frame_equal(by_counts, by_samples)
     assert (by_counts["verdict"] == "passed").all(), by_counts[["check", "z", "reason"]]
 

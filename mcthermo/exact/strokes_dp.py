@@ -143,7 +143,8 @@ class Lattice:
 
     @property
     def cells(self) -> int:
-        return int(np.prod(self.size.astype(np.float64)))
+        """Cells of the box, as an exact (unbounded) integer."""
+        return math.prod(int(size) for size in self.size)
 
     def flat_steps(self) -> np.ndarray:
         """(steps, d, d) increment of the flat box index on each transition."""
@@ -260,7 +261,7 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
 
 def key_space(chain: StrokeChain, box: Lattice) -> int:
     """Number of histogram keys (initial level, final level, box cell): d^2 prod(box.size), exact."""
-    return chain.levels**2 * math.prod(int(size) for size in box.size)
+    return chain.levels**2 * box.cells
 
 
 def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
@@ -271,7 +272,7 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
     The same dynamic programme as ``log_joint_pmf`` over the reachable states alone: when the
     energies are incommensurate the box has one axis per energy quantum and is mostly empty, while
     the paths reach few of its cells.  Needs ``key_space`` < 2**63."""
-    d, cells = chain.levels, math.prod(int(size) for size in box.size)
+    d, cells = chain.levels, box.cells
     flat, possible = box.flat_steps(), chain.possible()
     levels = np.flatnonzero(chain.log_initial > -np.inf)
     # states as (i d + s) cells + index: one int64 code each

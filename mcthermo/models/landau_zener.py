@@ -204,10 +204,6 @@ class LandauZener(ChainModel):
         self.chain("forward")  # refuse an exploding work lattice at construction
         self._warn_outside_validity()
 
-    def dp_size(self) -> tuple[int, int]:
-        """(levels, points of the work lattice): one event per crossing."""
-        return len(self.levels), self.chain("forward").lattice_size
-
     def _warn_outside_validity(self):
         """Seed Sec. II: sequential LZ crossings need eps_{i+1} - eps_i > delta_i and > sqrt(eps_dot_i)."""
         spacing = np.diff(self.levels)

@@ -282,7 +282,7 @@ class StrokeEngine:
 
     def exact_moments(self, name: str) -> tuple[float, float]:
         """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
-        chain, protocol = self.chain, self.protocol
+        chain = self.chain
         if name != "entropy_production":
             return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
         return transfer_moments(chain, *self._entropy_terms())
