@@ -19,7 +19,21 @@ def _assert_same_tables(a, b):
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
 
 
-@pytest.mark.parametrize("spec,reverse", [(SPEC, True), (mt.DrivenQubit(t_end=5.0, times=11), False)])
+def random_spectrum_otto():
+    """A d = 3 Otto engine with random (incommensurate) spectra: sampled on its sparse support."""
+    rng = np.random.default_rng(3)
+    cold, hot = np.sort(rng.uniform(0.0, 1.0, 3)), np.sort(rng.uniform(0.0, 2.0, 3))
+    swap = np.abs(np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))[0]) ** 2
+    spec = mt.Strokes(energies=cold, baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                      initial="cold", strokes=[mt.Quench(hot, swap), mt.Thermalize("hot", 0.7),
+                                               mt.Quench(cold, swap.T), mt.Thermalize("cold")], cycles=2)
+    assert spec.engine("forward").mode == "sparse"
+    return spec
+
+
+@pytest.mark.parametrize("spec,reverse", [(SPEC, True), (mt.DrivenQubit(t_end=5.0, times=11), False),
+                                          (mt.examples.ladder_otto(), True), (random_spectrum_otto(), False)],
+                         ids=["staircase", "qubit", "ladder-otto", "sparse-otto"])
 def test_tables_are_bit_identical_for_any_chunk_size_and_thread_count(spec, reverse):
     """Same seed -> the same bytes in every table, whatever the chunking (not aligned with the
     qubit's 4096-trajectory blocks either) and the number of Numba threads; the thread count of the
