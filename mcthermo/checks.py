@@ -272,7 +272,8 @@ def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_ex
     cell (the test stays sensitive to mass where little is expected).  When that pooled cell itself
     expects fewer than ``min_expected`` counts its count K is judged by the exact binomial tail
     and the G-test runs on the other atoms given K (independent tests, combined by Sidak:
-    p = 1 - (1 - min p)^2).  A count on an atom of exact probability zero fails.
+    p = 1 - (1 - min p)^2).  A count on an atom of exact probability zero fails; a one-atom law
+    with every sample on it is inconclusive (there is nothing to fit).
     """
     if not (obs.histogrammed and obs.has_law):
         return not_applicable("distribution", direction, obs.name, "no exact distribution declared")
@@ -281,6 +282,10 @@ def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_ex
     probabilities = np.exp(log_p)
     n = obs.n
     impossible = counts[np.isneginf(log_p)].sum()
+    if impossible == 0 and np.count_nonzero(np.isfinite(log_p)) == 1:
+        # a one-atom law: nothing to fit; only a sample off the atom could show a violation
+        return not_applicable("distribution", direction, obs.name, "the exact law has one atom "
+                              "and every sample is on it")
     large = n * probabilities >= min_expected
     rare_count, rare_probability = counts[~large].sum(), float(probabilities[~large].sum())
     if n * rare_probability >= min_expected:

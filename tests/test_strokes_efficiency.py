@@ -130,13 +130,19 @@ def test_sampled_efficiency_passes_its_checks_given_the_conditioned_count():
 
 def test_the_readme_engine_counts_efficiency_over_the_trajectories_with_hot_heat():
     """The README's Otto engine (adiabatic quenches): eta = 1 - 1/2 on every trajectory with
-    Q_hot != 0, so its mean and variance cannot vary; the distribution check has one atom."""
+    Q_hot != 0, so its mean and variance cannot vary and its one-atom law has nothing to fit: all
+    three rows inconclusive (no check claims a pass it had no power to earn); a sample off the atom
+    fails."""
     spec = otto(cycles=5)
     run = mt.sample(spec, trajectories=50_000, seed=1)
     rows = efficiency_rows(run)
-    assert set(rows.loc[["mean", "variance"], "verdict"]) == {"inconclusive"}
+    assert set(rows["verdict"]) == {"inconclusive"}
     assert rows.loc["mean", "reason"].startswith("not applicable: the observable cannot vary")
-    assert rows.loc["distribution", "verdict"] == "passed"
+    assert rows.loc["distribution", "reason"].startswith("not applicable: the exact law has one atom")
+    from mcthermo.checks import distribution_check
+
+    off = mt.Observable("efficiency", [0.5, 0.75], [999, 1], [0.0, -np.inf])  # one sample off the atom
+    assert distribution_check("forward", off)["verdict"] == "failed"
     undefined = run.histogram.query("observable == 'efficiency_undefined' and value == 1")["count"].sum()
     summary = run.summary.set_index("observable")
     assert summary.loc["efficiency", "trajectories"] == 50_000 - undefined

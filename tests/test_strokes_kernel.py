@@ -58,8 +58,11 @@ def test_sampled_joint_law_passes_the_g_test(case):
     for observable in results.observables:
         row = mean_check("forward", observable)  # (no z where an observable cannot vary)
         assert row["verdict"] != "failed" and not abs(row["z"]) > Z_THRESHOLD, row
-    # the efficiency histogram against its exact law (conditioned on Q_hot != 0)
-    assert distribution_check("forward", results.observable("efficiency"))["passed"]
+    # the efficiency histogram against its exact law (conditioned on Q_hot != 0); a one-atom law
+    # (adiabatic two-level Otto: eta = 1 - w_c / w_h) has nothing to fit
+    row = distribution_check("forward", results.observable("efficiency"))
+    assert row["passed"] or row["reason"].endswith("the exact law has one atom and every sample is on it")
+    assert row["verdict"] != "failed"
 
 
 def ladder(rng, d, cycles=2):
