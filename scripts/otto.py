@@ -11,28 +11,7 @@ distribution (sampled vs exact).  Units hbar = k_B = 1; heat is energy into the 
 """
 import argparse
 
-import numpy as np
-
 import mcthermo as mt
-
-
-def two_level_otto(cycles, cold_gap=1.0, hot_gap=2.0):
-    return mt.Strokes(energies=[0.0, cold_gap], baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
-                      initial="cold", strokes=[mt.Quench([0.0, hot_gap]), mt.Thermalize("hot"),
-                                               mt.Quench([0.0, cold_gap]), mt.Thermalize("cold")],
-                      cycles=cycles)
-
-
-def ladder_otto(levels, cycles, seed=1):
-    """Ladder n w, w: 1 -> 2 by a sudden quench with |U|^2 transitions, back adiabatically."""
-    rng = np.random.default_rng(seed)
-    u = np.linalg.qr(rng.normal(size=(levels, levels)) + 1j * rng.normal(size=(levels, levels)))[0]
-    # mostly adiabatic: mix the identity with a random unitary's |U|^2 (still doubly stochastic)
-    transitions = 0.95 * np.eye(levels) + 0.05 * np.abs(u) ** 2
-    n = np.arange(levels, dtype=float)
-    return mt.Strokes(energies=n, baths={"hot": mt.Bath(beta=0.2), "cold": mt.Bath(beta=2.0)},
-                      initial="cold", strokes=[mt.Quench(2.0 * n, transitions), mt.Thermalize("hot"),
-                                               mt.Quench(n), mt.Thermalize("cold")], cycles=cycles)
 
 
 def report(name, run):
@@ -57,8 +36,9 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=None, help="folder for the two runs (optional)")
     args = parser.parse_args()
-    for name, spec in [("two-level Otto", two_level_otto(args.cycles)),
-                       (f"{args.levels}-level ladder Otto", ladder_otto(args.levels, args.cycles))]:
+    for name, spec in [("two-level Otto", mt.examples.two_level_otto(cycles=args.cycles)),
+                       (f"{args.levels}-level ladder Otto",
+                        mt.examples.ladder_otto(levels=args.levels, cycles=args.cycles))]:
         out = None if args.out is None else f"{args.out}/{name.split()[0]}"
         run = mt.sample(spec, trajectories=args.trajectories, seed=args.seed, out=out)
         report(name, run)

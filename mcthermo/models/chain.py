@@ -136,8 +136,11 @@ class TwoStateChain:
         return ChainTables(events, below, above, gain, loss, weights, weighted, block_weight)
 
     # --- sampling -------------------------------------------------------------------------
-    def counts(self, seed: int, stream: int, first: int, count: int, blocks: int) -> np.ndarray:
-        """int64 counts, shape (2, 2, lattice_size), over (n_initial, n_final, work index)."""
+    def counts(self, seed: int, stream: int, first: int, count: int, blocks: int | None = None) -> np.ndarray:
+        """int64 counts, shape (2, 2, lattice_size), over (n_initial, n_final, work index), from
+        ``blocks`` partial histograms (default: enough to balance the threads, at most ~64 MiB)."""
+        if blocks is None:
+            blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * self.lattice_size)))
         return chain_counts(seed, stream, first, count, self.tables, self.lattice_size, blocks)
 
     def paths(self, seed: int, stream: int, first: int, count: int):
@@ -207,7 +210,12 @@ class TwoStateChain:
 
     def log_joint_pmf(self) -> np.ndarray:
         """ln P(n_initial, n_final, work index), shape (2, 2, lattice_size), -inf where impossible:
-        the dynamic programme of ``joint_pmf`` in log space (atoms far below 1e-308 survive)."""
+        the dynamic programme of ``joint_pmf`` in log space (atoms far below 1e-308 survive); computed
+        once per chain, a copy returned."""
+        return self._log_joint_pmf.copy()
+
+    @cached_property
+    def _log_joint_pmf(self) -> np.ndarray:
         (occupied, empty), (log_f, log_vacancy), (log_keep, log_redraw) = self._log_draws()
         size = self.lattice_size
         log_pmf = np.full((2, 2, size), -np.inf)
@@ -276,10 +284,7 @@ class ChainModel(Model):
                              f"{self.max_dp_cells:.0e}, minutes); use fewer steps or levels")
 
     def accumulate(self, direction, seed, first, count):
-        chain = self.chain(direction)
-        # partial histograms per block: enough blocks to balance threads, at most ~64 MiB of them
-        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
-        return {"counts": chain.counts(seed, STREAMS[direction], first, count, blocks)}
+        return {"counts": self.chain(direction).counts(seed, STREAMS[direction], first, count)}
 
     def samples(self, direction, seed, first, count):
         chain = self.chain(direction)

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ..exact import tilted
-from ..stats import lattice_groups
+from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
 
@@ -41,16 +41,7 @@ def _atoms(name, values, counts, law, moments):
     keep = (counts > 0) | (law > LAW_FLOOR) if law is not None else counts > 0
     unique, inverse = lattice_groups(values[keep])
     atom_counts = np.bincount(inverse, weights=counts[keep], minlength=len(unique)).astype(np.int64)
-    log_p = None
-    if law is not None:
-        sizes = np.bincount(inverse, minlength=len(unique))
-        order = np.argsort(inverse, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        cell_log = _log(law[keep])[order]
-        top = np.maximum.reduceat(cell_log, starts)
-        shift = np.where(np.isfinite(top), top, 0.0)
-        with np.errstate(divide="ignore"):
-            log_p = shift + np.log(np.add.reduceat(np.exp(cell_log - np.repeat(shift, sizes)), starts))
+    log_p = None if law is None else log_group_sum(inverse, _log(law[keep]), len(unique))
     return Observable(name, values=unique, counts=atom_counts, log_probability_exact=log_p,
                       mean_exact=moments[0], variance_exact=moments[1])
 

@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
 from ..models.base import STREAMS, Model
 from . import open_results, open_sampling
@@ -376,25 +377,16 @@ class OpenSystem(Model):
 
     def lattice_unit(self, bath: str) -> float | None:
         """The unit q with every heat quantum of ``bath`` an integer multiple of q (declared in
-        ``energy_units`` or found as a common rational unit, denominators <= 1000, to 1e-12), else
-        None."""
+        ``energy_units`` or found as a common rational unit by ``exact/strokes_dp.common_unit``), else
+        None (1 when every quantum is zero)."""
         quanta = self.heat_quanta(bath)
-        scale = float(np.abs(quanta).max()) if quanta.size else 0.0
         if bath in self.energy_units:
             unit = self.energy_units[bath]
             steps = quanta / unit
             if np.abs(steps - np.round(steps)).max(initial=0.0) > 1e-9:
                 raise ValueError(f"energy unit {unit} of bath {bath!r} does not divide its heat quanta")
             return unit
-        if scale == 0.0:
-            return 1.0
-        from fractions import Fraction
-        ratios = [Fraction(float(q / scale)).limit_denominator(1000) for q in quanta]
-        if any(abs(float(r) - q / scale) > 1e-12 for r, q in zip(ratios, quanta)):
-            return None
-        lcm = math.lcm(*(r.denominator for r in ratios))
-        gcd = math.gcd(*(int(r * lcm) for r in ratios))
-        return scale * gcd / lcm
+        return common_unit(quanta)
 
     # --- JSON round trip ------------------------------------------------------------------------
     def to_json(self) -> dict:

@@ -232,9 +232,7 @@ class StrokeEngine:
             blocks = max(1, min(count, numba.get_num_threads(), (64 << 20) // (8 * cells)))
             return stroke_counts(seed, stream, first, count, self.tables, cells, blocks).reshape(self.shape)
         chain, box_index = self.two_state
-        # the two-state kernel's blocking, as in ChainModel.accumulate
-        blocks = max(1, min(count, 8 * numba.get_num_threads(), (64 << 20) // (32 * chain.lattice_size)))
-        counts = chain.counts(seed, stream, first, count, blocks)
+        counts = chain.counts(seed, stream, first, count)
         inside = box_index >= 0
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")

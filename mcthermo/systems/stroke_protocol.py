@@ -300,6 +300,10 @@ class StrokeProtocol:
 
     def reference_log_populations(self) -> np.ndarray:
         """ln p~, the reference final distribution of the entropy production: the final populations."""
+        return self._final_log_populations
+
+    @cached_property
+    def _final_log_populations(self) -> np.ndarray:
         return self.chain.log_populations()
 
     def reversed_protocol(self) -> dict:
