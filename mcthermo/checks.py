@@ -1,11 +1,17 @@
-"""Check rows: one verdict each ("passed", "failed" or "inconclusive") with its reason, the
-estimate, what exact theory expects, a z-score and the threshold it is judged by.
+"""Check rows: one verdict each ("passed", "failed", "inconclusive" or "not applicable") with its
+reason, the estimate, what exact theory expects, a z-score and the threshold it is judged by.
+
+"inconclusive": the check applies but these data cannot decide it (too few samples, no power, an
+average carried by paths the sample cannot contain); "not applicable": the check does not apply to
+this system or observable (no exact answer, a theorem whose hypotheses fail, bookkeeping rows that
+are informational by design) -- it says why, and never makes ``mcthermo check --strict`` fail.
 
 Every function takes the declarations of ``mcthermo.results`` and returns one row (or rows); a
 check whose estimator cannot estimate (too few samples, no overlap) gives an inconclusive row that
 says why, never a missing row.  z-tests pass at |z| <= ``Z_THRESHOLD`` (5: a false alarm in 1.7
 million per check for a correct sampler).  Goodness-of-fit rows report their statistic, degrees of
-freedom and p-value in columns of those names and the one-sided normal quantile of the p-value as
+freedom and p-value in columns of those names, the statistic as ``estimate`` beside its null mean
+(the degrees of freedom) as ``expected``, and the one-sided normal quantile of the p-value as
 ``z`` so that all verdicts read alike.
 """
 from __future__ import annotations
@@ -16,12 +22,12 @@ from scipy.special import logsumexp
 from scipy.stats import binom, norm
 from scipy.stats import chi2 as chi2_distribution
 
-from . import theorems
+from . import exponential, theorems
 from .results import ExactCount, Expectation, Observable
 from .stats import Estimate, log_sum_exp
 
 Z_THRESHOLD = 5.0
-VERDICTS = ("passed", "failed", "inconclusive")
+VERDICTS = ("passed", "failed", "inconclusive", "not applicable")
 
 
 def row(check, direction, observable, *, verdict, reason="", estimate=np.nan, expected=np.nan,
@@ -48,10 +54,9 @@ def _judged(check, direction, observable, est: Estimate, expected, z, threshold=
                trajectories=est.n, **extra)
 
 
-def not_applicable(check, direction, observable, reason) -> dict:
-    """An inconclusive row for a check that does not apply (e.g. no exact answer)."""
-    return row(check, direction, observable, verdict="inconclusive",
-               reason=f"not applicable: {reason}")
+def not_applicable(check, direction, observable, reason, **extra) -> dict:
+    """A "not applicable" row for a check that does not apply (e.g. no exact answer), saying why."""
+    return row(check, direction, observable, verdict="not applicable", reason=reason, **extra)
 
 
 def _cannot_estimate(check, direction, observable, error: Exception, n=0, **extra) -> dict:
@@ -136,17 +141,46 @@ def _mean_test(values, counts, log_p, expected, variance, sample_variance, n):
     return mean, stderr, z, float(2.0 * norm.sf(abs(z))), "normal"
 
 
-def _cannot_vary(check, direction, obs, values, counts, expected, n):
-    """An observable of exact variance 0: passes as 'not applicable' when every sample equals the
-    exact value, fails when a sample differs."""
-    scale = 1e-9 * max(1.0, abs(expected))
-    off = int(counts[np.abs(values - expected) > scale].sum())
+def value_scale(obs: Observable, expected=0.0) -> float:
+    """The scale of an observable's values against which round-off is judged (declared, else the
+    largest of 1, |expected| and the largest |sampled value|)."""
+    if obs.value_scale is not None:
+        return float(obs.value_scale)
+    top = float(np.abs(obs.values).max(initial=0.0)) if obs.histogrammed else abs(obs.total / max(obs.n, 1))
+    return max(1.0, abs(float(expected)) if np.isfinite(expected) else 0.0, top)
+
+
+def is_deterministic(obs: Observable, mean, variance) -> bool:
+    """Exact variance zero within round-off relative to the scale of the values
+    (std <= ``exponential.ROUND_OFF`` x scale): the observable cannot vary."""
+    return bool(np.isfinite(variance)
+                and np.sqrt(max(variance, 0.0)) <= exponential.ROUND_OFF * value_scale(obs, mean))
+
+
+def _samples_off(obs: Observable, expected) -> int:
+    """How many samples differ from ``expected`` by more than round-off (moments only: 0 or n,
+    from the sample mean and spread)."""
+    tolerance = exponential.ROUND_OFF * value_scale(obs, expected)
+    if obs.histogrammed:
+        return int(obs.counts[np.abs(obs.values - expected) > tolerance].sum())
+    n = obs.n
+    mean = obs.total / n
+    spread = max(obs.total_squares / n - mean * mean, 0.0)
+    return 0 if abs(mean - expected) <= tolerance and np.sqrt(spread) <= tolerance else n
+
+
+def _cannot_vary(check, direction, obs, expected, n, **extra):
+    """An observable of exact variance 0 (within round-off): passed when every sample equals the
+    exact value, failed when one differs."""
+    off = _samples_off(obs, expected)
+    estimate = obs.total / n if not obs.histogrammed else np.dot(obs.counts, obs.values) / n
     if off == 0:
-        return not_applicable(check, direction, obs.name, "the observable cannot vary (exact "
-                              "variance 0) and every sample has its exact value")
-    return row(check, direction, obs.name, verdict="failed", estimate=np.dot(counts, values) / n,
+        return row(check, direction, obs.name, verdict="passed", estimate=estimate, expected=expected,
+                   stderr=0.0, z=0.0, trajectories=n, reason="no sampled fluctuation: the exact "
+                   "variance is 0 and every sample sits on the exact value", **extra)
+    return row(check, direction, obs.name, verdict="failed", estimate=estimate,
                expected=expected, stderr=0.0, z=np.inf, trajectories=n,
-               reason=f"exact variance 0 but {off} of {n} samples differ from {expected:.6g}")
+               reason=f"exact variance 0 but {off} of {n} samples differ from {expected:.6g}", **extra)
 
 
 # --- one observable --------------------------------------------------------------------------
@@ -193,10 +227,8 @@ def mean_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
     if n < 2:
         return row("mean", direction, obs.name, verdict="inconclusive", trajectories=n,
                    expected=expected, reason=f"{n} trajectory: no error estimate")
-    if np.isfinite(variance) and variance <= (1e-12 * max(1.0, abs(expected))) ** 2:
-        if obs.histogrammed:
-            return _cannot_vary("mean", direction, obs, values, counts, expected, n)
-        return not_applicable("mean", direction, obs.name, "the observable cannot vary (exact variance 0)")
+    if is_deterministic(obs, expected, variance):
+        return _cannot_vary("mean", direction, obs, expected, n)
     if not obs.histogrammed and _is_count(obs) and n * expected < RARE_COUNT:
         return _rare_count(direction, obs, expected, threshold)
     if not np.isfinite(variance):
@@ -223,11 +255,13 @@ def variance_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
     expected_mean, expected = _exact(obs)
     if not np.isfinite(expected):
         return not_applicable("variance", direction, obs.name, "no exact variance declared")
+    if obs.n < 2:
+        return row("variance", direction, obs.name, verdict="inconclusive", trajectories=obs.n,
+                   expected=expected, reason=f"{obs.n} trajectory: no error estimate")
+    if is_deterministic(obs, expected_mean, expected):
+        return _cannot_vary("variance", direction, obs, expected_mean, obs.n)
     if not obs.histogrammed:
-        return not_applicable("variance", direction, obs.name, "no histogram (moments only)")
-    if expected <= (1e-12 * max(1.0, abs(expected_mean))) ** 2:
-        return not_applicable("variance", direction, obs.name, "the observable cannot vary "
-                              "(exact variance 0)")
+        return _moment_variance_check(direction, obs, expected_mean, expected, threshold)
     squares = (obs.values - expected_mean) ** 2
     counts = obs.counts.astype(float)
     n = obs.n
@@ -245,6 +279,27 @@ def variance_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
                                                   sample_spread, n)
     return _judged("variance", direction, obs.name, Estimate.normal(mean, stderr, n), expected, z,
                    threshold, p_value=p_value, method=method)
+
+
+def _moment_variance_check(direction, obs: Observable, mean, variance, threshold) -> dict:
+    """Variance about the exact mean from the sums of x and x^2, judged with the exact null stderr
+    sqrt((mu_4 - variance^2) / n), mu_4 from the exact generating function; without one the
+    row says why."""
+    log_g = obs.log_generating_function
+    if log_g is None:
+        return not_applicable("variance", direction, obs.name, "moments only and no exact "
+                              "generating function (its fourth moment sets the stderr)")
+    n = obs.n
+    estimate = obs.total_squares / n - 2.0 * mean * obs.total / n + mean * mean
+    spread = exponential.fourth_central_moment(log_g, mean, variance) - variance**2
+    if not spread > 0:
+        return row("variance", direction, obs.name, verdict="inconclusive", trajectories=n,
+                   estimate=estimate, expected=variance, reason="exact fourth moment not positive "
+                   "(round-off): no stderr")
+    est = Estimate.normal(estimate, np.sqrt(spread / n), n)
+    z = est.z(variance)
+    return _judged("variance", direction, obs.name, est, variance, z, threshold,
+                   p_value=float(2.0 * norm.sf(abs(z))), method="normal (exact mu_4 from G)")
 
 
 def _binomial_p_value(k, n, probability) -> float:
@@ -276,6 +331,8 @@ def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_ex
     with every sample on it is inconclusive (there is nothing to fit).
     """
     if not (obs.histogrammed and obs.has_law):
+        if _has_generating_function(obs):
+            return generating_distribution_check(direction, obs, threshold)
         return not_applicable("distribution", direction, obs.name, "no exact distribution declared")
     counts = obs.counts.astype(np.float64)
     log_p = obs.log_probability_exact - logsumexp(obs.log_probability_exact)
@@ -283,9 +340,10 @@ def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_ex
     n = obs.n
     impossible = counts[np.isneginf(log_p)].sum()
     if impossible == 0 and np.count_nonzero(np.isfinite(log_p)) == 1:
-        # a one-atom law: nothing to fit; only a sample off the atom could show a violation
-        return not_applicable("distribution", direction, obs.name, "the exact law has one atom "
-                              "and every sample is on it")
+        # a one-atom law (a deterministic observable): every sample is on the atom
+        return row("distribution", direction, obs.name, verdict="passed", trajectories=n,
+                   estimate=0.0, expected=0.0, stderr=0.0, z=0.0, reason="no sampled fluctuation: "
+                   "the exact law has one atom and every sample is on it")
     large = n * probabilities >= min_expected
     rare_count, rare_probability = counts[~large].sum(), float(probabilities[~large].sum())
     if n * rare_probability >= min_expected:
@@ -306,8 +364,8 @@ def distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD, min_ex
     reason = "" if passed else (f"{int(impossible)} counts on impossible values" if impossible
                                 else f"p = {p_value:.3g} < {norm.sf(threshold):.2g}")
     return row("distribution", direction, obs.name, verdict="passed" if passed else "failed",
-               reason=reason, z=z, threshold=threshold, trajectories=n, statistic=g, dof=dof,
-               p_value=p_value, method=method)
+               reason=reason, estimate=g, expected=dof, z=z, threshold=threshold, trajectories=n,
+               statistic=g, dof=dof, p_value=p_value, method=method)
 
 
 # --- exponential averages --------------------------------------------------------------------
@@ -408,11 +466,107 @@ def _unless(problem, judged: dict) -> dict:
     return judged
 
 
+def _has_generating_function(obs: Observable) -> bool:
+    return obs.log_generating_function is not None
+
+
+def generating_average_check(check, direction, obs: Observable, s, expected_log,
+                             threshold=Z_THRESHOLD, **extra) -> dict:
+    """<e^{-s x}> of the sample against its exact value e^{expected_log}, judged on the ratio
+    R = sample average / e^{expected_log} with the EXACT null stderr sqrt(v / n),
+    v = G(2s)/G(s)^2 - 1 from the exact generating function (never a sample stderr).
+
+    The row shows -ln(average) / s (the free energy for Jarzynski at s = beta, -ln<e^{-sigma}> for
+    the integral fluctuation theorem) against -expected_log / s.  A deterministic observable passes
+    when every sample sits on its exact value; where the exact relative stderr or the skewness of
+    the sample mean is too large (``exponential.usable``) the row is inconclusive: the sample
+    cannot contain the paths that carry the average (``trajectories_needed`` says how many would).
+    """
+    n = obs.n
+    log_g = obs.exact_log_generating
+    log_sum = obs.sample_log_exponential_sum(s)
+    expected = -float(expected_log) / s
+    if log_sum is None or n < 1:
+        return row(check, direction, obs.name, verdict="inconclusive", expected=expected,
+                   trajectories=n, reason=f"no exponential sum at s = {s:g} was accumulated", **extra)
+    estimate = -(log_sum - np.log(n)) / s
+    mean, variance = _exact(obs)
+    if is_deterministic(obs, mean, variance):
+        off = _samples_off(obs, mean)
+        matches = abs(expected - mean) <= exponential.ROUND_OFF * value_scale(obs, mean)
+        verdict = "passed" if off == 0 and matches else "failed"
+        reason = ("no sampled fluctuation: the exact variance is 0 and every sample sits on the "
+                  "exact value" if verdict == "passed" else
+                  f"exact variance 0 but {off} of {n} samples differ from {mean:.6g}" if off
+                  else f"the observable is {mean:.6g} on every trajectory: -ln<e^(-s x)>/s cannot "
+                       f"be {expected:.6g}")
+        return row(check, direction, obs.name, verdict=verdict, reason=reason, estimate=estimate,
+                   expected=expected, stderr=0.0, z=0.0 if verdict == "passed" else np.inf,
+                   threshold=threshold, trajectories=n, exponent=s, **extra)
+    v = float(exponential.relative_variance(log_g, s)[0])
+    needed = exponential.trajectories_needed(log_g, s)
+    relative_stderr = float(np.sqrt(v / n))
+    stderr = relative_stderr / abs(s)
+    diagnostics = {"exponent": s, "relative_variance": v, "trajectories_needed": needed, **extra}
+    if not exponential.usable(log_g, s, n)[0]:
+        return row(check, direction, obs.name, verdict="inconclusive", estimate=estimate,
+                   expected=expected, stderr=stderr, trajectories=n,
+                   reason=(f"trajectories_needed = {needed:.3g} > {n} trajectories (exact relative "
+                           f"variance of e^(-{s:g} x) = {v:.3g}): the sample cannot contain the "
+                           "paths that carry the average"), **diagnostics)
+    ratio = float(np.expm1(log_sum - np.log(n) - float(expected_log)))
+    z = -np.sign(s) * ratio / relative_stderr
+    est = Estimate.normal(estimate, stderr, n)
+    return _judged(check, direction, obs.name, est, expected, z, threshold,
+                   p_value=float(2.0 * norm.sf(abs(z))), method="exact null stderr from G(2s)",
+                   **diagnostics)
+
+
+def generating_distribution_check(direction, obs: Observable, threshold=Z_THRESHOLD) -> dict:
+    """The law of x without a lattice: the sample's <e^{-s x}> at the accumulated s values where the
+    sample has power (``exponential.usable``) against the exact G(s), one chi-square with the exact
+    covariance n Cov(R_i, R_j) = G(s_i + s_j) / (G(s_i) G(s_j)) - 1 of the ratios R = average / G
+    (directions of the covariance below 1e-9 of its largest eigenvalue dropped: they would only
+    measure round-off).  ``estimate`` is the statistic, ``expected`` its null mean (the dof)."""
+    n = obs.n
+    log_g = obs.exact_log_generating
+    mean, variance = _exact(obs)
+    if is_deterministic(obs, mean, variance):
+        return _cannot_vary("distribution", direction, obs, mean, n)
+    s = np.array([] if obs.exponents is None else obs.exponents[np.isfinite(obs.log_exponential_sums)])
+    s = s[exponential.usable(log_g, s, n)] if s.size else s
+    if s.size == 0:
+        return row("distribution", direction, obs.name, verdict="inconclusive", trajectories=n,
+                   reason=f"no accumulated s value has power at {n} trajectories")
+    log_sums = np.array([obs.sample_log_exponential_sum(t) for t in s])
+    log_gs = np.asarray(log_g(s), float)
+    ratio = np.expm1(log_sums - np.log(n) - log_gs)
+    pairs = np.asarray(log_g((s[:, None] + s[None, :]).ravel()), float).reshape(len(s), len(s))
+    covariance = np.expm1(pairs - log_gs[:, None] - log_gs[None, :])
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    kept = eigenvalues > 1e-9 * eigenvalues.max()
+    projected = vectors[:, kept].T @ ratio
+    statistic = float(n * np.sum(projected**2 / eigenvalues[kept]))
+    dof = int(kept.sum())
+    p_value = float(chi2_distribution.sf(statistic, dof))
+    z = _p_to_z(p_value)
+    passed = z <= threshold
+    return row("distribution", direction, obs.name, verdict="passed" if passed else "failed",
+               reason="" if passed else f"p = {p_value:.3g} < {norm.sf(threshold):.2g}",
+               estimate=statistic, expected=dof, z=z, threshold=threshold, trajectories=n,
+               statistic=statistic, dof=dof, p_value=p_value,
+               method="generating function at s = " + ", ".join(f"{t:.3g}" for t in s))
+
+
 def jarzynski_check(direction, work: Observable, beta, expected_free_energy,
                     threshold=Z_THRESHOLD) -> dict:
     """Jarzynski: the free-energy estimate -ln<e^{-beta W}>/beta of this direction against its
     exact free-energy change; with the exact work law, the stderr is at least the exact null one.
-    Inconclusive (whatever z) when the estimate cannot be trusted: see ``power_problem``."""
+    Inconclusive (whatever z) when the estimate cannot be trusted: see ``power_problem``.  With an
+    exact generating function (any spectrum, no histogram needed): ``generating_average_check``."""
+    if _has_generating_function(work):
+        return generating_average_check("jarzynski", direction, work, beta,
+                                        -beta * float(expected_free_energy), threshold)
     return _exponential_check("jarzynski", direction, work, beta, expected_free_energy, threshold)
 
 
@@ -420,6 +574,9 @@ def integral_ft_check(direction, sigma: Observable, expected_log_average: float,
                       threshold=Z_THRESHOLD) -> dict:
     """Integral fluctuation theorem: the estimate -ln<e^{-sigma}> against the exact
     -ln<e^{-sigma}> = -``expected_log_average`` (0 when <e^{-sigma}> = 1 holds exactly)."""
+    if _has_generating_function(sigma):
+        return generating_average_check("integral_ft", direction, sigma, 1.0,
+                                        float(expected_log_average), threshold)
     return _exponential_check("integral_ft", direction, sigma, 1.0, -float(expected_log_average),
                               threshold)
 
@@ -487,8 +644,8 @@ def crooks_checks(forward_work: Observable, reverse_work: Observable, beta, expe
     passed = z <= threshold
     linearity = row("crooks_linearity", "both", "work", verdict="passed" if passed else "failed",
                     reason="" if passed else f"p = {p_value:.3g} < {norm.sf(threshold):.2g}",
-                    z=z, threshold=threshold, trajectories=n, statistic=chi2, dof=dof,
-                    p_value=p_value, bins=fit.work.size)
+                    estimate=chi2, expected=dof, z=z, threshold=threshold, trajectories=n,
+                    statistic=chi2, dof=dof, p_value=p_value, bins=fit.work.size)
     return [crooks, linearity]
 
 
@@ -539,7 +696,8 @@ def second_law_check(direction, observable, entropy_production_series, times,
     Sigma(t) = Delta S - sum_b beta_b Q_b must stay >= 0 at every time.  ``binding``: the heat is the
     one the baths receive, so a negative Sigma is a failure of the exact answers; otherwise (an
     ensemble bookkeeping such as a local heat in a Floquet-resolved steady state) a negative Sigma
-    is a property of that bookkeeping, reported as inconclusive with the time and value.
+    is a property of that bookkeeping, reported as "not applicable" (informational) with the time
+    and value.
     ``tolerance`` absorbs quadrature rounding."""
     sigma = np.asarray(entropy_production_series, dtype=float)
     times = np.asarray(times, dtype=float)
@@ -554,8 +712,8 @@ def second_law_check(direction, observable, entropy_production_series, times,
     elif binding:
         verdict, reason = "failed", reason + "the heat the baths receive violates the second law"
     else:
-        verdict, reason = "inconclusive", reason + ("this bookkeeping's heat is not the heat the "
-                                                    "baths receive (no test of the run)")
+        verdict, reason = "not applicable", reason + ("this bookkeeping's heat is not the heat the "
+                                                      "baths receive (informational: no test of the run)")
     return row("second_law", direction, observable, verdict=verdict, reason=reason,
                estimate=sigma[worst], expected=0.0, stderr=0.0, z=0.0, threshold=0.0,
                time=float(times[worst]))

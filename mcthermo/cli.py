@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="print the checks of a run (or of all runs below DIR); "
                                               "exit 1 if any failed")
     check.add_argument("directory")
-    check.add_argument("--strict", action="store_true", help="also exit 1 if a check is inconclusive")
+    check.add_argument("--strict", action="store_true", help="also exit 1 if a check is inconclusive "
+                       "('not applicable' rows never count)")
 
     plot = commands.add_parser("plot", help="PNG figures of a run (or of every run below DIR) "
                                             "in <run>/figures")

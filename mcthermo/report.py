@@ -19,7 +19,8 @@ _CHECK_COLUMNS = ["check", "direction", "observable", "estimate", "stderr", "exp
 
 def _checks_html(checks):
     table = checks.assign(verdict=verdicts(checks).map(
-        {"passed": "passed", "failed": "FAILED", "inconclusive": "inconclusive"}))
+        {"passed": "passed", "failed": "FAILED", "inconclusive": "inconclusive",
+         "not applicable": "not applicable"}))
     table = table[[c for c in _CHECK_COLUMNS if c in table]]
     rendered = table.to_html(index=False, float_format=lambda x: f"{x:.6g}")
     return (rendered.replace("<td>FAILED</td>", '<td class="failed">FAILED</td>')
@@ -60,8 +61,10 @@ def write_report(result, path, figures: bool = True) -> Path:
     states = [verdicts(run.checks) for run in runs]
     total, passed = sum(len(s) for s in states), sum(int((s == "passed").sum()) for s in states)
     failed, open_ = sum(int((s == "failed").sum()) for s in states), sum(int((s == "inconclusive").sum()) for s in states)
+    apart = sum(int((s == "not applicable").sum()) for s in states)
     body = [f"<h1>mcthermo report: {len(runs)} run(s), {passed} of {total} checks passed, {failed} failed"
-            + (f", {open_} inconclusive" if open_ else "") + "</h1>"]
+            + (f", {open_} inconclusive" if open_ else "")
+            + (f", {apart} not applicable" if apart else "") + "</h1>"]
     body += [_run_section(run, figures) for run in runs]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>mcthermo report</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")

@@ -7,6 +7,7 @@ the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,14 @@ class Observable:
     of the exact law (or give them where there is no law).  ``checks`` names the checks wanted:
     "mean", "variance", "distribution".
 
+    Exponential sums without a histogram (``mcthermo.exponential``): ``exponents`` (s values) and
+    ``log_exponential_sums`` (ln sum_t e^{-s x_t} over the n trajectories at each s), beside the
+    exact ``log_generating_function`` (s -> ln <e^{-s x}>, vectorised); a histogrammed observable
+    gets its sums from the histogram and ln G from its law when these are not given.
+    ``value_scale``: the scale of the values (largest energy of the model for work and heat) against
+    which round-off is judged; an exact standard deviation below ``exponential.ROUND_OFF`` times it
+    is zero (a deterministic observable).
+
     ``condition`` (e.g. "heat_hot != 0"): the observable is defined only on the trajectories that
     meet it -- it is counted over those, ``n`` is their (random) number, and its exact law is the law
     conditioned on the event (normalised to 1).  Given n, the n values are independent draws from
@@ -44,6 +53,10 @@ class Observable:
     total_squares: float | None = None
     checks: tuple[str, ...] = DISTRIBUTION_CHECKS
     condition: str | None = None
+    exponents: np.ndarray | None = None
+    log_exponential_sums: np.ndarray | None = None
+    log_generating_function: Callable | None = None
+    value_scale: float | None = None
 
     def __post_init__(self):
         if self.values is not None:
@@ -61,6 +74,13 @@ class Observable:
                 object.__setattr__(self, "log_probability_exact", log_p)
         elif self.n is None or self.total is None:
             raise ValueError(f"{self.name}: give values and counts, or n and total")
+        if self.exponents is not None:
+            exponents = np.atleast_1d(np.asarray(self.exponents, dtype=np.float64))
+            sums = np.atleast_1d(np.asarray(self.log_exponential_sums, dtype=np.float64))
+            if sums.shape != exponents.shape:
+                raise ValueError(f"{self.name}: log_exponential_sums needs one entry per exponent")
+            object.__setattr__(self, "exponents", exponents)
+            object.__setattr__(self, "log_exponential_sums", sums)
 
     @property
     def histogrammed(self) -> bool:
@@ -87,6 +107,29 @@ class Observable:
         if mean is None:
             return None
         return float(mean), (np.nan if variance is None else float(variance))
+
+    def exact_log_generating(self, s):
+        """Exact ln<e^{-s x}> (vectorised): the declared function, else the law; None without
+        either."""
+        if self.log_generating_function is not None:
+            return np.asarray(self.log_generating_function(np.asarray(s, dtype=np.float64)), float)
+        if not self.has_law:
+            return None
+        s = np.asarray(s, dtype=np.float64)
+        norm = logsumexp(self.log_probability_exact)
+        out = logsumexp(-np.multiply.outer(s, self.values) + self.log_probability_exact, axis=-1)
+        return out - norm
+
+    def sample_log_exponential_sum(self, s: float) -> float | None:
+        """ln sum_t e^{-s x_t} over the sample: from the accumulated sums, else the histogram."""
+        if self.exponents is not None:
+            hit = np.flatnonzero(self.exponents == s)
+            if hit.size:
+                return float(self.log_exponential_sums[hit[0]])
+        if self.histogrammed and self.n:
+            used = self.counts > 0
+            return float(logsumexp(-s * self.values[used] + np.log(self.counts[used])))
+        return None
 
     def log_exponential_average(self, scale: float) -> float | None:
         """Exact ln<e^{-scale x}> from the law in log space (None without a law)."""
@@ -127,7 +170,7 @@ class ExactCount:
 class SecondLaw:
     """An exact entropy-production series Sigma(t) of one heat bookkeeping (``observable`` names
     it).  ``binding``: the heat is what the baths receive, so Sigma >= 0 is required and a negative
-    value fails; otherwise a negative value is reported (inconclusive) as a property of that
+    value fails; otherwise a negative value is reported ("not applicable": informational) as a property of that
     bookkeeping."""
 
     observable: str

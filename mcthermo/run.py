@@ -146,7 +146,7 @@ def table_stamp(info: dict) -> dict:
 
 
 def verdicts(checks: pd.DataFrame) -> pd.Series:
-    """passed / failed / inconclusive per check row (from the ``verdict`` column, or from the
+    """passed / failed / inconclusive / not applicable per check row (from the ``verdict`` column, or from the
     boolean ``passed`` column of tables written before verdicts existed)."""
     if "verdict" in checks:
         return checks["verdict"].astype(str)
@@ -169,7 +169,7 @@ def verdict_table(checks: pd.DataFrame) -> str:
         prefix = f"{row.run:<{width}}" if by_run else ""
         estimate = f"{row.estimate:.6g} ± {row.stderr:.2g}" if np.isfinite(row.stderr) else f"{row.estimate:.6g}"
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
-        if state == "inconclusive" and getattr(row, "reason", ""):
+        if state in ("inconclusive", "not applicable") and getattr(row, "reason", ""):
             verdict += f": {row.reason}"
         lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
                      f"{row.observable:<{observable_width}}{estimate:>24}"
@@ -179,10 +179,14 @@ def verdict_table(checks: pd.DataFrame) -> str:
 
 
 def tally(states: pd.Series) -> str:
-    """"N passed, N failed, N inconclusive" of a series of verdicts."""
+    """"N passed, N failed, N inconclusive" of a series of verdicts, and ", N not applicable" when
+    some checks do not apply (counted apart: they are neither a success nor an open question)."""
     counts = states.value_counts()
-    return (f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
+    text = (f"{counts.get('passed', 0)} passed, {counts.get('failed', 0)} failed, "
             f"{counts.get('inconclusive', 0)} inconclusive")
+    if counts.get("not applicable", 0):
+        text += f", {counts['not applicable']} not applicable"
+    return text
 
 
 @dataclass

@@ -126,15 +126,21 @@ def test_small_count_tests_flag_a_twenty_fold_rate(check):
         assert check("forward", _bernoulli(int(k), 1000, 0.001))["verdict"] == "failed"
 
 
-def test_an_observable_that_cannot_vary_is_not_checked_unless_a_sample_differs():
+def test_an_observable_that_cannot_vary_passes_only_when_every_sample_sits_on_its_value():
     law = np.array([0.0, -np.inf])
     same = mean_check("forward", Observable("x", [2.0, 3.0], [100, 0], law))
-    assert same["verdict"] == "inconclusive" and same["reason"].startswith("not applicable: ")
+    assert same["verdict"] == "passed" and same["reason"].startswith("no sampled fluctuation")
     differs = mean_check("forward", Observable("x", [2.0, 3.0], [99, 1], law))
     assert differs["verdict"] == "failed" and "1 of 100" in differs["reason"]
-    assert variance_check("forward", Observable("x", [2.0, 3.0], [100, 0], law))["verdict"] == "inconclusive"
-    assert mean_check("forward", Observable("x", n=10, total=0.0, total_squares=0.0, mean_exact=0.0,
-                                            variance_exact=0.0))["verdict"] == "inconclusive"
+    assert variance_check("forward", Observable("x", [2.0, 3.0], [100, 0], law))["verdict"] == "passed"
+    assert variance_check("forward", Observable("x", [2.0, 3.0], [99, 1], law))["verdict"] == "failed"
+    assert mean_check("forward", Observable("x", n=10, total=5.0, total_squares=2.5, mean_exact=0.5,
+                                            variance_exact=0.0))["verdict"] == "passed"
+    # round-off: an exact variance of 3.6e-15 on values of scale 1 is zero; a sample at 1e-3 is off
+    assert mean_check("forward", Observable("w", n=10, total=0.0, total_squares=0.0, mean_exact=1e-17,
+                                            variance_exact=3.6e-15))["verdict"] == "passed"
+    assert mean_check("forward", Observable("w", n=10, total=1e-2, total_squares=1e-5, mean_exact=0.0,
+                                            variance_exact=3.6e-15))["verdict"] == "failed"
 
 
 def test_rare_jump_counts_use_the_least_integer_variance():
@@ -188,7 +194,7 @@ def test_goodness_of_fit_rows_name_their_statistic():
     rows = _checks(Staircase(steps=20), seed=3, trajectories=100_000)
     for check in ("distribution", "crooks_linearity"):
         row = rows.xs(check, level="check").iloc[0]
-        assert np.isnan(row["estimate"]) and np.isnan(row["expected"])
+        assert row["estimate"] == row["statistic"] and row["expected"] == row["dof"]  # #22: no NaN
         assert row["statistic"] > 0 and row["dof"] >= 1 and 0 < row["p_value"] <= 1
     bar = rows.loc[("bar", "both", "work")]
     assert 0 < bar["overlap"] <= 1 and bar["effective_sample_size"] > 1000
@@ -225,7 +231,7 @@ def test_exact_counts_second_law_and_not_applicable_rows():
     negative = second_law_check("forward", "entropy_production_conventional", [0, 0.1, -1, -3.17, -2], times)
     assert negative["verdict"] == "failed" and negative["estimate"] == -3.17 and negative["time"] == 150.0
     row = not_applicable("integral_ft", "forward", "entropy_production", "no exact law")
-    assert row["verdict"] == "inconclusive" and row["reason"] == "not applicable: no exact law"
+    assert row["verdict"] == "not applicable" and row["reason"] == "no exact law"
     assert np.isnan(row["estimate"]) and not row["passed"]
 
 
@@ -305,6 +311,6 @@ def test_staircase_work_law_in_log_space_equals_the_closed_form_at_any_beta(beta
 def test_counts_that_cannot_occur_at_this_sample_size_are_not_checked_unless_they_occur():
     """`jumps_dephasing_z_at_0 0 +- 1.1e-19` was noise: 1e-33 expected jumps per trajectory."""
     none = mean_check("forward", Observable("jumps", n=1000, total=0.0, total_squares=0.0, mean_exact=4.7e-33))
-    assert none["verdict"] == "inconclusive" and none["reason"].startswith("not applicable")
+    assert none["verdict"] == "not applicable" and "cannot vary" in none["reason"]
     some = mean_check("forward", Observable("jumps", n=1000, total=1.0, total_squares=1.0, mean_exact=4.7e-33))
     assert some["verdict"] == "failed" and some["p_value"] == pytest.approx(4.7e-30)

@@ -197,10 +197,11 @@ def test_moment_only_heat_when_quanta_are_irrational():
                            initial=mt.gibbs_state(h, 0.5), duration=2.0)
     direction = system.results(run(system, 4 * 4096)).directions["forward"]
     heat = direction.observable("heat_b")
-    assert not heat.histogrammed and heat.checks == ("mean", "variance")
+    assert not heat.histogrammed and heat.checks == ("mean", "variance", "distribution")
     mean, variance = heat.exact_moments()
     assert abs(heat.total / heat.n - mean) / np.sqrt(variance / heat.n) < 4
-    assert isinstance(direction.integral_ft, str)
+    # no lattice: the integral fluctuation theorem is still stated, from the exact G_sigma(1)
+    assert abs(direction.integral_ft) < 1e-12 and len(direction.observable("entropy_production").exponents)
 
 
 def test_absolute_irreversibility_of_a_driven_qubit_is_seen_in_the_samples():

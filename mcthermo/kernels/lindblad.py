@@ -15,8 +15,9 @@ energy measurement i is the eigenvector of rho0 that starts the trajectory and j
 count of every channel name, the heat of every bath (float, and its integer lattice index where the
 bath's heat quanta lie on a lattice), the work W = E_j - E_i + sum of jump energies given to the
 baths (first law, G0) and sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).
-Floats are summed per block of consecutive trajectory indices in index order; integer histograms
-merge by addition: results never depend on threads or chunks.
+Floats are summed per block of consecutive trajectory indices in index order (exponential sums
+ln sum e^{-s x} as a streaming log-sum-exp in index order); integer histograms merge by addition:
+results never depend on threads or chunks.
 """
 from typing import NamedTuple
 
@@ -65,6 +66,8 @@ class LindbladTables(NamedTuple):
     half_width: np.ndarray       # (B,) int: lattice index offset
     cells: int                   # joint histogram size
     max_count: int               # jump-count histogram length - 1
+    exponents: np.ndarray        # (C + B + 2, S) float: s values of ln sum e^{-s x} per observable
+                                 # (jump counts, heat into the system per bath, W, sigma); NaN: unused
 
 
 @inline
@@ -242,15 +245,42 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     return i, j, work, sigma
 
 
+@inline
+def _add_exponentials(exponents, counts, heat, work, sigma, top, scaled):
+    """Streaming log-sum-exp: add e^{-s x} of this trajectory to (top, scaled) with
+    ln sum = top + ln scaled, for every observable x (counts, heat INTO the system, W, sigma)."""
+    n_slots, n_baths = counts.shape[0], heat.shape[0]
+    for o in range(exponents.shape[0]):
+        if o < n_slots:
+            x = float(counts[o])
+        elif o < n_slots + n_baths:
+            x = -heat[o - n_slots]
+        elif o == n_slots + n_baths:
+            x = work
+        else:
+            x = sigma
+        for k in range(exponents.shape[1]):
+            s = exponents[o, k]
+            if s != s:
+                continue
+            a = -s * x
+            if a > top[o, k]:
+                scaled[o, k] = scaled[o, k] * np.exp(top[o, k] - a) + 1.0
+                top[o, k] = a
+            else:
+                scaled[o, k] += np.exp(a - top[o, k])
+
+
 @parallel_kernel
 def accumulate(tables, seed, stream, first, count, block_size, groups):
     """Accumulators of trajectories ``first .. first + count - 1``.
 
-    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow):
+    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow, exponential):
     moments (blocks, T, A, 2) sums of expectation values and their squares; floats (blocks, B + 2, 2)
     sums and sums of squares of the heat INTO the system of each bath (G0), W and sigma; joint
     (cells,) histogram of (i, j, lattice indices of the lattice baths); count_histogram (C, max + 1)
-    of each channel's jump count; overflow counters for both.
+    of each channel's jump count; overflow counters for both; exponential (blocks, C + B + 2, S)
+    ln sum e^{-s x} over the block's trajectories at ``tables.exponents`` (NaN where unused).
     """
     key = stream_key(seed, stream)
     blocks = (count + block_size - 1) // block_size
@@ -263,13 +293,18 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
     overflow = np.zeros((groups, n_slots), dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
+    exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
     no_times = np.zeros(0)
     no_channels = np.zeros(0, dtype=np.int64)
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
         lattice_index = np.zeros(n_baths, dtype=np.int64)
         heat = np.zeros(n_baths)
+        top = np.empty(tables.exponents.shape)
+        scaled = np.empty(tables.exponents.shape)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
+            top[:] = -np.inf
+            scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
                                                lattice_index, heat, no_times, no_channels)
@@ -296,8 +331,13 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
                         histogram[g, c, counts[c]] += 1
                     else:
                         overflow[g, c] += 1
+                _add_exponentials(tables.exponents, counts, heat, work, sigma, top, scaled)
+            for o in range(top.shape[0]):
+                for k in range(top.shape[1]):
+                    if scaled[o, k] > 0:
+                        exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
     return (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
-            overflow.sum(axis=0))
+            overflow.sum(axis=0), exponential)
 
 
 @parallel_kernel

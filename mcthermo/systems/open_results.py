@@ -14,13 +14,18 @@ Observables (spec G0/G1 conventions, heat = energy INTO the system):
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from .. import exponential
+
 from ..exact import tilted
 from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
+from . import open_exponential
 from .open_sampling import Layout
 
 #: exact probabilities from a DFT below this are round-off: their logarithm is -inf
@@ -123,6 +128,7 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
     out.integral_ft = reverse_partner_reason(system)
     if system.measure_energy:
         _energy_observables(system, geometry, joint, law, floats, n, out)
+    _attach_exponential_sums(system, geometry, acc, out)
     out.expectations = _expectations(system, acc, n)
     tables = {}
     if out.expectations:
@@ -173,8 +179,8 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
     else:
         out.observables.append(_moments_only("entropy_production", n, floats[len(baths) + 1], moments))
         if out.integral_ft is None:
-            out.integral_ft = ("heat is not on a lattice for every bath: entropy_production has "
-                               "moments only")
+            out.integral_ft = float(open_exponential.log_generating_function(
+                system, "entropy_production")(np.array([1.0]))[0])
     out.jarzynski = _jarzynski(system, out, e_initial, e_final)
 
 
@@ -182,7 +188,7 @@ def _jarzynski(system, out, e_initial, e_final):
     """(beta, dF) when Jarzynski is stated: one bath, no particles, Gibbs start, work histogram,
     and the exact ln<e^{-beta W}> equal to -beta dF (to 1e-9)."""
     work = out.observable("work")
-    if len(system.baths) != 1 or work is None or not work.histogrammed:
+    if len(system.baths) != 1 or work is None:
         return None
     (bath,) = system.baths.values()
     if any(c.particles for p in system.pieces for c in p.channels) or bath.zero_temperature:
@@ -198,6 +204,26 @@ def _jarzynski(system, out, e_initial, e_final):
     exact = tilted.log_exponential_average(system, lambda c: beta * c.energy,
                                            np.exp(beta * e_initial), np.exp(-beta * e_final))
     return (beta, float(delta_f)) if abs(exact + beta * delta_f) <= 1e-9 else None
+
+
+def _attach_exponential_sums(system, geometry, acc, out):
+    """Give every observable its exact ln G (``open_exponential``), the merged sums
+    ln sum e^{-s x} of the kernel and the scale of its values; moment-only observables then get
+    variance and distribution rows too (``mcthermo.exponential``)."""
+    if geometry.exponents is None or "exponential" not in acc:
+        return
+    sums = exponential.log_block_sum(acc["exponential"])          # blocks merged in index order
+    for k, name in enumerate(open_exponential.observable_names(system)):
+        obs = out.observable(name)
+        if obs is None:
+            continue
+        used = np.isfinite(geometry.exponents[k])
+        extra = dict(exponents=geometry.exponents[k][used], log_exponential_sums=sums[k][used],
+                     log_generating_function=open_exponential.log_generating_function(system, name),
+                     value_scale=open_exponential.value_scale(system, name))
+        if not obs.histogrammed:
+            extra["checks"] = ("mean", "variance", "distribution")
+        out.observables[out.observables.index(obs)] = replace(obs, **extra)
 
 
 def _expectations(system, acc, n) -> list[Expectation]:

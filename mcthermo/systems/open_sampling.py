@@ -14,6 +14,7 @@ import numpy as np
 
 from ..exact import tilted
 from ..kernels.lindblad import LindbladTables
+from . import open_exponential
 
 #: largest joint (i, j, heat lattices) histogram, in cells; wider baths are summarised by moments
 MAX_JOINT_CELLS = 2**20
@@ -31,6 +32,7 @@ class Layout:
     half_widths: dict
     n_initial: int
     n_final: int
+    exponents: np.ndarray | None = None     # (observables, S): see ``open_exponential.exponents``
 
     @property
     def lattice_baths(self) -> list[str]:
@@ -91,7 +93,7 @@ def layout(system) -> Layout:
     while widths and n * n * math.prod(2 * h + 1 for h in widths.values()) > MAX_JOINT_CELLS:
         widest = max(widths, key=widths.get)
         del widths[widest], units[widest]
-    return Layout(max_count, units, widths, n, n)
+    return Layout(max_count, units, widths, n, n, open_exponential.exponents(system))
 
 
 def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
@@ -151,7 +153,9 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
-        cells=int(math.prod(shape)), max_count=geometry.max_count)
+        cells=int(math.prod(shape)), max_count=geometry.max_count,
+        exponents=np.ascontiguousarray(geometry.exponents if geometry.exponents is not None
+                                       else np.full((len(names) + len(baths) + 2, 1), np.nan)))
 
 
 def _start(system) -> tuple[np.ndarray, np.ndarray]:

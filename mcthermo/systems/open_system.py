@@ -454,11 +454,11 @@ class OpenSystem(Model):
         tables = self.kernel_tables()
         blocks = -(-count // self.block_size)
         groups = max(1, min(blocks, numba.get_num_threads()))
-        moments, floats, joint, joint_overflow, histogram, overflow = lindblad.accumulate(
+        moments, floats, joint, joint_overflow, histogram, overflow, exponential = lindblad.accumulate(
             tables, seed, STREAMS[direction], first, count, self.block_size, groups)
         return {"moments": moments, "floats": floats, "joint": joint,
                 "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
-                "count_overflow": overflow}
+                "count_overflow": overflow, "exponential": exponential}
 
     def samples(self, direction, seed, first, count):
         labels, counts, heat, values = lindblad.samples(self.kernel_tables(), seed, STREAMS[direction],

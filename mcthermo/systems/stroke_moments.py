@@ -4,13 +4,15 @@ Each trajectory accumulates its work, heats and entropy production as floats (an
 Gibbs-bath protocol); per block of ``BLOCK_SIZE`` consecutive trajectory indices the kernel sums
 x, x^2, e^{-x} and e^{-2x} (``kernels/strokes.py::stroke_moments``), so the merged sums never depend
 on chunking or threads.  The exact means and variances come from the transfer matrices and the
-exact <e^{-sigma}>, <e^{-beta W}> from the tilted ones (``exact/strokes_dp.py``): checks are the
-means of x, e^{-sigma} (integral fluctuation theorem) and e^{-beta W} (Jarzynski) against them.
+exact <e^{-s sigma}>, <e^{-s beta W}> from the tilted ones (``exact/strokes_dp.py``): checks are the
+means of x, and the integral fluctuation theorem and Jarzynski rows on the sums of e^{-sigma} and
+e^{-beta W}, judged with the exact null stderr from G(2s) (``checks.generating_average_check``).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..exact.strokes_dp import log_tilted_average
 from ..kernels.strokes import stroke_moments, stroke_tables, stroke_values
 from ..results import DirectionResults, Observable
 
@@ -59,23 +61,43 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
     sums = np.sum(moments, axis=0)  # blocks in trajectory order: independent of chunking
     n = int(round(sums[0]))
     observables = []
+    sigma = names.index("entropy_production")
+    exponential = {"entropy_production": (1.0, sums[1 + 2 * m + sigma])}
+    jarzynski = None
+    if "beta_work" in names:
+        protocol = engine.protocol
+        beta = protocol.baths[protocol.gibbs_bath()].beta
+        exponential[names[0]] = (beta, sums[1 + 2 * m + names.index("beta_work")])
+        jarzynski = (beta, protocol.free_energy_change())
     for k, name in enumerate(names):
         if name != "beta_work":
             mean, variance = engine.exact_moments(name)
+            extra = {}
+            if name in exponential:
+                # <e^{-s x}> from the block sums of e^{-x} (x = sigma, or beta W), judged against
+                # the exact G(s), G(2s), G(3s) of the tilted transfer matrices (exact null stderr;
+                # inconclusive where the sample cannot contain the paths that carry the average)
+                s, total = exponential[name]
+                extra = dict(exponents=[s], log_exponential_sums=[np.log(total) if total > 0 else -np.inf],
+                             log_generating_function=_log_generating(engine, name), checks=("mean", "variance"))
             observables.append(Observable(name, n=n, total=float(sums[1 + k]),
                                           total_squares=float(sums[1 + m + k]), mean_exact=mean,
-                                          variance_exact=variance, checks=("mean",)))
-    sigma = names.index("entropy_production")
-    observables.append(Observable("exp_minus_entropy_production", n=n, total=float(sums[1 + 2 * m + sigma]),
-                                  total_squares=float(sums[1 + 3 * m + sigma]),
-                                  mean_exact=float(np.exp(engine.log_integral_ft())), checks=("mean",)))
-    if "beta_work" in names:
-        k = names.index("beta_work")
-        protocol = engine.protocol
-        beta = protocol.baths[protocol.gibbs_bath()].beta
-        observables.append(Observable("exp_minus_beta_work", n=n, total=float(sums[1 + 2 * m + k]),
-                                      total_squares=float(sums[1 + 3 * m + k]),
-                                      mean_exact=float(np.exp(-beta * protocol.free_energy_change())),
-                                      checks=("mean",)))
-    return DirectionResults(observables, integral_ft=f"{reason}: <e^-sigma> is checked as the mean of "
-                                                     "exp_minus_entropy_production")
+                                          variance_exact=variance, **{"checks": ("mean",), **extra}))
+    return DirectionResults(observables, jarzynski=jarzynski, integral_ft=engine.log_integral_ft())
+
+
+def _log_generating(engine, name):
+    """s -> exact ln<e^{-s x}> (vectorised) of ``name`` from the tilted transfer matrices."""
+    if name == "entropy_production":
+        coefficients, start, end = engine._entropy_terms()
+    else:
+        coefficients, start, end = np.eye(len(engine.chain.names))[engine.chain.names.index(name)], None, None
+
+    def log_g(s):
+        s_array = np.atleast_1d(np.asarray(s, dtype=np.float64))
+        out = np.array([log_tilted_average(engine.chain, t * coefficients,
+                                           None if start is None else t * start,
+                                           None if end is None else t * end) for t in s_array])
+        return out if np.ndim(s) else float(out[0])
+
+    return log_g
