@@ -59,7 +59,7 @@ def _add_execution_options(parser):
 def _has_options(model) -> bool:
     """Whether a model class declares command-line options (field metadata or its own
     add_arguments)."""
-    from .models.base import Model
+    from .model import Model
     from .options import option_fields
 
     return bool(option_fields(model)) or model.add_arguments.__func__ is not Model.add_arguments.__func__

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.base import require
-from ..models.landau_zener import LandauZener, fermi
+from ..model import require
+from ..physics import fermi
 
 #: bound on dt * (largest - smallest eigenvalue of h): phase per step, radians (Magnus radius is pi)
 MAX_PHASE = 1.0
@@ -111,7 +111,7 @@ class Drive:
                      np.concatenate([self.speeds, other.speeds]))
 
 
-def drive_from_spec(spec: LandauZener, direction: str = "forward") -> Drive:
+def drive_from_spec(spec, direction: str = "forward") -> Drive:
     """The exact protocol of a ``LandauZener`` spec: gamma_i = delta_i / 2, and the level moves at
     eps_dot_i through the cell of crossing i (cell borders at midpoints between reservoir levels)."""
     require(direction in ("forward", "reverse"), f"direction must be 'forward' or 'reverse' (got {direction!r})")

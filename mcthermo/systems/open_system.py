@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
-from ..models.base import STREAMS, Model
+from ..model import STREAMS, Model
 from . import open_results, open_sampling
 from .bath import Bath
 

@@ -7,7 +7,7 @@ are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the 
 (W, Q_hot) histogram, so the stochastic efficiency -W / Q_hot and its histogram follow exactly.
 
 Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
-(``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
+(``systems/two_state_chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
 
 Modes (``StrokeEngine.mode``): "law" -- the histogram over the whole box and its exact law;
 "sparse" -- the box is too large (incommensurate energies give one axis per energy quantum, mostly
@@ -30,7 +30,7 @@ from scipy.special import expit, logsumexp
 from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pmf, log_tilted_average,
                                 transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
-from ..models.chain import TwoStateChain
+from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, Observable
 from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
@@ -146,7 +146,7 @@ class StrokeEngine:
 
     @cached_property
     def two_state(self) -> TwoStateCompilation | None:
-        """The protocol as a two-state chain (``models/chain.py``) when it is one: two levels, one
+        """The protocol as a two-state chain (``systems/two_state_chain.py``) when it is one: two levels, one
         bath, adiabatic quenches, work the only tracked observable -- else None.
 
         The chain's occupation n is that of level 1.  Each quench moves both levels along the work

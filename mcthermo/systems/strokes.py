@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..models.base import STREAMS, Model
+from ..model import STREAMS, Model
 from ..results import Results
 from .stroke_engine import StrokeEngine, zero_heat
 from .stroke_moments import BLOCK_SIZE, moment_samples

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..options import add_field_options, field_values
+from .options import add_field_options, field_values
 
 #: RNG stream of each protocol direction (distinct, derived keys: see kernels/rng.py).
 STREAMS = {"forward": 0, "reverse": 1}
