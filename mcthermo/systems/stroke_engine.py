@@ -29,7 +29,7 @@ from scipy.special import expit, logsumexp
 
 from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pmf, log_tilted_average,
                                 transfer_moments)
-from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
+from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, Observable
 from ..stats import lattice_groups, log_group_sum
@@ -200,8 +200,9 @@ class StrokeEngine:
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
             return float(self.two_state.chain.events + 1)
-        # moment-only sampling never builds the histogram tables (their keys may not fit int64)
-        return float((self.moment_tables if self.mode == "moments" else self.tables).steps)
+        # the histogram and the moment kernels draw the same steps: counted without building
+        # either's tables or deciding the mode (which may need the exact sparse law)
+        return float(random_step_count(self.chain.log_transition))
 
     def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
         mode = self.mode
