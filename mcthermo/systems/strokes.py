@@ -62,6 +62,23 @@ class Strokes(StrokeProtocol, Model):
         return self.engine("forward").steps_per_trajectory()
 
     @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """levels, cycles, energy_unit and initial (a bath name or "populations"); the protocol
+        itself: run.json, by system_id."""
+        initial = parameters["initial"]
+        return {"levels": len(parameters["energies"]), "cycles": parameters["cycles"],
+                "energy_unit": parameters["energy_unit"],
+                "initial": initial if isinstance(initial, str) else "populations"}
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact law before computing it (refused in one line naming its size and
+        ``exact=False`` beyond the limits of ``exact/effort.py``), then decide the sampling mode,
+        which computes a sparse law: before the first chunk, where Ctrl-C stops it at once."""
+        engine = self.engine("forward")
+        engine.exact_effort().require()
+        engine.mode
+
+    @classmethod
     def add_arguments(cls, parser) -> None:
         """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
 
