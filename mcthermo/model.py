@@ -43,6 +43,14 @@ class Model(abc.ABC):
     def from_parameters(cls, parameters: dict):
         return cls(**parameters)
 
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """The parameter columns of every table: the scalar parameters (numbers, booleans, names;
+        what a sweep varies).  Lists, matrices and nested data stay in run.json only; the tables
+        carry ``system_id`` (the fingerprint of all parameters) to find them."""
+        return {key: value for key, value in parameters.items()
+                if value is None or isinstance(value, (bool, int, float, str))}
+
     def directions(self, reverse: bool) -> list[str]:
         return ["forward", "reverse"] if reverse else ["forward"]
 
