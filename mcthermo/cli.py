@@ -19,6 +19,7 @@ from . import validation as validate_cli
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
+from .exact.effort import reporting
 from .models import MODELS
 from .options import in_user_words, option_names
 from .run import read, tally, verdict_table, verdicts
@@ -47,6 +48,8 @@ def _add_run_options(parser):
 
 def _add_execution_options(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no verdict table")
+    parser.add_argument("--yes", action="store_true",
+                        help="run even when the up-front estimate exceeds 24 h (otherwise refused)")
     parser.add_argument("--workers", type=int, help="Numba threads (default: all cores)")
     parser.add_argument("--chunk-size", type=int,
                         help="trajectories per chunk (checkpoint granularity; results do not depend on it)")
@@ -59,7 +62,7 @@ def _add_execution_options(parser):
 def _has_options(model) -> bool:
     """Whether a model class declares command-line options (field metadata or its own
     add_arguments)."""
-    from .models.base import Model
+    from .model import Model
     from .options import option_fields
 
     return bool(option_fields(model)) or model.add_arguments.__func__ is not Model.add_arguments.__func__
@@ -141,7 +144,7 @@ def _sample(args) -> int:
 
 def _execution(args) -> dict:
     return {"chunk_size": args.chunk_size, "workers": args.workers, "progress": not args.quiet,
-            "scheduler": args.scheduler or args.dask}
+            "scheduler": args.scheduler or args.dask, "yes": args.yes}
 
 
 def _run(args) -> int:
@@ -242,7 +245,7 @@ def main(argv=None) -> int:
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
                "demo": _demo, "exact": exact_cli.run, "validate": validate_cli.run}[args.command]
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), reporting(not getattr(args, "quiet", False)):
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
             return handler(args)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mcthermo as mt
-from mcthermo.models.base import STREAMS
+from mcthermo.model import STREAMS
 from mcthermo.exact.strokes_dp import (StrokeChain, common_unit, energy_quanta, log_joint_pmf,
                                         log_tilted_average)
 from mcthermo.systems.bath import Bath
@@ -441,7 +441,7 @@ def seed_staircase_chain(staircase, direction):
     """The staircase's chain as the seed model built it (before it compiled to strokes)."""
     from scipy.special import expit
 
-    from mcthermo.models.chain import TwoStateChain
+    from mcthermo.systems.two_state_chain import TwoStateChain
 
     spec = staircase if direction == "forward" else staircase.reverse()
     p, vacancy = spec.excitation_probabilities(), expit(spec.beta * spec.gaps())
@@ -470,7 +470,7 @@ def seed_landau_zener_chain(lz, direction, weights, unit):
     Fermi occupations, the work lattice ``weights`` of quantum ``unit`` (forward order)."""
     from scipy.special import expit
 
-    from mcthermo.models.chain import TwoStateChain
+    from mcthermo.systems.two_state_chain import TwoStateChain
 
     e, keep = lz.positions(direction), lz.keep_probabilities()
     weights = np.asarray(weights)

@@ -24,8 +24,8 @@ import pandas as pd
 from ..exact import generating
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
-from ..models.base import STREAMS, Model
-from . import open_results, open_sampling
+from ..model import STREAMS, Model
+from . import open_effort, open_results, open_sampling
 from .bath import Bath
 
 #: relative tolerance of the Hermiticity, trace and positivity checks of input matrices
@@ -246,7 +246,11 @@ class OpenSystem(Model):
     Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
     measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
     entropy production); ``energy_units`` {bath: unit}: the lattice unit of a bath's heat (found
-    automatically when the heat quanta are rational multiples of one another).
+    automatically when the heat quanta are rational multiples of one another); ``exact``: compute
+    the exact references (laws, moments, fluctuation theorems, expectation values from the d^2 x
+    d^2 tilted generator; sized first and refused beyond the limits of ``exact/effort.py``), or
+    False to sample without them (histograms and sample moments; the check rows say "no exact
+    reference").
 
     After validation the system is always stored as ``pieces`` (``hamiltonian``, ``channels`` and
     ``duration`` become None), so ``OpenSystem.from_parameters(system.parameters())`` rebuilds an
@@ -263,6 +267,7 @@ class OpenSystem(Model):
     observables: dict = field(default_factory=dict)
     measure_energy: bool = True
     energy_units: dict = field(default_factory=dict)
+    exact: bool = True
 
     name: ClassVar[str] = "open_system"
     block_size: ClassVar[int] = 4096
@@ -304,6 +309,9 @@ class OpenSystem(Model):
         if not isinstance(self.measure_energy, (bool, np.bool_)):
             raise ValueError(f"measure_energy must be True or False (got {self.measure_energy!r})")
         object.__setattr__(self, "measure_energy", bool(self.measure_energy))
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False (got {self.exact!r})")
+        object.__setattr__(self, "exact", bool(self.exact))
         units = {}
         for bath, unit in dict(self.energy_units).items():
             if bath not in self.baths:
@@ -398,7 +406,8 @@ class OpenSystem(Model):
                 "output_times": self.output_times.tolist(),
                 "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
                 "measure_energy": self.measure_energy,
-                "energy_units": dict(self.energy_units)}
+                "energy_units": dict(self.energy_units),
+                **({} if self.exact else {"exact": False})}
 
     @classmethod
     def from_json(cls, data: dict) -> "OpenSystem":
@@ -407,7 +416,8 @@ class OpenSystem(Model):
                    initial=matrix_from_json(data["initial"]),
                    output_times=np.asarray(data["output_times"], dtype=np.float64),
                    observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
-                   measure_energy=data["measure_energy"], energy_units=data["energy_units"])
+                   measure_energy=data["measure_energy"], energy_units=data["energy_units"],
+                   exact=data.get("exact", True))
 
     def __eq__(self, other):
         return isinstance(other, OpenSystem) and self.to_json() == other.to_json()
@@ -416,9 +426,9 @@ class OpenSystem(Model):
 
     # --- the Model interface ----------------------------------------------------------------------
     def parameters(self) -> dict:
-        """Run identity and table parameter columns: a few scalars to read, a ``fingerprint``
-        (hash of the system) and ``system``, the whole system (``to_json``: matrices as
-        [real, imag] nested lists) as one JSON string, so every table column stays a scalar."""
+        """Run identity (run.json): a few scalars to read, a ``fingerprint`` (hash of the system)
+        and ``system``, the whole system (``to_json``: matrices as [real, imag] nested lists) as one
+        JSON string.  The tables carry only the scalars (``table_parameters``) and ``system_id``."""
         text = json.dumps(self.to_json(), sort_keys=True)
         return {"dimension": self.dimension, "pieces": len(self.pieces),
                 "duration": self.total_duration, "measure_energy": self.measure_energy,
@@ -427,6 +437,11 @@ class OpenSystem(Model):
     @classmethod
     def from_parameters(cls, parameters: dict) -> "OpenSystem":
         return cls.from_json(json.loads(parameters["system"]))
+
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """dimension, pieces, duration, measure_energy (the system itself: run.json, by system_id)."""
+        return {key: parameters[key] for key in ("dimension", "pieces", "duration", "measure_energy")}
 
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
@@ -465,6 +480,13 @@ class OpenSystem(Model):
         if key not in cache:
             cache[key] = compute()
         return cache[key]
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact references before computing any (``systems/open_effort.py``): refuse in
+        one line, naming the size and ``exact=False``, what exceeds the limits of
+        ``exact/effort.py``; then the histogram layout (its lattice widths are exact work)."""
+        open_effort.sampling_effort(self).require()
+        (open_effort.sampling_effort(self) + open_effort.results_effort(self, self.layout())).require()
 
     def steps_per_trajectory(self) -> float:
         """Output times plus the bound on the mean jump count, a few draws each."""

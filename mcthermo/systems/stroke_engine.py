@@ -7,7 +7,7 @@ are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the 
 (W, Q_hot) histogram, so the stochastic efficiency -W / Q_hot and its histogram follow exactly.
 
 Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
-(``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
+(``systems/two_state_chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
 
 Modes (``StrokeEngine.mode``): "law" -- the histogram over the whole box and its exact law;
 "sparse" -- the box is too large (incommensurate energies give one axis per energy quantum, mostly
@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
+from ..exact.effort import DP_RATE, Effort
 from ..exact.strokes_dp import (key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
-                                log_tilted_average, transfer_moments)
-from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
-from ..models.chain import TwoStateChain
+                                log_tilted_average, sparse_updates, transfer_moments)
+from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
+from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, Observable
 from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
@@ -50,6 +51,8 @@ KEY_BATCH = 1 << 20
 #: largest mixed-radix work lattice of a protocol compiled to the two-state chain (beyond it: the
 #: alias kernel)
 MAX_TWO_STATE_LATTICE = 1 << 16
+#: the reason of the check rows of a protocol with ``exact=False``
+NO_EXACT = "no exact reference (exact=False)"
 
 
 class TwoStateCompilation(NamedTuple):
@@ -93,7 +96,10 @@ class StrokeEngine:
 
     @property
     def mode(self) -> str:
-        """"law", "sparse", "histogram" or "moments" (see the module docstring)."""
+        """"law", "sparse", "histogram" or "moments" (see the module docstring); without exact
+        references (``exact=False``) "histogram" or "moments"."""
+        if not self.protocol.exact:
+            return "moments" if self.infeasible_histogram() else "histogram"
         if self.infeasible_law() is None:
             return "law"
         if self.support is not None:
@@ -104,12 +110,30 @@ class StrokeEngine:
     def support(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(sorted histogram keys, their exact ln P) when the dense law is infeasible but the sparse
         DP is (at most MAX_SUPPORT reachable states, keys within int64); else None."""
-        if self.infeasible_law() is None or key_space(self.chain, self.box) > MAX_KEYS:
+        if (not self.protocol.exact or self.infeasible_law() is None
+                or key_space(self.chain, self.box) > MAX_KEYS):
             return None
         return log_sparse_pmf(self.chain, self.box, MAX_SUPPORT)
 
+    def exact_effort(self) -> Effort:
+        """Memory and time of the exact law this direction would compute (``exact/effort.py``):
+        the dense dynamic programme (log-space element updates over every histogram cell) or, where
+        it is infeasible, the sparse one (at most MAX_SUPPORT states per step)."""
+        if not self.protocol.exact:
+            return Effort("")
+        cells = float(np.prod(self.shape, dtype=np.float64))
+        if self.infeasible_law() is None:
+            updates = float(self.chain.possible().sum()) * cells / self.chain.levels
+            return Effort("exact law of the strokes", 3 * 8 * cells, updates / DP_RATE)
+        if key_space(self.chain, self.box) > MAX_KEYS:
+            return Effort("")
+        updates = sparse_updates(self.chain, self.box, MAX_SUPPORT)
+        return Effort("exact law of the strokes on its support", 8 * 8 * MAX_SUPPORT, updates / DP_RATE)
+
     def why_no_law(self) -> str | None:
         """Why there is no exact law (dense nor sparse), or None."""
+        if not self.protocol.exact:
+            return NO_EXACT
         if self.mode in ("law", "sparse"):
             return None
         reason = self.infeasible_law()
@@ -146,7 +170,7 @@ class StrokeEngine:
 
     @cached_property
     def two_state(self) -> TwoStateCompilation | None:
-        """The protocol as a two-state chain (``models/chain.py``) when it is one: two levels, one
+        """The protocol as a two-state chain (``systems/two_state_chain.py``) when it is one: two levels, one
         bath, adiabatic quenches, work the only tracked observable -- else None.
 
         The chain's occupation n is that of level 1.  Each quench moves both levels along the work
@@ -200,8 +224,9 @@ class StrokeEngine:
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
             return float(self.two_state.chain.events + 1)
-        # moment-only sampling never builds the histogram tables (their keys may not fit int64)
-        return float((self.moment_tables if self.mode == "moments" else self.tables).steps)
+        # the histogram and the moment kernels draw the same steps: counted without building
+        # either's tables or deciding the mode (which may need the exact sparse law)
+        return float(random_step_count(self.chain.log_transition))
 
     def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
         mode = self.mode
@@ -278,8 +303,11 @@ class StrokeEngine:
         "sparse", else every key of the box."""
         return self.support[0] if self.mode == "sparse" else np.arange(int(np.prod(self.shape)))
 
-    def exact_moments(self, name: str) -> tuple[float, float]:
-        """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
+    def exact_moments(self, name: str) -> tuple[float | None, float | None]:
+        """Mean and variance of observable ``name`` from the transfer matrices (independent of the
+        DP); (None, None) without exact references."""
+        if not self.protocol.exact:
+            return None, None
         chain = self.chain
         if name != "entropy_production":
             return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
@@ -345,8 +373,10 @@ class StrokeEngine:
         protocol = self.protocol
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
+        exact = protocol.exact
         return DirectionResults(observables, jarzynski=jarzynski,
-                                integral_ft=self.log_integral_ft()), tables
+                                integral_ft=self.log_integral_ft() if exact else NO_EXACT,
+                                no_exact_reference=None if exact else NO_EXACT), tables
 
 
 def zero_heat(heat) -> np.ndarray:

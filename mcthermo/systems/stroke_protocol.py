@@ -19,7 +19,10 @@ particles it brings (spec G0).  Levels s = 0 .. d-1 carry energies E_s and parti
 ``initial`` is a bath name (its Gibbs state at the initial energies) or the level populations.
 The strokes repeat ``cycles`` times.  Work and heats live on the lattice of one energy quantum:
 ``energy_unit`` if declared, else the common rational unit of every increment (ValueError if the
-energies are incommensurate).  ``StrokeProtocol`` validates and compiles the protocol;
+energies are incommensurate).  ``exact=False`` samples without exact references (no law, no
+exact moments: histograms and sample moments, the check rows say "no exact reference"); the
+exact law's dynamic programme is otherwise sized first and refused, naming ``exact=False``, beyond
+the limits of ``exact/effort.py``.  ``StrokeProtocol`` validates and compiles the protocol;
 ``strokes.Strokes`` samples it (``stroke_engine.py``).
 """
 from __future__ import annotations
@@ -138,6 +141,7 @@ class StrokeProtocol:
     particles: tuple | None = None
     cycles: int = 1
     energy_unit: float | None = None
+    exact: bool = True
 
     def __post_init__(self):
         energies = _energies("energies", self.energies)
@@ -153,6 +157,9 @@ class StrokeProtocol:
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
             raise ValueError(f"cycles must be an integer >= 1 (got {c!r})")
         object.__setattr__(self, "cycles", int(c))
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False (got {self.exact!r})")
+        object.__setattr__(self, "exact", bool(self.exact))
         if self.energy_unit is not None:
             u = self.energy_unit
             if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)) or not (
@@ -321,14 +328,14 @@ class StrokeProtocol:
         bath = self.gibbs_bath()
         initial = bath if bath is not None else tuple(np.exp(self.reference_log_populations()))
         return dict(energies=tuple(path[-1]), baths=self.baths, initial=initial, strokes=strokes,
-                    particles=self.particles, cycles=1, energy_unit=self.energy_unit)
+                    particles=self.particles, cycles=1, energy_unit=self.energy_unit, exact=self.exact)
 
     def parameters(self) -> dict:
         return {"energies": list(self.energies), "particles": None if self.particles is None else list(self.particles),
                 "baths": {name: bath.to_json() for name, bath in self.baths.items()},
                 "initial": self.initial if isinstance(self.initial, str) else list(self.initial),
                 "strokes": [s.to_json() for s in self.strokes], "cycles": self.cycles,
-                "energy_unit": self.energy_unit}
+                "energy_unit": self.energy_unit, **({} if self.exact else {"exact": False})}
 
     @classmethod
     def from_parameters(cls, parameters: dict):

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..models.base import STREAMS, Model
+from ..model import STREAMS, Model
 from ..results import Results
 from .stroke_engine import StrokeEngine, zero_heat
 from .stroke_moments import BLOCK_SIZE, moment_samples
@@ -70,6 +70,23 @@ class Strokes(StrokeProtocol, Model):
         if direction not in ("forward", "reverse"):
             raise ValueError(f"direction must be 'forward' or 'reverse' (got {direction!r})")
         return self.engine(direction).log_generating_function(observable, s)
+
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """levels, cycles, energy_unit and initial (a bath name or "populations"); the protocol
+        itself: run.json, by system_id."""
+        initial = parameters["initial"]
+        return {"levels": len(parameters["energies"]), "cycles": parameters["cycles"],
+                "energy_unit": parameters["energy_unit"],
+                "initial": initial if isinstance(initial, str) else "populations"}
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact law before computing it (refused in one line naming its size and
+        ``exact=False`` beyond the limits of ``exact/effort.py``), then decide the sampling mode,
+        which computes a sparse law: before the first chunk, where Ctrl-C stops it at once."""
+        engine = self.engine("forward")
+        engine.exact_effort().require()
+        engine.mode
 
     @classmethod
     def add_arguments(cls, parser) -> None:
