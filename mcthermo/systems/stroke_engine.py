@@ -54,7 +54,8 @@ MAX_TWO_STATE_LATTICE = 1 << 16
 
 class TwoStateCompilation(NamedTuple):
     """A two-level protocol as a two-state chain: ``box_index[m]`` is the flat index, in the
-    engine's lattice box, of the chain's work index m (-1 where no reachable path has it)."""
+    engine's lattice box, of the chain's work index m (-1 where no reachable path has it); distinct
+    m can share a cell (the mixed-radix lattice of gains of both signs)."""
 
     chain: TwoStateChain
     box_index: np.ndarray
@@ -236,8 +237,10 @@ class StrokeEngine:
         inside = box_index >= 0
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")
+        # several chain indices can share a cell (mixed-radix lattice of a gap that rises and falls:
+        # k rises and k falls all give the work 0), so their counts add
         out = np.zeros((2, 2, self.box.cells), dtype=np.int64)
-        out[:, :, box_index[inside]] = counts[:, :, inside]
+        np.add.at(out, (slice(None), slice(None), box_index[inside]), counts[:, :, inside])
         return out.reshape(self.shape)
 
     def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
