@@ -208,3 +208,30 @@ def test_a_gap_that_rises_and_falls_counts_every_trajectory(cycles):
     assert not (checks["verdict"] == "failed").any(), checks
     moments = checks[checks["check"].isin(["mean", "variance", "distribution", "bar", "crooks"])]
     assert (moments["verdict"] == "passed").all(), moments
+
+
+def cold_otto(levels: int, beta_cold: float):
+    """Otto cycle on ``levels`` equally spaced levels (gap 1 -> 2 -> 1), hot bath beta 0.5."""
+    low, high = list(np.arange(levels, dtype=float)), list(2.0 * np.arange(levels))
+    return mt.Strokes(energies=low, baths={"hot": Bath(beta=0.5), "cold": Bath(beta=beta_cold)},
+                      initial="cold", strokes=[mt.Quench(high), mt.Thermalize("hot"), mt.Quench(low),
+                                               mt.Thermalize("cold")], cycles=5)
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+@pytest.mark.parametrize("beta_cold", [38.0, 50.0, 400.0])
+def test_a_near_zero_temperature_thermalisation_is_sampled_not_folded_as_a_permutation(levels, beta_cold):
+    """Issue #21: from beta dE ~ 38 a cold thermalisation sends every level to the ground state with
+    probability 1.0 in float64; its rows all had a maximum of 1.0 and the step was folded away as
+    a permutation (<W> = -0.268 sampled against the exact -1.345, z = 343).  A permutation must be
+    one-to-one: the step is sampled, and the moments and laws pass."""
+    spec = cold_otto(levels, beta_cold)
+    # p0 and the 10 thermalisations are random steps; the adiabatic quenches (permutations) are folded
+    assert spec.engine("forward").tables.steps == 11
+    checks = mt.sample(spec, trajectories=20_000, seed=11).checks
+    laws = checks[checks["check"].isin(["mean", "variance", "distribution"])
+                  & checks["observable"].isin(["work", "heat_hot", "heat_cold", "efficiency_undefined"])]
+    assert len(laws) >= 10 and (laws["verdict"] == "passed").all(), laws
+    work = checks.query("check == 'mean' and observable == 'work'").iloc[0]
+    assert abs(work["z"]) <= Z_THRESHOLD and abs(work["estimate"] - work["expected"]) < 0.05
+

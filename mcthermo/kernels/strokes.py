@@ -9,8 +9,9 @@ alias.  Thresholds are integers built by an exact integer Vose construction, so 
 probability w_j / (D 2^53) with integer weights w_j = P[s, j] D 2^53 rounded (|error| <= d 2^-53 per
 row; zero probabilities stay exactly zero).
 
-Steps that are permutations (adiabatic quenches, strength-0 thermalisations) draw nothing: they are
-folded into the preceding random step (its outcomes relabelled, its increments extended).
+Steps that are permutations (certain and one-to-one: adiabatic quenches, strength-0 thermalisations)
+draw nothing: they are folded into the preceding random step (its outcomes relabelled, its
+increments extended).
 
 Observables (work, heats) live on an integer lattice; a trajectory carries one int64 key, the flat
 index of (initial level, final level, lattice indices) in the C-ordered histogram box, to which
@@ -88,7 +89,10 @@ def _random_steps(log_initial, log_transition, starts, increments):
     for n, log_step in enumerate(log_transition):
         step = np.exp(log_step)
         target = np.argmax(step, axis=1)
-        if np.all(step[np.arange(d), target] == 1.0):
+        # a permutation: every row certain AND one-to-one (a near-zero-temperature thermalisation
+        # sends every level to the ground state with probability 1.0 in float64: certain, not a
+        # permutation, and sampled like any random step)
+        if np.all(step[np.arange(d), target] == 1.0) and np.unique(target).size == d:
             back = np.argsort(target)  # the level that each level comes from
             rows, previous = steps[-1]
             steps[-1] = (rows[:, back], [before[:, back] + inc[n][back, np.arange(d)][None]
