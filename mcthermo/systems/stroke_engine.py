@@ -169,10 +169,8 @@ class StrokeEngine:
                     return None
                 moves[-1] = moves[-1] + diagonal[:, step]
             else:
-                bath, energy = protocol.baths[stroke.bath], path[step]
                 keep.append(1.0 - stroke.strength)
-                # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
-                log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
+                log_odds.append(_log_odds(protocol.baths[stroke.bath], path[step], n))
                 moves.append(np.zeros((box.unit.size, 2), np.int64))
         moves = np.array(moves)
         gain, base = moves[:, :, 1] - moves[:, :, 0], moves[:, :, 0].sum(axis=0)
@@ -182,9 +180,7 @@ class StrokeEngine:
         weights, position = lattice  # position: (lattice points, axes) work index of each m
         position = position + base
         if isinstance(protocol.initial, str):
-            bath = protocol.baths[protocol.initial]
-            e = np.asarray(protocol.energies)
-            initial = -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
+            initial = _log_odds(protocol.baths[protocol.initial], np.asarray(protocol.energies), n)
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
             initial, (initial_vacancy, initial_occupation) = None, protocol.initial
@@ -269,12 +265,33 @@ class StrokeEngine:
                 chemical = protocol.baths[self.derived].mu * (n[final] - n[initial])
             heats[self.derived] = (protocol.energy_path()[-1][final] - np.asarray(protocol.energies)[initial]
                                    - work - sum(heats.values(), 0.0) - chemical)
-        log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
-        entropy = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
-                   - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
-                   - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
-        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}}
+        if self.why_no_entropy() is None:
+            log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
+            values["entropy_production"] = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
+                                            - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
+                                            - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
+
+    def why_no_entropy(self) -> str | None:
+        """Why the entropy production is not an observable (a zero-temperature bath: sigma is
+        infinite on every path that gives it heat), or None."""
+        cold = self.protocol.zero_temperature_baths()
+        if not cold:
+            return None
+        return (f"bath {cold[0]!r} is at zero temperature (beta = inf): the entropy production "
+                "-beta Q is infinite on every path that gives it heat")
+
+    def jarzynski(self) -> tuple[float, float] | str | None:
+        """(beta, Delta F) for a Gibbs-bath protocol, a reason string at zero temperature, else None."""
+        protocol = self.protocol
+        gibbs = protocol.gibbs_bath()
+        if gibbs is None:
+            return None
+        if protocol.baths[gibbs].zero_temperature:
+            return (f"bath {gibbs!r} is at zero temperature (beta = inf): <e^(-beta W)> = e^(-beta dF) "
+                    "has no finite form")
+        return protocol.baths[gibbs].beta, protocol.free_energy_change()
 
     def cells(self) -> np.ndarray:
         """The histogram keys the counts of ``accumulate`` are laid on: the exact support in mode
@@ -294,9 +311,10 @@ class StrokeEngine:
         log_p0, log_pt = self.chain.log_initial, self.protocol.reference_log_populations()
         return np.array(betas), log_p0, -log_pt
 
-    def log_integral_ft(self) -> float:
-        """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
-        return log_tilted_average(self.chain, *self._entropy_terms())
+    def log_integral_ft(self) -> float | str:
+        """Exact ln<e^{-sigma}> (0 for every stroke protocol: computed, not assumed), or why the
+        entropy production is not defined (``why_no_entropy``)."""
+        return self.why_no_entropy() or log_tilted_average(self.chain, *self._entropy_terms())
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
         """Observables with their exact laws and moments (two baths: also ``efficiency``, conditioned
@@ -328,11 +346,15 @@ class StrokeEngine:
             heat = grids[f"heat_{self.hot}"]
             observables += efficiency(grids["work"], heat, zero_heat(heat), counts,
                                       log_pmf if law else None, self.hot)
-        protocol = self.protocol
-        gibbs = protocol.gibbs_bath()
-        jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
-        return DirectionResults(observables, jarzynski=jarzynski,
+        return DirectionResults(observables, jarzynski=self.jarzynski(),
                                 integral_ft=self.log_integral_ft()), tables
+
+
+def _log_odds(bath, energies, particles) -> float:
+    """ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0)) of a two-level Gibbs state:
+    0 for degenerate levels and +-inf at zero temperature."""
+    gap = (energies[1] - bath.mu * particles[1]) - (energies[0] - bath.mu * particles[0])
+    return 0.0 if gap == 0 else -bath.beta * gap
 
 
 def zero_heat(heat) -> np.ndarray:

@@ -112,6 +112,8 @@ class Strokes(StrokeProtocol, Model):
             if not gibbs:
                 bar_crooks = ("Crooks and BAR need a protocol that starts in the Gibbs state of the one "
                               "bath it touches (the reverse direction is checked on its own)")
+            elif self.baths[gibbs].zero_temperature:
+                bar_crooks = f"Crooks and BAR need a finite beta (bath {gibbs!r} is at zero temperature)"
             elif not all("counts" in accumulator for accumulator in accumulators.values()):
                 bar_crooks = "Crooks and BAR need the work histograms (moment-only sampling)"
             else:
