@@ -78,7 +78,9 @@ def add_field_options(parser, cls) -> None:
         meta = field.metadata
         where = parser
         if meta.get("group"):
-            where = groups.setdefault(meta["group"], parser.add_mutually_exclusive_group())
+            if meta["group"] not in groups:  # one group per name (an empty group breaks --help)
+                groups[meta["group"]] = parser.add_mutually_exclusive_group()
+            where = groups[meta["group"]]
         bound = f"; {meta['range']}" if meta.get("range") else ""
         where.add_argument(option_name(field.name), dest=field.name, type=_TYPES[_kind(field)],
                            default=None, metavar=field.name.upper(),
