@@ -20,7 +20,7 @@ from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
 from .models import MODELS
-from .options import in_user_words, option_names
+from .options import in_user_words, option_names, whole_number
 from .run import read, tally, verdict_table, verdicts
 
 #: the sample sub-command that takes a user-defined system instead of a model name
@@ -35,9 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(parser):
-    parser.add_argument("--trajectories", type=int, default=100_000,
-                        help="trajectories per direction (default 100000)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed, 0 .. 2**63-1 (default 0)")
+    parser.add_argument("--trajectories", type=whole_number, default=100_000,
+                        help="trajectories per direction (default 100000; 1e5 allowed)")
+    parser.add_argument("--seed", type=whole_number, default=0, help="run seed, 0 .. 2**63-1 (default 0)")
     parser.add_argument("--out", help="run directory (default data/runs/<model>-<run id>)")
     parser.add_argument("--reverse", action="store_true", help="also sample the reverse protocol")
     parser.add_argument("--save-samples", action="store_true",
@@ -47,8 +47,8 @@ def _add_run_options(parser):
 
 def _add_execution_options(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no verdict table")
-    parser.add_argument("--workers", type=int, help="Numba threads (default: all cores)")
-    parser.add_argument("--chunk-size", type=int,
+    parser.add_argument("--workers", type=whole_number, help="Numba threads (default: all cores)")
+    parser.add_argument("--chunk-size", type=whole_number,
                         help="trajectories per chunk (checkpoint granularity; results do not depend on it)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",

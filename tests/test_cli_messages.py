@@ -61,3 +61,68 @@ def test_a_user_file_runs_as_a_script_and_its_errors_name_the_users_line(tmp_pat
     assert code == 2 and err.startswith(f"mcthermo: error: {folder}/syntax.py:2: SyntaxError:"), err
     assert "Traceback" not in err
     monkeypatch.delitem(sys.modules, "helper")
+
+
+@pytest.mark.parametrize("value,accepted", [("1e3", 1000), ("2.5e3", 2500), ("1_000", 1000), ("1.5", None),
+                                            ("1e-3", None), ("inf", None), ("abc", None)])
+def test_trajectories_in_scientific_notation(tmp_path, capsys, value, accepted):
+    """#22: `--trajectories 1e5` was an argparse error; integral values in any notation are
+    accepted, non-integral ones refused in one line naming the option."""
+    import mcthermo as mt
+
+    out = tmp_path / "run"
+    code, _, err = _run(capsys, "sample", "staircase", "--steps", "2", "--trajectories", value,
+                        "--out", str(out), "--quiet")
+    if accepted:
+        assert code == 0 and mt.read(out).info["trajectories"] == accepted, err
+    else:
+        assert code == 2 and err.count("\n") == 1
+        assert f"argument --trajectories: expected an integer (1e5 allowed), got '{value}'" in err
+        assert not out.exists()
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs /proc")
+def test_an_unwritable_out_names_out(capsys):
+    code, _, err = _run(capsys, "sample", "staircase", "--steps", "2", "--trajectories", "100",
+                        "--out", "/proc/mcthermo-test/run", "--quiet")
+    assert code == 2 and err.startswith("mcthermo: error: --out /proc/mcthermo-test/run: cannot write there")
+    assert err.count("\n") == 1
+
+
+def _bad_inputs():
+    import numpy as np
+
+    import mcthermo as mt
+
+    lowering = np.array([[0.0, 1.0], [0.0, 0.0]])
+    emit = mt.Channel("emit", lowering, energy=1.0, bath="b")
+    system = dict(hamiltonian=np.diag([0.0, 1.0]), baths={"b": mt.Bath(beta=1.0)},
+                  initial=np.diag([0.5, 0.5]), duration=1.0)
+    strokes = dict(energies=[0.0, 1.0], baths={"b": mt.Bath(beta=1.0)}, initial="b")
+    return [
+        (lambda: mt.validate([0.1, 0.2], beta=1.0, free_energy="0.5"), "free_energy must be a finite number"),
+        (lambda: mt.OpenSystem(channels=emit, **system), r"channels must be a list of mt.Channel \(got Channel: "
+                                                         r"write channels=\[...\]\)"),
+        (lambda: mt.Channel("emit", lowering, energy=1.0, bath="b", particles="1"), "particles must be an integer"),
+        (lambda: mt.Quench([0.0, 1.0], [[1.5, -0.5], [-0.5, 1.5]]),
+         r"Quench transitions must be probabilities, finite and >= 0 \(got -0.5\)"),
+        (lambda: mt.Strokes(strokes=mt.Quench([0.0, 2.0]), **strokes), r"write strokes=\[...\]"),
+        (lambda: mt.sample("staircase", trajectories=100, seed=1), "spec must be a model instance"),
+        (lambda: mt.sample(mt.Staircase(steps=2), trajectories=1.5, seed=1), r"trajectories must be an integer >= 1 \(got 1.5\)"),
+        (lambda: mt.sample(mt.Staircase(steps=2), trajectories=100, seed=1, out=3), "out must be a directory path"),
+        (lambda: mt.jarzynski([0.1, 0.2], beta="1"), "beta must be finite and positive"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_inputs())))
+def test_bad_types_are_one_value_error_naming_the_parameter(case):
+    """#22: these were TypeErrors (or a message about the shape of a matrix with negative entries)."""
+    build, message = _bad_inputs()[case]
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_trajectories_may_be_an_integral_float_in_python():
+    import mcthermo as mt
+
+    assert mt.sample(mt.Staircase(steps=2), trajectories=1e3, seed=1).info["trajectories"] == 1000

@@ -82,7 +82,8 @@ class Channel:
         object.__setattr__(self, "energy", _finite(f"channel {self.name!r} energy", self.energy))
         if not isinstance(self.bath, str) or not self.bath:
             raise ValueError(f"channel {self.name!r} needs a bath name (got {self.bath!r})")
-        if isinstance(self.particles, bool) or not float(self.particles).is_integer():
+        if (isinstance(self.particles, (bool, str)) or not isinstance(self.particles, (int, float, np.integer, np.floating))
+                or not float(self.particles).is_integer()):
             raise ValueError(f"channel {self.name!r} particles must be an integer "
                              f"(got {self.particles!r})")
         object.__setattr__(self, "particles", int(self.particles))
@@ -109,6 +110,9 @@ class Piece:
     def __post_init__(self):
         h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         object.__setattr__(self, "hamiltonian", h)
+        if isinstance(self.channels, (Channel, str)) or not isinstance(self.channels, (list, tuple)):
+            raise ValueError(f"channels must be a list of mt.Channel (got {type(self.channels).__name__}"
+                             f"{': write channels=[...]' if isinstance(self.channels, Channel) else ''})")
         channels = tuple(self.channels)
         for channel in channels:
             if not isinstance(channel, Channel):
@@ -275,7 +279,7 @@ class OpenSystem(Model):
         else:
             if self.hamiltonian is not None or self.channels is not None or self.duration is not None:
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
-            pieces = tuple(self.pieces)
+            pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
                 raise ValueError("pieces must be a non-empty list of Piece")
         dimension = pieces[0].dimension

@@ -71,9 +71,13 @@ class Quench:
             t = np.array(self.transitions, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError("Quench transitions must be a matrix of numbers") from None
-        if t.shape != (d, d) or not np.all(np.isfinite(t)) or np.any(t < 0):
+        if t.shape != (d, d):
             raise ValueError(f"Quench transitions must be a {d} x {d} matrix of probabilities "
                              f"(got shape {t.shape})")
+        if not np.all(np.isfinite(t)) or np.any(t < 0):
+            bad = t[~(np.isfinite(t) & (t >= 0))][0]
+            raise ValueError(f"Quench transitions must be probabilities, finite and >= 0 (got {float(bad)!r}): "
+                             "T[s, s'] = |U_{s's}|^2")
         if (np.max(np.abs(t.sum(axis=1) - 1.0)) > SUM_TOLERANCE
                 or np.max(np.abs(t.sum(axis=0) - 1.0)) > SUM_TOLERANCE):
             raise ValueError("Quench transitions must be doubly stochastic (rows and columns sum to 1: "
@@ -193,7 +197,9 @@ class StrokeProtocol:
     def _validate_strokes(self, d):
         strokes = tuple(self.strokes) if isinstance(self.strokes, (list, tuple)) else None
         if not strokes:
-            raise ValueError("strokes must be a non-empty list of mt.Quench / mt.Thermalize")
+            one = isinstance(self.strokes, (Quench, Thermalize))
+            raise ValueError("strokes must be a non-empty list of mt.Quench / mt.Thermalize"
+                             + (f" (got one {type(self.strokes).__name__}: write strokes=[...])" if one else ""))
         n = self.level_particles
         for i, stroke in enumerate(strokes):
             if isinstance(stroke, Quench):
