@@ -65,6 +65,14 @@ def _has_options(model) -> bool:
     return bool(option_fields(model)) or model.add_arguments.__func__ is not Model.add_arguments.__func__
 
 
+def _python_only(name: str, model) -> str:
+    """What ``mcthermo sample <name>`` says for a model written in Python (no options): how to
+    sample one from a file, with the model's example."""
+    return (f"{name} has no command-line options: an mt.{model.__name__} is written in Python. Put it in "
+            f"a file and run mcthermo sample {FROM_FILE} (NAME an instance or a function returning one), "
+            f"e.g.\n{model.command_line_example}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mcthermo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mcthermo {__version__}")
@@ -73,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="sample a model and write its tables")
     models = sample.add_subparsers(dest="model", required=True, parser_class=_Parser)
     for name, model in MODELS.items():
-        if not _has_options(model):  # defined in Python only: mcthermo sample FILE.py:NAME
+        if not _has_options(model):  # defined in Python only: its help is how to sample one
+            models.add_parser(name, help=f"(defined in Python: mcthermo sample {FROM_FILE} with an "
+                                         f"mt.{model.__name__})", description=_python_only(name, model),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
             continue
         sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
         model.add_arguments(sub)
@@ -235,8 +246,13 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = _route_user_model(_attach_negative_values(argv))
+    model = MODELS.get(argv[1]) if len(argv) >= 2 and argv[0] == "sample" else None
+    if model is not None and not _has_options(model) and not {"-h", "--help"} & set(argv):
+        print(f"mcthermo: error: {_python_only(argv[1], model)}", file=sys.stderr)
+        return 2
     try:
-        args = parser.parse_args(_route_user_model(_attach_negative_values(argv)))
+        args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,

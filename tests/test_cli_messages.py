@@ -126,3 +126,28 @@ def test_trajectories_may_be_an_integral_float_in_python():
     import mcthermo as mt
 
     assert mt.sample(mt.Staircase(steps=2), trajectories=1e3, seed=1).info["trajectories"] == 1000
+
+
+@pytest.mark.parametrize("model", ["strokes", "open_system"])
+def test_a_model_written_in_python_says_how_to_sample_it_and_the_example_runs(tmp_path, capsys, monkeypatch, model):
+    """#22: `mcthermo sample strokes` was a dead end; it now shows how to sample one from a file, and
+    the example it shows runs as shown."""
+    code, _, err = _run(capsys, "sample", model, "--trajectories", "10")
+    assert code == 2 and err.startswith(f"mcthermo: error: {model} has no command-line options")
+    assert "mcthermo sample FILE.py:NAME" in err
+    lines = err.splitlines()
+    source = lines[lines.index(next(line for line in lines if line.startswith("# "))):-1]
+    command = lines[-1]
+    assert len(source) >= 3 and command.startswith("then: mcthermo sample ")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / source[0][2:]).write_text("\n".join(source[1:]) + "\n")
+    argv = command[len("then: mcthermo "):].split()
+    argv[argv.index("--trajectories") + 1] = "2e3"
+    code, _, err = _run(capsys, *argv, "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    code, out, _ = _run(capsys, "sample", model, "--help")
+    assert code == 0 and "mcthermo sample FILE.py:NAME" in out
+    (tmp_path / "sweep.toml").write_text(f'model = "{model}"\ntrajectories = 100\n[sweep]\ncycles = [1, 2]\n')
+    code, _, err = _run(capsys, "run", str(tmp_path / "sweep.toml"))
+    assert code == 2 and "FILE.py:FACTORY" in err, err

@@ -270,6 +270,14 @@ class OpenSystem(Model):
     name: ClassVar[str] = "open_system"
     block_size: ClassVar[int] = 4096
     extra_tables: ClassVar[tuple[str, ...]] = ("expectation",)
+    #: how to sample one from the command line (shown by ``mcthermo sample open_system``)
+    command_line_example: ClassVar[str] = (
+        "# decay.py\n"
+        "import numpy as np, mcthermo as mt\n"
+        "decay = mt.OpenSystem(hamiltonian=np.diag([0.0, 1.0]), channels=[mt.Channel(\"emit\", "
+        "[[0, 0.3], [0, 0]], energy=1.0, bath=\"b\")],\n"
+        "                      baths={\"b\": mt.Bath(beta=np.inf)}, initial=np.diag([0.0, 1.0]), duration=5.0)\n"
+        "then: mcthermo sample decay.py:decay --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         if self.pieces is None:
