@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import __version__
 from . import validation as validate_cli
+from .compile_notice import compile_notice
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
@@ -258,7 +259,7 @@ def main(argv=None) -> int:
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
                "demo": _demo, "exact": exact_cli.run, "validate": validate_cli.run}[args.command]
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), compile_notice(enabled=not getattr(args, "quiet", False)):
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
             return handler(args)

@@ -151,3 +151,37 @@ def test_a_model_written_in_python_says_how_to_sample_it_and_the_example_runs(tm
     (tmp_path / "sweep.toml").write_text(f'model = "{model}"\ntrajectories = 100\n[sweep]\ncycles = [1, 2]\n')
     code, _, err = _run(capsys, "run", str(tmp_path / "sweep.toml"))
     assert code == 2 and "FILE.py:FACTORY" in err, err
+
+
+def test_compiling_is_announced_once_and_only_when_numba_compiles(capsys):
+    """#22: the first sampling compiled for ~12 s with no message.  The notice comes from Numba's
+    own compile event (fired only after its disk cache missed): once per run, never for a kernel
+    already compiled or loaded from the cache, never when disabled (--quiet)."""
+    import numba
+
+    from mcthermo.compile_notice import NOTICE, compile_notice
+
+    @numba.njit(cache=False)
+    def fresh(x):
+        return x + 1
+
+    @numba.njit(cache=False)
+    def other(x):
+        return x * 2
+
+    with compile_notice(enabled=False):
+        fresh(1)
+    assert NOTICE not in capsys.readouterr().err
+    with compile_notice():
+        fresh(1)  # compiled already (above): nothing to say
+        fresh(1.5)  # a new signature compiles
+        other(1)
+    assert capsys.readouterr().err.count(NOTICE) == 1
+    assert NOTICE == "mcthermo: compiling (once; cached for later runs) …"
+
+
+def test_a_cached_kernel_gives_no_compiling_notice(tmp_path, capsys):
+    argv = ["sample", "staircase", "--steps", "3", "--trajectories", "200"]
+    assert _run(capsys, *argv, "--out", str(tmp_path / "a"))[0] == 0  # compiles or loads the kernels
+    code, _, err = _run(capsys, *argv, "--out", str(tmp_path / "b"))
+    assert code == 0 and "compiling" not in err
