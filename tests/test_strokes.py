@@ -72,7 +72,6 @@ def empty(engine):
     (dict(particles=[0, 1, 2]), "particles must be 2 integers"),
     (dict(energy_unit=0.3), "energy_unit 0.3"),
     (dict(strokes=["quench"]), r"strokes\[0\] must be an mt.Quench"),
-    (dict(baths={"hot": HOT, "cold": Bath(beta=np.inf)}), "finite beta"),
 ])
 def test_bad_input_is_one_clear_value_error(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -83,7 +83,8 @@ class Channel:
         object.__setattr__(self, "energy", _finite(f"channel {self.name!r} energy", self.energy))
         if not isinstance(self.bath, str) or not self.bath:
             raise ValueError(f"channel {self.name!r} needs a bath name (got {self.bath!r})")
-        if isinstance(self.particles, bool) or not float(self.particles).is_integer():
+        if (isinstance(self.particles, (bool, str)) or not isinstance(self.particles, (int, float, np.integer, np.floating))
+                or not float(self.particles).is_integer()):
             raise ValueError(f"channel {self.name!r} particles must be an integer "
                              f"(got {self.particles!r})")
         object.__setattr__(self, "particles", int(self.particles))
@@ -110,6 +111,9 @@ class Piece:
     def __post_init__(self):
         h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         object.__setattr__(self, "hamiltonian", h)
+        if isinstance(self.channels, (Channel, str)) or not isinstance(self.channels, (list, tuple)):
+            raise ValueError(f"channels must be a list of mt.Channel (got {type(self.channels).__name__}"
+                             f"{': write channels=[...]' if isinstance(self.channels, Channel) else ''})")
         channels = tuple(self.channels)
         for channel in channels:
             if not isinstance(channel, Channel):
@@ -272,6 +276,14 @@ class OpenSystem(Model):
     name: ClassVar[str] = "open_system"
     block_size: ClassVar[int] = 4096
     extra_tables: ClassVar[tuple[str, ...]] = ("expectation",)
+    #: how to sample one from the command line (shown by ``mcthermo sample open_system``)
+    command_line_example: ClassVar[str] = (
+        "# decay.py\n"
+        "import numpy as np, mcthermo as mt\n"
+        "decay = mt.OpenSystem(hamiltonian=np.diag([0.0, 1.0]), channels=[mt.Channel(\"emit\", "
+        "[[0, 0.3], [0, 0]], energy=1.0, bath=\"b\")],\n"
+        "                      baths={\"b\": mt.Bath(beta=np.inf)}, initial=np.diag([0.0, 1.0]), duration=5.0)\n"
+        "then: mcthermo sample decay.py:decay --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         if self.pieces is None:
@@ -281,7 +293,7 @@ class OpenSystem(Model):
         else:
             if self.hamiltonian is not None or self.channels is not None or self.duration is not None:
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
-            pieces = tuple(self.pieces)
+            pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
                 raise ValueError("pieces must be a non-empty list of Piece")
         dimension = pieces[0].dimension
