@@ -12,7 +12,7 @@ the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
     run.save("data/x"); mt.read("data/x")
     mt.jarzynski(work_samples, beta=1.0)   # estimators on anyone's data
 """
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: the sign convention recorded in every run.json (spec generic.md G0)
 HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"

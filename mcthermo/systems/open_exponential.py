@@ -21,62 +21,15 @@ def observable_names(system) -> list[str]:
             + [f"heat_{bath}" for bath in system.bath_names] + ["work", "entropy_production"])
 
 
-def _bridge(system, observable, s, direction="forward"):
-    """ln G_X(s) from ``exact.tilted.log_exponential_average`` (one s at a time), for systems
-    without ``log_generating_function``."""
-    s_array = np.atleast_1d(np.asarray(s, dtype=np.float64))
-    out = np.empty(s_array.shape)
-    p0, _ = tilted.start_states(system)
-    for k, t in enumerate(s_array):
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            if observable.startswith("jumps_"):
-                name = observable[len("jumps_"):]
-                value = tilted.log_exponential_average(system, lambda c: t * float(c.name == name))
-            elif observable.startswith("heat_"):
-                bath = observable[len("heat_"):]
-                mu = system.baths[bath].mu
-                value = tilted.log_exponential_average(
-                    system, lambda c: -t * (c.energy - mu * c.particles) if c.bath == bath else 0.0)
-            elif observable == "work":
-                e_i, e_f = tilted.initial_basis(system)[0], tilted.final_basis(system)[0]
-                value = tilted.log_exponential_average(system, lambda c: t * c.energy,
-                                                       np.exp(t * e_i), np.exp(-t * e_f))
-            else:
-                p_t = tilted.final_populations(system)
-                betas = {b: system.baths[b].beta for b in system.baths}
-                value = tilted.log_exponential_average(
-                    system, lambda c: t * betas[c.bath] * (c.energy - system.baths[c.bath].mu * c.particles),
-                    np.where(p0 > 0, np.where(p0 > 0, p0, 1.0) ** -t, 0.0),
-                    np.where(p_t > 0, np.where(p_t > 0, p_t, 1.0), 0.0) ** t)
-        out[k] = value
-    return out if np.ndim(s) else float(out[0])
-
-
 def log_generating_function(system, observable: str):
-    """s -> ln G_X(s) of ``observable`` (the system's own ``log_generating_function`` when it has
-    one)."""
-    if hasattr(system, "log_generating_function"):
-        return partial(system.log_generating_function, observable)
-    return partial(_bridge, system, observable)
+    """s -> ln G_X(s) of ``observable`` (``OpenSystem.log_generating_function``, vectorised, its
+    values remembered: ``exponential.cached``)."""
+    return exponential.cached(partial(system.log_generating_function, observable))
 
 
 def exact_moments(system, observable: str) -> tuple[float, float]:
-    """Exact (mean, variance) from the tilted generator's Taylor blocks."""
-    if observable.startswith("jumps_"):
-        name = observable[len("jumps_"):]
-        return tilted.moments(system, lambda c: float(c.name == name))
-    if observable.startswith("heat_"):
-        bath = observable[len("heat_"):]
-        mu = system.baths[bath].mu
-        return tilted.moments(system, lambda c: -(c.energy - mu * c.particles) if c.bath == bath else 0.0)
-    e_i, e_f = tilted.initial_basis(system)[0], tilted.final_basis(system)[0]
-    if observable == "work":
-        return tilted.moments(system, lambda c: c.energy, -e_i, e_f)
-    p0, _ = tilted.start_states(system)
-    p_t = tilted.final_populations(system)
-    return tilted.moments(
-        system, lambda c: system.baths[c.bath].beta * (c.energy - system.baths[c.bath].mu * c.particles),
-        np.log(np.where(p0 > 0, p0, 1.0)), -np.log(np.where(p_t > 0, p_t, 1.0)))
+    """Exact (mean, variance) from the tilted generator's block derivatives."""
+    return system.exact_moments(observable)
 
 
 def sigma_defined(system) -> bool:
@@ -85,10 +38,12 @@ def sigma_defined(system) -> bool:
 
 def exponents(system) -> np.ndarray:
     """(observables, S) s values of the kernel (NaN-padded): ``exponential.exponents`` of each
-    observable, with beta for the work of a one-bath system and 1 for sigma."""
+    observable, with beta for the work of a one-bath system and 1 for sigma (none at all for a
+    system sampled with ``exact=False``; none for jump counts, whose exact law is histogrammed)."""
     rows = []
     for name in observable_names(system):
-        if name == "work" and not system.measure_energy or name == "entropy_production" and not sigma_defined(system):
+        if (not system.exact or name.startswith("jumps_") or name == "work" and not system.measure_energy
+                or name == "entropy_production" and not sigma_defined(system)):
             rows.append(np.zeros(0))
             continue
         extra = ()

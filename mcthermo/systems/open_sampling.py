@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import tilted
+from ..exact.effort import Progress
 from ..kernels.lindblad import LindbladTables
 from . import open_exponential
 
@@ -62,8 +63,8 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
     the best of a few lam; never above the worst case max|step| x (bound on the bath's jumps)."""
     largest = float(np.abs(system.heat_quanta(bath)).max(initial=0.0)) / unit
     worst = int(round(largest)) * max_jump_count(system, bath)
-    if worst == 0:
-        return 0
+    if worst == 0 or not system.exact:  # exact=False: no exact moments, the worst case
+        return worst
     mu = system.baths[bath].mu
 
     def edge(sign):
@@ -77,9 +78,11 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
                     if c.bath == bath else 0.0)
             if np.isfinite(log_moment):
                 best = min(best, (log_moment + 16 * math.log(10)) / lam)
+            progress.advance()
         return best
 
-    return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
+    with Progress(f"lattice width of bath {bath!r}", 8) as progress:
+        return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
 
 
 def layout(system) -> Layout:

@@ -21,10 +21,11 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ..exact import generating
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
-from ..models.base import STREAMS, Model
-from . import open_results, open_sampling
+from ..model import STREAMS, Model
+from . import open_effort, open_results, open_sampling
 from .bath import Bath
 
 #: relative tolerance of the Hermiticity, trace and positivity checks of input matrices
@@ -82,7 +83,8 @@ class Channel:
         object.__setattr__(self, "energy", _finite(f"channel {self.name!r} energy", self.energy))
         if not isinstance(self.bath, str) or not self.bath:
             raise ValueError(f"channel {self.name!r} needs a bath name (got {self.bath!r})")
-        if isinstance(self.particles, bool) or not float(self.particles).is_integer():
+        if (isinstance(self.particles, (bool, str)) or not isinstance(self.particles, (int, float, np.integer, np.floating))
+                or not float(self.particles).is_integer()):
             raise ValueError(f"channel {self.name!r} particles must be an integer "
                              f"(got {self.particles!r})")
         object.__setattr__(self, "particles", int(self.particles))
@@ -109,6 +111,9 @@ class Piece:
     def __post_init__(self):
         h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         object.__setattr__(self, "hamiltonian", h)
+        if isinstance(self.channels, (Channel, str)) or not isinstance(self.channels, (list, tuple)):
+            raise ValueError(f"channels must be a list of mt.Channel (got {type(self.channels).__name__}"
+                             f"{': write channels=[...]' if isinstance(self.channels, Channel) else ''})")
         channels = tuple(self.channels)
         for channel in channels:
             if not isinstance(channel, Channel):
@@ -245,7 +250,11 @@ class OpenSystem(Model):
     Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
     measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
     entropy production); ``energy_units`` {bath: unit}: the lattice unit of a bath's heat (found
-    automatically when the heat quanta are rational multiples of one another).
+    automatically when the heat quanta are rational multiples of one another); ``exact``: compute
+    the exact references (laws, moments, fluctuation theorems, expectation values from the d^2 x
+    d^2 tilted generator; sized first and refused beyond the limits of ``exact/effort.py``), or
+    False to sample without them (histograms and sample moments; the check rows say "no exact
+    reference").
 
     After validation the system is always stored as ``pieces`` (``hamiltonian``, ``channels`` and
     ``duration`` become None), so ``OpenSystem.from_parameters(system.parameters())`` rebuilds an
@@ -262,10 +271,19 @@ class OpenSystem(Model):
     observables: dict = field(default_factory=dict)
     measure_energy: bool = True
     energy_units: dict = field(default_factory=dict)
+    exact: bool = True
 
     name: ClassVar[str] = "open_system"
     block_size: ClassVar[int] = 4096
     extra_tables: ClassVar[tuple[str, ...]] = ("expectation",)
+    #: how to sample one from the command line (shown by ``mcthermo sample open_system``)
+    command_line_example: ClassVar[str] = (
+        "# decay.py\n"
+        "import numpy as np, mcthermo as mt\n"
+        "decay = mt.OpenSystem(hamiltonian=np.diag([0.0, 1.0]), channels=[mt.Channel(\"emit\", "
+        "[[0, 0.3], [0, 0]], energy=1.0, bath=\"b\")],\n"
+        "                      baths={\"b\": mt.Bath(beta=np.inf)}, initial=np.diag([0.0, 1.0]), duration=5.0)\n"
+        "then: mcthermo sample decay.py:decay --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         if self.pieces is None:
@@ -275,7 +293,7 @@ class OpenSystem(Model):
         else:
             if self.hamiltonian is not None or self.channels is not None or self.duration is not None:
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
-            pieces = tuple(self.pieces)
+            pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
                 raise ValueError("pieces must be a non-empty list of Piece")
         dimension = pieces[0].dimension
@@ -303,6 +321,9 @@ class OpenSystem(Model):
         if not isinstance(self.measure_energy, (bool, np.bool_)):
             raise ValueError(f"measure_energy must be True or False (got {self.measure_energy!r})")
         object.__setattr__(self, "measure_energy", bool(self.measure_energy))
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False (got {self.exact!r})")
+        object.__setattr__(self, "exact", bool(self.exact))
         units = {}
         for bath, unit in dict(self.energy_units).items():
             if bath not in self.baths:
@@ -397,7 +418,8 @@ class OpenSystem(Model):
                 "output_times": self.output_times.tolist(),
                 "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
                 "measure_energy": self.measure_energy,
-                "energy_units": dict(self.energy_units)}
+                "energy_units": dict(self.energy_units),
+                **({} if self.exact else {"exact": False})}
 
     @classmethod
     def from_json(cls, data: dict) -> "OpenSystem":
@@ -406,7 +428,8 @@ class OpenSystem(Model):
                    initial=matrix_from_json(data["initial"]),
                    output_times=np.asarray(data["output_times"], dtype=np.float64),
                    observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
-                   measure_energy=data["measure_energy"], energy_units=data["energy_units"])
+                   measure_energy=data["measure_energy"], energy_units=data["energy_units"],
+                   exact=data.get("exact", True))
 
     def __eq__(self, other):
         return isinstance(other, OpenSystem) and self.to_json() == other.to_json()
@@ -415,9 +438,9 @@ class OpenSystem(Model):
 
     # --- the Model interface ----------------------------------------------------------------------
     def parameters(self) -> dict:
-        """Run identity and table parameter columns: a few scalars to read, a ``fingerprint``
-        (hash of the system) and ``system``, the whole system (``to_json``: matrices as
-        [real, imag] nested lists) as one JSON string, so every table column stays a scalar."""
+        """Run identity (run.json): a few scalars to read, a ``fingerprint`` (hash of the system)
+        and ``system``, the whole system (``to_json``: matrices as [real, imag] nested lists) as one
+        JSON string.  The tables carry only the scalars (``table_parameters``) and ``system_id``."""
         text = json.dumps(self.to_json(), sort_keys=True)
         return {"dimension": self.dimension, "pieces": len(self.pieces),
                 "duration": self.total_duration, "measure_energy": self.measure_energy,
@@ -427,10 +450,34 @@ class OpenSystem(Model):
     def from_parameters(cls, parameters: dict) -> "OpenSystem":
         return cls.from_json(json.loads(parameters["system"]))
 
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """dimension, pieces, duration, measure_energy (the system itself: run.json, by system_id)."""
+        return {key: parameters[key] for key in ("dimension", "pieces", "duration", "measure_energy")}
+
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
             raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
         return ["forward"]
+
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln G_X(s) = ln <e^{-s X}> of the trajectory observable X named as in the tables ("work",
+        "heat_<bath>", "entropy_production", "jumps_<channel>") at real s (a scalar or 1-D array:
+        the same shape is returned), exact from the tilted generator in log space
+        (``mcthermo.exact.generating``: no DFT, no floor).  ValueError naming the observable when
+        this system or direction does not have it."""
+        return generating.log_generating_function(self.protocol(direction), observable, s)
+
+    def exact_moments(self, observable: str, direction: str = "forward") -> tuple[float, float]:
+        """Exact (mean, variance) of the trajectory observable X (names as in
+        ``log_generating_function``), from the block derivatives of the same tilted generator."""
+        return generating.moments(self.protocol(direction), observable)
+
+    def protocol(self, direction: str) -> "OpenSystem":
+        """The system a direction samples ("forward": this one)."""
+        if direction == "forward":
+            return self
+        raise ValueError(f"an OpenSystem has no {direction!r} protocol (directions: 'forward')")
 
     def layout(self) -> open_sampling.Layout:
         """Histogram geometry (computed once per system)."""
@@ -445,6 +492,13 @@ class OpenSystem(Model):
         if key not in cache:
             cache[key] = compute()
         return cache[key]
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact references before computing any (``systems/open_effort.py``): refuse in
+        one line, naming the size and ``exact=False``, what exceeds the limits of
+        ``exact/effort.py``; then the histogram layout (its lattice widths are exact work)."""
+        open_effort.sampling_effort(self).require()
+        (open_effort.sampling_effort(self) + open_effort.results_effort(self, self.layout())).require()
 
     def steps_per_trajectory(self) -> float:
         """Output times plus the bound on the mean jump count, a few draws each."""

@@ -10,9 +10,10 @@ e^{-beta W}, judged with the exact null stderr from G(2s) (``checks.generating_a
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from ..exact.strokes_dp import log_tilted_average
 from ..kernels.strokes import stroke_moments, stroke_tables, stroke_values
 from ..results import DirectionResults, Observable
 
@@ -21,8 +22,10 @@ BLOCK_SIZE = 1024
 
 
 def moment_names(engine) -> list[str]:
+    """The float values each trajectory carries: work, heats, then entropy_production and beta_work
+    where they are defined (a finite-temperature bath; a Gibbs-bath protocol)."""
     names = list(engine.chain.names) + ["entropy_production"]
-    return names + (["beta_work"] if engine.protocol.gibbs_bath() else [])
+    return names + (["beta_work"] if isinstance(engine.jarzynski(), tuple) else [])
 
 
 def moment_tables(engine):
@@ -30,14 +33,16 @@ def moment_tables(engine):
     chain, protocol = engine.chain, engine.protocol
     d = chain.levels
     coefficients, log_p0, end = engine._entropy_terms()
+    # (a zero-temperature bath: sigma is not an observable; its column is carried as 0 and dropped)
+    coefficients = np.where(np.isfinite(coefficients), coefficients, 0.0)
     columns = [np.moveaxis(chain.increments, 0, -1),
                np.tensordot(chain.increments, coefficients, axes=([0], [0]))[..., None]]
     start = np.zeros((d, len(chain.names) + 1))
     start[:, -1] = np.where(log_p0 > -np.inf, log_p0, 0.0)
     finish = np.zeros((d, len(chain.names) + 1))
     finish[:, -1] = np.where(np.isfinite(end), end, 0.0)
-    gibbs = protocol.gibbs_bath()
-    if gibbs:
+    if "beta_work" in moment_names(engine):
+        gibbs = protocol.gibbs_bath()
         columns.append(protocol.baths[gibbs].beta * chain.increments[0][..., None])
         start, finish = np.pad(start, ((0, 0), (0, 1))), np.pad(finish, ((0, 0), (0, 1)))
     zeros = np.zeros(chain.log_transition.shape, dtype=np.int64)
@@ -51,7 +56,8 @@ def moment_accumulate(engine, seed, stream, first, count) -> np.ndarray:
 
 def moment_samples(engine, seed, stream, first, count) -> dict[str, np.ndarray]:
     values = stroke_values(seed, stream, first, count, engine.moment_tables)
-    return {name: values[:, k] for k, name in enumerate(moment_names(engine)) if name != "beta_work"}
+    return {name: values[:, k] for k, name in enumerate(moment_names(engine))
+            if name != "beta_work" and (name != "entropy_production" or engine.why_no_entropy() is None)}
 
 
 def moment_results(engine, moments, reason: str) -> DirectionResults:
@@ -61,43 +67,31 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
     sums = np.sum(moments, axis=0)  # blocks in trajectory order: independent of chunking
     n = int(round(sums[0]))
     observables = []
-    sigma = names.index("entropy_production")
-    exponential = {"entropy_production": (1.0, sums[1 + 2 * m + sigma])}
-    jarzynski = None
+    no_entropy = engine.why_no_entropy()
+    exact = engine.protocol.exact
+    jarzynski = engine.jarzynski()
+    exponential = {}                     # observable -> (s, sum of e^{-s x} over the sample)
+    if no_entropy is None:
+        exponential["entropy_production"] = (1.0, sums[1 + 2 * m + names.index("entropy_production")])
     if "beta_work" in names:
-        protocol = engine.protocol
-        beta = protocol.baths[protocol.gibbs_bath()].beta
-        exponential[names[0]] = (beta, sums[1 + 2 * m + names.index("beta_work")])
-        jarzynski = (beta, protocol.free_energy_change())
+        exponential[names[0]] = (jarzynski[0], sums[1 + 2 * m + names.index("beta_work")])
     for k, name in enumerate(names):
-        if name != "beta_work":
+        if name != "beta_work" and (name != "entropy_production" or no_entropy is None):
             mean, variance = engine.exact_moments(name)
-            extra = {}
-            if name in exponential:
+            extra = {"checks": ("mean",)}
+            if name in exponential and exact:
                 # <e^{-s x}> from the block sums of e^{-x} (x = sigma, or beta W), judged against
                 # the exact G(s), G(2s), G(3s) of the tilted transfer matrices (exact null stderr;
                 # inconclusive where the sample cannot contain the paths that carry the average)
                 s, total = exponential[name]
                 extra = dict(exponents=[s], log_exponential_sums=[np.log(total) if total > 0 else -np.inf],
-                             log_generating_function=_log_generating(engine, name), checks=("mean", "variance"))
+                             log_generating_function=partial(engine.log_generating_function, name),
+                             checks=("mean", "variance"))
             observables.append(Observable(name, n=n, total=float(sums[1 + k]),
                                           total_squares=float(sums[1 + m + k]), mean_exact=mean,
-                                          variance_exact=variance, **{"checks": ("mean",), **extra}))
-    return DirectionResults(observables, jarzynski=jarzynski, integral_ft=engine.log_integral_ft())
-
-
-def _log_generating(engine, name):
-    """s -> exact ln<e^{-s x}> (vectorised) of ``name`` from the tilted transfer matrices."""
-    if name == "entropy_production":
-        coefficients, start, end = engine._entropy_terms()
-    else:
-        coefficients, start, end = np.eye(len(engine.chain.names))[engine.chain.names.index(name)], None, None
-
-    def log_g(s):
-        s_array = np.atleast_1d(np.asarray(s, dtype=np.float64))
-        out = np.array([log_tilted_average(engine.chain, t * coefficients,
-                                           None if start is None else t * start,
-                                           None if end is None else t * end) for t in s_array])
-        return out if np.ndim(s) else float(out[0])
-
-    return log_g
+                                          variance_exact=variance, **extra))
+    if not exact:
+        return DirectionResults(observables, jarzynski=jarzynski if isinstance(jarzynski, str) else None,
+                                integral_ft=no_entropy or reason, no_exact_reference=reason)
+    return DirectionResults(observables, jarzynski=jarzynski,
+                            integral_ft=no_entropy or engine.log_integral_ft())
