@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 from .model import STREAMS
 from .systems.two_state_chain import TwoStateChain
-from .results import Results
+from .results import Observable, Results
 from .tables import build
 from .validation import validate
 
@@ -123,3 +123,63 @@ def power_sweep(beta_sigmas, trajectories: int, replicates: int, shift_kt: float
     frame = pd.DataFrame(rows)
     rates = pd.crosstab([frame["beta_sigma"], frame["free_energy"]], frame["verdict"], normalize="index")
     return rates.reindex(columns=["passed", "failed", "inconclusive"], fill_value=0.0).reset_index()
+
+
+def generating_rows(system, accumulator, exact) -> list[dict]:
+    """The rows built on exact generating functions (mean, variance, distribution of work, heat
+    and sigma from their sums alone; jarzynski; integral_ft) of one ``OpenSystem`` run, with the
+    exact answers ``exact`` of ``generating_exact`` computed once for every replicate."""
+    from . import checks
+    from .exponential import log_block_sum
+    from .systems.open_exponential import observable_names
+
+    floats = accumulator["floats"].sum(axis=0)
+    sums = log_block_sum(accumulator["exponential"])
+    names = observable_names(system)
+    n = int(accumulator["count_histogram"][0].sum()) if len(system.channel_names) else 0
+    rows = []
+    for k, name in enumerate(names):
+        if name not in exact["moments"]:
+            continue
+        b = k - len(system.channel_names)
+        used = np.isfinite(system.layout().exponents[k])
+        mean, variance = exact["moments"][name]
+        obs = Observable(name, n=n, total=float(floats[b, 0]), total_squares=float(floats[b, 1]),
+                         mean_exact=mean, variance_exact=variance,
+                         exponents=system.layout().exponents[k][used], log_exponential_sums=sums[k][used],
+                         log_generating_function=exact["log_g"][name], value_scale=exact["scale"][name])
+        rows += [checks.mean_check("forward", obs), checks.variance_check("forward", obs),
+                 checks.distribution_check("forward", obs)]
+        if name == "work" and exact["jarzynski"] is not None:
+            rows.append(checks.jarzynski_check("forward", obs, *exact["jarzynski"]))
+        if name == "entropy_production":
+            rows.append(checks.integral_ft_check("forward", obs, exact["integral_ft"]))
+    return rows
+
+
+def generating_exact(system) -> dict:
+    """The exact answers of ``generating_rows`` (ln G cached per observable, moments, scales,
+    Jarzynski's (beta, dF) and ln<e^{-sigma}>)."""
+    from .systems import open_exponential
+
+    names = ["work", "entropy_production"] + [f"heat_{b}" for b in system.bath_names]
+    results = system.results({"forward": system.accumulate("forward", 0, 0, system.block_size)})
+    declared = results.directions["forward"]
+    return {"moments": {name: system.exact_moments(name) for name in names},
+            "log_g": {name: open_exponential.log_generating_function(system, name) for name in names},
+            "scale": {name: open_exponential.value_scale(system, name) for name in names},
+            "jarzynski": declared.jarzynski if isinstance(declared.jarzynski, tuple) else None,
+            "integral_ft": float(declared.integral_ft)}
+
+
+def calibrate_generating(system, trajectories: int, replicates: int, seed: int = 0) -> pd.DataFrame:
+    """Rerun the generating-function rows of ``system`` (an ``OpenSystem``, correct sampler) on
+    ``replicates`` seeds: one row per (replicate, check, observable) with z and verdict."""
+    exact = generating_exact(system)
+    frames = []
+    for replicate in range(replicates):
+        accumulator = system.accumulate("forward", seed + replicate, 0, trajectories)
+        frame = pd.DataFrame(generating_rows(system, accumulator, exact))
+        frames.append(frame.assign(replicate=replicate, seed=seed + replicate))
+    table = pd.concat(frames, ignore_index=True)
+    return table.assign(perturbation="none", size=0.0, trajectories=trajectories)

@@ -16,7 +16,8 @@ def cluster():
 
 @pytest.mark.parametrize("spec,reverse", [(mt.Staircase(steps=30), True), (mt.LandauZener(), True),
                                           (mt.DrivenQubit(t_end=10.0, times=21), False),
-                                          (mt.examples.ladder_otto(), False)])
+                                          (mt.examples.ladder_otto(), False),
+                                          (mt.examples.maser(), False)])
 def test_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, reverse):
     local = mt.sample(spec, 30_000, 5, reverse=reverse)
     remote = mt.sample(spec, 30_000, 5, reverse=reverse, chunk_size=8_192, out=tmp_path / "run",
