@@ -375,6 +375,8 @@ MIN_EFFECTIVE_SAMPLES = 10.0
 DETECTABLE_KT = 2.0
 #: the precision of beta dF that ``trajectories_needed`` is computed for (k_B T)
 PRECISION_KT = 0.1
+#: an exponential average needing more than this many times the sample is inconclusive, whatever z
+WIDE_MARGIN = 100.0
 
 
 def _log_weight_moments(a, log_weights):
@@ -431,15 +433,16 @@ def power_problem(stderr, bias, beta, ess=np.inf, threshold=Z_THRESHOLD) -> str:
     return ""
 
 
-def _with_null_floor(est: Estimate, relative_variance, beta):
-    """Raise the stderr of -ln<e^{-beta x}>/beta to at least sqrt(relative_variance / n) / beta,
-    the exact null value with the exact law (else the diagnostics' conservative estimate).
+def _with_null_floor(est: Estimate, relative_variance, beta, exact: bool):
+    """The stderr of -ln<e^{-beta x}>/beta: with the exact law, exactly the null value
+    sqrt(relative_variance / n) / beta (a z-test never divides by the sample stderr of a
+    heavy-tailed estimator); without it, at least that conservative estimate.
 
     e^{-beta x} can be heavy-tailed (its mean carried by rare trajectories); a run that has not
     reached that tail underestimates its own error and would false-alarm.
     """
     null_stderr = np.sqrt(relative_variance / est.n) / beta
-    return Estimate.normal(est.value, max(est.stderr, null_stderr), est.n)
+    return Estimate.normal(est.value, null_stderr if exact else max(est.stderr, null_stderr), est.n)
 
 
 def _exponential_check(check, direction, obs: Observable, beta, expected, threshold):
@@ -449,9 +452,13 @@ def _exponential_check(check, direction, obs: Observable, beta, expected, thresh
     except ValueError as error:
         return _cannot_estimate(check, direction, obs.name, error, obs.n)
     diagnostics = exponential_diagnostics(obs, beta)
-    est = _with_null_floor(est, diagnostics["relative_variance"], beta)
+    est = _with_null_floor(est, diagnostics["relative_variance"], beta, obs.has_law)
     problem = power_problem(est.stderr, diagnostics["bias"], beta,
                             diagnostics["effective_sample_size"], threshold)
+    if diagnostics["trajectories_needed"] > WIDE_MARGIN * obs.n:
+        problem = (f"trajectories_needed = {diagnostics['trajectories_needed']:.3g} exceeds the "
+                   f"{obs.n} trajectories by more than {WIDE_MARGIN:g}x: the sample cannot contain "
+                   "the paths that carry the average")
     return _unless(problem, _judged(check, direction, obs.name, est, expected, est.z(expected)
                                     if np.isfinite(expected) else np.nan, threshold, **diagnostics))
 
