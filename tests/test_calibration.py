@@ -62,3 +62,15 @@ def test_without_power_the_verdict_is_inconclusive_not_passed():
 def test_unknown_perturbation_is_refused():
     with pytest.raises(ValueError, match="perturbation must be one of"):
         calibrate(Staircase(steps=2), 10, 1, "typo")
+
+
+def test_generating_function_rows_do_not_false_alarm():
+    """A small version of calibrate.py section 4: the rows built on G(s) of a random Davies
+    protocol, correct sampler, 12 seeds x 1024 trajectories: no failed row, every row judged."""
+    from mcthermo.calibration import calibrate_generating
+    from test_generating_checks import davies_protocol
+
+    table = calibrate_generating(davies_protocol(), 1024, 12, seed=900)
+    assert set(table["check"]) == {"mean", "variance", "distribution", "jarzynski", "integral_ft"}
+    assert (table["verdict"] != "failed").all(), table[table["verdict"] == "failed"]
+    assert (table["verdict"] == "passed").mean() > 0.9

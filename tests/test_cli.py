@@ -166,6 +166,17 @@ def test_check_verdicts_and_strict(tmp_path, capsys):
     assert code == 1 and "FAILED" in stdout
 
 
+def test_not_applicable_is_counted_apart_and_never_fails_strict(tmp_path, capsys):
+    run = mt.sample(mt.Staircase(steps=3), 1000, 1)
+    checks = run.tables["checks"]
+    checks["verdict"] = ["passed"] * len(checks)
+    checks.loc[0, ["verdict", "reason"]] = ["not applicable", "no exact law"]
+    run.save(tmp_path / "run")
+    code, stdout, _ = _run(capsys, "check", "--strict", str(tmp_path / "run"))
+    assert code == 0 and "not applicable: no exact law" in stdout
+    assert f"{len(checks) - 1} passed, 0 failed, 0 inconclusive, 1 not applicable" in stdout
+
+
 def test_verdict_table_names_runs_by_folder(tmp_path, capsys):
     for name, steps in (("small", 2), ("large", 3)):
         mt.sample(mt.Staircase(steps=steps), 1000, 1, out=tmp_path / name)
