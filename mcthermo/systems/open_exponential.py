@@ -27,11 +27,6 @@ def log_generating_function(system, observable: str):
     return exponential.cached(partial(system.log_generating_function, observable))
 
 
-def exact_moments(system, observable: str) -> tuple[float, float]:
-    """Exact (mean, variance) from the tilted generator's block derivatives."""
-    return system.exact_moments(observable)
-
-
 def sigma_defined(system) -> bool:
     return system.measure_energy and not any(b.zero_temperature for b in system.baths.values())
 
@@ -52,7 +47,7 @@ def exponents(system) -> np.ndarray:
             extra = (bath.beta,) if np.isfinite(bath.beta) and bath.beta > 0 else ()
         if name == "entropy_production":
             extra = (1.0,)
-        _, variance = exact_moments(system, name)
+        _, variance = system.exact_moments(name)
         std = float(np.sqrt(max(variance, 0.0)))
         if std <= exponential.ROUND_OFF * value_scale(system, name):
             std = 0.0                                              # deterministic: nothing to choose

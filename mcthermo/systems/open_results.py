@@ -238,9 +238,9 @@ def _attach_exponential_sums(system, geometry, acc, out):
     sums = exponential.log_block_sum(acc["exponential"])          # blocks merged in index order
     for k, name in enumerate(open_exponential.observable_names(system)):
         obs = out.observable(name)
-        if obs is None:
-            continue
         used = np.isfinite(geometry.exponents[k])
+        if obs is None or not used.any():          # jump counts: their exact law is histogrammed
+            continue
         extra = dict(exponents=geometry.exponents[k][used], log_exponential_sums=sums[k][used],
                      log_generating_function=open_exponential.log_generating_function(system, name),
                      value_scale=open_exponential.value_scale(system, name))
