@@ -24,15 +24,20 @@ def _version():
 
 
 def identity(spec, seed: int, trajectories: int, reverse: bool) -> dict:
-    """What determines a run's results: equal identities give bit-identical tables."""
-    return {"model": spec.name, "parameters": spec.parameters(), "seed": int(seed),
-            "trajectories": int(trajectories), "reverse": bool(reverse), "format": FORMAT}
+    """What determines a run's results: equal identities give bit-identical tables (a tilted run's
+    identity also holds its tilt, ``mcthermo.tilting``)."""
+    ident = {"model": spec.name, "parameters": spec.parameters(), "seed": int(seed),
+             "trajectories": int(trajectories), "reverse": bool(reverse), "format": FORMAT}
+    record = getattr(spec, "record", None)
+    if callable(record):
+        ident["tilt"] = record()
+    return ident
 
 
 def identity_of(info: dict) -> dict:
     """The identity part of a run.json."""
-    return {key: info.get(key) for key in ("model", "parameters", "seed", "trajectories", "reverse",
-                                          "format")}
+    keys = ("model", "parameters", "seed", "trajectories", "reverse", "format")
+    return {key: info.get(key) for key in keys + (("tilt",) if "tilt" in info else ())}
 
 
 def fingerprint(ident: dict) -> str:
@@ -50,7 +55,7 @@ def run_info(spec, seed, trajectories, reverse) -> dict:
 
 def describe_difference(old: dict, new: dict) -> str:
     """The first field in which two run identities differ, for error messages."""
-    for key in ("model", "seed", "trajectories", "reverse", "format"):
+    for key in ("model", "seed", "trajectories", "reverse", "format", "tilt"):
         if old.get(key) != new.get(key):
             return f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
     old_p, new_p = old.get("parameters", {}), new.get("parameters", {})

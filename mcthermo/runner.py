@@ -155,14 +155,20 @@ def _label_samples(rows: pd.DataFrame, info: dict, direction: str) -> pd.DataFra
 
 def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=None,
            chunk_size: int | None = None, workers: int | None = None, save_samples: bool = False,
-           progress: bool = False, scheduler: str | None = None) -> Run:
+           progress: bool = False, scheduler: str | None = None, tilt=None) -> Run:
     """Sample ``trajectories`` trajectories of ``spec`` (forward, and reverse if asked).
 
     out: run directory (resumable; see io.py); chunk_size: trajectories per chunk (results do not
     depend on it); workers: Numba threads (restored afterwards); save_samples: keep per-trajectory
     rows; progress: bar on stderr; scheduler: a Dask scheduler address or "local" for a LocalCluster.
+    tilt: {observable: s or [s, ...]} or "auto" -- also sample the tilted laws P e^{-sX}/G(s) and
+    reweight (``mcthermo.tilting``; chains and stroke protocols).
     Every option and the feasibility of the exact tables are checked before anything is written.
     """
+    if tilt is not None:
+        from .tilting import tilted_spec
+
+        spec = tilted_spec(spec, tilt)
     trajectories = _positive_int("trajectories", trajectories)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")

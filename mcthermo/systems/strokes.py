@@ -71,6 +71,30 @@ class Strokes(StrokeProtocol, Model):
             raise ValueError(f"direction must be 'forward' or 'reverse' (got {direction!r})")
         return self.engine(direction).log_generating_function(observable, s)
 
+    # --- tilted sampling (mcthermo/tilting.py) ---------------------------------------------
+    def tilt_cells(self, direction: str):
+        """(every observable's value per histogram cell, exact ln P per cell or None): the cells on
+        which tilted ensembles are counted and reweighted."""
+        engine = self.engine(direction)
+        if engine.mode == "moments":
+            raise ValueError("tilted sampling needs the histogram of the protocol: "
+                             f"{engine.infeasible_histogram()}")
+        return engine.cell_values(engine.cells()), engine.log_cell_law
+
+    def cell_counts(self, accumulator) -> np.ndarray:
+        """The plain accumulator's int64 counts per cell of ``tilt_cells``."""
+        return np.ravel(accumulator["counts"])
+
+    def tilted_counts(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
+        """Counts per cell of trajectories first .. first + count - 1 of the tilted law
+        P e^{-s X} / G(s) of ``observable``, drawn from its Doob transform on stream ``stream``."""
+        tilted = self.engine(direction).tilted(observable, s)
+        return np.ravel(tilted.accumulate(seed, stream, first, count)["counts"])
+
+    def tilted_samples(self, direction, observable, s, seed, stream, first, count) -> pd.DataFrame:
+        """Per-trajectory rows of the same tilted trajectories (``samples`` columns)."""
+        return self.samples(direction, seed, first, count, self.engine(direction).tilted(observable, s), stream)
+
     @classmethod
     def add_arguments(cls, parser) -> None:
         """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
@@ -92,13 +116,15 @@ class Strokes(StrokeProtocol, Model):
     def accumulate(self, direction, seed, first, count):
         return self.engine(direction).accumulate(seed, STREAMS[direction], first, count)
 
-    def samples(self, direction, seed, first, count):
-        engine = self.engine(direction)
+    def samples(self, direction, seed, first, count, engine=None, stream=None):
+        """Per-trajectory rows; ``engine`` and ``stream``: a tilted engine and its stream."""
+        engine = self.engine(direction) if engine is None else engine
+        stream = STREAMS[direction] if stream is None else stream
         frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64)})
         if engine.mode == "moments":
-            values = moment_samples(engine, seed, STREAMS[direction], first, count)
+            values = moment_samples(engine, seed, stream, first, count)
         else:
-            keys = engine.keys(seed, STREAMS[direction], first, count)
+            keys = engine.keys(seed, stream, first, count)
             index = np.unravel_index(keys, engine.shape)
             frame["level_initial"], frame["level_final"] = index[0], index[1]
             values = engine.cell_values(keys)

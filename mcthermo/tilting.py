@@ -1,0 +1,309 @@
+"""Tilted (Doob) sampling with exact weights, reweighted by MBAR: fluctuation theorems tested where
+plain sampling cannot reach (spec G4).
+
+``mt.sample(spec, trajectories, seed, tilt={"work": 0.8})`` samples, per direction, the plain
+ensemble and one ensemble per tilt s of the observable X (a list of tilts: a ladder), each of
+``trajectories`` trajectories.  Ensemble s draws paths from Q(path) = P(path) e^{-sX} / G(s)
+exactly: the finite-time Doob transform of the chain (backward functions h_n of the tilted transfer
+matrices, in log space) is just another set of per-step stochastic matrices, compiled into the same
+kernel tables as the plain protocol; every trajectory carries the exact log-weight
+ln P/Q = ln G(s) + sX (the ``log_weight`` column of the samples).  Chains and stroke protocols
+(``Staircase``, ``LandauZener``, ``Strokes``) only.
+
+The sampler is tested, not the exact numbers: the reweighted law p(c) of the histogram cells is the
+MBAR estimate from all ensembles with the normalisations G(s) taken from the data
+(``mcthermo.reweighting``), and only then compared with the exact answers.  Tables of a tilted run
+(every summary / checks row has a ``tilt`` column: "" for the plain ensemble, "X=s" for a tilted
+one, "X=s1,s2,...(reweighted)" for rows of the reweighted estimate):
+
+* per tilted ensemble, the histogram / summary / distribution check of X against the exact tilted
+  law P(X) e^{-sX} / G(s) -- what catches a wrong sampler (a transition probability 2 % off);
+* ``reweighted``: the reweighted law of X per atom (columns direction, observable, value,
+  probability, stderr, probability_exact), reaching the tails the tilts reach (1e-30 and below);
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, judged by z-scores whose
+  stderr is the exact asymptotic MBAR variance (from the exact cell law; from the data without it).
+
+``tilt="auto"`` picks the ladder for the Jarzynski row (X = work, target s = beta, when the
+protocol starts in the Gibbs state of its one bath) or else the integral FT row (X = entropy
+production, target s = 1).  The top rung s < target is where the a-priori relative variance of the
+exact-weight estimator, G(s)G(2 target - s)/G(target)^2 - 1 (decreasing to 0 at the target),
+equals ``RELATIVE_VARIANCE``: close to the target, never at it (the zero-variance tilt: there every
+exact-weighted sample equals G(target) and the row would only repeat the exact number).  Below it,
+the fewest equally spaced rungs s_k = top k / K whose neighbours overlap (relative variance of the
+better one-sided exponential average between neighbours <= 1).  The a-priori relative variance is
+printed and stored in run.json with the tilt.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+
+from . import checks as _checks
+from . import reweighting
+from .models.base import STREAMS, Model
+from .results import Observable, Results
+from .stats import Estimate, lattice_groups, log_group_sum
+
+#: a-priori relative variance G(s)G(2 target - s)/G(target)^2 - 1 of the top rung of an automatic
+#: ladder: close to the target (power), never at it (zero variance, no test of the sampler)
+RELATIVE_VARIANCE = 0.1
+#: most rungs of an automatic ladder
+MAX_RUNGS = 16
+#: largest relative variance of a one-sided exponential average between neighbouring rungs
+MAX_NEIGHBOUR_VARIANCE = 1.0
+
+
+def tilt_label(observable: str, tilts) -> str:
+    return f"{observable}=" + ",".join(f"{s:.6g}" for s in tilts)
+
+
+@dataclass(frozen=True, eq=False)
+class Tilted(Model):
+    """A spec sampled plain and under the tilts ``tilts`` of ``observable`` (see the module
+    docstring).  ``target``: (row, s) the ladder was chosen for, or None; ``relative_variance``:
+    the a-priori relative variance of the exact-weight estimator at the top rung."""
+
+    spec: Model
+    observable: str
+    tilts: tuple
+    target: tuple | None = None
+    relative_variance: float | None = None
+
+    def __post_init__(self):
+        tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(self.tilts, dtype=np.float64)))
+        if not tilts or not all(np.isfinite(tilts)) or 0.0 in tilts or len(set(tilts)) != len(tilts):
+            raise ValueError(f"tilts must be distinct finite non-zero numbers (got {self.tilts!r}); "
+                             "the plain ensemble (tilt 0) is always sampled")
+        object.__setattr__(self, "tilts", tilts)
+        for attribute in ("tilt_cells", "tilted_counts", "log_generating_function"):
+            if not hasattr(self.spec, attribute):
+                raise ValueError(f"{self.spec.name}: tilted sampling is implemented for chains and stroke "
+                                 "protocols (Staircase, LandauZener, Strokes) only")
+        self.spec.log_generating_function(self.observable, 0.0)  # ValueError naming a missing observable
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def block_size(self) -> int:
+        return self.spec.block_size
+
+    @property
+    def extra_tables(self) -> tuple[str, ...]:
+        return (*self.spec.extra_tables, "reweighted")
+
+    def record(self) -> dict:
+        """What run.json stores of the tilt (part of the run's identity)."""
+        return {"observable": self.observable, "tilts": list(self.tilts),
+                "target": None if self.target is None else list(self.target),
+                "relative_variance": self.relative_variance}
+
+    def parameters(self) -> dict:
+        return self.spec.parameters()
+
+    def directions(self, reverse: bool) -> list[str]:
+        return self.spec.directions(reverse)
+
+    def steps_per_trajectory(self) -> float:
+        return self.spec.steps_per_trajectory() * (1 + len(self.tilts))
+
+    def check_tables_feasible(self) -> None:
+        self.spec.check_tables_feasible()
+        for direction in ("forward",):
+            self.spec.tilt_cells(direction)
+
+    def stream(self, direction: str, k: int) -> int:
+        """RNG stream of tilted ensemble k (the plain ensemble keeps the plain run's stream)."""
+        return STREAMS[direction] + 2 * (k + 1)
+
+    def accumulate(self, direction, seed, first, count):
+        out = dict(self.spec.accumulate(direction, seed, first, count))
+        for k, s in enumerate(self.tilts):
+            out[f"tilted_{k}"] = self.spec.tilted_counts(direction, self.observable, s, seed,
+                                                         self.stream(direction, k), first, count)
+        return out
+
+    def samples(self, direction, seed, first, count):
+        """Rows of every ensemble: ``tilt`` ("" plain) and ``log_weight`` = ln P/Q = ln G(s) + sX."""
+        frames = [self.spec.samples(direction, seed, first, count).assign(tilt="", log_weight=0.0)]
+        for k, s in enumerate(self.tilts):
+            frame = self.spec.tilted_samples(direction, self.observable, s, seed, self.stream(direction, k),
+                                             first, count)
+            log_g = self.spec.log_generating_function(self.observable, s, direction)
+            frames.append(frame.assign(tilt=tilt_label(self.observable, [s]),
+                                       log_weight=log_g + s * frame[self.observable].to_numpy()))
+        return pd.concat(frames, ignore_index=True)
+
+    def results(self, accumulators) -> Results:
+        plain = self.spec.results({direction: {key: value for key, value in accumulator.items()
+                                               if not key.startswith("tilted_")}
+                                   for direction, accumulator in accumulators.items()})
+        ensembles, rows, laws = {}, [], []
+        for direction, accumulator in accumulators.items():
+            values, log_p = self.spec.tilt_cells(direction)
+            x = values[self.observable]
+            counts = np.vstack([self.spec.cell_counts(accumulator)]
+                               + [accumulator[f"tilted_{k}"] for k in range(len(self.tilts))])
+            log_g = np.array([self.spec.log_generating_function(self.observable, s, direction)
+                              for s in self.tilts])
+            for k, s in enumerate(self.tilts):
+                label = tilt_label(self.observable, [s])
+                exact = None if log_p is None else log_p - s * x - log_g[k]
+                ensembles.setdefault(label, {})[direction] = _observable(self.observable, x, counts[k + 1], exact)
+            declared = plain.directions[direction]
+            try:
+                solved = reweighting.solve((0.0, *self.tilts), x, counts)
+            except ValueError as error:
+                rows += [_checks.row(check, direction, name, verdict="inconclusive", reason=str(error))
+                         for check, name in (("jarzynski", "work"), ("integral_ft", "entropy_production"))]
+                continue
+            exact_g = np.concatenate([[0.0], log_g])
+            laws.append(reweighted_law(direction, self.observable, x, solved, log_p, exact_g))
+            if declared.jarzynski is not None and "work" in values:
+                beta, free_energy_change = declared.jarzynski
+                rows.append({**reweighted_row("jarzynski", direction, "work", values["work"], beta,
+                                              free_energy_change, solved, log_p, exact_g), "beta": beta})
+            if (not isinstance(declared.integral_ft, str) and declared.integral_ft is not None
+                    and "entropy_production" in values):
+                rows.append(reweighted_row("integral_ft", direction, "entropy_production",
+                                           values["entropy_production"], 1.0, -float(declared.integral_ft),
+                                           solved, log_p, exact_g))
+        label = tilt_label(self.observable, self.tilts) + "(reweighted)"
+        for row in rows:
+            row.update(tilt=label, relative_variance_apriori=self.relative_variance)
+        tilted = {name: Results({direction: _direction(observable) for direction, observable in parts.items()})
+                  for name, parts in ensembles.items()}
+        extra = dict(plain.extra_tables)
+        extra["reweighted"] = pd.concat(laws, ignore_index=True) if laws else pd.DataFrame(
+            columns=REWEIGHTED_COLUMNS)
+        return Results(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
+                       tilted=tilted, extra_checks=rows)
+
+
+REWEIGHTED_COLUMNS = ["direction", "observable", "value", "probability", "stderr", "probability_exact"]
+
+
+def _observable(name, x, counts, log_p) -> Observable:
+    values, inverse = lattice_groups(x)
+    count = np.bincount(inverse, counts, values.size).astype(np.int64)
+    law = None if log_p is None else log_group_sum(inverse, log_p, values.size)
+    seen = count > 0 if law is None else (count > 0) | (law > -np.inf)
+    return Observable(name, values[seen], count[seen], None if law is None else law[seen],
+                      checks=("distribution",))
+
+
+def _direction(observable):
+    from .results import DirectionResults
+
+    return DirectionResults([observable])
+
+
+def reweighted_law(direction, name, x, solved: reweighting.Reweighted, log_p, exact_g) -> pd.DataFrame:
+    """Per atom of X: the reweighted probability, its stderr (asymptotic MBAR, from the data) and
+    the exact probability.  Atoms no ensemble reached have probability 0 and no stderr."""
+    values, inverse = lattice_groups(x)
+    estimate = log_group_sum(inverse, solved.log_p, values.size)
+    exact = None if log_p is None else log_group_sum(inverse, log_p, values.size)
+    stderr = np.full(values.size, np.nan)
+    for a in np.flatnonzero(estimate > -np.inf):
+        indicator = np.where(inverse == a, 0.0, -np.inf)
+        stderr[a] = np.exp(estimate[a]) * np.sqrt(solved.log_average_variance(indicator))
+    keep = (estimate > -np.inf) if exact is None else (estimate > -np.inf) | (exact > -np.inf)
+    return pd.DataFrame({"direction": direction, "observable": name, "value": values[keep],
+                         "probability": np.exp(estimate[keep]), "stderr": stderr[keep],
+                         "probability_exact": np.exp(exact[keep]) if exact is not None else np.nan})
+
+
+def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exact_g) -> dict:
+    """-ln<e^{-beta X}>/beta from the reweighted cell law against ``expected``; stderr from the
+    exact asymptotic MBAR variance (the data's without the exact cell law).  Inconclusive when
+    ``checks.power_problem`` finds that 5 stderr exceed the detectable deviation."""
+    log_a = -beta * x
+    log_average = solved.log_average(log_a)
+    if log_p is not None:
+        variance, source = solved.log_average_variance(log_a, log_p, exact_g), "exact"
+    else:
+        variance, source = solved.log_average_variance(log_a), "data"
+    n = int(solved.counts.sum())
+    est = Estimate.normal(-log_average / beta, np.sqrt(variance) / beta, n)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source,
+                             effective_sample_size=np.nan)
+    return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
+
+
+# --- choosing the tilt ----------------------------------------------------------------------
+def jarzynski_beta(spec) -> float | None:
+    """beta of the Jarzynski row when it applies to ``spec``, else None."""
+    gibbs = getattr(spec, "gibbs_bath", None)
+    if callable(gibbs):
+        bath = gibbs()
+        return None if bath is None else spec.baths[bath].beta
+    return getattr(spec, "beta", None)
+
+
+def auto_ladder(spec, observable: str, target: float, direction: str = "forward") -> tuple[tuple, float]:
+    """(rungs, a-priori relative variance at the top rung) for the row whose exponential average is
+    <e^{-target X}> (see the module docstring)."""
+    def log_g(s):
+        return spec.log_generating_function(observable, s, direction)
+
+    def relative(s):  # G(s) G(2 target - s) / G(target)^2 - 1, decreasing in s on [0, target]
+        return float(np.expm1(log_g(s) + log_g(2 * target - s) - 2 * log_g(target)))
+
+    if relative(0.0) <= RELATIVE_VARIANCE:
+        top = target / 2
+    else:
+        top = brentq(lambda s: np.log(relative(s)) - np.log(RELATIVE_VARIANCE), 0.0,
+                     target * (1 - 1e-9), xtol=1e-12 * abs(target))
+    for rungs in range(1, MAX_RUNGS + 1):
+        ladder = top * np.arange(1, rungs + 1) / rungs
+        points = np.concatenate([[0.0], ladder])
+        worst = 0.0
+        for a, b in zip(points, points[1:]):
+            forward = log_g(a) + log_g(2 * b - a) - 2 * log_g(b)   # from ensemble a to b
+            backward = log_g(b) + log_g(2 * a - b) - 2 * log_g(a)  # from b to a
+            worst = max(worst, np.expm1(min(forward, backward)))
+        if worst <= MAX_NEIGHBOUR_VARIANCE:
+            break
+    return tuple(float(s) for s in ladder), relative(top)
+
+
+def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
+    """The ``Tilted`` model of ``mt.sample(..., tilt=...)``: a dict {observable: s or [s, ...]}, or
+    "auto" (see the module docstring)."""
+    if isinstance(tilt, Tilted):
+        return tilt
+    if tilt == "auto":
+        beta = jarzynski_beta(spec)
+        observable, row, target = (("work", "jarzynski", beta) if beta is not None
+                                   else ("entropy_production", "integral_ft", 1.0))
+        rungs, relative = auto_ladder(spec, observable, target)
+        if not quiet:
+            print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}; a-priori relative "
+                  f"variance of the reweighted estimator G(s)G(2*{target:g}-s)/G({target:g})^2 - 1 = "
+                  f"{relative:.3g}", file=sys.stderr)
+        return Tilted(spec, observable, rungs, (row, float(target)), relative)
+    if not isinstance(tilt, dict) or len(tilt) != 1:
+        raise ValueError(f'tilt must be "auto" or one {{observable: s or [s, ...]}} (got {tilt!r})')
+    (observable, tilts), = tilt.items()
+    return Tilted(spec, observable, tuple(np.atleast_1d(tilts)))
+
+
+def parse_tilt(text: str):
+    """The CLI's --tilt: "auto" or OBSERVABLE=S[,S...]."""
+    if text == "auto":
+        return "auto"
+    name, _, values = text.partition("=")
+    try:
+        tilts = [float(v) for v in values.split(",")]
+    except ValueError:
+        tilts = None
+    if not name or not tilts:
+        raise ValueError(f"--tilt must be auto or OBSERVABLE=S[,S...] (got {text!r})")
+    return {name: tilts}

@@ -1,0 +1,124 @@
+"""Tilted (Doob) sampling of chains and stroke protocols with MBAR reweighting (spec G4): the tilted
+histograms against the exact tilted laws, the reweighted rows against the exact G(s), the power to
+see a 0.1 k_BT shift and a transition probability 2 % off, reproducibility and the run record."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import logsumexp
+
+import mcthermo as mt
+from mcthermo import tilting
+from mcthermo.exact.strokes_dp import StrokeChain
+from mcthermo.systems import stroke_engine
+
+
+def quench():
+    """The issue's two-level gap lowered from 20 to 0.5 k_BT in one step at beta = 1."""
+    return mt.Staircase(beta=1.0, gap_start=20.0, gap_end=0.5, steps=1)
+
+
+def rows(run, check, tilt_contains):
+    checks = run.checks
+    return checks[(checks.check == check) & checks.tilt.str.contains(tilt_contains, regex=False)]
+
+
+def test_doob_two_state_chain_has_the_exact_tilted_law():
+    """The tilted two-state chain (the staircase's kernel) against P e^{-sW} / G(s), to 1e-12."""
+    spec = mt.Staircase(beta=1.3, gap_start=0.2, gap_end=2.0, steps=12)
+    plain = spec.chain("forward")
+    x = np.ravel(spec._observable_grids("forward", plain)["work"])
+    for s in (-0.7, 0.9, 3.0):
+        tilted = spec.tilted_chain("forward", "work", s)
+        expected = np.ravel(plain.log_joint_pmf()) - s * x - spec.log_generating_function("work", s)
+        got = np.ravel(tilted.log_joint_pmf())
+        assert np.array_equal(got > -np.inf, expected > -np.inf)
+        finite = expected > -np.inf
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=1e-12)
+
+
+def test_one_step_quench_jarzynski_reweighted_with_power():
+    """Plain sampling is inconclusive; tilt="auto" passes |z| <= 5 with 5 stderr < 0.1 k_BT, and
+    the same estimate against dF + 0.1 fails."""
+    spec = quench()
+    run = mt.sample(spec, 1_000_000, 3, tilt="auto")
+    plain = rows(run, "jarzynski", "")
+    assert plain[plain.tilt == ""].verdict.item() == "inconclusive"
+    row = rows(run, "jarzynski", "(reweighted)").iloc[0]
+    assert row.verdict == "passed" and abs(row.z) <= 5 and 0 < 5 * row.stderr < 0.1
+    assert row.stderr_source == "exact" and 0 < row.relative_variance_apriori < 1
+    assert abs(row.expected - spec.free_energy_change()) < 1e-15
+    assert abs(row.estimate - (spec.free_energy_change() + 0.1)) / row.stderr > 5  # dF + 0.1 fails
+    assert rows(run, "distribution", "work=").verdict.item() == "passed"
+    assert run.info["tilt"]["target"] == ["jarzynski", 1.0] and run.info["tilt"]["tilts"][-1] < 1.0
+    law = run.tables["reweighted"].set_index("value")
+    assert law.loc[-19.5, "probability_exact"] == pytest.approx(2.0611536e-9, rel=1e-6)
+    assert abs(law.loc[-19.5, "probability"] - law.loc[-19.5, "probability_exact"]) < 5 * law.loc[-19.5, "stderr"]
+
+
+def test_a_sampler_with_one_transition_two_percent_off_fails_the_tilted_histogram(monkeypatch):
+    """The Doob chain's excited start 2 % too likely: the tilted histogram's G-test fails."""
+    honest = stroke_engine.doob_chain
+
+    def wrong(chain, s, *terms):
+        tilted, log_g = honest(chain, s, *terms)
+        p = np.exp(tilted.log_initial)
+        p[1] *= 1.02
+        p[0] = 1.0 - p[1]
+        return StrokeChain(np.log(p), tilted.log_transition, tilted.increments, tilted.names,
+                           tilted.endpoints), log_g
+
+    monkeypatch.setattr(stroke_engine, "doob_chain", wrong)
+    run = mt.sample(quench(), 1_000_000, 3, tilt="auto")
+    row = rows(run, "distribution", "work=").iloc[0]
+    assert row.verdict == "failed" and row.z > 8
+
+
+def three_level():
+    rng = np.random.default_rng(5)
+    u = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))[0]
+    return mt.Strokes(energies=[0.0, 1.0, 2.0], baths={"hot": mt.Bath(beta=0.3), "cold": mt.Bath(beta=3.0)},
+                      initial="cold", strokes=[mt.Quench([0.0, 2.0, 4.0], np.abs(u) ** 2), mt.Thermalize("hot", 0.7),
+                                               mt.Quench([0.0, 1.0, 2.0]), mt.Thermalize("cold", 0.6)], cycles=3)
+
+
+def test_stroke_protocol_integral_ft_from_a_ladder_and_the_reweighted_law():
+    spec = three_level()
+    run = mt.sample(spec, 20_000, 1, tilt={"entropy_production": [0.4, 0.8]})
+    row = rows(run, "integral_ft", "(reweighted)").iloc[0]
+    assert row.verdict == "passed" and abs(row.z) <= 5
+    assert (rows(run, "distribution", "entropy_production=").verdict == "passed").all()
+    law = run.tables["reweighted"]
+    reached = law.stderr > 0
+    z = (law.probability - law.probability_exact)[reached] / law.stderr[reached]
+    assert reached.sum() > 10 and np.abs(z).max() < 5
+    assert set(run.checks.tilt) == {"", "entropy_production=0.4", "entropy_production=0.8",
+                                    "entropy_production=0.4,0.8(reweighted)"}
+
+
+def test_tilted_runs_are_bit_identical_across_chunks_and_threads_and_record_their_tilt(tmp_path):
+    spec = three_level()
+    tilt = {"work": [0.5]}
+    a = mt.sample(spec, 3_000, 7, tilt=tilt, chunk_size=1_000, out=tmp_path / "a", save_samples=True)
+    b = mt.sample(spec, 3_000, 7, tilt=tilt, chunk_size=3_000, workers=1)
+    for name in ("histogram", "summary", "checks", "reweighted"):
+        left, right = a.tables[name].drop(columns="run_id"), b.tables[name].drop(columns="run_id")
+        pd.testing.assert_frame_equal(left, right)
+    back = mt.read(tmp_path / "a")
+    assert back.info["tilt"]["tilts"] == [0.5]
+    samples = back.samples
+    tilted = samples[samples.tilt == "work=0.5"]
+    assert len(tilted) == 3_000 and np.all(samples[samples.tilt == ""].log_weight == 0.0)
+    # ln P/Q = ln G(s) + sW: the weights average to 1 under Q
+    assert np.exp(tilted.log_weight).mean() == pytest.approx(1.0, abs=5 * np.exp(tilted.log_weight).std() / 55)
+    with pytest.raises(Exception, match="tilt"):
+        mt.sample(spec, 3_000, 7, tilt={"work": [0.6]}, out=tmp_path / "a")
+
+
+def test_tilt_arguments_are_checked():
+    with pytest.raises(ValueError, match="non-zero"):
+        mt.sample(quench(), 10, 0, tilt={"work": [0.0]})
+    with pytest.raises(ValueError, match="'heat_bath'"):
+        mt.sample(quench(), 10, 0, tilt={"heat_bath": [0.5]})
+    assert tilting.parse_tilt("work=0.5,1") == {"work": [0.5, 1.0]}
+    with pytest.raises(ValueError, match="--tilt"):
+        tilting.parse_tilt("work")
