@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 #: Newton iterations of the MBAR equations (quadratic convergence: a handful suffice)
-MAX_ITERATIONS = 200
+MAX_ITERATIONS = 2000
 #: convergence: largest |gradient_k| / N_k
 TOLERANCE = 1e-13
 
@@ -78,8 +78,11 @@ def solve(tilts, x, counts) -> Reweighted:
         raise ValueError("the ensembles do not overlap (an ensemble shares no cell with the others)")
     n, xs = counts.sum(axis=0)[seen].astype(np.float64), x[seen]
     bias = -tilts[:, None] * xs[None, :] + np.log(sizes)[:, None]  # ln N_k - s_k X(c)
-    # start from the exact-weight-free guess a_k = ln sum over ensemble 0 of e^{-s_k X} ... or 0
-    a = np.zeros(tilts.size)
+    # start from each ensemble's own estimate: under q_k, <e^{s_k X}> = 1 / G(s_k)
+    with np.errstate(divide="ignore"):
+        own = np.log(counts[:, seen]) - np.log(sizes)[:, None] + tilts[:, None] * xs[None, :]
+    a = -logsumexp(own, axis=1)
+    a -= a[0]
     objective = _objective(a, bias, n, sizes)
     for _ in range(MAX_ITERATIONS):
         log_d = logsumexp(bias - a[:, None], axis=0)
@@ -89,14 +92,22 @@ def solve(tilts, x, counts) -> Reweighted:
             break
         hessian = np.diag(r @ n) - (r * n) @ r.T
         step = np.zeros_like(a)
-        step[1:] = np.linalg.solve(hessian[1:, 1:], gradient[1:])
+        with np.errstate(all="ignore"):
+            step[1:] = np.linalg.lstsq(hessian[1:, 1:], gradient[1:], rcond=None)[0]
+        accepted = False
         t = 1.0
-        while True:  # backtracking on the convex objective
+        while np.all(np.isfinite(step)) and t > 1e-6:  # Newton, backtracking on the convex objective
             trial = a - t * step
             value = _objective(trial, bias, n, sizes)
-            if value <= objective + 1e-12 * abs(objective) or t < 1e-10:
+            if value <= objective:
+                accepted = True
                 break
             t /= 2
+        if not accepted:
+            # the self-consistent update a_k = ln sum_c p(c) e^{-s_k X(c)}: never increases F
+            trial = logsumexp(np.log(n)[None, :] - log_d[None, :] + bias - np.log(sizes)[:, None], axis=1)
+            trial -= trial[0]
+            value = _objective(trial, bias, n, sizes)
         a, objective = trial, value
     log_d = logsumexp(bias - a[:, None], axis=0)
     log_p = np.full(x.size, -np.inf)
