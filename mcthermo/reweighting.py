@@ -99,7 +99,7 @@ def solve(tilts, x, counts) -> Reweighted:
         while np.all(np.isfinite(step)) and t > 1e-6:  # Newton, backtracking on the convex objective
             trial = a - t * step
             value = _objective(trial, bias, n, sizes)
-            if value <= objective:
+            if value <= objective + 1e-14 * abs(objective):  # decrease, to rounding
                 accepted = True
                 break
             t /= 2
@@ -108,6 +108,8 @@ def solve(tilts, x, counts) -> Reweighted:
             trial = logsumexp(np.log(n)[None, :] - log_d[None, :] + bias - np.log(sizes)[:, None], axis=1)
             trial -= trial[0]
             value = _objective(trial, bias, n, sizes)
+            if not value < objective:  # converged to rounding
+                break
         a, objective = trial, value
     log_d = logsumexp(bias - a[:, None], axis=0)
     log_p = np.full(x.size, -np.inf)
