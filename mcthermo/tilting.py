@@ -253,14 +253,17 @@ def auto_ladder(spec, observable: str, target: float, direction: str = "forward"
     def log_g(s):
         return spec.log_generating_function(observable, s, direction)
 
-    def relative(s):  # G(s) G(2 target - s) / G(target)^2 - 1, decreasing in s on [0, target]
-        return float(np.expm1(log_g(s) + log_g(2 * target - s) - 2 * log_g(target)))
+    def log_ratio(s):  # ln G(s) G(2 target - s) / G(target)^2, decreasing to 0 on [0, target]
+        return float(log_g(s) + log_g(2 * target - s) - 2 * log_g(target))
 
-    if relative(0.0) <= RELATIVE_VARIANCE:
+    def relative(s):
+        return float(np.expm1(log_ratio(s)))
+
+    goal = np.log1p(RELATIVE_VARIANCE)
+    if log_ratio(0.0) <= goal:
         top = target / 2
     else:
-        top = brentq(lambda s: np.log(relative(s)) - np.log(RELATIVE_VARIANCE), 0.0,
-                     target * (1 - 1e-9), xtol=1e-12 * abs(target))
+        top = brentq(lambda s: log_ratio(s) - goal, 0.0, target, xtol=1e-12 * abs(target))
     for rungs in range(1, MAX_RUNGS + 1):
         ladder = top * np.arange(1, rungs + 1) / rungs
         points = np.concatenate([[0.0], ladder])
