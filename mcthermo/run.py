@@ -176,6 +176,9 @@ def verdict_table(checks: pd.DataFrame) -> str:
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
         if state == "inconclusive" and getattr(row, "reason", ""):
             verdict += f": {row.reason}"
+        tilt = getattr(row, "tilt", "")
+        if isinstance(tilt, str) and tilt:  # a tilted run's tilted or reweighted row
+            verdict += f"  [tilt {tilt}]"
         lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
                      f"{row.observable:<{observable_width}}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
