@@ -135,20 +135,57 @@ def _connected(occupied) -> bool:
     return len(reached) == k
 
 
+def _weights(tilts, x, sizes, log_g, log_p, weights):
+    """The cells with weight (n_c) > 0 and their MBAR weight rows e^{-s_k X - ln G_k} / D_c (cells, K)
+    scaled by sqrt(n_c), and ln D_c (D_c = sum_k N_k e^{-s_k X(c)} / G_k)."""
+    keep = (weights > 0) & (log_p > -np.inf)
+    log_d = logsumexp(np.log(sizes)[:, None] - tilts[:, None] * x[keep][None, :] - log_g[:, None], axis=0)
+    log_w = -tilts[:, None] * x[keep][None, :] - log_g[:, None] - log_d[None, :]
+    return keep, np.exp(log_w).T * np.sqrt(weights[keep])[:, None], log_d
+
+
+def _theta(gram, sizes):
+    """Shirts & Chodera Eq. D8 from the Gram matrix W^T W of the (weighted) weight matrix, the last
+    state the added observable (no samples): Theta = V S (I - S V^T N V S)^+ S V^T, W^T W = V S^2 V^T.
+    ``gram`` may be a stack (..., K + 1, K + 1); returns Var ln<A> - ln G_0 per stack entry."""
+    eigenvalues, v = np.linalg.eigh(gram)
+    sigma = np.sqrt(np.clip(eigenvalues, 0.0, None))
+    n = np.append(sizes, 0.0)
+    vs = v * sigma[..., None, :]
+    inner = np.eye(sigma.shape[-1]) - np.swapaxes(vs, -1, -2) @ (n[:, None] * vs)
+    theta = vs @ np.linalg.pinv(inner, rcond=1e-12, hermitian=True) @ np.swapaxes(vs, -1, -2)
+    k = sizes.size
+    return np.maximum(theta[..., k, k] + theta[..., 0, 0] - 2.0 * theta[..., k, 0], 0.0)
+
+
 def _log_covariance(tilts, x, sizes, log_g, log_p, weights, log_a) -> float:
     """Var of ln<A> - ln G_0 (Shirts & Chodera Eq. D8) over cells with weight (n_c) > 0."""
-    keep = (weights > 0) & (log_p > -np.inf)
-    x, log_p, weights, log_a = x[keep], log_p[keep], weights[keep], np.broadcast_to(log_a, keep.shape)[keep]
-    log_sizes = np.log(sizes)
-    log_d = logsumexp(log_sizes[:, None] - tilts[:, None] * x[None, :] - log_g[:, None], axis=0)
-    log_w = -tilts[:, None] * x[None, :] - log_g[:, None] - log_d[None, :]  # (K, cells)
-    log_mean_a = logsumexp(log_p + log_a)
-    log_wa = log_a - log_mean_a - log_d
-    w = np.exp(np.vstack([log_w, log_wa[None, :]])).T * np.sqrt(weights)[:, None]  # (cells, K + 1)
-    _, sigma, vt = np.linalg.svd(w, full_matrices=False)
-    v = vt.T
-    n = np.diag(np.append(sizes, 0.0))
-    inner = np.eye(sigma.size) - (sigma[:, None] * (v.T @ n @ v)) * sigma[None, :]
-    theta = (v * sigma) @ np.linalg.pinv(inner, rcond=1e-12, hermitian=True) @ (v * sigma).T
-    k = tilts.size
-    return float(max(theta[k, k] + theta[0, 0] - 2.0 * theta[k, 0], 0.0))
+    keep, w, log_d = _weights(tilts, x, sizes, log_g, log_p, weights)
+    log_a = np.broadcast_to(log_a, keep.shape)[keep]
+    log_mean_a = logsumexp(log_p[keep] + log_a)
+    wa = np.exp(log_a - log_mean_a - log_d) * np.sqrt(weights[keep])
+    full = np.column_stack([w, wa])
+    return float(_theta(full.T @ full, sizes))
+
+
+def atom_log_variances(solved: Reweighted, inverse, atoms: int) -> np.ndarray:
+    """Var ln p(atom) of every atom of an observable (``inverse``: the atom of each cell) from the
+    data, all at once: the Gram matrices of the atoms' indicator states share W^T W."""
+    weights = solved.counts.sum(axis=0).astype(np.float64)
+    keep, w, log_d = _weights(solved.tilts, solved.x, solved.sizes, solved.log_g, solved.log_p, weights)
+    atom = np.asarray(inverse)[keep]
+    log_mass = np.full(atoms, -np.inf)
+    np.logaddexp.at(log_mass, atom, solved.log_p[keep])
+    wa = np.exp(-log_mass[atom] - log_d) * np.sqrt(weights[keep])  # indicator state of the cell's atom
+    k = solved.tilts.size
+    gram = np.zeros((atoms, k + 1, k + 1))
+    gram[:, :k, :k] = w.T @ w
+    cross = np.zeros((atoms, k))
+    for j in range(k):
+        cross[:, j] = np.bincount(atom, w[:, j] * wa, atoms)
+    gram[:, :k, k] = gram[:, k, :k] = cross
+    gram[:, k, k] = np.bincount(atom, wa * wa, atoms)
+    out = np.full(atoms, np.nan)
+    reached = log_mass > -np.inf
+    out[reached] = _theta(gram[reached], solved.sizes)
+    return out

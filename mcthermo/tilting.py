@@ -114,8 +114,12 @@ class Tilted(Model):
 
     def check_tables_feasible(self) -> None:
         self.spec.check_tables_feasible()
-        for direction in ("forward",):
-            self.spec.tilt_cells(direction)
+        self.keyed("forward")
+
+    def keyed(self, direction: str) -> bool:
+        """Whether the ensembles count histogram keys (the box is too large to hold; no exact law)."""
+        keyed = getattr(self.spec, "tilt_keyed", None)
+        return bool(keyed(direction)) if keyed is not None else False
 
     def stream(self, direction: str, k: int) -> int:
         """RNG stream of tilted ensemble k (the plain ensemble keeps the plain run's stream)."""
@@ -123,6 +127,12 @@ class Tilted(Model):
 
     def accumulate(self, direction, seed, first, count):
         out = dict(self.spec.accumulate(direction, seed, first, count))
+        if self.keyed(direction):
+            out["keys_plain"] = self.spec.tilted_keys(direction, None, 0.0, seed, STREAMS[direction], first, count)
+            for k, s in enumerate(self.tilts):
+                out[f"keys_{k}"] = self.spec.tilted_keys(direction, self.observable, s, seed,
+                                                         self.stream(direction, k), first, count)
+            return out
         for k, s in enumerate(self.tilts):
             out[f"tilted_{k}"] = self.spec.tilted_counts(direction, self.observable, s, seed,
                                                          self.stream(direction, k), first, count)
@@ -141,20 +151,29 @@ class Tilted(Model):
 
     def results(self, accumulators) -> Results:
         plain = self.spec.results({direction: {key: value for key, value in accumulator.items()
-                                               if not key.startswith("tilted_")}
+                                               if not key.startswith(("tilted_", "keys_"))}
                                    for direction, accumulator in accumulators.items()})
         ensembles, rows, laws = {}, [], []
         for direction, accumulator in accumulators.items():
-            values, log_p = self.spec.tilt_cells(direction)
+            if "keys_plain" in accumulator:
+                cells, counts = _key_counts([accumulator["keys_plain"]] + [accumulator[f"keys_{k}"]
+                                                                           for k in range(len(self.tilts))])
+                values, log_p = self.spec.tilt_cells(direction, cells)
+            else:
+                values, log_p = self.spec.tilt_cells(direction)
+                counts = np.vstack([self.spec.cell_counts(accumulator)]
+                                   + [accumulator[f"tilted_{k}"] for k in range(len(self.tilts))])
             x = values[self.observable]
-            counts = np.vstack([self.spec.cell_counts(accumulator)]
-                               + [accumulator[f"tilted_{k}"] for k in range(len(self.tilts))])
             log_g = np.array([self.spec.log_generating_function(self.observable, s, direction)
                               for s in self.tilts])
             for k, s in enumerate(self.tilts):
                 label = tilt_label(self.observable, [s])
-                exact = None if log_p is None else log_p - s * x - log_g[k]
-                ensembles.setdefault(label, {})[direction] = _observable(self.observable, x, counts[k + 1], exact)
+                if log_p is None:  # no exact cell law: the exact tilted mean and variance
+                    moments = self.spec.tilted_moments(self.observable, s, direction)
+                    observable = _observable(self.observable, x, counts[k + 1], None, moments)
+                else:
+                    observable = _observable(self.observable, x, counts[k + 1], log_p - s * x - log_g[k])
+                ensembles.setdefault(label, {})[direction] = observable
             declared = plain.directions[direction]
             try:
                 solved = reweighting.solve((0.0, *self.tilts), x, counts)
@@ -168,11 +187,10 @@ class Tilted(Model):
                 beta, free_energy_change = declared.jarzynski
                 rows.append({**reweighted_row("jarzynski", direction, "work", values["work"], beta,
                                               free_energy_change, solved, log_p, exact_g), "beta": beta})
-            if (not isinstance(declared.integral_ft, str) and declared.integral_ft is not None
-                    and "entropy_production" in values):
+            if "entropy_production" in values:  # against the exact ln<e^{-sigma}>
+                expected = self.spec.log_generating_function("entropy_production", 1.0, direction)
                 rows.append(reweighted_row("integral_ft", direction, "entropy_production",
-                                           values["entropy_production"], 1.0, -float(declared.integral_ft),
-                                           solved, log_p, exact_g))
+                                           values["entropy_production"], 1.0, -expected, solved, log_p, exact_g))
         label = tilt_label(self.observable, self.tilts) + "(reweighted)"
         for row in rows:
             row.update(tilt=label, relative_variance_apriori=self.relative_variance)
@@ -188,13 +206,27 @@ class Tilted(Model):
 REWEIGHTED_COLUMNS = ["direction", "observable", "value", "probability", "stderr", "probability_exact"]
 
 
-def _observable(name, x, counts, log_p) -> Observable:
+def _key_counts(parts):
+    """(sorted distinct keys, int64 counts (ensembles, keys)) from each ensemble's merged float rows
+    (key, count) -- one key can appear in several chunks' rows."""
+    cells = np.unique(np.concatenate([part[:, 0] for part in parts])).astype(np.int64)
+    counts = np.vstack([np.bincount(np.searchsorted(cells, part[:, 0].astype(np.int64)), part[:, 1], cells.size)
+                        for part in parts])
+    return cells, np.rint(counts).astype(np.int64)
+
+
+def _observable(name, x, counts, log_p, moments=None) -> Observable:
+    """A tilted ensemble's histogram of X: against its exact tilted law (distribution check), or
+    without one against the exact tilted mean and variance ``moments``."""
     values, inverse = lattice_groups(x)
     count = np.bincount(inverse, counts, values.size).astype(np.int64)
-    law = None if log_p is None else log_group_sum(inverse, log_p, values.size)
-    seen = count > 0 if law is None else (count > 0) | (law > -np.inf)
-    return Observable(name, values[seen], count[seen], None if law is None else law[seen],
-                      checks=("distribution",))
+    if log_p is None:
+        seen = count > 0
+        return Observable(name, values[seen], count[seen], mean_exact=moments[0], variance_exact=moments[1],
+                          checks=("mean", "variance"))
+    law = log_group_sum(inverse, log_p, values.size)
+    seen = (count > 0) | (law > -np.inf)
+    return Observable(name, values[seen], count[seen], law[seen], checks=("distribution",))
 
 
 def _direction(observable):
@@ -209,10 +241,7 @@ def reweighted_law(direction, name, x, solved: reweighting.Reweighted, log_p, ex
     values, inverse = lattice_groups(x)
     estimate = log_group_sum(inverse, solved.log_p, values.size)
     exact = None if log_p is None else log_group_sum(inverse, log_p, values.size)
-    stderr = np.full(values.size, np.nan)
-    for a in np.flatnonzero(estimate > -np.inf):
-        indicator = np.where(inverse == a, 0.0, -np.inf)
-        stderr[a] = np.exp(estimate[a]) * np.sqrt(solved.log_average_variance(indicator))
+    stderr = np.exp(estimate) * np.sqrt(reweighting.atom_log_variances(solved, inverse, values.size))
     keep = (estimate > -np.inf) if exact is None else (estimate > -np.inf) | (exact > -np.inf)
     return pd.DataFrame({"direction": direction, "observable": name, "value": values[keep],
                          "probability": np.exp(estimate[keep]), "stderr": stderr[keep],

@@ -55,3 +55,12 @@ def test_ensembles_without_overlap_are_refused():
     counts = np.array([[10, 0, 0], [0, 0, 10]])
     with pytest.raises(ValueError, match="overlap"):
         reweighting.solve([0.0, 1.0], [0.0, 1.0, 2.0], counts)
+
+
+def test_atom_variances_at_once_equal_one_state_at_a_time():
+    counts = draw(np.random.default_rng(4))
+    solved = reweighting.solve(TILTS, X, counts)
+    inverse = np.array([0, 0, 1, 1, 2, 3])  # four atoms of a coarser observable
+    at_once = reweighting.atom_log_variances(solved, inverse, 4)
+    one_by_one = [solved.log_average_variance(np.where(inverse == a, 0.0, -np.inf)) for a in range(4)]
+    np.testing.assert_allclose(at_once, one_by_one, rtol=1e-9)

@@ -349,6 +349,12 @@ class ChainModel(Model):
         engine = self.stroke_engine(direction).tilted_by(self.observable_terms(observable, direction), s)
         return engine.two_state.chain
 
+    def tilted_moments(self, observable, s, direction="forward") -> tuple[float, float]:
+        """Exact mean and variance of ``observable`` under the tilted law P e^{-sX} / G(s)."""
+        from ..exact.strokes_dp import tilted_moments
+
+        return tilted_moments(self.stroke_engine(direction).chain, s, *self.observable_terms(observable, direction))
+
     def tilted_counts(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
         return np.ravel(self.tilted_chain(direction, observable, s).counts(seed, stream, first, count))
 

@@ -96,6 +96,8 @@ class StrokeEngine:
             engine.__dict__.update({k: v for k, v in self.__dict__.items()
                                     if k in ("protocol", "baths", "derived", "hot", "tracked", "box")})
             engine.chain, engine.log_g, engine.plain = chain, log_g, self
+            if self.support is None:  # same reachable states: no sparse support either (not recomputed)
+                engine.__dict__["support"] = None
             cache[key] = engine
         return cache[key]
 

@@ -26,11 +26,15 @@ import pandas as pd
 
 from ..models.base import STREAMS, Model
 from ..results import Results
-from .stroke_engine import StrokeEngine, zero_heat
+from ..exact.strokes_dp import key_space, tilted_moments
+from .stroke_engine import KEY_BATCH, StrokeEngine, zero_heat
 from .stroke_moments import BLOCK_SIZE, moment_samples
 from .stroke_protocol import Quench, StrokeProtocol, Thermalize
 
 __all__ = ["Quench", "Strokes", "Thermalize"]
+
+#: largest histogram key a keyed tilted run holds exactly in its float64 accumulator rows
+MAX_FLOAT_KEY = 1 << 53
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,14 +76,44 @@ class Strokes(StrokeProtocol, Model):
         return self.engine(direction).log_generating_function(observable, s)
 
     # --- tilted sampling (mcthermo/tilting.py) ---------------------------------------------
-    def tilt_cells(self, direction: str):
-        """(every observable's value per histogram cell, exact ln P per cell or None): the cells on
-        which tilted ensembles are counted and reweighted."""
+    def tilt_keyed(self, direction: str) -> bool:
+        """Whether tilted runs count keys (``tilted_keys``) rather than a histogram: when the
+        histogram box is too large to hold (moment-only sampling of the plain protocol)."""
         engine = self.engine(direction)
-        if engine.mode == "moments":
-            raise ValueError("tilted sampling needs the histogram of the protocol: "
-                             f"{engine.infeasible_histogram()}")
+        if engine.mode != "moments":
+            return False
+        if key_space(engine.chain, engine.box) > MAX_FLOAT_KEY:
+            raise ValueError(f"tilted sampling needs histogram keys below 2**53 (this protocol has "
+                             f"{key_space(engine.chain, engine.box):.3g})")
+        return True
+
+    def tilt_cells(self, direction: str, keys=None):
+        """(every observable's value per histogram cell, exact ln P per cell or None): the cells on
+        which tilted ensembles are counted and reweighted (``keys``: the sampled keys of a keyed
+        protocol, ``tilt_keyed``; no exact law there)."""
+        engine = self.engine(direction)
+        if keys is not None:
+            return engine.cell_values(keys), None
         return engine.cell_values(engine.cells()), engine.log_cell_law
+
+    def tilted_keys(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
+        """(distinct histogram keys, their counts) as float64 rows (m, 2) of trajectories first ..
+        first + count - 1, plain (``observable`` None) or of the tilted law; float rows merge by
+        concatenation (keys < 2**53 are exact), then are summed per key."""
+        engine = self.engine(direction)
+        if observable is not None:
+            engine = engine.tilted(observable, s)
+        parts = []
+        for start in range(0, count, KEY_BATCH):
+            parts.append(engine.keys(seed, stream, first + start, min(KEY_BATCH, count - start)))
+        keys, tally = np.unique(np.concatenate(parts) if parts else np.zeros(0, np.int64), return_counts=True)
+        return np.column_stack([keys, tally]).astype(np.float64)
+
+    def tilted_moments(self, observable, s, direction="forward") -> tuple[float, float]:
+        """Exact mean and variance of ``observable`` under the tilted law P e^{-sX} / G(s) (forward
+        recursion of the tilted transfer matrices; ``exact/strokes_dp.tilted_moments``)."""
+        engine = self.engine(direction)
+        return tilted_moments(engine.chain, s, *engine.observable_terms(observable))
 
     def cell_counts(self, accumulator) -> np.ndarray:
         """The plain accumulator's int64 counts per cell of ``tilt_cells``."""
