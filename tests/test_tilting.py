@@ -152,3 +152,18 @@ def test_protocols_too_large_for_a_histogram_count_keys_and_use_exact_tilted_mom
     # a wrong exact tilted mean is flagged
     shifted = (tilted[tilted.check == "mean"].estimate - tilted[tilted.check == "mean"].expected - 0.3)
     assert (np.abs(shifted / tilted[tilted.check == "mean"].stderr) > 5).all()
+
+
+def test_tilted_run_resumes_to_identical_tables_in_both_directions(tmp_path):
+    spec = mt.Staircase(steps=10)
+    out = tmp_path / "run"
+    first = mt.sample(spec, 40_000, 9, reverse=True, out=out, chunk_size=10_000, tilt={"work": [2.0, 4.0]})
+    for path in sorted((out / "chunks").glob("reverse-*"))[1:3]:
+        path.unlink()
+    (out / "reweighted.parquet").unlink()
+    again = mt.sample(spec, 40_000, 9, reverse=True, out=out, tilt={"work": [2.0, 4.0]})
+    for name in ("histogram", "summary", "checks", "reweighted"):
+        pd.testing.assert_frame_equal(first.tables[name], again.tables[name])
+    assert set(first.checks.direction) == {"forward", "reverse", "both"}
+    reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
+    assert set(reweighted.direction) == {"forward", "reverse"} and (reweighted.verdict != "failed").all()
