@@ -315,7 +315,8 @@ class OpenSystem(Model):
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
     rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
     default 101 equally spaced times when there are ``observables``); ``observables`` {name:
-    Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
+    Hermitian operator, or a stack of one Hermitian operator per output time} whose expectation
+    values are recorded; ``measure_energy``: two-point
     measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
     entropy production); ``energy_units`` {bath: unit}: the lattice unit of a bath's heat (found
     automatically when the heat quanta are rational multiples of one another).
@@ -365,14 +366,13 @@ class OpenSystem(Model):
         object.__setattr__(self, "initial", as_density_matrix(self.initial, dimension))
         if not isinstance(self.observables, dict):
             raise ValueError("observables must be a dict {name: Hermitian operator}")
+        object.__setattr__(self, "output_times", self._validated_times())
         observables = {}
         for name, operator in self.observables.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"observable names must be non-empty strings (got {name!r})")
-            observables[name] = require_hermitian(
-                f"observable {name!r}", as_matrix(f"observable {name!r}", operator, dimension))
+            observables[name] = self._validated_observable(name, operator, dimension)
         object.__setattr__(self, "observables", observables)
-        object.__setattr__(self, "output_times", self._validated_times())
         if not isinstance(self.measure_energy, (bool, np.bool_)):
             raise ValueError(f"measure_energy must be True or False (got {self.measure_energy!r})")
         object.__setattr__(self, "measure_energy", bool(self.measure_energy))
@@ -405,9 +405,35 @@ class OpenSystem(Model):
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no channel")
 
+    def _validated_observable(self, name, operator, dimension) -> np.ndarray:
+        """A Hermitian (d, d) matrix, or a stack (T, d, d) of them: one per output time (an
+        operator that depends on time, e.g. a lab-frame operator seen from a Floquet frame)."""
+        if hasattr(operator, "full"):
+            operator = operator.full()
+        stack = np.asarray(operator)
+        if stack.ndim != 3:
+            return require_hermitian(f"observable {name!r}",
+                                     as_matrix(f"observable {name!r}", operator, dimension))
+        if stack.shape[0] != len(self.output_times):
+            raise ValueError(f"observable {name!r} is a stack of {stack.shape[0]} matrices; a "
+                             f"time-dependent observable needs one per output time "
+                             f"({len(self.output_times)})")
+        return np.ascontiguousarray([require_hermitian(
+            f"observable {name!r} at output time {t}",
+            as_matrix(f"observable {name!r} at output time {t}", matrix, dimension))
+            for t, matrix in enumerate(stack)]).reshape(-1, dimension, dimension)
+
+    def observable_at(self, name: str) -> np.ndarray:
+        """Observable ``name`` at every output time, shape (T, d, d)."""
+        a = self.observables[name]
+        return np.broadcast_to(a, (len(self.output_times),) + a.shape[-2:]) if a.ndim == 2 else a
+
     def _validated_times(self) -> np.ndarray:
         total = self.total_duration
         if self.output_times is None:
+            if any(np.ndim(getattr(a, "full", lambda: a)()) == 3 for a in self.observables.values()):
+                raise ValueError("time-dependent observables (one matrix per output time) need "
+                                 "output_times")
             return np.linspace(0.0, total, 101) if self.observables else np.zeros(0)
         try:
             times = np.array(self.output_times, dtype=np.float64).ravel()
