@@ -229,3 +229,34 @@ def test_integral_fluctuation_theorem_is_exact(sampled):
         open_system, lambda c: BETAS[c.bath] * c.energy, 1 / p0, tilted.final_populations(open_system))
     assert abs(value) < 1e-10
     assert run.spec.name == "open_system" and run.info["model"] == "floquet_system"
+
+
+def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
+    qutip = pytest.importorskip("qutip")
+    import warnings
+    h0, v1, v2 = (qutip.Qobj(m) for m in (H0, V1, V2))
+    with warnings.catch_warnings():                    # QuTiP: no compiler, string coefficients eval
+        warnings.simplefilter("ignore", UserWarning)
+        evo = qutip.QobjEvo([h0, [v1, "exp(1j*w*t)"], [v1.dag(), "exp(-1j*w*t)"],
+                             [v2 + v2.dag(), "cos(2*w*t)"], [1j * (v2 - v2.dag()), "sin(2*w*t)"]],
+                            args={"w": OMEGA})
+        detuned = qutip.QobjEvo([h0, [v1 + v1.dag(), "cos(w*t)"], [v1 + v1.dag(), "cos(sqrt(2)*t)"]],
+                                args={"w": OMEGA})
+    from_evo = system(drive={}, hamiltonian=evo, frequency=None)
+    reference = system()
+    assert from_evo.frequency == pytest.approx(OMEGA, rel=1e-15)
+    assert set(from_evo.drive) == {1, 2}
+    assert np.abs(from_evo.drive[1] - V1).max() < 1e-14 and np.abs(from_evo.drive[2] - V2).max() < 1e-14
+    assert np.abs(from_evo.quasienergies - reference.quasienergies).max() < 1e-12
+    callable_h = system(drive={}, hamiltonian=hamiltonian, frequency=OMEGA)
+    assert np.abs(callable_h.quasienergies - reference.quasienergies).max() < 1e-12
+    with pytest.raises(ValueError, match="period .* cannot be found.*frequency=.*pieces="):
+        system(drive={}, hamiltonian=detuned, frequency=None)
+    with pytest.raises(ValueError, match="not periodic.*pieces="):
+        system(drive={}, hamiltonian=detuned, frequency=OMEGA)
+    channels = reference.open_system().pieces[0].channels
+    with pytest.raises(ValueError, match="periodic \\(frequency 4\\).*mt.FloquetSystem.*pieces="):
+        mt.OpenSystem(hamiltonian=evo, channels=channels, baths={"hot": mt.Bath(beta=1.0),
+                      "cold": mt.Bath(beta=1.0)}, initial=np.eye(3) / 3, duration=1.0)
+    with pytest.raises(ValueError, match="time dependent.*pieces="):
+        mt.Piece(hamiltonian, channels, 1.0)

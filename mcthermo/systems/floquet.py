@@ -57,6 +57,7 @@ from ..models.base import Model
 from .bath import Bath
 from .open_system import (Channel, OpenSystem, _finite, as_density_matrix, as_matrix,
                           require_hermitian)
+from .time_dependent import harmonics, is_time_dependent
 
 #: largest element of U_N(T) - U_2N(T) accepted for the one-period propagator
 PROPAGATOR_TOLERANCE = 1e-12
@@ -258,7 +259,10 @@ class FloquetSystem(Model):
     """A periodically driven open system (spec G3), sampled like any model.
 
     ``hamiltonian`` H0 (Hermitian), ``drive`` {m: V_m} (m >= 1, V_m any d x d matrix) and
-    ``frequency`` Omega: H(t) = H0 + sum_m (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t});
+    ``frequency`` Omega: H(t) = H0 + sum_m (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t}); or
+    ``hamiltonian`` a periodic QuTiP ``QobjEvo``, QuTiP list or callable H(t) (no ``drive``;
+    ``frequency`` read from cos/sin/exp string coefficients when not given), decomposed into
+    H0 and V_m by ``time_dependent.harmonics``;
     ``couplings`` [Coupling], ``baths`` {name: Bath} (mu = 0); ``initial`` the lab-frame state at
     t = 0; ``duration``; ``output_times`` and ``observables`` {name: lab-frame Hermitian operator},
     recorded through the Floquet modes at each output time; ``measure_energy``: measure the
@@ -274,7 +278,7 @@ class FloquetSystem(Model):
 
     hamiltonian: np.ndarray = None
     drive: dict = field(default_factory=dict)
-    frequency: float = 1.0
+    frequency: float | None = None
     couplings: tuple = ()
     baths: dict = field(default_factory=dict)
     initial: np.ndarray | None = None
@@ -291,6 +295,16 @@ class FloquetSystem(Model):
     def __post_init__(self):
         if self.hamiltonian is None:
             raise ValueError("FloquetSystem needs hamiltonian (H0)")
+        if is_time_dependent(self.hamiltonian):
+            if self.drive:
+                raise ValueError("give either a time-dependent hamiltonian or H0 with drive, not both")
+            if self.frequency is not None:
+                _finite("frequency", self.frequency)
+            h0, drive, omega = harmonics(self.hamiltonian, self.frequency)
+            for name, value in (("hamiltonian", h0), ("drive", drive), ("frequency", omega)):
+                object.__setattr__(self, name, value)
+        if self.frequency is None:
+            raise ValueError("FloquetSystem needs frequency (the drive's angular frequency Omega)")
         h0 = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         d = h0.shape[0]
         object.__setattr__(self, "hamiltonian", h0)

@@ -34,6 +34,7 @@ from ..kernels import lindblad
 from ..models.base import STREAMS, Model
 from . import open_results, open_sampling
 from .bath import Bath
+from .time_dependent import is_time_dependent, refusal
 
 #: relative tolerance of the Hermiticity, trace and positivity checks of input matrices
 TOLERANCE = 1e-10
@@ -179,6 +180,8 @@ class Piece:
     duration: float = 1.0
 
     def __post_init__(self):
+        if is_time_dependent(self.hamiltonian):
+            raise ValueError(refusal(self.hamiltonian))
         h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         object.__setattr__(self, "hamiltonian", h)
         channels = tuple(self.channels)
