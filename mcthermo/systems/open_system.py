@@ -29,6 +29,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ..exact import generating
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
 from ..models.base import STREAMS, Model
@@ -533,6 +534,25 @@ class OpenSystem(Model):
         if reverse:
             raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
         return ["forward"]
+
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln G_X(s) = ln <e^{-s X}> of the trajectory observable X named as in the tables ("work",
+        "heat_<bath>", "entropy_production", "jumps_<channel>") at real s (a scalar or 1-D array:
+        the same shape is returned), exact from the tilted generator in log space
+        (``mcthermo.exact.generating``: no DFT, no floor).  ValueError naming the observable when
+        this system or direction does not have it."""
+        return generating.log_generating_function(self.protocol(direction), observable, s)
+
+    def exact_moments(self, observable: str, direction: str = "forward") -> tuple[float, float]:
+        """Exact (mean, variance) of the trajectory observable X (names as in
+        ``log_generating_function``), from the block derivatives of the same tilted generator."""
+        return generating.moments(self.protocol(direction), observable)
+
+    def protocol(self, direction: str) -> "OpenSystem":
+        """The system a direction samples ("forward": this one)."""
+        if direction == "forward":
+            return self
+        raise ValueError(f"an OpenSystem has no {direction!r} protocol (directions: 'forward')")
 
     def layout(self) -> open_sampling.Layout:
         """Histogram geometry (computed once per system)."""

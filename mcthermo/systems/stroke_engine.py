@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
-from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pmf, log_tilted_average,
-                                transfer_moments)
+from ..exact.strokes_dp import (key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
+                                log_tilted_average, transfer_moments)
 from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
 from ..models.chain import TwoStateChain
 from ..results import DirectionResults, Observable
@@ -290,6 +290,23 @@ class StrokeEngine:
         betas = [0.0] + [-self.protocol.baths[b].beta for b in self.baths]
         log_p0, log_pt = self.chain.log_initial, self.protocol.reference_log_populations()
         return np.array(betas), log_p0, -log_pt
+
+    def observable_terms(self, name: str):
+        """An additive observable as (coefficients of the increments, start term per initial level,
+        end term per final level): X = start[i] + sum_n coefficients . increments_n + end[j].
+        ValueError naming ``name`` when it is not one (work, heat_<bath>, entropy_production)."""
+        names = self.chain.names
+        if name in names:
+            return np.eye(len(names))[names.index(name)], None, None
+        if name == "entropy_production":
+            return self._entropy_terms()
+        raise ValueError(f"no generating function of {name!r} for this stroke protocol (observables: "
+                         f"{', '.join((*names, 'entropy_production'))})")
+
+    def log_generating_function(self, name: str, s):
+        """ln G(s) = ln<e^{-s X}> of observable ``name`` (``observable_terms``) from the tilted
+        transfer matrices, in log space; ``s`` a scalar or 1-d array."""
+        return log_generating_function(self.chain, s, *self.observable_terms(name))
 
     def log_integral_ft(self) -> float:
         """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""

@@ -61,6 +61,16 @@ class Strokes(StrokeProtocol, Model):
     def steps_per_trajectory(self) -> float:
         return self.engine("forward").steps_per_trajectory()
 
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln G_X(s) = ln<e^{-s X}> of the trajectory observable X = ``observable`` ("work",
+        "heat_<bath>", "entropy_production") in ``direction`` ("forward" or "reverse"), exact: the
+        backward recursion of the tilted transfer matrices P_n(x, y) e^{-s x_n(x, y)} in log space
+        (no underflow or overflow, no lattice, no DFT).  ``s``: a real scalar or 1-d array (the same
+        shape out).  ValueError naming the observable when this protocol has no such observable."""
+        if direction not in ("forward", "reverse"):
+            raise ValueError(f"direction must be 'forward' or 'reverse' (got {direction!r})")
+        return self.engine(direction).log_generating_function(observable, s)
+
     @classmethod
     def add_arguments(cls, parser) -> None:
         """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
