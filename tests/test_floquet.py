@@ -228,6 +228,13 @@ def test_integral_fluctuation_theorem_is_exact(sampled):
     value = tilted.log_exponential_average(
         open_system, lambda c: BETAS[c.bath] * c.energy, 1 / p0, tilted.final_populations(open_system))
     assert abs(value) < 1e-10
+    assert abs(spec.log_generating_function("entropy_production", 1.0)) < 1e-10
+    for bath in SPECTRA:                                  # d/ds ln G at 0 = -mean, as sampled
+        mean = run.summary.set_index("observable").loc[f"heat_{bath}", "mean_exact"]
+        h = 1e-5
+        slope = (spec.log_generating_function(f"heat_{bath}", h)
+                 - spec.log_generating_function(f"heat_{bath}", -h)) / (2 * h)
+        assert abs(slope + mean) < 1e-8
     assert run.spec.name == "open_system" and run.info["model"] == "floquet_system"
 
 

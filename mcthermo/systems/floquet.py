@@ -18,8 +18,10 @@ the drive and gives eps_a = E_a (the eigenvalues of H0) as V -> 0; the states ar
 Fourier components.  X_ac(k) = (1/T) int_0^T e^{i k Omega t} <phi_a(t)|A|phi_c(t)> dt (FFT over the
 propagator's time grid), so that in the interaction picture A carries X_ac(k) e^{-i Delta t} with
 Delta = eps_c - eps_a + k Omega.  Sidebands |k| <= K are kept, K the smallest with dropped weight
-sum_{|k| > K} sum_ac |X_ac(k)|^2 <= ``sideband_tolerance`` x ||A||_F^2 for every coupling (both
-reported: ``sidebands``, ``dropped_weight``).
+sum_{|k| > K} sum_ac |X_ac(k)|^2 <= ``sideband_tolerance`` x ||A||_F^2 for every coupling; terms
+within |k| <= K of weight |X_ac(k)|^2 below ``sideband_tolerance`` x ||A||_F^2 / (their number) are
+dropped too (with their partners), so the whole dropped weight is below 2 x sideband_tolerance x
+||A||_F^2 (reported: ``sidebands``, ``dropped_weight``, relative to ||A||_F^2).
 
 Channels (secular).  A jump c -> a in sideband k gives its bath the energy Delta; terms of one
 coupling with equal Delta (to 1e-9 relative) form one operator
@@ -377,7 +379,8 @@ class FloquetSystem(Model):
 
     @property
     def dropped_weight(self) -> float:
-        """Largest relative Fourier weight dropped beyond K over couplings."""
+        """Largest relative Fourier weight dropped (beyond K and below the term floor) over
+        couplings."""
         return max(self._compiled()[2])
 
     def modes_at(self, times) -> np.ndarray:
@@ -417,7 +420,10 @@ class FloquetSystem(Model):
             dropped.append(weight)
             keep = np.abs(k_all) <= K
             ks, xs = k_all[keep], x_all[keep]
-            floor = COMPONENT_FLOOR * max(1.0, math.sqrt(norm2))
+            # terms of weight below tolerance x ||A||^2 / (number of terms) are dropped too, so
+            # the whole dropped weight stays below 2 x tolerance x ||A||^2
+            floor = max(COMPONENT_FLOOR * max(1.0, math.sqrt(norm2)),
+                        math.sqrt(self.sideband_tolerance * norm2 / xs.size))
             partner = {int(k): n for n, k in enumerate(ks)}
             terms = []                                     # (Delta, k, a, c, X)
             for n, k in enumerate(ks):
@@ -425,8 +431,10 @@ class FloquetSystem(Model):
                     for c in range(d):
                         x = xs[n, a, c]
                         if max(abs(x), abs(xs[partner[-int(k)], c, a])) <= floor:
+                            weight += abs(x) ** 2 / norm2
                             continue
                         terms.append((eps[c] - eps[a] + k * omega, int(k), a, c, x))
+            dropped[-1] = weight
             prefix = coupling.bath if shared[coupling.bath] == 1 else f"{coupling.bath}#{index}"
             channels += self._channels(terms, prefix, coupling, bath, density, scale)
         return channels, sidebands, dropped
@@ -554,6 +562,14 @@ class FloquetSystem(Model):
 
     def check_tables_feasible(self) -> None:
         self.open_system().check_tables_feasible()
+
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln <e^{-s X}> of a trajectory observable (``OpenSystem.log_generating_function`` of the
+        Floquet-frame system: work = sum of k Omega, heat_<bath>, entropy_production, jumps_<c>)."""
+        return self.open_system().log_generating_function(observable, s, direction)
+
+    def exact_moments(self, observable: str, direction: str = "forward") -> tuple[float, float]:
+        return self.open_system().exact_moments(observable, direction)
 
     def accumulate(self, direction, seed, first, count):
         return self.open_system().accumulate(direction, seed, first, count)
