@@ -224,7 +224,7 @@ def zero_frequency_rate(density, bath: Bath, coupling: Coupling, scale: float, w
     """gamma(0) = lim_{x->0} J(x) n(x) (module docstring)."""
     if coupling.zero_frequency_rate is not None:
         return coupling.zero_frequency_rate
-    h = 1e-4 * scale
+    h = 1e-6 * scale
     points = [h, h / 2, h / 4]
     values = [density(x) for x in points]
     if max(values) == 0:
@@ -342,6 +342,8 @@ class FloquetSystem(Model):
             if bath.mu != 0:
                 raise ValueError(f"bath {name!r}: couplings exchange no particles, mu must be 0")
         object.__setattr__(self, "couplings", couplings)
+        if self.initial is None:
+            raise ValueError("initial (the lab-frame state at t = 0) is required")
         object.__setattr__(self, "initial", as_density_matrix(self.initial, d))
         duration = _finite("duration", self.duration)
         if not duration > 0:
