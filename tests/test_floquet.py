@@ -219,6 +219,11 @@ def test_sampled_heat_and_lab_observables_against_the_independent_computation(re
         assert np.abs(rows.exact.to_numpy() - expected).max() < 1e-8, name
         z = (rows["mean"].to_numpy() - expected) / np.maximum(rows.stderr.to_numpy(), 1e-300)
         assert np.abs(z[rows.stderr.to_numpy() > 0]).max() < 5, name
+    # a wrong expectation: the Floquet modes frozen at t = 0 (no frame rotation) is flagged
+    frozen = np.repeat(modes[:1], len(TIMES), axis=0)
+    rows = table[table.observable == "x01"]
+    wrong = np.einsum("ta,tia,ij,tja->t", populations, frozen.conj(), OBSERVABLES["x01"], frozen).real
+    assert np.abs((rows["mean"].to_numpy() - wrong) / rows.stderr.to_numpy()).max() > 5
 
 
 def test_integral_fluctuation_theorem_is_exact(sampled):
