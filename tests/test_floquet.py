@@ -277,8 +277,10 @@ def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
 def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():
     """Seed 002 from its lab Hamiltonian H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + s- e^{i wL t}),
     photon bath through sx, dephasing bath through sz, J here = 2 pi J_seed: every channel's
-    frequency and rate equal DrivenQubit's closed forms (physics C1/C7) to 1e-12."""
+    frequency, rate and operator equal DrivenQubit's closed forms (physics C1/C7) to 1e-12."""
     from mcthermo.models.qubit_floquet import CHANNELS
+    operators = {"-": np.array([[0, 0], [1, 0]]), "+": np.array([[0, 1], [0, 0]]),
+                 "z": np.diag([1.0, -1.0])}                       # on the basis (|+>, |->)
     qubit = mt.DrivenQubit(atom_frequency=10.0, laser_frequency=9.3, rabi=1.0)
     sz, sx, sm = np.diag([1.0, -1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.0, 0], [1, 0]])
     baths = {"photon": qubit.photon_bath, "dephasing": qubit.dephasing_bath}
@@ -290,6 +292,7 @@ def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_clo
         baths={b: mt.Bath(beta=bath.beta) for b, bath in baths.items()}, initial=np.diag([0.0, 1.0]),
         duration=1.0)
     mine = {(c.bath, round(c.energy, 8)): c for c in spec.open_system().pieces[0].channels}
+    floquet, modes = qubit.floquet_basis(), spec.basis().modes[0]
     seen = set()
     for (bath, op, *_), rate, omega in zip(CHANNELS, qubit.channel_rates(), qubit.channel_frequencies()):
         key = (bath, round(omega, 8))
@@ -298,6 +301,12 @@ def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_clo
             continue
         weight = np.linalg.norm(mine[key].operator) ** 2 / (2 if op == "z" else 1)
         assert weight == pytest.approx(rate, rel=1e-12), key      # measured: 1.7e-13
+        # the operators themselves, in the atom basis at t = 0 (independent of the modes' phases),
+        # up to the global phase of a channel (its dissipator does not see it)
+        closed = floquet @ (np.sqrt(rate) * operators[op]) @ floquet.conj().T
+        lab = modes @ mine[key].operator @ modes.conj().T
+        phase = np.vdot(lab, closed) / abs(np.vdot(lab, closed))
+        assert np.abs(lab * phase - closed).max() < 1e-12 * np.sqrt(rate), key
         seen.add(key)
     tiny = [k for k in set(mine) - seen if np.linalg.norm(mine[k].operator) ** 2 > 1e-12]
     assert not tiny                                   # the rotating-wave drive has no other sideband
