@@ -200,8 +200,8 @@ def test_sampled_heat_and_lab_observables_against_the_independent_computation(re
     big[:size, :size], big[size:, :size] = generator, np.eye(size)
     # a wrong expectation: the same system with the two temperatures swapped
     swapped = system(baths={"hot": mt.Bath(beta=BETAS["cold"]), "cold": mt.Bath(beta=BETAS["hot"])})
-    wrong = {b: tilted.moments(swapped.open_system(), lambda c, b=b: -c.energy if c.bath == b else 0.0)[0]
-             for b in SPECTRA}
+    wrong = {b: tilted.moments(swapped.open_system(),
+                               lambda c, b=b: -c.energy if c.bath == b else 0.0)[0] for b in SPECTRA}
     for bath in SPECTRA:
         integral = expm(big * spec.duration)[size:, :size] @ p0        # int_0^t p dt
         expected = -reference["currents"][bath] @ integral
@@ -287,14 +287,16 @@ def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_clo
     spec = mt.FloquetSystem(
         hamiltonian=0.5 * qubit.atom_frequency * sz, drive={1: 0.5 * qubit.rabi * sm},
         frequency=qubit.laser_frequency,
-        couplings=[mt.Coupling(op, bath=b, spectral_density=lambda x, b=b: 2 * np.pi * baths[b].density(x))
+        couplings=[mt.Coupling(op, bath=b,
+                               spectral_density=lambda x, b=b: 2 * np.pi * baths[b].density(x))
                    for b, op in (("photon", sx), ("dephasing", sz))],
         baths={b: mt.Bath(beta=bath.beta) for b, bath in baths.items()}, initial=np.diag([0.0, 1.0]),
         duration=1.0)
     mine = {(c.bath, round(c.energy, 8)): c for c in spec.open_system().pieces[0].channels}
     floquet, modes = qubit.floquet_basis(), spec.basis().modes[0]
     seen = set()
-    for (bath, op, *_), rate, omega in zip(CHANNELS, qubit.channel_rates(), qubit.channel_frequencies()):
+    for (bath, op, *_), rate, omega in zip(CHANNELS, qubit.channel_rates(),
+                                           qubit.channel_frequencies()):
         key = (bath, round(omega, 8))
         if rate < 1e-300:
             assert key not in mine
@@ -338,6 +340,7 @@ def test_unmeasured_coherent_start_keeps_its_lab_coherence():
     (expectation,) = results.directions["forward"].expectations
     assert expectation.exact[0, 0] == pytest.approx(1.0, abs=1e-12)        # <psi0|x02|psi0>
     assert abs(expectation.mean[0, 0] - 1.0) < 1e-12                        # every trajectory
-    z = (expectation.mean - expectation.exact) / np.where(expectation.stderr > 0, expectation.stderr, np.inf)
+    stderr = np.where(expectation.stderr > 0, expectation.stderr, np.inf)
+    z = (expectation.mean - expectation.exact) / stderr
     assert np.abs(z).max() < 5
     assert results.directions["forward"].observable("work") is None       # counting only

@@ -329,7 +329,8 @@ class FloquetSystem(Model):
         couplings = tuple(self.couplings)
         if not couplings or not all(isinstance(c, Coupling) for c in couplings):
             raise ValueError("couplings must be a non-empty list of mt.Coupling")
-        if not isinstance(self.baths, dict) or not all(isinstance(b, Bath) for b in self.baths.values()):
+        if not isinstance(self.baths, dict) or not all(isinstance(b, Bath)
+                                                       for b in self.baths.values()):
             raise ValueError("baths must be a dict {name: mt.Bath}")
         for c in couplings:
             as_matrix(f"coupling operator of bath {c.bath!r}", c.operator, d)
@@ -398,7 +399,9 @@ class FloquetSystem(Model):
         for n, (i, r) in enumerate(zip(index, rest)):
             u = basis.grid[i]
             if r > 0:
-                u = _magnus_steps(self.hamiltonian, self.drive, self.frequency, np.array([i * h]), r)[0] @ u
+                step = _magnus_steps(self.hamiltonian, self.drive, self.frequency,
+                                     np.array([i * h]), r)
+                u = step[0] @ u
             out[n] = u @ basis.modes[0] * np.exp(1j * basis.energies * phase[n])
         return out
 
