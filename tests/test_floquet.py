@@ -272,6 +272,9 @@ def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
                       "cold": mt.Bath(beta=1.0)}, initial=np.eye(3) / 3, duration=1.0)
     with pytest.raises(ValueError, match="time dependent.*pieces="):
         mt.Piece(hamiltonian, channels, 1.0)
+    with pytest.raises(ValueError, match="time dependent.*pieces="):
+        mt.Piece([H0, [V1 + V1.T, "cos(3*t)"]], channels, 1.0)
+    assert mt.Piece(H0.tolist(), [], 1.0).dimension == 3          # a nested-list matrix is not
 
 
 def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():

@@ -33,9 +33,16 @@ def is_time_dependent(value) -> bool:
     """A QobjEvo, a QuTiP list with a time-dependent term, or a callable H(t)."""
     if type(value).__name__ == "QobjEvo":
         return True
-    if isinstance(value, list) and any(isinstance(term, (list, tuple)) for term in value):
+    if isinstance(value, list) and any(_qutip_term(term) for term in value):
         return True
     return callable(value) and not hasattr(value, "full") and not isinstance(value, np.ndarray)
+
+
+def _qutip_term(term) -> bool:
+    """[operator, coefficient] of a QuTiP list (a row of a nested-list matrix is not one)."""
+    return (isinstance(term, (list, tuple)) and len(term) == 2
+            and (hasattr(term[0], "full") or np.ndim(term[0]) == 2)
+            and (isinstance(term[1], str) or callable(term[1]) or np.ndim(term[1]) == 1))
 
 
 def _as_function(value):
