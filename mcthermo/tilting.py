@@ -44,7 +44,7 @@ from scipy.optimize import brentq
 
 from . import checks as _checks
 from . import reweighting
-from .models.base import STREAMS, Model
+from .model import STREAMS, Model
 from .results import Observable, Results
 from .stats import Estimate, lattice_groups, log_group_sum
 
