@@ -167,3 +167,14 @@ def test_tilted_run_resumes_to_identical_tables_in_both_directions(tmp_path):
     assert set(first.checks.direction) == {"forward", "reverse", "both"}
     reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
     assert set(reweighted.direction) == {"forward", "reverse"} and (reweighted.verdict != "failed").all()
+
+
+def test_command_line_tilt(tmp_path):
+    from mcthermo import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["sample", "staircase", "--steps", "1", "--gap-start", "20", "--gap-end", "0.5",
+                     "--trajectories", "20000", "--tilt", "work=0.9,0.95", "--out", str(out), "--quiet"]) == 0
+    run = mt.read(out)
+    assert run.info["tilt"]["tilts"] == [0.9, 0.95] and "reweighted" in run.tables
+    assert rows(run, "jarzynski", "(reweighted)").verdict.item() == "passed"
