@@ -166,7 +166,7 @@ def test_tilted_run_resumes_to_identical_tables_in_both_directions(tmp_path):
         pd.testing.assert_frame_equal(first.tables[name], again.tables[name])
     assert set(first.checks.direction) == {"forward", "reverse", "both"}
     reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
-    assert set(reweighted.direction) == {"forward", "reverse"} and (reweighted.verdict != "failed").all()
+    assert set(reweighted.direction) == {"forward", "reverse", "both"} and (reweighted.verdict != "failed").all()
 
 
 def test_command_line_tilt(tmp_path):
@@ -178,3 +178,11 @@ def test_command_line_tilt(tmp_path):
     run = mt.read(out)
     assert run.info["tilt"]["tilts"] == [0.9, 0.95] and "reweighted" in run.tables
     assert rows(run, "jarzynski", "(reweighted)").verdict.item() == "passed"
+
+
+def test_crooks_from_the_reweighted_laws_of_both_directions():
+    spec = mt.Staircase(steps=10)
+    run = mt.sample(spec, 50_000, 1, reverse=True, tilt={"work": [1.0]})
+    row = rows(run, "crooks", "(reweighted)").iloc[0]
+    assert row.verdict == "passed" and row.direction == "both" and row.atoms >= 5
+    assert abs(row.estimate - (spec.free_energy_change() + 0.1)) / row.stderr > 5
