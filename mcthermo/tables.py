@@ -60,6 +60,10 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         "checks": pd.DataFrame(rows),
         **results.extra_tables,
     }
+    # ``tilt``: "" for the rows of a plain ensemble; a tilted run's tilted and reweighted rows say
+    # which tilt they belong to (``mcthermo.tilting``)
+    for name in ("summary", "checks"):
+        tables[name] = tables[name].assign(tilt="")
     if results.tilted or results.extra_checks:
         tables = _with_tilts(tables, results)
     return tables

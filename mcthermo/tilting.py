@@ -50,7 +50,7 @@ from scipy.optimize import brentq
 from . import checks as _checks
 from . import reweighting
 from .model import STREAMS, Model
-from .results import Observable, Results
+from .results import DirectionResults, Observable, Results
 from .stats import Estimate, lattice_groups, log_group_sum
 
 #: a-priori relative variance G(s)G(2 target - s)/G(target)^2 - 1 of the top rung of an automatic
@@ -205,7 +205,7 @@ class Tilted(Model):
         label = tilt_label(self.observable, self.tilts) + "(reweighted)"
         for row in rows:
             row.update(tilt=label, relative_variance_apriori=self.relative_variance)
-        tilted = {name: Results({direction: _direction(observable) for direction, observable in parts.items()})
+        tilted = {name: Results({direction: DirectionResults([observable]) for direction, observable in parts.items()})
                   for name, parts in ensembles.items()}
         extra = dict(plain.extra_tables)
         extra["reweighted"] = pd.concat(laws, ignore_index=True) if laws else pd.DataFrame(
@@ -240,12 +240,6 @@ def _observable(name, x, counts, log_p, moments=None) -> Observable:
     return Observable(name, values[seen], count[seen], law[seen], checks=("distribution",))
 
 
-def _direction(observable):
-    from .results import DirectionResults
-
-    return DirectionResults([observable])
-
-
 def reweighted_law(direction, name, x, solved: reweighting.Reweighted, log_p, exact_g) -> pd.DataFrame:
     """Per atom of X: the reweighted probability, its stderr (asymptotic MBAR, from the data) and
     the exact probability.  Atoms no ensemble reached have probability 0 and no stderr."""
@@ -272,8 +266,7 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
     n = int(solved.counts.sum())
     est = Estimate.normal(-log_average / beta, np.sqrt(variance) / beta, n)
     z = est.z(expected) if np.isfinite(expected) else np.nan
-    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source,
-                             effective_sample_size=np.nan)
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source)
     return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
 
 

@@ -90,10 +90,9 @@ class StrokeEngine:
         """The engine sampling the finite-time Doob transform (``exact/strokes_dp.doob_chain``) of
         the tilt e^{-s X}, X given as ``terms`` (``observable_terms``): the same lattice box and
         histogram keys, other transition probabilities, hence other kernel tables -- the same
-        kernels sample it.  ``log_generating_function`` of the result is ln G(s)."""
+        kernels sample it; its ``log_g`` is ln G(s)."""
         cache = self.__dict__.setdefault("_tilted", {})
-        key = (float(s), tuple(np.ravel(np.asarray(t, dtype=np.float64)).tobytes() if t is not None else None
-                               for t in terms))
+        key = (float(s), tuple(None if t is None else np.asarray(t, dtype=np.float64).tobytes() for t in terms))
         if key not in cache:
             chain, log_g = doob_chain(self.chain, s, *terms)
             engine = StrokeEngine.__new__(StrokeEngine)
