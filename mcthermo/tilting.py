@@ -37,6 +37,16 @@ exact-weighted sample equals G(target) and the row would only repeat the exact n
 the fewest equally spaced rungs s_k = top k / K whose neighbours overlap (relative variance of the
 better one-sided exponential average between neighbours <= 1).  The a-priori relative variance is
 printed and stored in run.json with the tilt.
+
+What a model provides to be tilted (``Strokes`` and the chain models do; another engine -- e.g. jump
+systems -- can implement the same): ``log_generating_function(observable, s, direction)``;
+``tilt_cells(direction, keys=None)`` -> (every observable's value per histogram cell, exact ln P per
+cell or None); ``cell_counts(accumulator)`` -> the plain accumulator's counts per cell;
+``tilted_counts(direction, observable, s, seed, stream, first, count)`` -> int64 counts per cell of
+that many trajectories of the tilted law; ``tilted_samples(...)`` -> their per-trajectory rows;
+``tilted_moments(observable, s, direction)`` -> the exact tilted mean and variance (used where there
+is no exact cell law); optionally ``tilt_keyed(direction)`` and ``tilted_keys(...)`` to count
+histogram keys (float rows (key, count)) instead of a histogram.
 """
 from __future__ import annotations
 
