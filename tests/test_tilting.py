@@ -191,3 +191,13 @@ def test_crooks_from_the_reweighted_laws_of_both_directions():
     row = rows(run, "crooks", "(reweighted)").iloc[0]
     assert row.verdict == "passed" and row.direction == "both" and row.atoms >= 5
     assert abs(row.estimate - (spec.free_energy_change() + 0.1)) / row.stderr > 5
+
+
+def test_auto_chooses_a_ladder_per_direction():
+    spec = quench()
+    tilted = tilting.tilted_spec(spec, "auto", quiet=True)
+    assert tilted.reverse_tilts != tilted.tilts and max(tilted.reverse_tilts) < 1.0
+    run = mt.sample(spec, 20_000, 4, reverse=True, tilt=tilted)
+    assert run.info["tilt"]["reverse_tilts"] == list(tilted.reverse_tilts)
+    reweighted = run.checks[run.checks.tilt.str.endswith("(reweighted)")]
+    assert (reweighted.verdict == "passed").all() and set(reweighted.check) == {"jarzynski", "crooks"}
