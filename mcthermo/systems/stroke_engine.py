@@ -347,6 +347,8 @@ class StrokeEngine:
         if name in names:
             return np.eye(len(names))[names.index(name)], None, None
         if name == "entropy_production":
+            if self.why_no_entropy() is not None:
+                raise ValueError(f"no generating function of 'entropy_production': {self.why_no_entropy()}")
             return self._entropy_terms()
         raise ValueError(f"no generating function of {name!r} for this stroke protocol (observables: "
                          f"{', '.join((*names, 'entropy_production'))})")

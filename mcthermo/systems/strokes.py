@@ -120,15 +120,6 @@ class Strokes(StrokeProtocol, Model):
         engine.exact_effort().require()
         engine.mode
 
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
-
-    @classmethod
-    def from_arguments(cls, args):
-        raise ValueError("a stroke protocol is defined in Python: write it in a file and run "
-                         "mcthermo sample FILE.py:NAME (NAME an mt.Strokes or a function returning one)")
-
     def exact_tables(self) -> str:
         """What the exact references of this protocol are: "law" (on the whole lattice box),
         "law on the support" (sparse), or why only moments exist."""
