@@ -186,6 +186,8 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
         raise ValueError(f"spec must be a model instance such as mt.Staircase(...) or mt.Strokes(...) "
                          f"(got {type(spec).__name__})")
     trajectories = _positive_int("trajectories", trajectories)
+    if not isinstance(reverse, (bool, np.bool_)):
+        raise ValueError(f"reverse must be True or False (got {reverse!r})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")
     if workers is not None:

@@ -111,6 +111,11 @@ def _bad_inputs():
         (lambda: mt.sample(mt.Staircase(steps=2), trajectories=1.5, seed=1), r"trajectories must be an integer >= 1 \(got 1.5\)"),
         (lambda: mt.sample(mt.Staircase(steps=2), trajectories=100, seed=1, out=3), "out must be a directory path"),
         (lambda: mt.jarzynski([0.1, 0.2], beta="1"), "beta must be finite and positive"),
+        (lambda: mt.sample(mt.Staircase(steps=2), trajectories=100, seed=1, reverse="yes"),
+         "reverse must be True or False"),
+        (lambda: mt.read(3), "read needs a directory path"),
+        (lambda: mt.OpenSystem(pieces=mt.Piece(np.diag([0.0, 1.0]), [emit], 1.0), baths=system["baths"],
+                               initial=system["initial"]), r"write pieces=\[...\]"),
     ]
 
 

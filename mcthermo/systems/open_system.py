@@ -295,7 +295,8 @@ class OpenSystem(Model):
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
             pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
-                raise ValueError("pieces must be a non-empty list of Piece")
+                raise ValueError("pieces must be a non-empty list of mt.Piece"
+                                 + (" (got one Piece: write pieces=[...])" if isinstance(self.pieces, Piece) else ""))
         dimension = pieces[0].dimension
         for n, piece in enumerate(pieces):
             if piece.dimension != dimension:
