@@ -133,7 +133,8 @@ def test_trajectories_may_be_an_integral_float_in_python():
     assert mt.sample(mt.Staircase(steps=2), trajectories=1e3, seed=1).info["trajectories"] == 1000
 
 
-@pytest.mark.parametrize("model", ["strokes", "open_system"])
+@pytest.mark.parametrize("model", [name for name, cls in __import__("mcthermo").MODELS.items()
+                                   if not cli._has_options(cls)])
 def test_a_model_written_in_python_says_how_to_sample_it_and_the_example_runs(tmp_path, capsys, monkeypatch, model):
     """#22: `mcthermo sample strokes` was a dead end; it now shows how to sample one from a file, and
     the example it shows runs as shown."""
