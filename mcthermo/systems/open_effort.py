@@ -74,7 +74,7 @@ def results_effort(system, geometry: Layout) -> Effort:
         effort = moments(system, channels, "jump-count moments")
     if open_results.lattice_law_feasible(system, geometry):
         effort += generating_function(system, float(np.prod(geometry.joint_shape[2:])), "heat law")
-    effort += moments(system, len(system.bath_names) + 2 * system.measure_energy, "heat and work moments")
+    effort += moments(system, len(system.bath_names) + 3 * system.measure_energy, "heat and work moments")
     if system.measure_energy:
         effort += generating_function(system, 2, "fluctuation theorems")
     if system.observables and len(system.output_times):

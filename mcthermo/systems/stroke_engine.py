@@ -32,7 +32,7 @@ from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pm
                                 sparse_updates, transfer_moments)
 from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
-from ..results import DirectionResults, Observable
+from ..results import DirectionResults, EngineEfficiency, Observable
 from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
 from .stroke_protocol import Quench
@@ -296,7 +296,19 @@ class StrokeEngine:
                    - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
                    - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
         values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        if self.particle_bath is not None:
+            n = protocol.level_particles
+            values[f"particles_{self.particle_bath}"] = n[final] - n[initial]
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
+
+    @property
+    def particle_bath(self) -> str | None:
+        """The bath whose net particles into the system, particles_<bath> = N_final - N_initial,
+        are an observable: the only bath of a protocol whose levels carry different particle
+        numbers (quenches conserve N).  With two baths the split of N_final - N_initial between
+        them is not tracked (None)."""
+        n = self.protocol.level_particles
+        return self.baths[0] if len(self.baths) == 1 and np.any(n != n[0]) else None
 
     def cells(self) -> np.ndarray:
         """The histogram keys the counts of ``accumulate`` are laid on: the exact support in mode
@@ -309,6 +321,9 @@ class StrokeEngine:
         if not self.protocol.exact:
             return None, None
         chain = self.chain
+        if name.startswith("particles_"):  # N_final - N_initial: endpoint terms only
+            n = self.protocol.level_particles
+            return transfer_moments(chain, np.zeros(len(chain.names)), -n, n)
         if name != "entropy_production":
             return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
         return transfer_moments(chain, *self._entropy_terms())
@@ -357,9 +372,33 @@ class StrokeEngine:
         gibbs = protocol.gibbs_bath()
         jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
         exact = protocol.exact
+        engine = None
+        if len(self.baths) == 2:
+            engine = engine_efficiency(grids["work"], grids[f"heat_{self.hot}"], counts, self.hot,
+                                       self.exact_pair_moments("work", f"heat_{self.hot}") if exact else None)
         return DirectionResults(observables, jarzynski=jarzynski,
                                 integral_ft=self.log_integral_ft() if exact else NO_EXACT,
-                                no_exact_reference=None if exact else NO_EXACT), tables
+                                no_exact_reference=None if exact else NO_EXACT,
+                                engine_efficiency=engine), tables
+
+    def exact_pair_moments(self, x: str, y: str) -> tuple[float, float, float, float, float]:
+        """Exact (<X>, <Y>, Var X, Var Y, Cov(X, Y)) of two tracked observables (transfer matrices;
+        the covariance from Var(X + Y))."""
+        chain = self.chain
+        unit = np.eye(len(chain.names))
+        mx, vx = transfer_moments(chain, unit[chain.names.index(x)])
+        my, vy = transfer_moments(chain, unit[chain.names.index(y)])
+        _, vs = transfer_moments(chain, unit[chain.names.index(x)] + unit[chain.names.index(y)])
+        return mx, my, vx, vy, 0.5 * (vs - vx - vy)
+
+
+def engine_efficiency(work, heat_hot, counts, hot: str, exact) -> EngineEfficiency:
+    """The sums behind -<W>/<Q_hot> from counts on cells with these work and hot-heat values (sums
+    in cell order: the same for any chunking)."""
+    w, q = np.ravel(work), np.ravel(heat_hot)
+    c = np.ravel(counts).astype(np.float64)
+    sums = tuple(float(np.dot(c, v)) for v in (w, q, w * w, q * q, w * q))
+    return EngineEfficiency(hot, int(np.ravel(counts).sum()), sums, exact)
 
 
 def zero_heat(heat) -> np.ndarray:
