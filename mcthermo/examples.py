@@ -1,6 +1,6 @@
 """Ready-made user-defined systems: the demo's maser and Otto engines, and starting points to copy.
 
-Units hbar = k_B = 1; heat is energy into the working medium (spec G0).  Everything here is built
+Units hbar = k_B = 1; heat is energy into the working medium (docs/observables.md, Conventions).  Everything here is built
 from the public API only (``OpenSystem``, ``Channel``, ``Strokes``, ``Quench``, ``Thermalize``),
 as a user would.
 """

@@ -2,7 +2,7 @@
 
 A model turns its merged accumulators into a ``Results`` (no table code, no checks); the one table
 builder (``mcthermo.tables``) turns a ``Results`` into the histogram / summary / checks tables and
-the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (spec G0).
+the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (docs/observables.md, Conventions).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every model declares, per direction, its observables (counts on exact atoms besi
 log space, or sample moments beside exact moments) and which theorems apply (``mcthermo.results``);
 this module alone turns that into the Parquet tables of the contract (DESIGN.md) and asks
 ``mcthermo.checks`` for one verdict row per check.  Units hbar = k_B = 1; heat is energy into the
-system (spec G0).
+system (docs/observables.md, Conventions).
 """
 from __future__ import annotations
 

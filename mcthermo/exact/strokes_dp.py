@@ -1,4 +1,4 @@
-"""Exact references of a stroke protocol on d levels (spec generic.md G2), without sampling.
+"""Exact references of a stroke protocol on d levels (docs/observables.md, Stroke protocols), without sampling.
 
 A protocol compiles to a ``StrokeChain``: the initial distribution p0 over levels, and per step n
 (one stroke) the transition matrix P_n[s, s'] with the increments of each accumulated observable

@@ -1,6 +1,6 @@
 """What an ``OpenSystem`` declares after sampling: merged counts beside their exact answers.
 
-Observables (spec G0/G1 conventions, heat = energy INTO the system):
+Observables (docs/observables.md: heat = energy INTO the system):
 - ``jumps_<channel>``: histogram of the count with its exact law (DFT of the tilted generator);
 - ``heat_<bath>``: histogram with exact law where the bath's heat quanta lie on a lattice, else
   sample moments; exact mean and variance always;

@@ -1,7 +1,7 @@
-"""User-defined open quantum systems (spec generic.md G1): channels, pieces, and the spec itself.
+"""User-defined open quantum systems (docs/observables.md, Open systems): channels, pieces, and the spec itself.
 
 Units hbar = k_B = 1.  A ``Channel`` is a jump operator L (rate included: a jump at rate ||L psi||^2)
-labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu.  By spec G0 the
+labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu.  By the heat convention (docs/observables.md) the
 heat of bath b (energy INTO the system, minus mu_b times particles in) changes by
 -(omega - mu_b nu) per jump of one of its channels.  A ``Piece`` is a Hamiltonian with its channels
 for a duration; several pieces are a piecewise-constant protocol with sudden quenches.
@@ -238,7 +238,7 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
 
 @dataclass(frozen=True, eq=False)
 class OpenSystem(Model):
-    """An open quantum system to sample (spec G1): one piece (``hamiltonian``, ``channels``,
+    """An open quantum system to sample (docs/observables.md, Open systems): one piece (``hamiltonian``, ``channels``,
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
     rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
     default 101 equally spaced times when there are ``observables``); ``observables`` {name:

@@ -335,7 +335,7 @@ class StrokeEngine:
         return np.array(betas), log_p0, -log_pt
 
     def log_integral_ft(self) -> float:
-        """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
+        """Exact ln<e^{-sigma}> (0 for every stroke protocol: docs/observables.md; computed, not assumed)."""
         return log_tilted_average(self.chain, *self._entropy_terms())
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
