@@ -490,9 +490,25 @@ class OpenSystem(Model):
             frame.update(initial_level=labels[:, 0], final_level=labels[:, 1])
         frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(self.channel_names)})
         frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(self.bath_names)})
+        frame.update({f"particles_{bath}": counts @ into for bath, into in self.particles_per_jump().items()})
         if self.measure_energy:
             frame.update(work=values[:, 0], entropy_production=values[:, 1])
         return pd.DataFrame(frame)
+
+    def particles_per_jump(self) -> dict[str, np.ndarray]:
+        """{bath: particles into the system per jump of each counter (-nu for the bath's channels,
+        0 for the others)} for the baths whose channels carry particles: particles_<bath> of a
+        trajectory is its jump counts times this vector."""
+        out = {}
+        for bath in self.bath_names:
+            into = np.zeros(len(self.channel_names))
+            for piece in self.pieces:
+                for c in piece.channels:
+                    if c.bath == bath:
+                        into[self.channel_names.index(c.name)] = -c.particles
+            if np.any(into):
+                out[bath] = into
+        return out
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
