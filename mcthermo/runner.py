@@ -40,6 +40,8 @@ MAX_TRAJECTORIES = 2**63 - 1
 
 
 def _positive_int(name, value, minimum=1, maximum=MAX_TRAJECTORIES, bound="2**63 - 1"):
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        value = int(value)  # 1e5 is an integer written as a float; 1.5 and 1e-3 are not
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
     if value > maximum:
@@ -180,6 +182,9 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     (``expected_seconds``) exceeds ``MAX_RUN_SECONDS`` (24 h), which is otherwise refused.
     Every option and the feasibility of the exact tables are checked before anything is written.
     """
+    if not callable(getattr(spec, "check_tables_feasible", None)):
+        raise ValueError(f"spec must be a model instance such as mt.Staircase(...) or mt.Strokes(...) "
+                         f"(got {type(spec).__name__})")
     trajectories = _positive_int("trajectories", trajectories)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")
@@ -202,6 +207,8 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     if out is None:
         with numba_threads(workers):
             return _sample(spec, info, directions, chunk_size, save_samples, progress, scheduler)
+    if not isinstance(out, (str, Path)):
+        raise ValueError(f"out must be a directory path (got {type(out).__name__})")
     out = Path(out)
     _check_out(out, info, save_samples)
     with _claimed(out), numba_threads(workers):

@@ -82,7 +82,9 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
     """Jarzynski, the integral fluctuation theorem, expectation values, exact identities and the
     second law of declared entropy-production series."""
     rows = []
-    if declared.jarzynski is not None:
+    if isinstance(declared.jarzynski, str):
+        rows.append(_checks.not_applicable("jarzynski", direction, "work", declared.jarzynski))
+    elif declared.jarzynski is not None:
         beta, free_energy_change = declared.jarzynski
         rows.append({**_checks.jarzynski_check(direction, declared.observable("work"), beta,
                                                free_energy_change), "beta": beta})

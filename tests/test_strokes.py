@@ -72,7 +72,6 @@ def empty(engine):
     (dict(particles=[0, 1, 2]), "particles must be 2 integers"),
     (dict(energy_unit=0.3), "energy_unit 0.3"),
     (dict(strokes=["quench"]), r"strokes\[0\] must be an mt.Quench"),
-    (dict(baths={"hot": HOT, "cold": Bath(beta=np.inf)}), "finite beta"),
 ])
 def test_bad_input_is_one_clear_value_error(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -436,7 +435,7 @@ def test_command_line_samples_a_protocol_file_and_sweeps_its_factory(tmp_path, c
     assert len(set(summary["run_id"])) == 2
 
 
-# --- the seed models as stroke protocols (spec G2) ---------------------------------------------
+# --- the seed models as stroke protocols (docs/observables.md, Stroke protocols) ---------------------------------------------
 def seed_staircase_chain(staircase, direction):
     """The staircase's chain as the seed model built it (before it compiled to strokes)."""
     from scipy.special import expit

@@ -9,8 +9,9 @@ alias.  Thresholds are integers built by an exact integer Vose construction, so 
 probability w_j / (D 2^53) with integer weights w_j = P[s, j] D 2^53 rounded (|error| <= d 2^-53 per
 row; zero probabilities stay exactly zero).
 
-Steps that are permutations (adiabatic quenches, strength-0 thermalisations) draw nothing: they are
-folded into the preceding random step (its outcomes relabelled, its increments extended).
+Steps that are permutations (certain and one-to-one: adiabatic quenches, strength-0 thermalisations)
+draw nothing: they are folded into the preceding random step (its outcomes relabelled, its
+increments extended).
 
 Observables (work, heats) live on an integer lattice; a trajectory carries one int64 key, the flat
 index of (initial level, final level, lattice indices) in the C-ordered histogram box, to which
@@ -80,8 +81,12 @@ def alias_probabilities(threshold, primary, alias, levels: int) -> np.ndarray:
 
 
 def _draws_nothing(step) -> bool:
-    """A permutation step: every level goes to one level with probability 1."""
-    return bool(np.all(step[np.arange(step.shape[0]), np.argmax(step, axis=1)] == 1.0))
+    """A permutation step: every level goes to one level with probability 1 AND no two levels go to
+    the same one (a near-zero-temperature thermalisation sends every level to the ground state with
+    probability 1.0 in float64: certain, not a permutation, and sampled like any random step)."""
+    target = np.argmax(step, axis=1)
+    return bool(np.all(step[np.arange(step.shape[0]), target] == 1.0)
+                and np.unique(target).size == step.shape[0])
 
 
 def random_step_count(log_transition) -> int:

@@ -48,12 +48,20 @@ class ChainModel(Model):
         """This protocol as an ``mt.Strokes`` (docs/observables.md, Stroke protocols)."""
         raise NotImplementedError
 
+    def stroke_engine(self, direction: str = "forward"):
+        """The stroke engine of ``strokes(direction)`` (``systems/stroke_engine.py``), once per
+        direction."""
+        engines = self.__dict__.setdefault("_stroke_engines", {})
+        if direction not in engines:
+            engines[direction] = self.strokes(direction).engine("forward")
+        return engines[direction]
+
     def chain(self, direction: str = "forward") -> TwoStateChain:
         """The two-state chain that ``strokes(direction)`` compiles to, once per direction: one
         stroke engine serves every model (``systems/stroke_engine.py``)."""
         compiled = self.__dict__.setdefault("_compiled_chains", {})
         if direction not in compiled:
-            two_state = self.strokes(direction).engine("forward").two_state
+            two_state = self.stroke_engine(direction).two_state
             if two_state is None:
                 raise ValueError(f"{self.name}: the protocol does not compile to a two-state chain "
                                  "(its work lattice would be too large: the rises are neither "
@@ -63,6 +71,46 @@ class ChainModel(Model):
 
     def observables(self, direction, n_initial, n_final, work) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def observable_terms(self, observable: str, direction: str = "forward"):
+        """Observable ``observable`` of ``observables`` as X = c W + start[n_initial] + end[n_final]
+        on the stroke chain of ``direction``: (coefficients of its increments, start, end), read off
+        ``observables`` at W = 0, 1, 2 and checked to be of that form (ValueError otherwise, or when
+        the model has no such observable)."""
+        n_initial = np.array([0, 0, 1, 1])[:, None]
+        n_final = np.array([0, 1, 0, 1])[:, None]
+        work = np.array([0.0, 1.0, 2.0])[None, :]
+        values = self.observables(direction, n_initial, n_final, work)
+        if observable not in values:
+            raise ValueError(f"{self.name}: no observable {observable!r} (observables: {', '.join(values)})")
+        x = np.broadcast_to(np.asarray(values[observable], dtype=np.float64), (4, 3))
+        slope = x[0, 1] - x[0, 0]
+        endpoint = x[:, 0]  # at (0, 0), (0, 1), (1, 0), (1, 1)
+        start = np.array([0.0, endpoint[2] - endpoint[0]])
+        end = endpoint[:2]
+        scale = max(1.0, float(np.nanmax(np.abs(x), initial=0.0)))
+        expected = (start[n_initial] + end[n_final] + slope * work)
+        if not np.all(np.abs(x - expected) <= 1e-9 * scale):
+            raise ValueError(f"{self.name}: {observable!r} is not additive over the steps "
+                             "(no generating function from transfer matrices)")
+        engine = self.stroke_engine(direction)
+        coefficients = np.zeros(len(engine.chain.names))
+        coefficients[engine.chain.names.index("work")] = slope
+        return coefficients, start, end
+
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln G_X(s) = ln<e^{-s X}> of the observable X = ``observable`` (a column of the tables, e.g.
+        "work", "heat", "entropy_production") in ``direction``, exact: the tilted transfer matrices
+        of the stroke protocol this model compiles to (``strokes(direction)``), backward in log
+        space.  ``s``: a real scalar or 1-d array (the same shape out).  ValueError naming the
+        observable when the model has no such observable."""
+        # imported here: mcthermo.exact imports the models
+        from ..exact.strokes_dp import log_generating_function
+
+        if direction not in ("forward", "reverse"):
+            raise ValueError(f"direction must be 'forward' or 'reverse' (got {direction!r})")
+        return log_generating_function(self.stroke_engine(direction).chain, s,
+                                       *self.observable_terms(observable, direction))
 
     def free_energy_change(self) -> float:
         raise NotImplementedError

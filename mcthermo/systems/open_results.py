@@ -266,7 +266,7 @@ def _expectations(system, acc, n) -> list[Expectation]:
         return [Expectation("expectation", "expectation", system.output_times, mean,
                             np.sqrt(variance / n), exact, tuple(system.observables), n)]
     rho = tilted.states_at(system, system.output_times)
-    exact = np.stack([np.real(np.einsum("tab,ba->t", rho, a)) for a in system.observables.values()],
-                     axis=1)
+    exact = np.stack([np.real(np.einsum("tab,tba->t", rho, system.observable_at(name)))
+                      for name in system.observables], axis=1)
     return [Expectation("expectation", "expectation", system.output_times, mean,
                         np.sqrt(variance / n), exact, tuple(system.observables), n)]

@@ -28,8 +28,8 @@ import pandas as pd
 from scipy.special import expit, logsumexp
 
 from ..exact.effort import DP_RATE, Effort
-from ..exact.strokes_dp import (key_space, lattice, log_joint_pmf, log_sparse_pmf, log_tilted_average,
-                                sparse_updates, transfer_moments)
+from ..exact.strokes_dp import (key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
+                                log_tilted_average, sparse_updates, transfer_moments)
 from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, EngineEfficiency, Observable
@@ -57,7 +57,8 @@ NO_EXACT = "no exact reference (exact=False)"
 
 class TwoStateCompilation(NamedTuple):
     """A two-level protocol as a two-state chain: ``box_index[m]`` is the flat index, in the
-    engine's lattice box, of the chain's work index m (-1 where no reachable path has it)."""
+    engine's lattice box, of the chain's work index m (-1 where no reachable path has it); distinct
+    m can share a cell (the mixed-radix lattice of gains of both signs)."""
 
     chain: TwoStateChain
     box_index: np.ndarray
@@ -192,10 +193,8 @@ class StrokeEngine:
                     return None
                 moves[-1] = moves[-1] + diagonal[:, step]
             else:
-                bath, energy = protocol.baths[stroke.bath], path[step]
                 keep.append(1.0 - stroke.strength)
-                # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
-                log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
+                log_odds.append(_log_odds(protocol.baths[stroke.bath], path[step], n))
                 moves.append(np.zeros((box.unit.size, 2), np.int64))
         moves = np.array(moves)
         gain, base = moves[:, :, 1] - moves[:, :, 0], moves[:, :, 0].sum(axis=0)
@@ -205,9 +204,7 @@ class StrokeEngine:
         weights, position = lattice  # position: (lattice points, axes) work index of each m
         position = position + base
         if isinstance(protocol.initial, str):
-            bath = protocol.baths[protocol.initial]
-            e = np.asarray(protocol.energies)
-            initial = -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
+            initial = _log_odds(protocol.baths[protocol.initial], np.asarray(protocol.energies), n)
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
             initial, (initial_vacancy, initial_occupation) = None, protocol.initial
@@ -261,8 +258,10 @@ class StrokeEngine:
         inside = box_index >= 0
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")
+        # several chain indices can share a cell (mixed-radix lattice of a gap that rises and falls:
+        # k rises and k falls all give the work 0), so their counts add
         out = np.zeros((2, 2, self.box.cells), dtype=np.int64)
-        out[:, :, box_index[inside]] = counts[:, :, inside]
+        np.add.at(out, (slice(None), slice(None), box_index[inside]), counts[:, :, inside])
         return out.reshape(self.shape)
 
     def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
@@ -291,11 +290,12 @@ class StrokeEngine:
                 chemical = protocol.baths[self.derived].mu * (n[final] - n[initial])
             heats[self.derived] = (protocol.energy_path()[-1][final] - np.asarray(protocol.energies)[initial]
                                    - work - sum(heats.values(), 0.0) - chemical)
-        log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
-        entropy = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
-                   - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
-                   - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
-        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}}
+        if self.why_no_entropy() is None:
+            log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
+            values["entropy_production"] = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
+                                            - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
+                                            - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
         if self.particle_bath is not None:
             n = protocol.level_particles
             values[f"particles_{self.particle_bath}"] = n[final] - n[initial]
@@ -310,6 +310,26 @@ class StrokeEngine:
         n = self.protocol.level_particles
         return self.baths[0] if len(self.baths) == 1 and np.any(n != n[0]) else None
 
+    def why_no_entropy(self) -> str | None:
+        """Why the entropy production is not an observable (a zero-temperature bath: sigma is
+        infinite on every path that gives it heat), or None."""
+        cold = self.protocol.zero_temperature_baths()
+        if not cold:
+            return None
+        return (f"bath {cold[0]!r} is at zero temperature (beta = inf): the entropy production "
+                "-beta Q is infinite on every path that gives it heat")
+
+    def jarzynski(self) -> tuple[float, float] | str | None:
+        """(beta, Delta F) for a Gibbs-bath protocol, a reason string at zero temperature, else None."""
+        protocol = self.protocol
+        gibbs = protocol.gibbs_bath()
+        if gibbs is None:
+            return None
+        if protocol.baths[gibbs].zero_temperature:
+            return (f"bath {gibbs!r} is at zero temperature (beta = inf): <e^(-beta W)> = e^(-beta dF) "
+                    "has no finite form")
+        return protocol.baths[gibbs].beta, protocol.free_energy_change()
+
     def cells(self) -> np.ndarray:
         """The histogram keys the counts of ``accumulate`` are laid on: the exact support in mode
         "sparse", else every key of the box."""
@@ -320,13 +340,7 @@ class StrokeEngine:
         DP); (None, None) without exact references."""
         if not self.protocol.exact:
             return None, None
-        chain = self.chain
-        if name.startswith("particles_"):  # N_final - N_initial: endpoint terms only
-            n = self.protocol.level_particles
-            return transfer_moments(chain, np.zeros(len(chain.names)), -n, n)
-        if name != "entropy_production":
-            return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
-        return transfer_moments(chain, *self._entropy_terms())
+        return transfer_moments(self.chain, *self.observable_terms(name))
 
     def _entropy_terms(self):
         """sigma = ln p0(i) - sum_b beta_b Q_b - ln p~(j) as (coefficients, start, end)."""
@@ -334,9 +348,30 @@ class StrokeEngine:
         log_p0, log_pt = self.chain.log_initial, self.protocol.reference_log_populations()
         return np.array(betas), log_p0, -log_pt
 
-    def log_integral_ft(self) -> float:
-        """Exact ln<e^{-sigma}> (0 for every stroke protocol: docs/observables.md; computed, not assumed)."""
-        return log_tilted_average(self.chain, *self._entropy_terms())
+    def observable_terms(self, name: str):
+        """An additive observable as (coefficients of the increments, start term per initial level,
+        end term per final level): X = start[i] + sum_n coefficients . increments_n + end[j].
+        ValueError naming ``name`` when it is not one (work, heat_<bath>, entropy_production)."""
+        names = self.chain.names
+        if name in names:
+            return np.eye(len(names))[names.index(name)], None, None
+        if name == "entropy_production":
+            return self._entropy_terms()
+        if self.particle_bath is not None and name == f"particles_{self.particle_bath}":
+            n = self.protocol.level_particles  # N_final - N_initial: endpoint terms only
+            return np.zeros(len(names)), -n, n
+        raise ValueError(f"no generating function of {name!r} for this stroke protocol (observables: "
+                         f"{', '.join((*names, 'entropy_production'))})")
+
+    def log_generating_function(self, name: str, s):
+        """ln G(s) = ln<e^{-s X}> of observable ``name`` (``observable_terms``) from the tilted
+        transfer matrices, in log space; ``s`` a scalar or 1-d array."""
+        return log_generating_function(self.chain, s, *self.observable_terms(name))
+
+    def log_integral_ft(self) -> float | str:
+        """Exact ln<e^{-sigma}> (0 for every stroke protocol: computed, not assumed), or why the
+        entropy production is not defined (``why_no_entropy``)."""
+        return self.why_no_entropy() or log_tilted_average(self.chain, *self._entropy_terms())
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
         """Observables with their exact laws and moments (two baths: also ``efficiency``, conditioned
@@ -368,15 +403,12 @@ class StrokeEngine:
             heat = grids[f"heat_{self.hot}"]
             observables += efficiency(grids["work"], heat, zero_heat(heat), counts,
                                       log_pmf if law else None, self.hot)
-        protocol = self.protocol
-        gibbs = protocol.gibbs_bath()
-        jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
-        exact = protocol.exact
+        exact = self.protocol.exact
         engine = None
         if len(self.baths) == 2:
             engine = engine_efficiency(grids["work"], grids[f"heat_{self.hot}"], counts, self.hot,
                                        self.exact_pair_moments("work", f"heat_{self.hot}") if exact else None)
-        return DirectionResults(observables, jarzynski=jarzynski,
+        return DirectionResults(observables, jarzynski=self.jarzynski(),
                                 integral_ft=self.log_integral_ft() if exact else NO_EXACT,
                                 no_exact_reference=None if exact else NO_EXACT,
                                 engine_efficiency=engine), tables
@@ -399,6 +431,13 @@ def engine_efficiency(work, heat_hot, counts, hot: str, exact) -> EngineEfficien
     c = np.ravel(counts).astype(np.float64)
     sums = tuple(float(np.dot(c, v)) for v in (w, q, w * w, q * q, w * q))
     return EngineEfficiency(hot, int(np.ravel(counts).sum()), sums, exact)
+
+
+def _log_odds(bath, energies, particles) -> float:
+    """ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0)) of a two-level Gibbs state:
+    0 for degenerate levels and +-inf at zero temperature."""
+    gap = (energies[1] - bath.mu * particles[1]) - (energies[0] - bath.mu * particles[0])
+    return 0.0 if gap == 0 else -bath.beta * gap
 
 
 def zero_heat(heat) -> np.ndarray:
