@@ -125,7 +125,8 @@ class LocalJumpWarning(UserWarning):
     driven system): its energy label cannot be checked against a Bohr frequency."""
 
 
-#: (channel name, label, operator and Hamiltonian bytes) already warned about: one warning each
+#: (channel name, label, operator bytes) already warned about: one warning per channel, however
+#: many pieces (a piecewise drive has a Hamiltonian per piece)
 _WARNED: set = set()
 
 
@@ -153,7 +154,7 @@ def check_labels(hamiltonian: np.ndarray, channels) -> None:
     for c in channels:
         delta = bohr_frequency(energies, vectors, c.operator)
         if delta is None:
-            key = (c.name, c.energy, c.drive_work, c.operator.tobytes(), hamiltonian.tobytes())
+            key = (c.name, c.energy, c.drive_work, c.operator.tobytes())
             if key not in _WARNED:
                 _WARNED.add(key)
                 loose.append(c.name)
