@@ -204,7 +204,7 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
         raise ValueError(f"--trajectories {trajectories:,}: about {duration(seconds)} of sampling "
                          f"expected ({trajectories * len(directions):,} trajectories x "
                          f"{spec.steps_per_trajectory():.3g} random draws at ~{DRAWS_PER_SECOND:.2g} "
-                         f"per second on {threads} threads; limit {duration(MAX_RUN_SECONDS)}); "
+                         f"per second on {threads} thread{'s' * (threads != 1)}; limit {duration(MAX_RUN_SECONDS)}); "
                          "pass --yes (mt.sample(..., yes=True)) to run it anyway")
     if out is None:
         with numba_threads(workers):

@@ -1,7 +1,7 @@
 """User-defined stroke protocols on d levels as a model: ``mt.Strokes``, ``mt.Quench``,
-``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
+``mt.Thermalize`` (docs/observables.md, Stroke protocols; the process and its inputs: ``stroke_protocol.py``).
 
-Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
+Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (docs/observables.md, Conventions; reference
 final distribution = the final populations) and, for two baths (hot = the bath of smaller beta),
 ``efficiency`` -- the stochastic efficiency -W / Q_hot, an observable conditioned on Q_hot != 0:
 histogram, summary (``trajectories`` = the number with Q_hot != 0, ``condition`` = "heat_hot != 0")
