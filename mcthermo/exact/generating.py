@@ -141,14 +141,19 @@ def scaled_exponential(generator: np.ndarray, duration: float) -> tuple[float, n
 @dataclass(frozen=True)
 class EigenPiece:
     """One piece in the eigenbasis of its Hamiltonian: ``vectors`` V (columns), the untilted
-    generator without jump terms, and per channel its jump superoperator kron(L', L'^*) scaled to
-    max|entry| = 1 with ln of that scale, L' = V^dag L V.  An eigenoperator channel (every entry of L'
-    off its Bohr frequency below ROUND_OFF x max) keeps exact zeros there, so e^{-s a} weights
-    never multiply round-off (a large |s| would otherwise turn 1e-17 into 1e+100)."""
+    generator without jump terms (``no_jump``), and the jump superoperators kron(L', L'^*) of its
+    channels, L' = V^dag L V, as sparse entries: flat index ``cells`` (row x d^2 + column),
+    ``values`` scaled per channel to max|entry| = 1, ``channel`` of each entry and ln of each
+    channel's scale in ``log_sizes``.  An eigenoperator channel (every entry of L' off its Bohr
+    frequency below ROUND_OFF x max) keeps exact zeros there, so e^{-s a} weights never multiply
+    round-off (a large |s| would otherwise turn 1e-17 into 1e+100), and a Davies channel has one
+    entry per transition."""
 
     vectors: np.ndarray
     no_jump: np.ndarray
-    jumps: tuple
+    cells: np.ndarray
+    values: np.ndarray
+    channel: np.ndarray
     log_sizes: np.ndarray
 
 
@@ -169,8 +174,9 @@ def _eigen_piece(piece) -> EigenPiece:
     d = len(energies)
     scale = max(1.0, float(np.abs(energies).max()))
     bohr = energies[None, :] - energies[:, None]             # [b, a] = E_a - E_b (jump a -> b)
-    operators = []
-    for c in piece.channels:
+    loss = np.zeros((d, d), complex)
+    cells, values, channel, log_sizes = [], [], [], []
+    for k, c in enumerate(piece.channels):
         rotated = vectors.conj().T @ c.operator @ vectors
         size = float(np.abs(rotated).max())
         if size > 0:
@@ -178,33 +184,38 @@ def _eigen_piece(piece) -> EigenPiece:
             on_frequency = np.abs(bohr - bohr[main]) <= 1e-9 * scale
             if np.abs(np.where(on_frequency, 0, rotated)).max() <= ROUND_OFF * size:
                 rotated = np.where(on_frequency, rotated, 0)
-        operators.append(rotated)
-    loss = sum((L.conj().T @ L for L in operators), np.zeros((d, d), complex))
+        loss += rotated.conj().T @ rotated
+        rows, columns = np.nonzero(rotated)
+        entries = rotated[rows, columns]
+        # kron(L, L^*)[(r1 d + r2), (c1 d + c2)] = L[r1, c1] L^*[r2, c2]
+        cells.append(((rows[:, None] * d + rows[None, :]) * d * d
+                      + columns[:, None] * d + columns[None, :]).ravel())
+        values.append((entries[:, None] * entries.conj()[None, :]).ravel() / max(size * size, 1e-300))
+        channel.append(np.full(len(entries) ** 2, k))
+        log_sizes.append(2 * math.log(size) if size > 0 else -math.inf)
     h_eff = np.diag(energies) - 0.5j * loss
     identity = np.eye(d)
     no_jump = -1j * (np.kron(h_eff, identity) - np.kron(identity, h_eff.conj()))
-    jumps, log_sizes = [], []
-    for L in operators:
-        jump = np.kron(L, L.conj())
-        size = float(np.abs(jump).max())
-        jumps.append(jump / size if size > 0 else jump)
-        log_sizes.append(math.log(size) if size > 0 else -math.inf)
-    return EigenPiece(vectors, no_jump, tuple(jumps), np.array(log_sizes))
+    join = (lambda parts, kind: np.concatenate(parts) if parts else np.zeros(0, kind))
+    return EigenPiece(vectors, no_jump, join(cells, np.int64), join(values, complex),
+                      join(channel, np.int64), np.array(log_sizes))
 
 
 def tilted_generator(piece: EigenPiece, channels, increments, s: float) -> np.ndarray:
     """The generator of one piece (eigenbasis) with the jump term of channel k weighted by
     e^{-s a_k}, weight and rate combined in log space (e^{800} x e^{-790} is e^{10}, not inf x 0)."""
-    generator = piece.no_jump.copy()
-    for c, jump, log_size, increment in zip(channels, piece.jumps, piece.log_sizes, increments):
-        exponent = log_size - s * increment if increment else log_size
-        if exponent > MAX_LOG_ENTRY:
-            raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {c.name!r} is "
-                             f"e^{exponent:.0f}, beyond the floating-point range of the tilted "
-                             f"generator (|s| too large for this system)")
-        if exponent > -math.inf:
-            generator += math.exp(exponent) * jump
-    return generator
+    exponents = piece.log_sizes - s * np.asarray(increments, dtype=float)
+    if np.any(exponents > MAX_LOG_ENTRY):
+        k = int(np.argmax(exponents))
+        raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {channels[k].name!r} is "
+                         f"e^{exponents[k]:.0f}, beyond the floating-point range of the tilted "
+                         f"generator (|s| too large for this system)")
+    with np.errstate(under="ignore"):
+        weights = np.exp(exponents)[piece.channel] * piece.values
+    size = piece.no_jump.size
+    jumps = (np.bincount(piece.cells, weights.real, minlength=size)
+             + 1j * np.bincount(piece.cells, weights.imag, minlength=size))
+    return piece.no_jump + jumps.reshape(piece.no_jump.shape)
 
 
 def log_transfer(system, increments, s: float) -> np.ndarray:
