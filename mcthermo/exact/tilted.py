@@ -216,7 +216,8 @@ def log_exponential_average(system, increment, initial_factor=None, final_factor
     t = transfer(system, weights).real                              # (j, i), includes p_i
     f = np.ones(len(p)) if initial_factor is None else np.asarray(initial_factor, float)
     g = np.ones(t.shape[0]) if final_factor is None else np.asarray(final_factor, float)
-    return float(np.log(g @ t @ f))
+    with np.errstate(divide="ignore", invalid="ignore"):    # a zero average: ln 0 = -inf
+        return float(np.log(g @ t @ f))
 
 
 def states_at(system, times) -> np.ndarray:

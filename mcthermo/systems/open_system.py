@@ -195,8 +195,10 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
     gamma = J(|omega|) (n(|x|) + 1) for x > 0 and J(|omega|) n(|x|) for x < 0,
     n(y) = 1 / (e^{beta y} - 1), so gamma(reverse) / gamma = e^{-beta x}: local detailed balance.
     beta = inf gives the one-way (emission only) channels.  The zero-frequency (pure dephasing) part
-    is not included: add it as its own Channel.  Channels are named ``"<bath>:<omega>"`` (and
-    ``"/<nu>"`` with particles).
+    is not included: add it as its own Channel.  Rates are computed in log space, so any beta |x|
+    works (beta |x| = 800: an absorption rate e^{-800}, operator e^{-400} A).  Channels are named
+    ``"<bath>:<omega>"`` (and ``"/<nu>"`` with particles), omega to 6 significant digits or as many
+    more as tell near-degenerate frequencies apart ("a:+1" and "a:+1.0000001").
     """
     h = require_hermitian("hamiltonian", as_matrix("hamiltonian", hamiltonian))
     a = as_matrix("coupling", coupling, h.shape[0])
@@ -219,7 +221,9 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
             term = a_eigen[target, source] * np.outer(vectors[:, target], vectors[:, source].conj())
             groups[key] = groups.get(key, 0) + term
     channels = []
-    for (omega, nu), operator in sorted(groups.items(), key=lambda item: -item[0][0]):
+    keys = sorted(groups, key=lambda key: -key[0])
+    digits = _distinguishing_digits([omega for omega, _ in keys])
+    for omega, nu in keys:
         x = omega - bath_state.mu * nu
         if x == 0:
             raise ValueError(f"Davies channel at omega = {omega} has omega - mu nu = 0: its rate "
@@ -227,14 +231,28 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
         density = float(spectral_density(abs(omega)))
         if not (math.isfinite(density) and density >= 0):
             raise ValueError(f"spectral_density({abs(omega)}) must be finite and >= 0")
-        occupation = bath_state.occupation(abs(x))
-        rate = density * (occupation + 1 if x > 0 else occupation)
-        if rate == 0:
+        if density == 0:
             continue
-        name = f"{bath}:{omega:+.6g}" + ("" if particles is None else f"/{int(round(nu)):+d}")
-        channels.append(Channel(name, np.sqrt(rate) * operator, energy=omega, bath=bath,
+        # ln gamma in log space: J (n + 1) or J n with n = 1/(e^{beta |x|} - 1), finite for every
+        # beta |x| (800 gives an absorption rate e^{-800}: its operator sqrt(gamma) A is e^{-400} A)
+        log_rate = math.log(density) + (bath_state.log_emission_factor(abs(x)) if x > 0
+                                        else bath_state.log_occupation(abs(x)))
+        amplitude = math.exp(log_rate / 2)
+        if amplitude == 0:
+            continue                                    # beta = inf: one-way (emission only)
+        name = f"{bath}:{omega:+.{digits}g}" + ("" if particles is None else f"/{int(round(nu)):+d}")
+        channels.append(Channel(name, amplitude * groups[(omega, nu)], energy=omega, bath=bath,
                                 particles=int(round(nu))))
     return channels
+
+
+def _distinguishing_digits(frequencies) -> int:
+    """Significant digits (6 .. 17) that write distinct Bohr frequencies as distinct names (1 and
+    1 + 1e-7 need 8: "+1" and "+1.0000001")."""
+    for digits in range(6, 18):
+        if len({f"{omega:+.{digits}g}" for omega in frequencies}) == len(set(frequencies)):
+            return digits
+    return 17
 
 
 @dataclass(frozen=True, eq=False)
