@@ -24,7 +24,7 @@ from .run import Collection, Run, read
 from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
-from .systems.open_system import Channel, OpenSystem, Piece, davies_channels, gibbs_state
+from .systems.open_system import Channel, Gibbs, OpenSystem, Piece, davies_channels, gibbs_state
 from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
@@ -33,7 +33,7 @@ from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
-           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit",
+           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "Gibbs", "GoldenRuleLimit",
            "LandauZener", "LandauZenerValidityWarning", "MCThermoFileError", "Observable",
            "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
            "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",

@@ -8,6 +8,7 @@ from scipy.linalg import expm
 
 import mcthermo as mt
 from mcthermo.exact import generating, tilted
+from mcthermo.systems import open_results
 
 rng = np.random.default_rng(21)
 
@@ -208,3 +209,64 @@ def test_exact_variance_of_exponentials_on_30_random_ladders():
         worst = max(worst, abs(variance / expected - 1))
         largest = max(largest, expected)
     assert worst < 1e-9 and largest > 1e12
+
+
+def low_temperature_protocol(initial, beta=400.0):
+    """Three pieces of rotated complex Hamiltonians with gaps of 0.7 .. 1.8 at beta = 400: Gibbs
+    populations down to 1e-317, absorption rates down to e^{-832} (operators e^{-416} A)."""
+    from scipy.stats import unitary_group
+    energies = np.array([0.0, 122 * np.log(10) / 400, 226 * np.log(10) / 400])
+    hs = []
+    for seed in (4, 5, 6):
+        u = unitary_group.rvs(3, random_state=seed)
+        h = u @ np.diag(energies * (1 + 0.1 * seed)) @ u.conj().T
+        hs.append((h + h.conj().T) / 2)
+    pieces = [mt.Piece(h, mt.davies_channels(h, np.ones((3, 3)) - np.eye(3), "cold", beta, lambda w: 0.5), 1.0)
+              for h in hs]
+    if isinstance(initial, str) and initial == "dense":
+        initial = mt.gibbs_state(hs[0], beta)
+    return mt.OpenSystem(pieces=pieces, baths={"cold": mt.Bath(beta=beta)}, initial=initial)
+
+
+def test_gibbs_start_is_exact_in_log_space_at_beta_400():
+    """A dense Gibbs matrix at beta = 400 in a rotated basis reads back populations (1, -2.8e-17,
+    -6.2e-17): clipped with a warning, p0 loses its support and the exact <e^{-sigma}> is 0.34.
+    Declared as mt.Gibbs(400) (or the bath's name) p0 = e^{-beta E}/Z stays exact, in the sampler's
+    tables too, and the fluctuation theorems hold to 1e-13."""
+    with pytest.warns(UserWarning, match="negative by round-off"):
+        dense = low_temperature_protocol("dense")
+    assert dense.log_generating_function("entropy_production", 1.0) < np.log(0.4)
+    for initial in (mt.Gibbs(400.0), mt.Gibbs(bath="cold"), "cold"):
+        system = low_temperature_protocol(initial)
+        e0 = np.linalg.eigh(system.pieces[0].hamiltonian)[0]
+        log_p0 = -400 * e0 - np.log(np.exp(-400 * e0).sum())
+        assert np.allclose(tilted.log_start(system)[0], log_p0, rtol=1e-12, atol=1e-12)
+        assert np.exp(log_p0[1]) == pytest.approx(1.58e-171, rel=1e-2)
+        tables = system.kernel_tables()
+        assert np.allclose(tables.log_initial, log_p0, rtol=1e-12, atol=1e-12)
+        assert abs(system.log_generating_function("entropy_production", 1.0)) < 1e-13
+        ef = np.linalg.eigh(system.pieces[-1].hamiltonian)[0]
+        delta_f = -(np.log(np.exp(-400 * ef).sum()) - np.log(np.exp(-400 * e0).sum())) / 400
+        assert abs(system.log_generating_function("work", 400.0) + 400 * delta_f) < 1e-12
+        assert mt.OpenSystem.from_parameters(system.parameters()) == system
+        assert open_results.gibbs_start(system, 400.0) and not open_results.gibbs_start(system, 399.0)
+        assert open_results.free_energy_change(system, 400.0) == pytest.approx(delta_f, rel=1e-13)
+
+
+def test_gibbs_declarations_are_validated():
+    with pytest.raises(ValueError, match="exactly one of beta or bath"):
+        mt.Gibbs()
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        mt.Gibbs(-1.0)
+    h = np.diag([0.0, 1.0])
+    channels = mt.davies_channels(h, np.array([[0, 1], [1, 0.0]]), "lead", 1.0, lambda w: 0.2)
+    with pytest.raises(ValueError, match="'hot' is not a bath"):
+        mt.OpenSystem(hamiltonian=h, channels=channels, baths={"lead": mt.Bath(beta=1.0)},
+                      initial="hot", duration=1.0)
+    with pytest.raises(ValueError, match="mu != 0"):
+        mt.OpenSystem(hamiltonian=h, channels=channels, baths={"lead": mt.Bath(beta=1.0, mu=0.2)},
+                      initial=mt.Gibbs(bath="lead"), duration=1.0)
+    ground = mt.OpenSystem(hamiltonian=h, channels=channels, baths={"lead": mt.Bath(beta=1.0)},
+                           initial=mt.Gibbs(np.inf), duration=1.0)
+    assert np.exp(tilted.log_start(ground)[0]).tolist() == [1.0, 0.0]
+    assert mt.OpenSystem.from_parameters(ground.parameters()) == ground

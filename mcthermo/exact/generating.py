@@ -186,11 +186,11 @@ def _eigen_piece(piece) -> EigenPiece:
                 rotated = np.where(on_frequency, rotated, 0)
         loss += rotated.conj().T @ rotated
         rows, columns = np.nonzero(rotated)
-        entries = rotated[rows, columns]
+        entries = rotated[rows, columns] / (size if size > 0 else 1.0)   # no size^2: it may underflow
         # kron(L, L^*)[(r1 d + r2), (c1 d + c2)] = L[r1, c1] L^*[r2, c2]
         cells.append(((rows[:, None] * d + rows[None, :]) * d * d
                       + columns[:, None] * d + columns[None, :]).ravel())
-        values.append((entries[:, None] * entries.conj()[None, :]).ravel() / max(size * size, 1e-300))
+        values.append((entries[:, None] * entries.conj()[None, :]).ravel())
         channel.append(np.full(len(entries) ** 2, k))
         log_sizes.append(2 * math.log(size) if size > 0 else -math.inf)
     h_eff = np.diag(energies) - 0.5j * loss

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 from scipy.linalg import expm
+from scipy.special import logsumexp
 
 #: chi-points per batched matrix exponential (bounds memory)
 BATCH = 256
@@ -82,26 +83,53 @@ def final_basis(system) -> tuple[np.ndarray, np.ndarray]:
 
 def start_states(system) -> tuple[np.ndarray, np.ndarray]:
     """(weights p_i, vec(rho_i) rows): the measured eigenstates, or rho0 itself."""
-    if not system.measure_energy:
+    if not system.measure_energy and system.gibbs_beta is None:
         return np.ones(1), system.initial.reshape(1, -1).astype(complex)
-    _, vectors = initial_basis(system)
-    p0 = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
+    log_p0, vectors = log_start(system)
     states = np.array([np.outer(vectors[:, i], vectors[:, i].conj()).ravel()
                        for i in range(vectors.shape[1])])
-    return np.clip(p0, 0.0, None), states
+    return np.exp(log_p0), states
+
+
+def log_gibbs_populations(energies: np.ndarray, beta: float) -> np.ndarray:
+    """ln p(i) = -beta E_i - ln Z in log space (beta = inf: uniform on the ground level, energies
+    within 1e-12 relative of the lowest; -inf elsewhere)."""
+    energies = np.asarray(energies, dtype=float)
+    if math.isinf(beta):
+        scale = max(1.0, float(np.abs(energies).max()))
+        ground = energies <= energies.min() + 1e-12 * scale
+        return np.where(ground, -math.log(ground.sum()), -np.inf)
+    exponents = -beta * (energies - energies.min())
+    return exponents - logsumexp(exponents)
+
+
+def measured_populations(system) -> np.ndarray:
+    """<i|rho0|i> in the initial measurement basis, as computed from the dense rho0 (round-off
+    negatives included)."""
+    _, vectors = initial_basis(system)
+    return np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
 
 
 def log_start(system) -> tuple[np.ndarray, np.ndarray]:
     """(ln p0(i), vectors as columns) of the pure states trajectories start from: the outcomes of
-    the initial energy measurement (p0(i) = <i|rho0|i>), or the eigenvectors of rho0 without it
-    (the unravelling of a mixed start); -inf where p0(i) = 0 (round-off negatives are zero)."""
-    if system.measure_energy:
-        _, vectors = initial_basis(system)
-        p = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
-    else:
-        p, vectors = np.linalg.eigh(system.initial)
-    with np.errstate(divide="ignore"):
-        return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf), vectors
+    the initial energy measurement, or the eigenvectors of rho0 without it (the unravelling of a
+    mixed start); -inf where p0(i) = 0.  A declared Gibbs start (``system.gibbs_beta``) gives
+    ln p0 = -beta E - ln Z exactly, in the eigenbasis of H_0 (with or without the measurement);
+    a dense rho0 gives ln <i|rho0|i> with round-off negatives taken as 0."""
+    cache = system.__dict__.setdefault("_derived", {})
+    if "log_start" not in cache:
+        if system.gibbs_beta is not None:
+            energies, vectors = initial_basis(system)
+            log_p = log_gibbs_populations(energies, system.gibbs_beta)
+        else:
+            if system.measure_energy:
+                p, vectors = measured_populations(system), initial_basis(system)[1]
+            else:
+                p, vectors = np.linalg.eigh(system.initial)
+            with np.errstate(divide="ignore"):
+                log_p = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
+        cache["log_start"] = (log_p, vectors)
+    return cache["log_start"]
 
 
 def readouts(system) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ..exact import tilted
+from ..exact import generating, tilted
 from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
@@ -71,10 +71,6 @@ def reverse_partner_reason(system) -> str | None:
 def _parallel(a, b) -> bool:
     norm = np.linalg.norm(a) * np.linalg.norm(b)
     return norm > 0 and abs(abs(np.vdot(a, b)) - norm) <= 1e-9 * norm
-
-
-def _sigma_increment(system):
-    return lambda c: system.baths[c.bath].beta * (c.energy - system.baths[c.bath].mu * c.particles)
 
 
 def results(system, geometry: Layout, accumulators: dict) -> Results:
@@ -139,8 +135,6 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
     baths = system.bath_names
     e_initial = tilted.initial_basis(system)[0]
     e_final = tilted.final_basis(system)[0]
-    p0, _ = tilted.start_states(system)
-    p_final = tilted.final_populations(system)
     all_lattice = len(geometry.half_widths) == len(baths)
     chemical = any(c.particles != 0 and system.baths[c.bath].mu != 0
                    for p in system.pieces for c in p.channels)
@@ -156,10 +150,12 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
         out.observables.append(_moments_only("work", n, floats[len(baths)], moments))
     if out.integral_ft is not None and "zero temperature" in out.integral_ft:
         return
-    log_p0 = np.log(np.where(p0 > 0, p0, 1.0))
-    log_pt = np.log(np.where(p_final > 0, p_final, 1.0))
-    increment = _sigma_increment(system)
-    moments = tilted.moments(system, increment, log_p0, -log_pt)
+    # ln p0 and ln p_t in log space (exact at any temperature), as the sampler uses them
+    log_p0 = tilted.log_start(system)[0]
+    log_p0 = np.where(np.isfinite(log_p0), log_p0, 0.0)
+    log_pt = generating.log_final_populations(system)
+    log_pt = np.where(np.isfinite(log_pt), log_pt, 0.0)
+    moments = generating.moments(system, "entropy_production")
     if all_lattice:
         betas = [system.baths[b].beta for b in geometry.lattice_baths]
         values = log_p0[grids[0]] - log_pt[grids[1]] + sum(
@@ -167,9 +163,7 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
         out.observables.append(_atoms("entropy_production", values.ravel(), joint.ravel(),
                                       None if law is None else law.ravel(), moments))
         if out.integral_ft is None:
-            with np.errstate(divide="ignore"):
-                out.integral_ft = tilted.log_exponential_average(
-                    system, increment, np.where(p0 > 0, 1 / np.where(p0 > 0, p0, 1), 0), p_final)
+            out.integral_ft = generating.log_generating_function(system, "entropy_production", 1.0)
     else:
         out.observables.append(_moments_only("entropy_production", n, floats[len(baths) + 1], moments))
         if out.integral_ft is None:
@@ -188,16 +182,28 @@ def _jarzynski(system, out, e_initial, e_final):
     if any(c.particles for p in system.pieces for c in p.channels) or bath.zero_temperature:
         return None
     beta = bath.beta
-    log_z0 = logsumexp(-beta * e_initial)
-    vectors = tilted.initial_basis(system)[1]
-    gibbs = (vectors * np.exp(-beta * e_initial - log_z0)) @ vectors.conj().T
-    if np.abs(system.initial - gibbs).max() > 1e-10:
+    if not gibbs_start(system, beta):
         return None
-    log_zf = logsumexp(-beta * e_final)
-    delta_f = -(log_zf - log_z0) / beta
-    exact = tilted.log_exponential_average(system, lambda c: beta * c.energy,
-                                           np.exp(beta * e_initial), np.exp(-beta * e_final))
+    delta_f = free_energy_change(system, beta)
+    exact = generating.log_generating_function(system, "work", beta)
     return (beta, float(delta_f)) if abs(exact + beta * delta_f) <= 1e-9 else None
+
+
+def gibbs_start(system, beta: float) -> bool:
+    """Whether the system starts in the Gibbs state of its first Hamiltonian at ``beta``: declared
+    (``mt.Gibbs``, a bath name), or a dense rho0 equal to it to 1e-10."""
+    if system.gibbs_beta is not None:
+        return system.gibbs_beta == beta
+    e_initial, vectors = tilted.initial_basis(system)
+    gibbs = (vectors * np.exp(tilted.log_gibbs_populations(e_initial, beta))) @ vectors.conj().T
+    return bool(np.abs(system.initial - gibbs).max() <= 1e-10)
+
+
+def free_energy_change(system, beta: float) -> float:
+    """dF = -(ln Z_final - ln Z_initial) / beta of the first and last Hamiltonians (log space)."""
+    e_initial = tilted.initial_basis(system)[0]
+    e_final = tilted.final_basis(system)[0]
+    return float(-(logsumexp(-beta * e_final) - logsumexp(-beta * e_initial)) / beta)
 
 
 def _expectations(system, acc, n) -> list[Expectation]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -21,7 +22,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..exact import generating
+from ..exact import generating, tilted
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
 from ..models.base import STREAMS, Model
@@ -185,6 +186,33 @@ def gibbs_state(hamiltonian, beta: float) -> np.ndarray:
     return (vectors * (weights / weights.sum())) @ vectors.conj().T
 
 
+@dataclass(frozen=True)
+class Gibbs:
+    """A Gibbs initial state e^{-beta H_0} / Z of the first piece's Hamiltonian, declared rather than
+    given as a matrix: ``Gibbs(beta)`` (beta > 0, inf: the ground (eigen)space, uniformly), or
+    ``Gibbs(bath="cold")`` at that bath's beta (its chemical potential must be 0: an OpenSystem has no
+    particle-number operator).  Its populations are kept exactly in log space,
+    ln p0(i) = -beta E_i - ln Z, so a start at beta = 400 keeps p0 = (1, 2.5e-122, 1.5e-226) where a
+    dense matrix in a rotated basis reads back (1, -2.8e-17, -3.5e-18) and the exact <e^{-sigma}>
+    drops from 1 to 0.27 (absolute irreversibility by round-off).  ``initial="cold"`` (a bath name)
+    is short for ``Gibbs(bath="cold")``."""
+
+    beta: float | None = None
+    bath: str | None = None
+
+    def __post_init__(self):
+        if (self.beta is None) == (self.bath is None):
+            raise ValueError("Gibbs needs exactly one of beta or bath "
+                             f"(got beta={self.beta!r}, bath={self.bath!r})")
+        if self.beta is not None:
+            if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float, np.integer, np.floating)) \
+                    or not self.beta > 0:
+                raise ValueError(f"Gibbs beta must be > 0 (inf for the ground state; got {self.beta!r})")
+            object.__setattr__(self, "beta", float(self.beta))
+        elif not isinstance(self.bath, str) or not self.bath:
+            raise ValueError(f"Gibbs bath must be a bath name (got {self.bath!r})")
+
+
 def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_density, mu: float = 0.0,
                     particles=None) -> list[Channel]:
     """Davies (secular Born-Markov) channels of a coupling operator A to bath ``bath``.
@@ -259,7 +287,8 @@ def _distinguishing_digits(frequencies) -> int:
 class OpenSystem(Model):
     """An open quantum system to sample (spec G1): one piece (``hamiltonian``, ``channels``,
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
-    rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
+    rho0 (density matrix or state vector), or ``mt.Gibbs(beta)`` / a bath name for a Gibbs state of the
+    first Hamiltonian kept exact in log space; ``output_times`` in [0, total duration] (non-decreasing;
     default 101 equally spaced times when there are ``observables``); ``observables`` {name:
     Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
     measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
@@ -306,9 +335,7 @@ class OpenSystem(Model):
             object.__setattr__(self, name, None)
         object.__setattr__(self, "pieces", pieces)
         self._validate_baths(pieces)
-        if self.initial is None:
-            raise ValueError("initial (the density matrix rho0) is required")
-        object.__setattr__(self, "initial", as_density_matrix(self.initial, dimension))
+        self._validate_initial(pieces[0].hamiltonian)
         if not isinstance(self.observables, dict):
             raise ValueError("observables must be a dict {name: Hermitian operator}")
         observables = {}
@@ -330,6 +357,14 @@ class OpenSystem(Model):
             if not units[bath] > 0:
                 raise ValueError(f"energy unit of bath {bath!r} must be > 0")
         object.__setattr__(self, "energy_units", units)
+        if self.gibbs_beta is None and self.measure_energy:
+            # a density matrix (a dense Gibbs matrix, say) with populations negative by round-off:
+            # they become 0, absolute irreversibility the user may not mean (a ket means it)
+            populations = tilted.measured_populations(self)
+            if populations.min() < 0 and self.__dict__["_dense_initial"]:
+                warnings.warn(f"initial state: measured populations {populations[populations < 0]} are "
+                              "negative by round-off and are taken as 0 (for an exact Gibbs start at "
+                              "low temperature declare initial=mt.Gibbs(beta))", stacklevel=3)
 
     def _validate_baths(self, pieces):
         if not isinstance(self.baths, dict):
@@ -351,6 +386,40 @@ class OpenSystem(Model):
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no channel")
 
+    def _validate_initial(self, hamiltonian):
+        """``initial``: a Gibbs declaration (``Gibbs`` or a bath name) is kept as ``gibbs_beta`` with
+        ``initial`` its density matrix (eigenbasis of H_0, from the log-space populations); a density
+        matrix whose measured populations are negative by round-off gets them clipped to 0, with a
+        warning (after validation, in ``__post_init__``; a state vector does not warn)."""
+        initial = self.initial
+        if initial is None:
+            raise ValueError("initial (a density matrix, a state vector, mt.Gibbs(beta) or a bath "
+                             "name) is required")
+        if isinstance(initial, str):
+            if initial not in self.baths:
+                raise ValueError(f"initial {initial!r} is not a bath (baths: {', '.join(self.baths)})")
+            initial = Gibbs(bath=initial)
+        beta, ket = None, False
+        if isinstance(initial, Gibbs):
+            beta = initial.beta
+            if initial.bath is not None:
+                if initial.bath not in self.baths:
+                    raise ValueError(f"Gibbs bath {initial.bath!r} is not a bath (baths: "
+                                     f"{', '.join(self.baths)})")
+                if self.baths[initial.bath].mu != 0:
+                    raise ValueError(f"Gibbs(bath={initial.bath!r}): the bath has mu != 0, and a "
+                                     "grand-canonical start needs particle numbers; give a density matrix")
+                beta = self.baths[initial.bath].beta
+            energies, vectors = np.linalg.eigh(hamiltonian)
+            p = np.exp(tilted.log_gibbs_populations(energies, beta))
+            object.__setattr__(self, "initial", (vectors * p) @ vectors.conj().T)
+        else:
+            shape = np.shape(initial.full() if hasattr(initial, "full") else initial)
+            ket = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1 and hamiltonian.shape[0] != 1)
+            object.__setattr__(self, "initial", as_density_matrix(initial, hamiltonian.shape[0]))
+        self.__dict__["_dense_initial"] = beta is None and not ket
+        self.__dict__["_gibbs_beta"] = beta
+
     def _validated_times(self) -> np.ndarray:
         total = self.total_duration
         if self.output_times is None:
@@ -368,6 +437,11 @@ class OpenSystem(Model):
         return np.minimum(times, total)
 
     # --- derived quantities -------------------------------------------------------------------
+    @property
+    def gibbs_beta(self) -> float | None:
+        """beta of a declared Gibbs start (``initial=mt.Gibbs(beta)`` or a bath name), else None."""
+        return self.__dict__["_gibbs_beta"]
+
     @property
     def total_duration(self) -> float:
         return float(sum(p.duration for p in self.pieces))
@@ -412,7 +486,8 @@ class OpenSystem(Model):
         """The whole system, matrices included, as JSON-able data (run.json)."""
         return {"pieces": [p.to_json() for p in self.pieces],
                 "baths": {name: bath.to_json() for name, bath in self.baths.items()},
-                "initial": matrix_to_json(self.initial),
+                "initial": ({"gibbs_beta": None if math.isinf(self.gibbs_beta) else self.gibbs_beta}
+                            if self.gibbs_beta is not None else matrix_to_json(self.initial)),
                 "output_times": self.output_times.tolist(),
                 "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
                 "measure_energy": self.measure_energy,
@@ -422,7 +497,8 @@ class OpenSystem(Model):
     def from_json(cls, data: dict) -> "OpenSystem":
         return cls(pieces=[Piece.from_json(p) for p in data["pieces"]],
                    baths={n: Bath.from_json(b) for n, b in data["baths"].items()},
-                   initial=matrix_from_json(data["initial"]),
+                   initial=(Gibbs(data["initial"]["gibbs_beta"] or math.inf)
+                            if isinstance(data["initial"], dict) else matrix_from_json(data["initial"])),
                    output_times=np.asarray(data["output_times"], dtype=np.float64),
                    observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
                    measure_energy=data["measure_energy"], energy_units=data["energy_units"])
