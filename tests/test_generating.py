@@ -270,3 +270,83 @@ def test_gibbs_declarations_are_validated():
                            initial=mt.Gibbs(np.inf), duration=1.0)
     assert np.exp(tilted.log_start(ground)[0]).tolist() == [1.0, 0.0]
     assert mt.OpenSystem.from_parameters(ground.parameters()) == ground
+
+
+def one_bath_protocol(beta=0.8):
+    """Three pieces of random complex non-commuting H_n, Davies channels to one bath, Gibbs start."""
+    pieces = [mt.Piece(h, mt.davies_channels(h, A1, "a", beta,
+                                             lambda w: 0.3 * w + 0.2), tau)
+              for h, tau in zip(HS, (0.3, 1.1, 0.6))]
+    return mt.OpenSystem(pieces=pieces, baths={"a": mt.Bath(beta=beta)}, initial=mt.Gibbs(bath="a"))
+
+
+def test_crooks_on_the_exact_generating_functions():
+    """G_R(s) = e^{beta dF} G_F(beta - s) for the reverse protocol (pieces reversed, H_n -> H_n^*,
+    L_k -> L_k^*, Gibbs start of the last Hamiltonian); conjugating H alone breaks it."""
+    system = one_bath_protocol()
+    beta = 0.8
+    e0 = np.linalg.eigh(HS[0])[0]
+    ef = np.linalg.eigh(HS[-1])[0]
+    delta_f = -(np.log(np.exp(-beta * ef).sum()) - np.log(np.exp(-beta * e0).sum())) / beta
+    s = np.array([-0.7, 0.0, 0.3, 0.8, 1.5])
+    forward = system.log_generating_function("work", beta - s)
+    reverse = system.log_generating_function("work", s, direction="reverse")
+    assert np.abs(reverse - (beta * delta_f + forward)).max() < 1e-12
+    assert abs(system.log_generating_function("work", beta) + beta * delta_f) < 1e-13
+    # H conjugated, L kept: not a time reversal (complex Hamiltonians tell them apart)
+    wrong = mt.OpenSystem(pieces=[mt.Piece(p.hamiltonian.conj(), p.channels, p.duration)
+                                  for p in reversed(system.pieces)],
+                          baths=system.baths, initial=mt.Gibbs(beta))
+    deviation = np.abs(wrong.log_generating_function("work", s) - (beta * delta_f + forward)).max()
+    assert deviation > 1e-2
+    reversed_system = system.protocol("reverse")
+    assert [p.duration for p in reversed_system.pieces] == [0.6, 1.1, 0.3]
+    assert np.array_equal(reversed_system.pieces[0].hamiltonian, system.pieces[-1].hamiltonian.conj())
+    assert system.directions(True) == ["forward", "reverse"]
+
+
+def lattice_protocol(beta=0.8):
+    """Three pieces of rotated complex Hamiltonians with spectrum (0, 1, 2): the heat and the work
+    sit on a lattice (histograms in both directions)."""
+    from scipy.stats import unitary_group
+    hs = []
+    for seed in (1, 2, 3):
+        u = unitary_group.rvs(3, random_state=seed)
+        h = u @ np.diag([0.0, 1.0, 2.0]) @ u.conj().T
+        hs.append((h + h.conj().T) / 2)
+    pieces = [mt.Piece(h, mt.davies_channels(h, A1, "a", beta, lambda w: 0.3), 0.7) for h in hs]
+    return mt.OpenSystem(pieces=pieces, baths={"a": mt.Bath(beta=beta)}, initial=mt.Gibbs(bath="a"))
+
+
+def test_reverse_sampling_passes_crooks_and_bar_and_a_wrong_reversal_is_flagged():
+    """reverse=True samples the reversed protocol (its own RNG stream); bar/crooks rows pass, and
+    pass against the declared (beta, dF).  Replacing the reversal by 'H conjugated, L kept' (the
+    samples of a different protocol) is flagged."""
+    system = lattice_protocol()
+    run = mt.sample(system, trajectories=20_000, seed=3, reverse=True)
+    rows = run.checks.set_index(["check", "direction"])
+    for check in [("bar", "both"), ("crooks", "both"), ("jarzynski", "reverse"), ("integral_ft", "reverse")]:
+        assert rows.loc[check, "verdict"] == "passed", check
+    e0 = np.linalg.eigvalsh(system.pieces[0].hamiltonian)
+    ef = np.linalg.eigvalsh(system.pieces[-1].hamiltonian)
+    assert open_results.free_energy_change(system, 0.8) == pytest.approx(
+        -(np.log(np.exp(-0.8 * ef).sum()) - np.log(np.exp(-0.8 * e0).sum())) / 0.8, abs=1e-14)
+    wrong = lattice_protocol()
+    wrong.__dict__.setdefault("_derived", {})["reverse"] = mt.OpenSystem(
+        pieces=[mt.Piece(p.hamiltonian.conj(), p.channels, p.duration) for p in reversed(wrong.pieces)],
+        baths=wrong.baths, initial=mt.Gibbs(0.8))
+    checks = mt.sample(wrong, trajectories=20_000, seed=3, reverse=True).checks
+    flagged = checks[checks.check.isin(["bar", "crooks", "crooks_linearity"])]
+    assert (flagged.verdict == "failed").any()
+
+
+def test_bar_crooks_say_why_they_do_not_apply():
+    system = one_bath_protocol()                           # off the lattice: no work histograms
+    results = system.results({d: system.accumulate(d, 1, 0, 256) for d in ("forward", "reverse")})
+    assert "work histograms" in results.bar_crooks
+    two_baths = two_bath_protocol()
+    with pytest.raises(ValueError, match="several baths declare its temperature"):
+        two_baths.directions(True)
+    declared = mt.OpenSystem(pieces=two_baths.pieces, baths=two_baths.baths, initial=mt.Gibbs(0.4))
+    assert declared.directions(True) == ["forward", "reverse"]
+    assert "one bath" in open_results.bar_crooks_declaration(declared, {})

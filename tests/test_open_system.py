@@ -133,7 +133,7 @@ def test_bad_channels():
         mt.Channel("x", np.eye(2), 1.0)
     with pytest.raises(ValueError, match="channel 'x' particles must be an integer"):
         mt.Channel("x", np.eye(2), 1.0, "b", particles=0.5)
-    with pytest.raises(ValueError, match="an OpenSystem has no reverse protocol"):
+    with pytest.raises(ValueError, match="with several baths declare its temperature"):
         maser_like().directions(True)
 
 

@@ -10,6 +10,8 @@ Observables (spec G0/G1 conventions, heat = energy INTO the system):
 - ``integral_ft``: the exact ln<e^{-sigma}> from the tilted generator (never assumed 0), or why it
   does not apply; ``jarzynski``: (beta, dF) when there is one bath, no particle exchange, a Gibbs
   start, and the exact ln<e^{-beta W}> equals -beta dF;
+- with ``reverse=True`` the same per direction (the reverse direction samples
+  ``system.reversed()``), and ``bar_crooks`` (beta, dF) where Crooks and BAR hold, else why not;
 - expectation values at the output times against e^{Lt} rho0 (dephased by the measurement).
 """
 from __future__ import annotations
@@ -73,9 +75,23 @@ def _parallel(a, b) -> bool:
     return norm > 0 and abs(abs(np.vdot(a, b)) - norm) <= 1e-9 * norm
 
 
-def results(system, geometry: Layout, accumulators: dict) -> Results:
-    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``)."""
-    acc = accumulators["forward"]
+def results(system, accumulators: dict) -> Results:
+    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``), per direction (each
+    from the protocol it sampled: ``system.protocol(direction)``), with ``bar_crooks`` when the
+    reverse direction was sampled.  The expectation table is the forward direction's."""
+    directions, tables = {}, {}
+    for direction, acc in accumulators.items():
+        protocol = system.protocol(direction)
+        directions[direction], extra = direction_results(protocol, protocol.layout(), acc)
+        if direction == "forward":
+            tables = extra
+    bar_crooks = bar_crooks_declaration(system, directions) if "reverse" in directions else None
+    return Results(directions, bar_crooks=bar_crooks, extra_tables=tables)
+
+
+def direction_results(system, geometry: Layout, acc: dict) -> tuple[DirectionResults, dict]:
+    """What one direction's merged accumulators declare (its observables and theorem checks) and
+    its extra tables."""
     n = int(acc["joint"].sum() + acc["joint_overflow"].sum())
     observables = []
     d6 = system.dimension ** 6 * len(system.pieces) * 25
@@ -127,7 +143,7 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
             "observable": np.repeat(np.array(e.components, dtype=object)[None, :], len(e.times), 0).ravel(),
             "time": np.repeat(e.times, len(e.components)), "mean": e.mean.ravel(),
             "stderr": e.stderr.ravel(), "exact": e.exact.ravel()})
-    return Results({"forward": out}, extra_tables=tables)
+    return out, tables
 
 
 def _energy_observables(system, geometry, joint, law, floats, n, out):
@@ -170,6 +186,48 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
             out.integral_ft = ("heat is not on a lattice for every bath: entropy_production has "
                                "moments only")
     out.jarzynski = _jarzynski(system, out, e_initial, e_final)
+
+
+def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | str:
+    """(beta, dF) of the forward protocol when Crooks and BAR hold for ``system`` and its
+    reversal (one bath at finite beta, no particle exchange, a Gibbs start at the bath's beta,
+    every channel an eigenoperator of its piece's H with a detailed-balanced partner, work
+    histograms in both directions), else the reason they do not apply."""
+    if len(system.baths) != 1:
+        return f"Crooks and BAR need one bath (this system has {len(system.baths)})"
+    (name, bath), = system.baths.items()
+    if bath.zero_temperature:
+        return f"Crooks and BAR need a finite temperature (bath {name!r} has beta = inf)"
+    if not system.measure_energy:
+        return "Crooks and BAR need the work: no two-point energy measurement (measure_energy=False)"
+    if any(c.particles for piece in system.pieces for c in piece.channels):
+        return "Crooks and BAR with particle exchange need a grand-canonical start (not supported)"
+    if not gibbs_start(system, bath.beta):
+        return (f"Crooks and BAR need a start in the Gibbs state of the first Hamiltonian at the "
+                f"bath's beta = {bath.beta:g} (declare initial=mt.Gibbs(bath={name!r}))")
+    reason = reverse_partner_reason(system) or eigenoperator_reason(system)
+    if reason is not None:
+        return f"Crooks and BAR need detailed balance: {reason}"
+    if not all(d.observable("work") is not None and d.observable("work").histogrammed
+               for d in directions.values()):
+        return "Crooks and BAR need the work histograms: the heat is not on a lattice (moments only)"
+    return bath.beta, free_energy_change(system, bath.beta)
+
+
+def eigenoperator_reason(system) -> str | None:
+    """The first channel that is not an eigenoperator of its piece's Hamiltonian (it maps
+    eigenstates to eigenstates of one Bohr frequency, to 1e-9), or None."""
+    for n, piece in enumerate(system.pieces):
+        energies, vectors = np.linalg.eigh(piece.hamiltonian)
+        scale = max(1.0, float(np.abs(energies).max()))
+        bohr = energies[None, :] - energies[:, None]
+        for c in piece.channels:
+            rotated = np.abs(vectors.conj().T @ c.operator @ vectors)
+            main = np.unravel_index(np.argmax(rotated), rotated.shape)
+            off = np.where(np.abs(bohr - bohr[main]) <= 1e-9 * scale, 0.0, rotated)
+            if off.max() > 1e-9 * rotated.max():
+                return f"channel {c.name!r} (piece {n}) is not an eigenoperator of its Hamiltonian"
+    return None
 
 
 def _jarzynski(system, out, e_initial, e_final):

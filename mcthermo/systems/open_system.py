@@ -11,6 +11,7 @@ contiguous complex128 arrays and validated here, so the kernel only ever sees fl
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -524,7 +525,8 @@ class OpenSystem(Model):
 
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
-            raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
+            self.protocol("reverse")                   # refused here, with the reason, if it cannot be
+            return ["forward", "reverse"]
         return ["forward"]
 
     def log_generating_function(self, observable: str, s, direction: str = "forward"):
@@ -541,10 +543,37 @@ class OpenSystem(Model):
         return generating.moments(self.protocol(direction), observable)
 
     def protocol(self, direction: str) -> "OpenSystem":
-        """The system a direction samples ("forward": this one)."""
+        """The system a direction samples: "forward" this one, "reverse" its time reversal
+        (``reversed``)."""
         if direction == "forward":
             return self
-        raise ValueError(f"an OpenSystem has no {direction!r} protocol (directions: 'forward')")
+        if direction == "reverse":
+            return self._cached("reverse", self.reversed)
+        raise ValueError(f"unknown direction {direction!r} (directions: 'forward', 'reverse')")
+
+    def reversed(self) -> "OpenSystem":
+        """The time-reversed protocol: the pieces in reverse order, and time reversal in the given
+        basis (complex conjugation) applied to every operator, H_n -> H_n^*, L_k -> L_k^* (channel
+        names, energies, baths and particles kept; observables A -> A^*), started in the Gibbs state
+        of the last piece's Hamiltonian (conjugated) at the forward start's declared beta
+        (``mt.Gibbs``), else at the one bath's beta.  Conjugating H alone is not a time reversal:
+        Crooks then fails for complex Hamiltonians.  ValueError when the reverse start's temperature
+        is not defined (several baths and no declared Gibbs start)."""
+        beta = self.gibbs_beta
+        if beta is None:
+            if len(self.baths) != 1:
+                raise ValueError("the reverse protocol starts in the Gibbs state of the last "
+                                 "Hamiltonian: with several baths declare its temperature with "
+                                 "initial=mt.Gibbs(beta)")
+            (bath,) = self.baths.values()
+            beta = bath.beta
+        pieces = [Piece(piece.hamiltonian.conj(),
+                        [dataclasses.replace(c, operator=c.operator.conj()) for c in piece.channels],
+                        piece.duration) for piece in reversed(self.pieces)]
+        return OpenSystem(pieces=pieces, baths=self.baths, initial=Gibbs(beta),
+                          output_times=self.output_times,
+                          observables={n: a.conj() for n, a in self.observables.items()},
+                          measure_energy=self.measure_energy, energy_units=self.energy_units)
 
     def layout(self) -> open_sampling.Layout:
         """Histogram geometry (computed once per system)."""
@@ -565,7 +594,7 @@ class OpenSystem(Model):
         return float(len(self.output_times) + self.layout().max_count)
 
     def accumulate(self, direction, seed, first, count):
-        tables = self.kernel_tables()
+        tables = self.protocol(direction).kernel_tables()
         blocks = -(-count // self.block_size)
         groups = max(1, min(blocks, numba.get_num_threads()))
         moments, floats, joint, joint_overflow, histogram, overflow = lindblad.accumulate(
@@ -575,12 +604,13 @@ class OpenSystem(Model):
                 "count_overflow": overflow}
 
     def samples(self, direction, seed, first, count):
-        labels, counts, heat, values = lindblad.samples(self.kernel_tables(), seed, STREAMS[direction],
+        system = self.protocol(direction)
+        labels, counts, heat, values = lindblad.samples(system.kernel_tables(), seed, STREAMS[direction],
                                                         first, count)
         frame = {"trajectory": np.arange(first, first + count)}
         if self.measure_energy:
             frame.update(initial_level=labels[:, 0], final_level=labels[:, 1])
-        frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(self.channel_names)})
+        frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
         frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(self.bath_names)})
         if self.measure_energy:
             frame.update(work=values[:, 0], entropy_production=values[:, 1])
@@ -588,8 +618,9 @@ class OpenSystem(Model):
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
-        times, slots = lindblad.jump_record(self.kernel_tables(), seed, STREAMS[direction], index)
-        return times, [self.channel_names[s] for s in slots]
+        system = self.protocol(direction)
+        times, slots = lindblad.jump_record(system.kernel_tables(), seed, STREAMS[direction], index)
+        return times, [system.channel_names[s] for s in slots]
 
     def results(self, accumulators):
-        return open_results.results(self, self.layout(), accumulators)
+        return open_results.results(self, accumulators)
