@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..kernels._jit import kernel
+from .effort import Progress
 from ..stats import log_group_sum
 
 #: relative tolerance for an increment to be an integer multiple of the energy unit
@@ -248,7 +249,9 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
     origin = box.flat_origin()
     table[np.arange(d), np.arange(d), origin] = chain.log_initial
     flat = box.flat_steps()
+    progress = Progress("law of the strokes", chain.steps)
     for n in range(chain.steps):
+        progress.advance()
         new = np.full_like(table, -np.inf)
         for s, target in zip(*np.nonzero(chain.possible()[n])):
             shift = int(flat[n, s, target])
@@ -256,12 +259,28 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
             into = new[:, target, max(0, shift): cells - max(0, -shift)]
             np.logaddexp(into, source + chain.log_transition[n, s, target], out=into)
         table = new
+    progress.close()
     return table.reshape((d, d, *box.size))
 
 
 def key_space(chain: StrokeChain, box: Lattice) -> int:
     """Number of histogram keys (initial level, final level, box cell): d^2 prod(box.size), exact."""
     return chain.levels**2 * box.cells
+
+
+def sparse_updates(chain: StrokeChain, box: Lattice, max_support: int) -> float:
+    """An upper bound on the element updates of ``log_sparse_pmf``: per step, the transitions out
+    of at most min(max_support, states reachable in the box) states, a state's reach growing by
+    each axis's largest step either way."""
+    d = chain.levels
+    possible = chain.possible()
+    steps = np.where(possible[None], box.steps, 0)                  # (axes, steps, d, d)
+    span = np.cumsum(steps.max(axis=(2, 3)) - steps.min(axis=(2, 3)), axis=1)  # (axes, steps)
+    span = np.minimum(span + 1, np.asarray(box.size)[:, None]).astype(np.float64)
+    starts = float(np.count_nonzero(chain.log_initial > -np.inf))
+    states = np.minimum(float(max_support), starts * d * np.prod(span, axis=0))
+    fan_out = possible.sum(axis=(1, 2)) / d                         # transitions per state
+    return float(np.sum(states * np.maximum(fan_out, 1.0)))
 
 
 def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
@@ -278,7 +297,9 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
     # states as (i d + s) cells + index: one int64 code each
     code = (levels * d + levels) * cells + box.flat_origin()
     log_p = chain.log_initial[levels]
+    progress = Progress("law of the strokes on its support", chain.steps)
     for n in range(chain.steps):
+        progress.advance()
         pair = code // cells  # i d + s
         current, index = pair % d, code % cells
         parts, logs = [], []
@@ -288,8 +309,10 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
             logs.append(log_p[mine] + chain.log_transition[n, s, target])
         code, inverse = np.unique(np.concatenate(parts), return_inverse=True)
         if code.size > max_support:
+            progress.close()
             return None
         log_p = log_group_sum(np.ravel(inverse), np.concatenate(logs), code.size)
+    progress.close()
     return code, log_p
 
 
@@ -329,3 +352,86 @@ def log_tilted_average(chain: StrokeChain, coefficients, start=None, end=None) -
         log_v = logsumexp(log_v[:, None] + np.where(possible, log_step - x, -np.inf), axis=0)
     reached = log_v > -np.inf
     return float(logsumexp(log_v[reached] - end[reached]))
+
+
+# --- tilted transfer matrices: generating functions and the finite-time Doob transform -------
+@kernel
+def _log_backward(log_transition, x_steps, log_end, s):
+    """ln h_n, n = 0 .. steps, of the backward recursion h_steps(y) = e^{-s end(y)},
+    h_{n-1}(x) = sum_y P_n(x, y) e^{-s x_n(x, y)} h_n(y), in log space (each row a logsumexp: no
+    overflow or underflow whatever s).  ``log_end`` = -s end."""
+    steps, d = log_transition.shape[0], log_transition.shape[1]
+    log_h = np.empty((steps + 1, d))
+    log_h[steps] = log_end
+    terms = np.empty(d)
+    for n in range(steps - 1, -1, -1):
+        for x in range(d):
+            largest = -np.inf
+            for y in range(d):
+                a = log_transition[n, x, y]
+                if a > -np.inf:
+                    a = a - s * x_steps[n, x, y] + log_h[n + 1, y]
+                terms[y] = a
+                largest = max(largest, a)
+            total = 0.0
+            if largest > -np.inf:
+                for y in range(d):
+                    total += np.exp(terms[y] - largest)
+            log_h[n, x] = largest + np.log(total) if largest > -np.inf else -np.inf
+    return log_h
+
+
+def _linear_terms(chain: StrokeChain, coefficients, start, end):
+    """X = start[i] + sum_n coefficients . increments_n + end[j] as (per-step increments (steps, d,
+    d), start (d,), end (d,)); infinite endpoint terms (ln p = -inf on a level no path holds) -> 0."""
+    d = chain.levels
+    x_steps = np.ascontiguousarray(np.tensordot(np.asarray(coefficients, dtype=np.float64),
+                                                chain.increments, axes=1))
+    start = np.zeros(d) if start is None else np.asarray(start, dtype=np.float64)
+    end = np.zeros(d) if end is None else np.asarray(end, dtype=np.float64)
+    return x_steps, np.where(np.isfinite(start), start, 0.0), np.where(np.isfinite(end), end, 0.0)
+
+
+def log_backward(chain: StrokeChain, s: float, coefficients, start=None, end=None) -> np.ndarray:
+    """ln h_n (steps + 1, d) of the tilt e^{-s X} (spec G4), X as in ``transfer_moments``."""
+    x_steps, _, end = _linear_terms(chain, coefficients, start, end)
+    return _log_backward(chain.log_transition, x_steps, -float(s) * end, float(s))
+
+
+def log_generating_function(chain: StrokeChain, s, coefficients, start=None, end=None):
+    """ln G(s) = ln<e^{-s X}> for X = start[i] + sum_n coefficients . increments_n + end[j]: the
+    backward recursion of the tilted transfer matrices M_n(x, y) = P_n(x, y) e^{-s x_n(x, y)} in log
+    space, G(s) = sum_x p0(x) e^{-s start(x)} h_0(x).  ``s``: a scalar or 1-d array (same shape
+    out); +inf where G diverges is impossible on a finite chain (every G(s) is finite)."""
+    x_steps, start_terms, end_terms = _linear_terms(chain, coefficients, start, end)
+    reachable = chain.log_initial > -np.inf
+    values = np.asarray(s, dtype=np.float64)
+    out = np.empty(values.shape)
+    for index, lam in np.ndenumerate(values):
+        log_h = _log_backward(chain.log_transition, x_steps, -lam * end_terms, float(lam))[0]
+        out[index] = logsumexp(chain.log_initial[reachable] - lam * start_terms[reachable] + log_h[reachable])
+    return float(out) if out.ndim == 0 else out
+
+
+def doob_chain(chain: StrokeChain, s: float, coefficients, start=None, end=None) -> tuple[StrokeChain, float]:
+    """The finite-time Doob transform of the tilt e^{-s X} (spec G4) and ln G(s).
+
+    With the backward functions h_n: q0(x) = p0(x) e^{-s start(x)} h_0(x) / G(s) and
+    Q_n(x, y) = P_n(x, y) e^{-s x_n(x, y)} h_n(y) / h_{n-1}(x) (stochastic by the recursion; the
+    end term sits in h_steps).  The path law of this chain is Q(path) = P(path) e^{-s X} / G(s),
+    exactly, so each path carries the weight P / Q = G(s) e^{s X}.  Same support, increments and
+    names: the same lattice box and kernel tables sample it."""
+    x_steps, start_terms, end_terms = _linear_terms(chain, coefficients, start, end)
+    s = float(s)
+    log_h = _log_backward(chain.log_transition, x_steps, -s * end_terms, s)
+    reachable = chain.log_initial > -np.inf
+    log_q0 = np.where(reachable, chain.log_initial - s * start_terms + log_h[0], -np.inf)
+    log_g = float(logsumexp(log_q0[reachable]))
+    possible = chain.possible()
+    log_steps = np.where(possible, chain.log_transition - s * x_steps + log_h[1:, None, :] - log_h[:-1, :, None],
+                         -np.inf)
+    # renormalise each row in log space: removes the last ulps of the recursion's rounding
+    log_steps = log_steps - logsumexp(log_steps, axis=2, keepdims=True)
+    tilted = StrokeChain(log_q0 - log_g, np.ascontiguousarray(log_steps), chain.increments, chain.names,
+                         chain.endpoints)
+    return tilted, log_g
