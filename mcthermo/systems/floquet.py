@@ -55,7 +55,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import scipy.linalg
 
-from ..models.base import Model
+from ..model import Model
 from .bath import Bath
 from .open_system import (Channel, OpenSystem, _finite, as_density_matrix, as_matrix,
                           require_hermitian)
