@@ -26,22 +26,22 @@ from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
 
-#: exact probabilities from a DFT below this are round-off: their logarithm is -inf
-LAW_FLOOR = 1e-15
 #: cost of an exact law (counting fields x pieces x d^6 x Taylor products) above which only the
 #: exact moments are given
 MAX_LAW_COST = 2e10
 
 
 def _log(p):
+    """ln of an exact law (``tilted.lattice_law``/``count_law`` already zero every probability
+    below the DFT's round-off bound or outside the exact support): -inf for zero."""
     with np.errstate(divide="ignore"):
-        return np.where(p > LAW_FLOOR, np.log(np.maximum(p, LAW_FLOOR)), -np.inf)
+        return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
 
 
 def _atoms(name, values, counts, law, moments):
     """One observable on the distinct values of ``values`` (``stats.lattice_groups``: equal to 10
     relative digits), counts summed and the exact law summed in log space."""
-    keep = (counts > 0) | (law > LAW_FLOOR) if law is not None else counts > 0
+    keep = (counts > 0) | (law > 0) if law is not None else counts > 0
     unique, inverse = lattice_groups(values[keep])
     atom_counts = np.bincount(inverse, weights=counts[keep], minlength=len(unique)).astype(np.int64)
     log_p = None if law is None else log_group_sum(inverse, _log(law[keep]), len(unique))
