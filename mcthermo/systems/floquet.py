@@ -293,6 +293,15 @@ class FloquetSystem(Model):
     name: ClassVar[str] = "floquet_system"
     block_size: ClassVar[int] = OpenSystem.block_size
     extra_tables: ClassVar[tuple[str, ...]] = OpenSystem.extra_tables
+    #: how to sample one from the command line (shown by ``mcthermo sample floquet_system``)
+    command_line_example: ClassVar[str] = (
+        "# driven.py\n"
+        "import numpy as np, mcthermo as mt\n"
+        "sx, sz = np.array([[0, 1], [1, 0]]), np.diag([0.5, -0.5])\n"
+        "driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,\n"
+        "                          couplings=[mt.Coupling(sx, bath=\"b\", spectral_density=lambda w: 0.02 * w)],\n"
+        "                          baths={\"b\": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=20.0)\n"
+        "then: mcthermo sample driven.py:driven --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         if self.hamiltonian is None:
