@@ -201,21 +201,67 @@ def _eigen_piece(piece) -> EigenPiece:
                       join(channel, np.int64), np.array(log_sizes))
 
 
-def tilted_generator(piece: EigenPiece, channels, increments, s: float) -> np.ndarray:
-    """The generator of one piece (eigenbasis) with the jump term of channel k weighted by
-    e^{-s a_k}, weight and rate combined in log space (e^{800} x e^{-790} is e^{10}, not inf x 0)."""
+def tilted_generator(piece: EigenPiece, channels, increments, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(generator, gauge) of one piece (eigenbasis) with the jump term of channel k weighted by
+    e^{-s a_k}, weight and rate combined in log space (e^{800} x e^{-790} is e^{10}, not inf x 0).
+    Where a tilted rate exceeds e^{MAX_LOG_ENTRY} the generator is returned in a diagonal gauge
+    2^{-g} L 2^{g} (integer g per vector index, ``log_gauge``) that brings every entry into range;
+    else g = 0."""
     exponents = piece.log_sizes - s * np.asarray(increments, dtype=float)
+    d2 = piece.no_jump.shape[0]
+    gauge = np.zeros(d2, np.int64)
+    rows, columns = np.divmod(piece.cells, d2)
     if np.any(exponents > MAX_LOG_ENTRY):
-        k = int(np.argmax(exponents))
-        raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {channels[k].name!r} is "
-                         f"e^{exponents[k]:.0f}, beyond the floating-point range of the tilted "
-                         f"generator (|s| too large for this system)")
+        gauge = log_gauge(piece, exponents)
+        shift = (gauge[columns] - gauge[rows]) * math.log(2.0)
+        if np.max(exponents[piece.channel] + shift, initial=-np.inf) > MAX_LOG_ENTRY:
+            k = int(np.argmax(exponents))
+            raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {channels[k].name!r} "
+                             f"is e^{exponents[k]:.0f}, and no diagonal gauge brings the tilted "
+                             f"generator into the floating-point range (|s| too large)")
+    else:
+        shift = 0.0
     with np.errstate(under="ignore"):
-        weights = np.exp(exponents)[piece.channel] * piece.values
-    size = piece.no_jump.size
-    jumps = (np.bincount(piece.cells, weights.real, minlength=size)
-             + 1j * np.bincount(piece.cells, weights.imag, minlength=size))
-    return piece.no_jump + jumps.reshape(piece.no_jump.shape)
+        weights = np.exp(exponents[piece.channel] + shift) * piece.values
+    jumps = (np.bincount(piece.cells, weights.real, minlength=d2 * d2)
+             + 1j * np.bincount(piece.cells, weights.imag, minlength=d2 * d2)).reshape(d2, d2)
+    no_jump = piece.no_jump
+    if gauge.any():                               # exact powers of two; zeros stay zero
+        power = np.clip(gauge[None, :] - gauge[:, None], -2000, 2000)
+        with np.errstate(over="ignore", under="ignore"):
+            no_jump = np.ldexp(no_jump.real, power) + 1j * np.ldexp(no_jump.imag, power)
+    generator = no_jump + jumps
+    if not np.all(np.isfinite(generator)):
+        raise ValueError(f"G(s) at s = {s!r}: the tilted generator leaves the floating-point range "
+                         f"in every diagonal gauge (|s| too large)")
+    return generator, gauge
+
+
+def log_gauge(piece: EigenPiece, exponents: np.ndarray, sweeps: int = 400) -> np.ndarray:
+    """Integer g per vector index such that 2^{-g_i} L_ij 2^{g_j} stays below e^{MAX_LOG_ENTRY / 2}
+    where possible: Osborne balancing (row and column log-norms equalised) on the logarithms of the
+    entries, damped, since the entries themselves overflow."""
+    d2 = piece.no_jump.shape[0]
+    log_entries = np.full((d2, d2), -np.inf)
+    with np.errstate(divide="ignore"):
+        np.fill_diagonal(log_entries, -np.inf)
+        off = np.abs(piece.no_jump) > 0
+        log_entries[off] = np.log(np.abs(piece.no_jump[off]))
+        rows, columns = np.divmod(piece.cells, d2)
+        np.logaddexp.at(log_entries, (rows, columns),
+                        exponents[piece.channel] + np.log(np.abs(piece.values)))
+    np.fill_diagonal(log_entries, -np.inf)
+    phi = np.zeros(d2)
+    for _ in range(sweeps):
+        gauged = log_entries + phi[None, :] - phi[:, None]
+        if gauged.max() <= MAX_LOG_ENTRY / 2:
+            break
+        row, column = logsumexp(gauged, axis=1), logsumexp(gauged, axis=0)
+        with np.errstate(invalid="ignore"):                # -inf - -inf where a row is empty
+            step = np.where(np.isfinite(row) & np.isfinite(column), (row - column) / 2,
+                            np.where(np.isfinite(row), 20.0, np.where(np.isfinite(column), -20.0, 0.0)))
+        phi += 0.5 * np.clip(step, -20.0, 20.0)
+    return np.round(phi / math.log(2.0)).astype(np.int64)
 
 
 def log_transfer(system, increments, s: float) -> np.ndarray:
@@ -248,10 +294,10 @@ def log_transfer(system, increments, s: float) -> np.ndarray:
             w = eigen.vectors.conj().T @ previous
             rho = np.kron(w, w.conj()) @ rho
         previous = eigen.vectors
-        generator = tilted_generator(eigen, piece.channels, a, s)
+        generator, gauge = tilted_generator(eigen, piece.channels, a, s)
         with np.errstate(invalid="ignore"):      # scipy casts the unused permutation (nan) to int
             balanced, (scales, _) = matrix_balance(generator, permute=False, separate=True)
-        exponents = np.round(np.log2(scales)).astype(np.int64)[:, None]
+        exponents = (gauge + np.round(np.log2(scales)).astype(np.int64))[:, None]
         c, propagator = scaled_exponential(balanced, piece.duration)
         rho, shift = _scale_by_powers_of_two(rho, -exponents)
         rho, shift_back = _scale_by_powers_of_two(propagator @ rho, exponents)
