@@ -30,7 +30,7 @@ and variance (no exact cell law there).
 
 ``tilt="auto"`` picks the ladder for the Jarzynski row (X = work, target s = beta, when the
 protocol starts in the Gibbs state of its one bath) or else the integral FT row (X = entropy
-production, target s = 1).  The top rung s < target is where the a-priori relative variance of the
+production, target s = 1); "auto:jarzynski" / "auto:integral_ft" name the row.  The top rung s < target is where the a-priori relative variance of the
 exact-weight estimator, G(s)G(2 target - s)/G(target)^2 - 1 (decreasing to 0 at the target),
 equals ``RELATIVE_VARIANCE``: close to the target, never at it (the zero-variance tilt: there every
 exact-weighted sample equals G(target) and the row would only repeat the exact number).  Below it,
@@ -67,6 +67,9 @@ from .stats import Estimate, lattice_groups, log_group_sum
 #: a-priori relative variance G(s)G(2 target - s)/G(target)^2 - 1 of the top rung of an automatic
 #: ladder: close to the target (power), never at it (zero variance, no test of the sampler)
 RELATIVE_VARIANCE = 0.1
+#: ``tilt`` values that choose the ladder: for the Jarzynski row where it applies, else the integral
+#: FT; or for the named row
+AUTO_ROWS = ("auto", "auto:jarzynski", "auto:integral_ft")
 #: most rungs of an automatic ladder
 MAX_RUNGS = 16
 #: largest relative variance of a one-sided exponential average between neighbouring rungs
@@ -380,10 +383,13 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     "auto" (see the module docstring)."""
     if isinstance(tilt, Tilted):
         return tilt
-    if tilt == "auto":
+    if isinstance(tilt, str) and tilt in AUTO_ROWS:
         beta = jarzynski_beta(spec)
-        observable, row, target = (("work", "jarzynski", beta) if beta is not None
-                                   else ("entropy_production", "integral_ft", 1.0))
+        row = tilt.partition(":")[2] or ("jarzynski" if beta is not None else "integral_ft")
+        if row == "jarzynski" and beta is None:
+            raise ValueError("tilt 'auto:jarzynski': Jarzynski does not apply to this protocol (it needs "
+                             "a Gibbs start in its one bath); use 'auto:integral_ft'")
+        observable, target = ("work", beta) if row == "jarzynski" else ("entropy_production", 1.0)
         rungs, relative = auto_ladder(spec, observable, target)
         reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
         if not quiet:
@@ -393,20 +399,22 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
                   f"(reverse {reverse_relative:.3g})", file=sys.stderr)
         return Tilted(spec, observable, rungs, (row, float(target)), relative, reverse_rungs, reverse_relative)
     if not isinstance(tilt, dict) or len(tilt) != 1:
-        raise ValueError(f'tilt must be "auto" or one {{observable: s or [s, ...]}} (got {tilt!r})')
+        raise ValueError(f'tilt must be "auto", "auto:jarzynski", "auto:integral_ft" or one '
+                         f'{{observable: s or [s, ...]}} (got {tilt!r})')
     (observable, tilts), = tilt.items()
     return Tilted(spec, observable, tuple(np.atleast_1d(tilts)))
 
 
 def parse_tilt(text: str):
-    """The CLI's --tilt: "auto" or OBSERVABLE=S[,S...]."""
-    if text == "auto":
-        return "auto"
+    """The CLI's --tilt: "auto", "auto:jarzynski", "auto:integral_ft" or OBSERVABLE=S[,S...]."""
+    if text in AUTO_ROWS:
+        return text
     name, _, values = text.partition("=")
     try:
         tilts = [float(v) for v in values.split(",")]
     except ValueError:
         tilts = None
     if not name or not tilts:
-        raise ValueError(f"--tilt must be auto or OBSERVABLE=S[,S...] (got {text!r})")
+        raise ValueError(f"--tilt must be auto, auto:jarzynski, auto:integral_ft or OBSERVABLE=S[,S...] "
+                         f"(got {text!r})")
     return {name: tilts}

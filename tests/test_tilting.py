@@ -201,3 +201,12 @@ def test_auto_chooses_a_ladder_per_direction():
     assert run.info["tilt"]["reverse_tilts"] == list(tilted.reverse_tilts)
     reweighted = run.checks[run.checks.tilt.str.endswith("(reweighted)")]
     assert (reweighted.verdict == "passed").all() and set(reweighted.check) == {"jarzynski", "crooks"}
+
+
+def test_auto_for_a_named_row():
+    tilted = tilting.tilted_spec(mt.LandauZener(), "auto:integral_ft", quiet=True)
+    assert tilted.observable == "entropy_production" and tilted.target == ("integral_ft", 1.0)
+    assert tilting.tilted_spec(mt.LandauZener(), "auto", quiet=True).target[0] == "jarzynski"
+    with pytest.raises(ValueError, match="Jarzynski does not apply"):
+        tilting.tilted_spec(three_level(), "auto:jarzynski")
+    assert tilting.parse_tilt("auto:integral_ft") == "auto:integral_ft"
