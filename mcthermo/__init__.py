@@ -1,7 +1,7 @@
 """mcthermo: stochastic trajectories of driven small quantum systems, their work and heat
 statistics, and fluctuation-theorem checks against exact answers.
 
-Units hbar = k_B = 1.  One sign convention everywhere (spec G0): heat Q_b is energy that flows from
+Units hbar = k_B = 1.  One sign convention everywhere (docs/observables.md, Conventions): heat Q_b is energy that flows from
 bath b *into the system* (minus mu_b times the particles it brings); work W is energy delivered by
 the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
 
@@ -14,7 +14,7 @@ the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
 """
 __version__ = "0.4.0"
 
-#: the sign convention recorded in every run.json (spec generic.md G0)
+#: the sign convention recorded in every run.json (docs/observables.md, Conventions)
 HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"
 
 from .io import MCThermoFileError

@@ -169,3 +169,15 @@ def test_channel_labels_are_checked_against_bohr_frequencies():
         mt.Piece(h, [mt.Channel("local", local, 7.0, "b")], 1.0)
         mt.Piece(h, [mt.Channel("local", local, 7.0, "b")], 2.0)
     assert len(caught) == 1
+
+
+def test_a_local_channel_warns_once_over_the_pieces_of_a_drive():
+    """The lab-frame maser has one Hamiltonian per piece: its four local channels warn once each,
+    not once per piece."""
+    import warnings
+    from mcthermo.systems import open_system
+    open_system._WARNED.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mt.examples.maser()
+    assert len([w for w in caught if issubclass(w.category, mt.LocalJumpWarning)]) == 1

@@ -1,6 +1,6 @@
 """Exact references of open systems (tilted generator) against independent computations: the
 n-resolved master equation, block derivatives vs the laws' moments, QuTiP mesolve, and the
-fluctuation theorems' exact values (spec G1)."""
+fluctuation theorems' exact values (docs/observables.md, Open systems)."""
 import numpy as np
 import pytest
 from scipy.linalg import expm

@@ -1,5 +1,5 @@
 """Exact generating functions G_X(s) = <e^{-s X}> of an open system's trajectory observables, in
-log space (spec G1; hbar = k_B = 1, heat = energy INTO the system).
+log space (docs/observables.md, Open systems; hbar = k_B = 1, heat = energy INTO the system).
 
 A trajectory observable is X = x(i) + y(j) + sum over jumps of a_k: i and j the outcomes of the
 initial and final measurements, a_k the increment of one jump of channel k (``Counted``):

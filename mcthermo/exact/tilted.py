@@ -1,4 +1,4 @@
-"""Exact references of an open system from its tilted generator (spec G1), no sampling.
+"""Exact references of an open system from its tilted generator (docs/observables.md, Open systems), no sampling.
 
 Row-major vectorisation: vec(A rho B) = kron(A, B^T) vec(rho).  With a weight w_k per jump channel
 the tilted Liouvillian is  L_w rho = -i(H_eff rho - rho H_eff^dag) + sum_k w_k L_k rho L_k^dag;

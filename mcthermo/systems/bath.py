@@ -7,7 +7,7 @@ chemical potential ``mu`` (default 0).  Models that build rates from a system-ba
 J(omega) = coupling * omega * e^{-omega / cutoff}; or ``spectral_density``, a callable J(omega) >= 0
 for omega > 0 that replaces it.
 
-Sign convention (spec generic.md G0): heat Q_b is energy that flows from bath b *into the system*,
+Sign convention (docs/observables.md, Conventions): heat Q_b is energy that flows from bath b *into the system*,
 minus mu_b times the particles that flow in from b.
 
     mt.Bath(beta=0.5)

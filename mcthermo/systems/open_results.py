@@ -1,6 +1,6 @@
 """What an ``OpenSystem`` declares after sampling: merged counts beside their exact answers.
 
-Observables (spec G0/G1 conventions, heat = energy INTO the system):
+Observables (docs/observables.md: heat = energy INTO the system):
 - ``jumps_<channel>``: histogram of the count with its exact law (DFT of the tilted generator);
 - ``heat_<bath>``: histogram with exact law where the bath's heat quanta lie on a lattice, else
   sample moments; exact mean and variance always;
@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 from ..exact import generating, tilted
 from ..exact.effort import Progress
 from ..stats import lattice_groups, log_group_sum
-from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
+from ..results import DirectionResults, EngineEfficiency, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
 
 #: cost of an exact law (counting fields x pieces x d^6 x Taylor products) above which only the
@@ -188,6 +188,9 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
         values = e_final[grids[1]] - e_initial[grids[0]] + sum(given, np.zeros(joint.shape))
         out.observables.append(_atoms("work", values.ravel(), joint.ravel(),
                                       None if law is None else law.ravel(), moments))
+        if len(baths) == 2:
+            out.engine_efficiency = _engine_efficiency(system, geometry, values, given, joint, moments,
+                                                       e_initial, e_final)
     else:
         out.observables.append(_moments_only("work", n, floats[len(baths)], moments))
     if out.integral_ft is not None and "zero temperature" in out.integral_ft:
@@ -214,6 +217,30 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
             out.integral_ft = ("heat is not on a lattice for every bath: entropy_production has "
                                "moments only")
     out.jarzynski = _jarzynski(system, out, e_initial, e_final)
+
+
+def hot_bath(system) -> str:
+    """The hot bath of a two-bath system: the smaller beta."""
+    return min(system.bath_names, key=lambda b: system.baths[b].beta)
+
+
+def _engine_efficiency(system, geometry, work, given, joint, work_moments, e_initial, e_final):
+    """-<W>/<Q_hot> from the joint histogram (W and Q_hot per cell) and, with exact references,
+    the exact moments of W, Q_hot and W + Q_hot (their covariance)."""
+    hot = hot_bath(system)
+    heat = -given[geometry.lattice_baths.index(hot)]  # given to the bath; heat is into the system
+    counts = joint.ravel().astype(np.float64)
+    w, q = work.ravel(), heat.ravel()
+    sums = tuple(float(np.dot(counts, v)) for v in (w, q, w * w, q * q, w * q))
+    exact = None
+    if system.exact:
+        mu = system.baths[hot].mu
+        heat_step = lambda c: -(c.energy - mu * c.particles) if c.bath == hot else 0.0  # noqa: E731
+        mq, vq = tilted.moments(system, heat_step)
+        _, vs = tilted.moments(system, lambda c: c.energy + heat_step(c), -e_initial, e_final)
+        mw, vw = work_moments
+        exact = (mw, mq, vw, vq, 0.5 * (vs - vw - vq))
+    return EngineEfficiency(hot, int(joint.sum()), sums, exact)
 
 
 def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | str:

@@ -1,9 +1,9 @@
-"""User-defined open quantum systems (spec generic.md G1): channels, pieces, and the spec itself.
+"""User-defined open quantum systems (docs/observables.md, Open systems): channels, pieces, and the spec itself.
 
 Units hbar = k_B = 1.  A ``Channel`` is a jump operator L (rate included: a jump at rate ||L psi||^2)
 labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu, and by
 ``drive_work``, the energy the external drive supplies per jump (Floquet sideband channels: k Omega;
-0 for an undriven system).  By spec G0 the heat of bath b (energy INTO the system, minus mu_b times
+0 for an undriven system).  By the heat convention (docs/observables.md) the heat of bath b (energy INTO the system, minus mu_b times
 particles in) changes by -(omega - mu_b nu) per jump of one of its channels.
 
 The label must be consistent with the Hamiltonian of its piece: where L is an eigenoperator of H
@@ -126,7 +126,8 @@ class LocalJumpWarning(UserWarning):
     driven system): its energy label cannot be checked against a Bohr frequency."""
 
 
-#: (channel name, label, operator and Hamiltonian bytes) already warned about: one warning each
+#: (channel name, label, operator bytes) already warned about: one warning per channel, however
+#: many pieces (a piecewise drive has a Hamiltonian per piece)
 _WARNED: set = set()
 
 
@@ -154,7 +155,7 @@ def check_labels(hamiltonian: np.ndarray, channels) -> None:
     for c in channels:
         delta = bohr_frequency(energies, vectors, c.operator)
         if delta is None:
-            key = (c.name, c.energy, c.drive_work, c.operator.tobytes(), hamiltonian.tobytes())
+            key = (c.name, c.energy, c.drive_work, c.operator.tobytes())
             if key not in _WARNED:
                 _WARNED.add(key)
                 loose.append(c.name)
@@ -365,7 +366,7 @@ def _distinguishing_digits(frequencies) -> int:
 
 @dataclass(frozen=True, eq=False)
 class OpenSystem(Model):
-    """An open quantum system to sample (spec G1): one piece (``hamiltonian``, ``channels``,
+    """An open quantum system to sample (docs/observables.md, Open systems): one piece (``hamiltonian``, ``channels``,
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
     rho0 (density matrix or state vector), or ``mt.Gibbs(beta)`` / a bath name for a Gibbs state of the
     first Hamiltonian kept exact in log space; ``output_times`` in [0, total duration] (non-decreasing;
@@ -419,7 +420,8 @@ class OpenSystem(Model):
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
             pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
-                raise ValueError("pieces must be a non-empty list of Piece")
+                raise ValueError("pieces must be a non-empty list of mt.Piece"
+                                 + (" (got one Piece: write pieces=[...])" if isinstance(self.pieces, Piece) else ""))
         dimension = pieces[0].dimension
         for n, piece in enumerate(pieces):
             if piece.dimension != dimension:
@@ -748,9 +750,25 @@ class OpenSystem(Model):
             frame.update(initial_level=labels[:, 0], final_level=labels[:, 1])
         frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
         frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(self.bath_names)})
+        frame.update({f"particles_{bath}": counts @ into for bath, into in self.particles_per_jump().items()})
         if self.measure_energy:
             frame.update(work=values[:, 0], entropy_production=values[:, 1])
         return pd.DataFrame(frame)
+
+    def particles_per_jump(self) -> dict[str, np.ndarray]:
+        """{bath: particles into the system per jump of each counter (-nu for the bath's channels,
+        0 for the others)} for the baths whose channels carry particles: particles_<bath> of a
+        trajectory is its jump counts times this vector."""
+        out = {}
+        for bath in self.bath_names:
+            into = np.zeros(len(self.channel_names))
+            for piece in self.pieces:
+                for c in piece.channels:
+                    if c.bath == bath:
+                        into[self.channel_names.index(c.name)] = -c.particles
+            if np.any(into):
+                out[bath] = into
+        return out
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
