@@ -18,7 +18,7 @@ DEMO_RUNS = [
     # ~1e-9: no sample of a demo's size can test the integral fluctuation theorem there)
     ("qubit-ground", DrivenQubit(photon_bath=Bath(coupling=0.002, temperature=10.0, cutoff=30.0)),
      400_000, 11, False),
-    ("maser", maser(), 200_000, 13, False),
+    ("maser", maser(), 100_000, 13, False),
     ("otto-two-level", two_level_otto(cycles=5), 1_000_000, 17, False),
     # hot and cold baths at T = 2 and 1: <e^-sigma> has relative variance 0.39 (at T = 5 and 0.5,
     # 5.4e7: untestable at any demo size)

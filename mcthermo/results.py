@@ -2,7 +2,7 @@
 
 A model turns its merged accumulators into a ``Results`` (no table code, no checks); the one table
 builder (``mcthermo.tables``) turns a ``Results`` into the histogram / summary / checks tables and
-the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (spec G0).
+the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (docs/observables.md, Conventions).
 """
 from __future__ import annotations
 
@@ -179,6 +179,20 @@ class SecondLaw:
     binding: bool = True
 
 
+@dataclass(frozen=True)
+class EngineEfficiency:
+    """The engine efficiency users quote first, eta = -<W>/<Q_hot> (a ratio of two means, not the
+    mean of the stochastic efficiency -W/Q_hot), from the sample sums of one direction:
+    ``sums`` = (sum W, sum Q, sum W^2, sum Q^2, sum W Q) over ``n`` trajectories; ``exact`` = the
+    exact (<W>, <Q>, Var W, Var Q, Cov(W, Q)) or None; ``hot`` names the hot bath (heat into the
+    system, so an engine has <Q_hot> > 0 and <W> < 0)."""
+
+    hot: str
+    n: int
+    sums: tuple[float, float, float, float, float]
+    exact: tuple[float, float, float, float, float] | None = None
+
+
 @dataclass
 class DirectionResults:
     """Everything declared for one direction ("forward" or "reverse").
@@ -198,6 +212,7 @@ class DirectionResults:
     exact_counts: list[ExactCount] = field(default_factory=list)
     second_laws: list[SecondLaw] = field(default_factory=list)
     no_exact_reference: str | None = None
+    engine_efficiency: EngineEfficiency | None = None
 
     def observable(self, name: str) -> Observable | None:
         return next((o for o in self.observables if o.name == name), None)
@@ -207,8 +222,14 @@ class DirectionResults:
 class Results:
     """What a model declares: per direction, the two-direction free-energy checks (``bar_crooks`` =
     (beta, dF) when forward and reverse were sampled, or a string saying why they do not apply: the
-    bar and crooks rows then say so) and extra tables by name."""
+    bar and crooks rows then say so) and extra tables by name.
+
+    A tilted run (``mcthermo.tilting``) also declares ``tilted``: the Results of each tilted
+    ensemble by its tilt label (their rows carry it in the ``tilt`` column), and ``extra_checks``:
+    ready check rows of the reweighted estimates."""
 
     directions: dict[str, DirectionResults]
     bar_crooks: tuple[float, float] | str | None = None
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tilted: dict[str, "Results"] = field(default_factory=dict)
+    extra_checks: list[dict] = field(default_factory=list)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import tilted
+from ..exact.generating import entropy_production_reason, log_final_populations
 from ..exact.effort import Progress
 from ..kernels.lindblad import LindbladTables
 from . import open_exponential
@@ -132,9 +133,13 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     log_initial = np.zeros(d)
     log_final = np.zeros(d)
     if system.measure_energy:
-        log_initial = np.log(np.where(p_start > 0, p_start, 1.0))
-        p_final = tilted.final_populations(system)
-        log_final = np.log(np.where(p_final > 0, p_final, 1.0))
+        # sigma's endpoint terms from the log-space p0 and p_t (exact at any temperature);
+        # an outcome of probability 0 is never drawn (its entry is unused)
+        log_p0 = tilted.log_start(system)[0]
+        log_initial = np.where(np.isfinite(log_p0), log_p0, 0.0)
+        if entropy_production_reason(system) is None:
+            log_pt = log_final_populations(system)
+            log_final = np.where(np.isfinite(log_pt), log_pt, 0.0)
     shape = geometry.joint_shape
     strides = np.zeros(2 + len(baths), np.int64)
     c_strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
@@ -142,8 +147,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     for position, bath in enumerate(geometry.lattice_baths):
         strides[2 + baths.index(bath)] = c_strides[2 + position]
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
-    observables = np.array([[vectors_n.conj().T @ a @ vectors_n for a in system.observables.values()]
-                            for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
+    observables, observable_row = _observable_tables(system, right)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, gram=gram, loss=loss, jump_ops=jump_ops,
@@ -154,6 +158,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
+        observable_row=observable_row,
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count,
@@ -161,16 +166,37 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
                                        else np.full((len(names) + len(baths) + 2, 1), np.nan)))
 
 
+def output_pieces(system) -> np.ndarray:
+    """The piece each output time is recorded in, as the kernel assigns it: the first piece whose
+    end (summed in the kernel's order) lies after it, the last piece for the final time."""
+    ends = np.zeros(len(system.pieces))
+    t_end = 0.0
+    for n, piece in enumerate(system.pieces):
+        t_end = t_end + piece.duration
+        ends[n] = t_end
+    return np.minimum(np.searchsorted(ends, system.output_times, side="right"), len(ends) - 1)
+
+
+def _observable_tables(system, right) -> tuple[np.ndarray, np.ndarray]:
+    """(R^dag A R stacks, row of each output time): one row per piece when every observable is
+    constant (row = the time's piece), else one row per output time."""
+    d, names = system.dimension, list(system.observables)
+    pieces = output_pieces(system)
+    if all(system.observables[n].ndim == 2 for n in names):
+        table = np.array([[r.conj().T @ system.observables[n] @ r for n in names] for r in right])
+        return table.reshape(len(right), len(names), d, d), pieces.astype(np.int64)
+    table = np.array([[right[p].conj().T @ system.observable_at(n)[t] @ right[p] for n in names]
+                      for t, p in enumerate(pieces)])
+    return (table.reshape(len(pieces), len(names), d, d),
+            np.arange(len(pieces), dtype=np.int64))
+
+
 def _start(system) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, vectors as columns) of the pure state each trajectory starts from: the
     initial energy measurement, or the eigen-decomposition of rho0 (the unravelling of a mixed
-    start without measurement)."""
-    if system.measure_energy:
-        _, vectors = tilted.initial_basis(system)
-        p = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
-    else:
-        p, vectors = np.linalg.eigh(system.initial)
-    return np.clip(p, 0.0, None), vectors
+    start without measurement); the same log-space p0 as every exact reference."""
+    log_p0, vectors = tilted.log_start(system)
+    return np.exp(log_p0), vectors
 
 
 def _cumulative(p: np.ndarray) -> np.ndarray:
