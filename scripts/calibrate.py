@@ -52,8 +52,7 @@ def random_davies(seed=3, d=3, beta=1.0, durations=(0.7, 3.0, 0.9), rate=1.0) ->
     for duration in durations:
         h = 0.5 * hermitian()
         pieces.append(mt.Piece(h, mt.davies_channels(h, coupling, "bath", beta, lambda w: rate), duration))
-    return mt.OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=beta)},
-                         initial=mt.gibbs_state(pieces[0].hamiltonian, beta))
+    return mt.OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=beta)}, initial=mt.Gibbs(beta))
 
 
 def generating_summary(replicates: int, trajectories: int = 2048, seed: int = 50_000) -> pd.DataFrame:

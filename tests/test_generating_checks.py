@@ -29,8 +29,7 @@ def davies_protocol(seed=3, d=3, beta=1.0, durations=(0.7, 3.0, 0.9), rate=1.0, 
     for duration in durations:
         h = _hermitian(rng, d) * energy
         pieces.append(Piece(h, davies_channels(h, coupling, "bath", beta, lambda w: rate), duration))
-    return OpenSystem(pieces=pieces, baths={"bath": Bath(beta=beta)},
-                      initial=gibbs_state(pieces[0].hamiltonian, beta))
+    return OpenSystem(pieces=pieces, baths={"bath": Bath(beta=beta)}, initial=mt.Gibbs(beta))
 
 
 def _sampled_by(correct, sampler, n=TRAJECTORIES, seed=5):
@@ -132,15 +131,18 @@ def test_generating_distribution_uses_the_exact_covariance():
 
 def test_low_temperature_exponential_averages_are_inconclusive_never_failed():
     """beta = 50 and 400: <e^{-sigma}> and <e^{-beta W}> are carried by paths no sample contains."""
-    for beta, energy in ((50.0, 0.5), (400.0, 0.15)):        # beta omega up to ~100 and ~300
+    for beta, energy in ((50.0, 0.5), (400.0, 0.5)):          # beta omega up to ~100 and ~900
         system = davies_protocol(beta=beta, seed=4, energy=energy)
         run = mt.sample(system, 20_000, 7, progress=False)
         checks = run.checks.set_index(["check", "observable"])
         assert "failed" not in set(run.checks["verdict"]), run.checks[run.checks["verdict"] == "failed"]
         for key in (("integral_ft", "entropy_production"), ("jarzynski", "work")):
-            if key in checks.index and checks.loc[key, "verdict"] != "passed":
-                assert checks.loc[key, "verdict"] == "inconclusive"
+            if key in checks.index and checks.loc[key, "verdict"] == "inconclusive":
                 assert "trajectories_needed" in checks.loc[key, "reason"]
+        # beta = 50: both carried by paths of probability ~e^-100 (relative variances ~1e88, 1e132)
+        if beta == 50.0:
+            assert checks.loc[("integral_ft", "entropy_production"), "verdict"] == "inconclusive"
+            assert checks.loc[("jarzynski", "work"), "verdict"] == "inconclusive"
 
 
 def test_an_undriven_system_never_fails():
