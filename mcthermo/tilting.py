@@ -308,23 +308,30 @@ def auto_ladder(spec, observable: str, target: float, direction: str = "forward"
 
 def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     """The ``Tilted`` model of ``mt.sample(..., tilt=...)``: a dict {observable: s or [s, ...]}, or
-    "auto" (see the module docstring)."""
+    "auto" (see the module docstring).  Jump systems (``OpenSystem``, ``FloquetSystem``) get the
+    proposal-unravelling engine ``systems.open_tilting.JumpTilted``."""
     if isinstance(tilt, Tilted):
         return tilt
+    engine = Tilted
+    if hasattr(spec, "kernel_tables"):
+        from .systems.open_tilting import JumpTilted as engine
     if tilt == "auto":
         beta = jarzynski_beta(spec)
         observable, row, target = (("work", "jarzynski", beta) if beta is not None
                                    else ("entropy_production", "integral_ft", 1.0))
         rungs, relative = auto_ladder(spec, observable, target)
+        if engine is not Tilted:  # the exact-Doob figure: a guide only for a proposal unravelling
+            relative = None
         if not quiet:
-            print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}; a-priori relative "
-                  f"variance of the reweighted estimator G(s)G(2*{target:g}-s)/G({target:g})^2 - 1 = "
-                  f"{relative:.3g}", file=sys.stderr)
-        return Tilted(spec, observable, rungs, (row, float(target)), relative)
+            variance = ("" if relative is None else f"; a-priori relative variance of the reweighted "
+                        f"estimator G(s)G(2*{target:g}-s)/G({target:g})^2 - 1 = {relative:.3g}")
+            print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}{variance}",
+                  file=sys.stderr)
+        return engine(spec, observable, rungs, (row, float(target)), relative)
     if not isinstance(tilt, dict) or len(tilt) != 1:
         raise ValueError(f'tilt must be "auto" or one {{observable: s or [s, ...]}} (got {tilt!r})')
     (observable, tilts), = tilt.items()
-    return Tilted(spec, observable, tuple(np.atleast_1d(tilts)))
+    return engine(spec, observable, tuple(np.atleast_1d(tilts)))
 
 
 def parse_tilt(text: str):
