@@ -316,7 +316,7 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     if hasattr(spec, "kernel_tables"):
         from .systems.open_tilting import JumpTilted as engine
     if tilt == "auto":
-        beta = jarzynski_beta(spec)
+        beta = jarzynski_beta(spec) if engine is Tilted else engine.jarzynski_beta(spec)
         observable, row, target = (("work", "jarzynski", beta) if beta is not None
                                    else ("entropy_production", "integral_ft", 1.0))
         rungs, relative = auto_ladder(spec, observable, target)

@@ -71,15 +71,20 @@ def bare(system: OpenSystem, pieces=None, initial=None) -> OpenSystem:
                       energy_units={b: u for b, u in units.items() if u is not None and u > 0})
 
 
-#: largest condition number of a gauge l: beyond it the plain rate rescaling (l = 1) is used
-MAX_GAUGE_CONDITION = 1e12
+#: every piece is split into this many equal sub-pieces, each with its own Doob gauge
+SUBPIECES = 4
+#: smallest eigenvalue of a gauge relative to its largest (smaller ones are raised to it)
+GAUGE_FLOOR = 1e-12
 
 
-def doob_gauge(piece, increments, s: float) -> np.ndarray:
-    """The leading eigenmatrix l > 0 of the adjoint tilted generator of ``piece``,
-    L_s^dag(X) = i[H, X] + sum_k (e^{-s a_k} L_k^dag X L_k - {L_k^dag L_k, X} / 2) = theta X, scaled
-    to max eigenvalue 1 (the backward function of the long-time Doob transform); the identity when
-    it is not positive definite and well conditioned (a reducible piece)."""
+def split(pieces, parts: int = SUBPIECES) -> list[Piece]:
+    """Each piece as ``parts`` equal consecutive pieces (the same process)."""
+    return [Piece(p.hamiltonian, p.channels, p.duration / parts) for p in pieces for _ in range(parts)]
+
+
+def _adjoint_generator(piece, increments, s: float) -> np.ndarray:
+    """L_s^dag(X) = i[H, X] + sum_k (e^{-s a_k} L_k^dag X L_k - {L_k^dag L_k, X} / 2) on row-major
+    vec(X): the adjoint tilted generator of one piece."""
     h = piece.hamiltonian
     d = h.shape[0]
     identity = np.eye(d)
@@ -88,41 +93,65 @@ def doob_gauge(piece, increments, s: float) -> np.ndarray:
         - 0.5 * np.kron(gamma, identity) - 0.5 * np.kron(identity, gamma.T)
     for c, a in zip(piece.channels, increments):
         adjoint = adjoint + math.exp(-s * a) * np.kron(c.operator.conj().T, c.operator.T)
-    values, vectors = np.linalg.eig(adjoint)
-    x = vectors[:, int(np.argmax(values.real))].reshape(d, d)
-    x = x * np.exp(-1j * np.angle(np.trace(x)))
-    gauge = (x + x.conj().T) / 2
-    spectrum = np.linalg.eigvalsh(gauge)
-    if not spectrum[0] > 0 or spectrum[-1] / spectrum[0] > MAX_GAUGE_CONDITION:
-        return identity.astype(complex)
-    return gauge / spectrum[-1]
+    return adjoint
 
 
-def _power(matrix, exponent):
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * values**exponent) @ vectors.conj().T
+def backward_functions(system, pieces, increments, definition, s: float):
+    """(gauges, ln <i|B(0)|i>): the exact backward function B(t) of the tilt, B(T) = sum_j e^{-s y(j)}
+    |j><j| (the final measurement; 1 without it), dB/dt = -L_s^dag B, at the midpoint of every piece
+    (Hermitian part, scaled to largest eigenvalue 1, eigenvalues below GAUGE_FLOOR raised: the gauge
+    l_n) and at time 0 for the start states i (log space: the start law of the exact Doob transform
+    is p0(i) e^{-s x(i)} <i|B(0)|i> / G(s))."""
+    d = system.dimension
+    if system.measure_energy and definition.final is not None:
+        _, vectors = tilted.final_basis(system)
+        with np.errstate(invalid="ignore"):
+            log_y = np.where(np.isnan(definition.final), -np.inf, -s * np.nan_to_num(definition.final))
+        scale = log_y.max()
+        backward = (vectors * np.exp(log_y - scale)) @ vectors.conj().T
+    else:
+        scale, backward = 0.0, np.eye(d, dtype=complex)
+    gauges = []
+    for piece, a in zip(reversed(pieces), reversed(increments)):
+        generator = _adjoint_generator(piece, a, s)
+        for half in range(2):
+            c, propagator = generating.scaled_exponential(generator, piece.duration / 2)
+            backward = (propagator @ backward.ravel()).reshape(d, d)
+            size = float(np.abs(backward).max())
+            backward, scale = backward / size, scale + c + math.log(size)
+            if half == 0:
+                values, vectors = np.linalg.eigh((backward + backward.conj().T) / 2)
+                values = np.maximum(values / values.max(), GAUGE_FLOOR) if values.max() > 0 else np.ones(d)
+                gauges.append((vectors, values))
+    _, vectors = tilted.log_start(system)
+    diagonal = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), backward, vectors))
+    with np.errstate(divide="ignore"):
+        log_start = np.where(diagonal > 0, np.log(np.where(diagonal > 0, diagonal, 1.0)), -np.inf) + scale
+    return gauges[::-1], log_start
 
 
 def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
-    """The proposal system of tilt s of ``observable`` (see the module docstring): per piece n,
-    L'_k = e^{-s a_k / 2} l_n^{1/2} L_k l_n^{-1/2} (``doob_gauge``) with the same Hamiltonian, and the
-    start q0(i) ∝ p0(i) e^{-s x(i)} <i|l_0|i>."""
+    """The proposal system of tilt s of ``observable`` (see the module docstring): every piece split
+    into SUBPIECES, in sub-piece n L'_k = e^{-s a_k / 2} l_n^{1/2} L_k l_n^{-1/2} with the same
+    Hamiltonian (l_n: the exact backward function at its midpoint, ``backward_functions``), and the
+    start law of the exact Doob transform q0(i) ∝ p0(i) e^{-s x(i)} <i|B(0)|i>."""
     definition = generating.counted(system, observable)
-    pieces, gauges = [], []
-    for piece, increments in zip(system.pieces, definition.increments):
-        gauge = doob_gauge(piece, increments, s)
-        root, inverse_root = _power(gauge, 0.5), _power(gauge, -0.5)
-        gauges.append(gauge)
-        pieces.append(Piece(piece.hamiltonian, [
-            Channel(c.name, math.exp(-s * a / 2) * (root @ c.operator @ inverse_root), c.energy, c.bath,
-                    c.particles) for c, a in zip(piece.channels, increments)], piece.duration))
+    pieces = split(system.pieces)
+    increments = [a for a in definition.increments for _ in range(SUBPIECES)]
+    gauges, log_backward = backward_functions(system, pieces, increments, definition, s)
+    tilted_pieces = []
+    for piece, a, (vectors, values) in zip(pieces, increments, gauges):
+        root = (vectors * np.sqrt(values)) @ vectors.conj().T
+        inverse_root = (vectors / np.sqrt(values)) @ vectors.conj().T
+        tilted_pieces.append(Piece(piece.hamiltonian, [
+            Channel(c.name, math.exp(-s * k / 2) * (root @ c.operator @ inverse_root), c.energy, c.bath,
+                    c.particles) for c, k in zip(piece.channels, a)], piece.duration))
     log_p0, vectors = tilted.log_start(system)
-    start = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), gauges[0], vectors))
     x = np.zeros(len(log_p0)) if definition.initial is None else np.nan_to_num(definition.initial)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_q = np.where(np.isfinite(log_p0), log_p0 - s * x + np.log(start), -np.inf)
+    with np.errstate(invalid="ignore"):
+        log_q = np.where(np.isfinite(log_p0), log_p0 - s * x + log_backward, -np.inf)
     q = np.exp(log_q - logsumexp(log_q))
-    return bare(system, pieces, (vectors * q) @ vectors.conj().T)
+    return bare(system, tilted_pieces, (vectors * q) @ vectors.conj().T)
 
 
 def _log_start(system: OpenSystem) -> np.ndarray:
@@ -162,6 +191,11 @@ class JumpTilted(Tilted):
         object.__setattr__(self, "tilts", tilts)
         generating.counted(self.spec, self.observable)  # ValueError naming a missing observable
 
+    @staticmethod
+    def jarzynski_beta(system) -> float | None:
+        """beta of the Jarzynski row when ``system`` states it (``_declared_rows``), else None."""
+        return next((beta for check, _, beta, _ in _declared_rows(system) if check == "jarzynski"), None)
+
     # --- the ensembles (computed once) ---------------------------------------------------------
     def _cached(self, key, compute):
         cache = self.__dict__.setdefault("_derived", {})
@@ -172,7 +206,7 @@ class JumpTilted(Tilted):
     @property
     def systems(self) -> list[OpenSystem]:
         """The plain system (bare) and one proposal per tilt."""
-        return self._cached("systems", lambda: [bare(self.spec)] + [
+        return self._cached("systems", lambda: [bare(self.spec, split(self.spec.pieces))] + [
             proposal(self.spec, self.observable, s) for s in self.tilts])
 
     @property
