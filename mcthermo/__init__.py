@@ -12,7 +12,7 @@ the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
     run.save("data/x"); mt.read("data/x")
     mt.jarzynski(work_samples, beta=1.0)   # estimators on anyone's data
 """
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 #: the sign convention recorded in every run.json (spec generic.md G0)
 HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"
@@ -24,7 +24,9 @@ from .run import Collection, Run, read
 from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
-from .systems.open_system import Channel, OpenSystem, Piece, davies_channels, gibbs_state
+from .systems.floquet import Coupling, FloquetSystem
+from .systems.open_system import (Channel, LocalJumpWarning, OpenSystem, Piece, davies_channels,
+                                  gibbs_state)
 from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
 from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynski
@@ -32,9 +34,9 @@ from .validation import validate
 from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
 
-__all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "DirectionResults",
-           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "GoldenRuleLimit",
-           "LandauZener", "LandauZenerValidityWarning", "MCThermoFileError", "Observable",
+__all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "Coupling", "DirectionResults",
+           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "GoldenRuleLimit",
+           "LandauZener", "LandauZenerValidityWarning", "LocalJumpWarning", "MCThermoFileError", "Observable",
            "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
            "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",
            "gibbs_state", "golden_rule_limit", "jarzynski", "read", "sample", "sample_paths", "validate"]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .models.base import STREAMS
-from .models.chain import TwoStateChain
+from .model import STREAMS
+from .systems.two_state_chain import TwoStateChain
 from .results import Results
 from .tables import build
 from .validation import validate

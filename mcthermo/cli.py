@@ -16,11 +16,13 @@ import pandas as pd
 
 from . import __version__
 from . import validation as validate_cli
+from .compile_notice import compile_notice
 from .exact import cli as exact_cli
 from .io import MCThermoFileError
 from .loader import is_reference, load_model
+from .exact.effort import reporting
 from .models import MODELS
-from .options import in_user_words, option_names
+from .options import in_user_words, option_names, whole_number
 from .run import read, tally, verdict_table, verdicts
 
 #: the sample sub-command that takes a user-defined system instead of a model name
@@ -35,9 +37,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(parser):
-    parser.add_argument("--trajectories", type=int, default=100_000,
-                        help="trajectories per direction (default 100000)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed, 0 .. 2**63-1 (default 0)")
+    parser.add_argument("--trajectories", type=whole_number, default=100_000,
+                        help="trajectories per direction (default 100000; 1e5 allowed)")
+    parser.add_argument("--seed", type=whole_number, default=0, help="run seed, 0 .. 2**63-1 (default 0)")
     parser.add_argument("--out", help="run directory (default data/runs/<model>-<run id>)")
     parser.add_argument("--reverse", action="store_true", help="also sample the reverse protocol")
     parser.add_argument("--save-samples", action="store_true",
@@ -50,8 +52,10 @@ def _add_run_options(parser):
 
 def _add_execution_options(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no verdict table")
-    parser.add_argument("--workers", type=int, help="Numba threads (default: all cores)")
-    parser.add_argument("--chunk-size", type=int,
+    parser.add_argument("--yes", action="store_true",
+                        help="run even when the up-front estimate exceeds 24 h (otherwise refused)")
+    parser.add_argument("--workers", type=whole_number, help="Numba threads (default: all cores)")
+    parser.add_argument("--chunk-size", type=whole_number,
                         help="trajectories per chunk (checkpoint granularity; results do not depend on it)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
@@ -62,10 +66,18 @@ def _add_execution_options(parser):
 def _has_options(model) -> bool:
     """Whether a model class declares command-line options (field metadata or its own
     add_arguments)."""
-    from .models.base import Model
+    from .model import Model
     from .options import option_fields
 
     return bool(option_fields(model)) or model.add_arguments.__func__ is not Model.add_arguments.__func__
+
+
+def _python_only(name: str, model) -> str:
+    """What ``mcthermo sample <name>`` says for a model written in Python (no options): how to
+    sample one from a file, with the model's example."""
+    return (f"{name} has no command-line options: an mt.{model.__name__} is written in Python. Put it in "
+            f"a file and run mcthermo sample {FROM_FILE} (NAME an instance or a function returning one), "
+            f"e.g.\n{model.command_line_example}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="sample a model and write its tables")
     models = sample.add_subparsers(dest="model", required=True, parser_class=_Parser)
     for name, model in MODELS.items():
-        if not _has_options(model):  # defined in Python only: mcthermo sample FILE.py:NAME
+        if not _has_options(model):  # defined in Python only: its help is how to sample one
+            models.add_parser(name, help=f"(defined in Python: mcthermo sample {FROM_FILE} with an "
+                                         f"mt.{model.__name__})", description=_python_only(name, model),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
             continue
         sub = models.add_parser(name, help=(model.__doc__ or "").strip().splitlines()[0])
         model.add_arguments(sub)
@@ -148,7 +163,7 @@ def _sample(args) -> int:
 
 def _execution(args) -> dict:
     return {"chunk_size": args.chunk_size, "workers": args.workers, "progress": not args.quiet,
-            "scheduler": args.scheduler or args.dask}
+            "scheduler": args.scheduler or args.dask, "yes": args.yes}
 
 
 def _run(args) -> int:
@@ -242,14 +257,20 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = _route_user_model(_attach_negative_values(argv))
+    model = MODELS.get(argv[1]) if len(argv) >= 2 and argv[0] == "sample" else None
+    if model is not None and not _has_options(model) and not {"-h", "--help"} & set(argv):
+        print(f"mcthermo: error: {_python_only(argv[1], model)}", file=sys.stderr)
+        return 2
     try:
-        args = parser.parse_args(_route_user_model(_attach_negative_values(argv)))
+        args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return int(exit_.code or 0)
     handler = {"sample": _sample, "run": _run, "check": _check, "plot": _plot, "report": _report,
                "demo": _demo, "exact": exact_cli.run, "validate": validate_cli.run}[args.command]
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), reporting(not getattr(args, "quiet", False)), \
+                compile_notice(enabled=not getattr(args, "quiet", False)):
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
             return handler(args)

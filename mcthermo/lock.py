@@ -20,9 +20,13 @@ def run_lock(directory: Path):
     """Hold the lock of ``directory`` (created if needed) or refuse at once if another process
     holds it."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:  # a read-only place, a path below /proc, a missing mount
+        raise MCThermoFileError(f"--out {directory}: cannot write there ({error.strerror}: "
+                                f"{error.filename})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

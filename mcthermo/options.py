@@ -4,7 +4,8 @@ A field declares its option with ``field(default=..., metadata=option("inverse t
 "> 0"))``; ``add_field_options`` turns every such field into ``--field-name`` with the help text,
 allowed range and default, ``field_values`` collects the parsed values, and ``option_names`` maps a
 field name back to the option the user typed, so error messages speak the user's words.  Lists are
-comma-separated numbers, parsed by the one list parser ``numbers``.
+comma-separated numbers, parsed by the one list parser ``numbers``; integers by ``whole_number``
+(1e5 allowed, 1.5 refused).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import math
 import re
+from decimal import Decimal, InvalidOperation
 
 
 def option(help: str, range: str | None = None, *, kind: str | None = None, group: str | None = None,
@@ -28,6 +30,18 @@ def numbers(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in str(text).split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def whole_number(text: str) -> int:
+    """The one integer parser: digits, or scientific notation of an integer (1e5, 2.5e6); 1.5 and
+    1e-3 are refused."""
+    try:
+        value = Decimal(str(text).strip().replace("_", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected an integer (1e5 allowed), got {text!r}") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected an integer (1e5 allowed), got {text!r}")
+    return int(value)
 
 
 def option_name(field_name: str) -> str:
@@ -50,7 +64,7 @@ def _kind(field) -> str:
     return "float"
 
 
-_TYPES = {"float": float, "int": int, "numbers": numbers, "text": str}
+_TYPES = {"float": float, "int": whole_number, "numbers": numbers, "text": str}
 
 
 def _default_text(field) -> str:
@@ -78,7 +92,9 @@ def add_field_options(parser, cls) -> None:
         meta = field.metadata
         where = parser
         if meta.get("group"):
-            where = groups.setdefault(meta["group"], parser.add_mutually_exclusive_group())
+            if meta["group"] not in groups:  # one group per name (an empty group breaks --help)
+                groups[meta["group"]] = parser.add_mutually_exclusive_group()
+            where = groups[meta["group"]]
         bound = f"; {meta['range']}" if meta.get("range") else ""
         where.add_argument(option_name(field.name), dest=field.name, type=_TYPES[_kind(field)],
                            default=None, metavar=field.name.upper(),

@@ -140,18 +140,21 @@ class SecondLaw:
 class DirectionResults:
     """Everything declared for one direction ("forward" or "reverse").
 
-    jarzynski: (beta, expected free-energy change of this direction) checked on observable "work";
-    integral_ft: the exact ln<e^{-sigma}> checked on observable "entropy_production", or a string
+    jarzynski: (beta, expected free-energy change of this direction) checked on observable "work",
+    or a string saying why the check does not apply (a row saying so is written); integral_ft: the exact ln<e^{-sigma}> checked on observable "entropy_production", or a string
     saying why the check does not apply (a row saying so is written); expectations, exact_counts
-    and second_laws: one check row each.
+    and second_laws: one check row each.  no_exact_reference: why this direction has no exact
+    references (the spec's ``exact=False``): the rows of observables without an exact answer, and
+    of expectation values, are "not applicable" with this reason.
     """
 
     observables: list[Observable]
-    jarzynski: tuple[float, float] | None = None
+    jarzynski: tuple[float, float] | str | None = None
     integral_ft: float | str | None = None
     expectations: list[Expectation] = field(default_factory=list)
     exact_counts: list[ExactCount] = field(default_factory=list)
     second_laws: list[SecondLaw] = field(default_factory=list)
+    no_exact_reference: str | None = None
 
     def observable(self, name: str) -> Observable | None:
         return next((o for o in self.observables if o.name == name), None)

@@ -189,3 +189,31 @@ def atom_log_variances(solved: Reweighted, inverse, atoms: int) -> np.ndarray:
     reached = log_mass > -np.inf
     out[reached] = _theta(gram[reached], solved.sizes)
     return out
+
+
+def atom_log_covariance(solved: Reweighted, inverse, atoms: int, chosen) -> np.ndarray:
+    """Covariance matrix of ln p(atom) for the atoms ``chosen`` (each reached), from the data: the
+    atoms' indicator states added together to the Gram matrix, their covariances relative to the
+    plain ensemble (Cov(ln p_a, ln p_b) = Theta_ab - Theta_a0 - Theta_0b + Theta_00)."""
+    chosen = np.asarray(chosen, dtype=np.intp)
+    weights = solved.counts.sum(axis=0).astype(np.float64)
+    keep, w, log_d = _weights(solved.tilts, solved.x, solved.sizes, solved.log_g, solved.log_p, weights)
+    atom = np.asarray(inverse)[keep]
+    log_mass = np.full(atoms, -np.inf)
+    np.logaddexp.at(log_mass, atom, solved.log_p[keep])
+    column = np.full(atoms, -1)
+    column[chosen] = np.arange(chosen.size)
+    mine = column[atom] >= 0
+    wa = np.zeros((w.shape[0], chosen.size))
+    wa[np.flatnonzero(mine), column[atom[mine]]] = (np.exp(-log_mass[atom[mine]] - log_d[mine])
+                                                   * np.sqrt(weights[keep][mine]))
+    full = np.hstack([w, wa])
+    k = solved.tilts.size
+    eigenvalues, v = np.linalg.eigh(full.T @ full)
+    sigma = np.sqrt(np.clip(eigenvalues, 0.0, None))
+    n = np.concatenate([solved.sizes, np.zeros(chosen.size)])
+    vs = v * sigma[None, :]
+    inner = np.eye(sigma.size) - vs.T @ (n[:, None] * vs)
+    theta = vs @ np.linalg.pinv(inner, rcond=1e-12, hermitian=True) @ vs.T
+    block = theta[k:, k:]
+    return block - theta[k:, 0][:, None] - theta[0, k:][None, :] + theta[0, 0]

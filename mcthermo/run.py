@@ -44,11 +44,17 @@ def fingerprint(ident: dict) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
+def system_id(parameters: dict) -> str:
+    """The fingerprint of a spec's parameters (16 hex digits): the tables' ``system_id``."""
+    return fingerprint(parameters)[:16]
+
+
 def run_info(spec, seed, trajectories, reverse) -> dict:
     ident = identity(spec, seed, trajectories, reverse)
     from . import HEAT_CONVENTION
 
-    return {**ident, "run_id": fingerprint(ident)[:16], "version": _version(),
+    return {**ident, "run_id": fingerprint(ident)[:16], "system_id": system_id(ident["parameters"]),
+            "version": _version(),
             "heat_convention": HEAT_CONVENTION,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
@@ -66,8 +72,12 @@ def describe_difference(old: dict, new: dict) -> str:
 
 
 def decorate(frame: pd.DataFrame, info: dict) -> pd.DataFrame:
-    """Prefix model, run_id and the parameter columns so tables of many runs concatenate."""
-    columns = {"model": info["model"], "run_id": info["run_id"], **info["parameters"]}
+    """Prefix model, run_id, system_id and the model's scalar parameter columns
+    (``Model.table_parameters``) so tables of many runs concatenate; the whole system stays in
+    run.json (and the tables' schema metadata), once."""
+    parameters = info["parameters"]
+    columns = {"model": info["model"], "run_id": info["run_id"], "system_id": system_id(parameters),
+               **MODELS[info["model"]].table_parameters(parameters)}
     prefix = pd.DataFrame({key: [value] * len(frame) for key, value in columns.items()},
                           index=frame.index)
     return pd.concat([prefix, frame.drop(columns=[c for c in columns if c in frame])], axis=1)

@@ -21,20 +21,27 @@ import numba
 import numpy as np
 import pandas as pd
 
-from . import io
+from . import blas, io
 from .chunks import Merger, chunk_name, chunk_task, parse_chunk_name, plan_chunks
+from .exact.effort import duration
 from .lock import LOCK_FILE, run_lock
 from .run import Run, decorate, describe_difference, fingerprint, identity_of, read_run, run_info
 from .tables import build
 
 #: default work per chunk, in random draws (about a second of kernel time)
 CHUNK_STEPS = 2**29
+#: the up-front cost model of a run: random draws (``steps_per_trajectory``) per second and thread
+DRAWS_PER_SECOND = float(CHUNK_STEPS)
+#: longest run accepted without ``yes=True`` / ``--yes`` (by the up-front estimate)
+MAX_RUN_SECONDS = 24 * 3600.0
 MAX_SEED = 2**63 - 1
 #: trajectory indices are signed 64-bit integers in the kernels
 MAX_TRAJECTORIES = 2**63 - 1
 
 
 def _positive_int(name, value, minimum=1, maximum=MAX_TRAJECTORIES, bound="2**63 - 1"):
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        value = int(value)  # 1e5 is an integer written as a float; 1.5 and 1e-3 are not
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
     if value > maximum:
@@ -52,12 +59,14 @@ def resolve_chunk_size(spec, chunk_size: int | None) -> int:
 
 @contextlib.contextmanager
 def numba_threads(workers: int | None):
-    """Run with ``workers`` Numba threads and restore the previous count afterwards."""
+    """Run with ``workers`` Numba threads (default: the current count), the BLAS of the exact
+    references with as many (``blas.py``), and restore both afterwards."""
     previous = numba.get_num_threads()
     if workers is not None:
         numba.set_num_threads(workers)
     try:
-        yield
+        with blas.limited(numba.get_num_threads()):
+            yield
     finally:
         numba.set_num_threads(previous)
 
@@ -153,18 +162,31 @@ def _label_samples(rows: pd.DataFrame, info: dict, direction: str) -> pd.DataFra
     return rows
 
 
+def expected_seconds(spec, trajectories: int, directions: int, threads: int) -> float:
+    """Up-front estimate of a run's sampling time: its random draws (``steps_per_trajectory``) at
+    ``DRAWS_PER_SECOND`` per thread."""
+    draws = float(trajectories) * directions * max(spec.steps_per_trajectory(), 1.0)
+    return draws / (DRAWS_PER_SECOND * max(threads, 1))
+
+
 def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=None,
            chunk_size: int | None = None, workers: int | None = None, save_samples: bool = False,
-           progress: bool = False, scheduler: str | None = None, tilt=None) -> Run:
+           progress: bool = False, scheduler: str | None = None, yes: bool = False, tilt=None) -> Run:
     """Sample ``trajectories`` trajectories of ``spec`` (forward, and reverse if asked).
 
     out: run directory (resumable; see io.py); chunk_size: trajectories per chunk (results do not
-    depend on it); workers: Numba threads (restored afterwards); save_samples: keep per-trajectory
-    rows; progress: bar on stderr; scheduler: a Dask scheduler address or "local" for a LocalCluster.
+    depend on it); workers: Numba threads (restored afterwards; the exact references' BLAS uses as
+    many); save_samples: keep per-trajectory rows; progress: bar on stderr (a terminal) and, after
+    the first chunk, one line with the speed and the expected end (any stderr); scheduler: a Dask
+    scheduler address or "local" for a LocalCluster; yes: run even when the up-front estimate
+    (``expected_seconds``) exceeds ``MAX_RUN_SECONDS`` (24 h), which is otherwise refused.
     tilt: {observable: s or [s, ...]} or "auto" -- also sample the tilted laws P e^{-sX}/G(s) and
     reweight (``mcthermo.tilting``; chains and stroke protocols).
     Every option and the feasibility of the exact tables are checked before anything is written.
     """
+    if not callable(getattr(spec, "check_tables_feasible", None)):
+        raise ValueError(f"spec must be a model instance such as mt.Staircase(...) or mt.Strokes(...) "
+                         f"(got {type(spec).__name__})")
     if tilt is not None:
         from .tilting import tilted_spec
 
@@ -175,13 +197,24 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     if workers is not None:
         _positive_int("workers", workers, maximum=numba.config.NUMBA_NUM_THREADS,
                       bound=f"{numba.config.NUMBA_NUM_THREADS} on this machine")
-    spec.check_tables_feasible()
+    with numba_threads(workers):
+        spec.check_tables_feasible()
     chunk_size = resolve_chunk_size(spec, chunk_size)
     info = run_info(spec, seed, trajectories, reverse)
     directions = spec.directions(reverse)
+    threads = workers or numba.get_num_threads()
+    seconds = expected_seconds(spec, trajectories, len(directions), threads)
+    if seconds > MAX_RUN_SECONDS and not yes:
+        raise ValueError(f"--trajectories {trajectories:,}: about {duration(seconds)} of sampling "
+                         f"expected ({trajectories * len(directions):,} trajectories x "
+                         f"{spec.steps_per_trajectory():.3g} random draws at ~{DRAWS_PER_SECOND:.2g} "
+                         f"per second on {threads} threads; limit {duration(MAX_RUN_SECONDS)}); "
+                         "pass --yes (mt.sample(..., yes=True)) to run it anyway")
     if out is None:
         with numba_threads(workers):
             return _sample(spec, info, directions, chunk_size, save_samples, progress, scheduler)
+    if not isinstance(out, (str, Path)):
+        raise ValueError(f"out must be a directory path (got {type(out).__name__})")
     out = Path(out)
     _check_out(out, info, save_samples)
     with _claimed(out), numba_threads(workers):
@@ -253,6 +286,7 @@ def _sample(spec, info, directions, chunk_size, save_samples, progress, schedule
                     samples.append(rows)
                 mergers[direction].add(first, accumulator)
                 meter.advance(count)
+                meter.estimate_once()
                 stop_if_interrupted()
         finally:
             meter.close()
@@ -314,11 +348,27 @@ def _interrupt_between_chunks():
 
 class Progress:
     """A one-line progress bar on stderr (terminals only): fraction, trajectories per second, ETA
-    (both measured on the trajectories sampled in this session, not those resumed from disk)."""
+    (both measured on the trajectories sampled in this session, not those resumed from disk); and,
+    after the first chunk, one line with the speed and the expected end on any stderr (a log)."""
 
     def __init__(self, label: str, total: int, enabled: bool):
         self.label, self.total, self.enabled = label, total, enabled and sys.stderr.isatty()
+        self.log = enabled and not sys.stderr.isatty()
         self.done, self.start, self.started_with = 0, time.perf_counter(), 0
+
+    def estimate_once(self):
+        """After the first chunk sampled here: '<label>: 1.2e+06 trajectories/s after the first
+        chunk; expected end in 3.4 h (at 2026-01-01 12:00 UTC)', once, where no bar shows it."""
+        if not self.log or self.done == self.started_with or self.done == self.total:
+            return
+        self.log = False
+        elapsed = time.perf_counter() - self.start
+        rate = (self.done - self.started_with) / elapsed if elapsed > 0 else float("inf")
+        left = (self.total - self.done) / rate
+        end = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time.time() + left))
+        print(f"mcthermo: {self.label}: {rate:.3g} trajectories/s after the first chunk "
+              f"({self.done - self.started_with:,} of {self.total:,}); expected end in "
+              f"{duration(left)} (at {end})", file=sys.stderr)
 
     def advance(self, trajectories: int, resumed: bool = False):
         self.done += trajectories

@@ -107,7 +107,12 @@ def _builder(path: Path, model):
         raise ValueError(f"{path}: model must be one of {', '.join(MODELS)} or FILE.py:FACTORY "
                          f"(got {model!r})")
     cls = MODELS[model]
-    defaults = cls().parameters()
+    try:
+        defaults = cls().parameters()
+    except (TypeError, ValueError):  # no defaults: a system written in Python (mt.Strokes, mt.OpenSystem)
+        raise ValueError(f"{path}: model {model!r} is written in Python: sweep it with model = "
+                         f"\"FILE.py:FACTORY\", FACTORY a function of the swept parameters returning an "
+                         f"mt.{cls.__name__}") from None
     return (lambda parameters: cls.from_parameters({**defaults, **parameters})), defaults
 
 

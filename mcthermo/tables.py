@@ -37,7 +37,11 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
             if observable.histogrammed:
                 histogram.append(histogram_rows(direction, observable))
             summary.append(summary_row(direction, observable))
-            rows += [observable_check(name, direction, observable) for name in observable.checks]
+            if declared.no_exact_reference and observable.exact_moments() is None and not observable.has_law:
+                rows += [_checks.not_applicable(name, direction, observable.name, declared.no_exact_reference)
+                         for name in observable.checks]
+            else:
+                rows += [observable_check(name, direction, observable) for name in observable.checks]
         rows += theorem_rows(direction, declared)
     if isinstance(results.bar_crooks, str):
         rows += [_checks.not_applicable(check, "both", "work", results.bar_crooks)
@@ -93,7 +97,9 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
     """Jarzynski, the integral fluctuation theorem, expectation values, exact identities and the
     second law of declared entropy-production series."""
     rows = []
-    if declared.jarzynski is not None:
+    if isinstance(declared.jarzynski, str):
+        rows.append(_checks.not_applicable("jarzynski", direction, "work", declared.jarzynski))
+    elif declared.jarzynski is not None:
         beta, free_energy_change = declared.jarzynski
         rows.append({**_checks.jarzynski_check(direction, declared.observable("work"), beta,
                                                free_energy_change), "beta": beta})
@@ -103,7 +109,8 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
     elif declared.integral_ft is not None:
         rows.append(_checks.integral_ft_check(direction, declared.observable("entropy_production"),
                                               declared.integral_ft))
-    rows += [_checks.expectation_check(expectation) for expectation in declared.expectations]
+    rows += [_checks.not_applicable(e.check, direction, e.observable, declared.no_exact_reference)
+             if declared.no_exact_reference else _checks.expectation_check(e) for e in declared.expectations]
     rows += [_checks.exact_count_check(count) for count in declared.exact_counts]
     rows += [_checks.second_law_check(direction, law.observable, law.entropy_production, law.times,
                                       binding=law.binding) for law in declared.second_laws]

@@ -39,8 +39,9 @@ class FreeEnergyEstimate(Estimate):
 
 
 def _check_beta(beta):
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta must be finite and positive (got {beta})")
+    if not (isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, bool)
+            and np.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be finite and positive (got {beta!r})")
 
 
 def _unique(values, counts):

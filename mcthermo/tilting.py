@@ -21,7 +21,12 @@ one, "X=s1,s2,...(reweighted)" for rows of the reweighted estimate):
 * ``reweighted``: the reweighted law of X per atom (columns direction, observable, value,
   probability, stderr, probability_exact), reaching the tails the tilts reach (1e-30 and below);
 * ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, judged by z-scores whose
-  stderr is the exact asymptotic MBAR variance (from the exact cell law; from the data without it).
+  stderr is the exact asymptotic MBAR variance (from the exact cell law; from the data without it);
+  with both directions a ``crooks`` row from the two reweighted work laws (``reweighted_crooks``).
+
+Protocols whose histogram box is too large to hold count histogram keys instead (float rows
+(key, count), exact below 2**53); their tilted ensembles are checked against the exact tilted mean
+and variance (no exact cell law there).
 
 ``tilt="auto"`` picks the ladder for the Jarzynski row (X = work, target s = beta, when the
 protocol starts in the Gibbs state of its one bath) or else the integral FT row (X = entropy
@@ -44,7 +49,7 @@ from scipy.optimize import brentq
 
 from . import checks as _checks
 from . import reweighting
-from .models.base import STREAMS, Model
+from .model import STREAMS, Model
 from .results import Observable, Results
 from .stats import Estimate, lattice_groups, log_group_sum
 
@@ -153,7 +158,7 @@ class Tilted(Model):
         plain = self.spec.results({direction: {key: value for key, value in accumulator.items()
                                                if not key.startswith(("tilted_", "keys_"))}
                                    for direction, accumulator in accumulators.items()})
-        ensembles, rows, laws = {}, [], []
+        ensembles, rows, laws, solutions = {}, [], [], {}
         for direction, accumulator in accumulators.items():
             if "keys_plain" in accumulator:
                 cells, counts = _key_counts([accumulator["keys_plain"]] + [accumulator[f"keys_{k}"]
@@ -182,6 +187,8 @@ class Tilted(Model):
                          for check, name in (("jarzynski", "work"), ("integral_ft", "entropy_production"))]
                 continue
             exact_g = np.concatenate([[0.0], log_g])
+            if "work" in values:
+                solutions[direction] = (solved, values["work"])
             laws.append(reweighted_law(direction, self.observable, x, solved, log_p, exact_g))
             if declared.jarzynski is not None and "work" in values:
                 beta, free_energy_change = declared.jarzynski
@@ -191,6 +198,10 @@ class Tilted(Model):
                 expected = self.spec.log_generating_function("entropy_production", 1.0, direction)
                 rows.append(reweighted_row("integral_ft", direction, "entropy_production",
                                            values["entropy_production"], 1.0, -expected, solved, log_p, exact_g))
+        if set(solutions) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+            beta, free_energy_change = plain.bar_crooks
+            rows.append({**reweighted_crooks(solutions["forward"], solutions["reverse"], beta,
+                                             free_energy_change), "beta": beta})
         label = tilt_label(self.observable, self.tilts) + "(reweighted)"
         for row in rows:
             row.update(tilt=label, relative_variance_apriori=self.relative_variance)
@@ -263,6 +274,39 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
     z = est.z(expected) if np.isfinite(expected) else np.nan
     judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source,
                              effective_sample_size=np.nan)
+    return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
+
+
+def reweighted_crooks(forward, reverse, beta, expected) -> dict:
+    """Crooks from the reweighted work laws of both directions (each (MBAR solution, work per cell)):
+    every work value W reached forward whose -W is reached in reverse gives
+    dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
+    dF, its stderr from the full MBAR covariance of the atoms' ln P in each direction (the shared
+    normalisation errors included; the directions are independent)."""
+    laws = []
+    for solved, work in (forward, reverse):
+        values, inverse = lattice_groups(work)
+        laws.append((solved, values, inverse, log_group_sum(inverse, solved.log_p, values.size)))
+    (f_solved, f_values, f_inverse, f_log), (r_solved, r_values, r_inverse, r_log) = laws
+    scale = max(1.0, float(np.abs(f_values).max(initial=0.0)))
+    where = np.searchsorted(r_values, -f_values)
+    where = np.clip(where, 0, max(r_values.size - 1, 0))
+    match = (r_values.size > 0) & (np.abs(r_values[where] + f_values) <= 1e-9 * scale)
+    pairs = np.flatnonzero(match & (f_log > -np.inf) & (r_log[where] > -np.inf))
+    n = int(f_solved.counts.sum() + r_solved.counts.sum())
+    if pairs.size == 0:
+        return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
+                           reason="no work value reached forward whose negative is reached in reverse")
+    partner = where[pairs]
+    covariance = (reweighting.atom_log_covariance(f_solved, f_inverse, f_values.size, pairs)
+                  + reweighting.atom_log_covariance(r_solved, r_inverse, r_values.size, partner)) / beta**2
+    estimates = f_values[pairs] - (f_log[pairs] - r_log[partner]) / beta
+    inverse_variance = 1.0 / np.maximum(np.diag(covariance), 1e-300)
+    c = inverse_variance / inverse_variance.sum()
+    est = Estimate.normal(float(c @ estimates), float(np.sqrt(max(c @ covariance @ c, 0.0))), n)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged("crooks", "both", "work", est, expected, z, stderr_source="data",
+                             atoms=int(pairs.size))
     return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
 
 

@@ -26,22 +26,40 @@ COLUMNS = ["check", "direction", "observable", "estimate", "stderr", "ci_low", "
            "p_value"]
 
 
+def _one_dimensional(name: str, data) -> np.ndarray:
+    """``data`` as a 1-d float array; ValueError naming ``name`` for anything else (a table, a 2-d
+    array, text): never flattened silently."""
+    if isinstance(data, pd.DataFrame):
+        raise ValueError(f"{name}: a table is not a list of work values; pass one column "
+                         f"(e.g. frame['work'])")
+    if isinstance(data, (str, bytes, dict)):
+        raise ValueError(f"{name}: expected work values (a 1-d array), got {type(data).__name__}")
+    try:
+        array = np.asarray(data.to_numpy() if isinstance(data, pd.Series) else data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a 1-d array of numbers (got {type(data).__name__} that is "
+                         "not one)") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-d array of work values or a (values, counts) pair "
+                         f"(got an array of shape {array.shape})")
+    return array
+
+
 def work_observable(name, data) -> Observable:
-    """Work samples as an Observable: an array or pandas Series of per-trajectory values, or a
-    (values, counts) histogram.  Raises ValueError naming ``name`` on empty or non-finite data."""
+    """Work samples as an Observable: a 1-d array or pandas Series of per-trajectory values, or a
+    (values, counts) histogram of two 1-d arrays.  Raises ValueError naming ``name`` on anything
+    else (2-d arrays, tables) and on empty or non-finite data."""
     if isinstance(data, tuple):
         if len(data) != 2:
             raise ValueError(f"{name}: give samples or a (values, counts) pair")
-        values = np.asarray(data[0], dtype=np.float64).ravel()
-        counts = np.asarray(data[1]).ravel()
+        values = _one_dimensional(f"{name} values", data[0])
+        counts = _one_dimensional(f"{name} counts", data[1])
         if counts.shape != values.shape:
             raise ValueError(f"{name}: values and counts need the same length")
         if np.any(counts < 0) or not np.all(np.equal(np.mod(counts, 1), 0)):
             raise ValueError(f"{name}: counts must be non-negative integers")
     else:
-        samples = np.asarray(data.to_numpy() if isinstance(data, pd.Series) else data,
-                             dtype=np.float64).ravel()
-        values, counts = np.unique(samples, return_counts=True)
+        values, counts = np.unique(_one_dimensional(name, data), return_counts=True)
     if values.size == 0 or counts.sum() == 0:
         raise ValueError(f"{name}: no work samples")
     if not np.all(np.isfinite(values[counts > 0])):
@@ -71,11 +89,12 @@ def validate(forward, reverse=None, *, beta, free_energy=None) -> pd.DataFrame:
     protocol when known.  Returns one row per check with the estimate, stderr, interval, z,
     verdict, reason and diagnostics (effective sample size, bias, overlap, trajectories needed).
     """
-    if not (isinstance(beta, (int, float, np.integer, np.floating)) and np.isfinite(beta)
-            and beta > 0):
+    if not (isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, bool)
+            and np.isfinite(beta) and beta > 0):
         raise ValueError(f"beta must be a finite positive number (got {beta!r})")
-    if free_energy is not None and not np.isfinite(free_energy):
-        raise ValueError(f"free_energy must be finite (got {free_energy!r})")
+    if free_energy is not None and not (isinstance(free_energy, (int, float, np.integer, np.floating))
+                                        and not isinstance(free_energy, bool) and np.isfinite(free_energy)):
+        raise ValueError(f"free_energy must be a finite number or None (got {free_energy!r})")
     beta = float(beta)
     work = {"forward": work_observable("forward", forward)}
     if reverse is not None:

@@ -14,7 +14,7 @@ import time
 import numba
 
 import mcthermo as mt
-from mcthermo.models.base import STREAMS
+from mcthermo.model import STREAMS
 
 
 def best(function, repeats):

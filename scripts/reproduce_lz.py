@@ -27,7 +27,7 @@ from scipy.special import logit
 
 import mcthermo as mt
 from mcthermo.exact import lz_comparison
-from mcthermo.models.base import STREAMS
+from mcthermo.model import STREAMS
 from mcthermo.models.landau_zener import LandauZener, crossing_entropy_production
 
 

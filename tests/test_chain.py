@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcthermo.checks import distribution_check
-from mcthermo.models.chain import TwoStateChain
+from mcthermo.systems.two_state_chain import TwoStateChain
 from mcthermo.results import Observable
 
 

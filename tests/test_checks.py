@@ -10,8 +10,8 @@ from mcthermo.calibration import checks_of
 from mcthermo.checks import (Z_THRESHOLD, bar_check, crooks_checks, distribution_check, exact_count_check,
                              expectation_check, integral_ft_check, mean_check, not_applicable,
                              second_law_check, variance_check)
-from mcthermo.models.base import STREAMS
-from mcthermo.models.chain import TwoStateChain
+from mcthermo.model import STREAMS
+from mcthermo.systems.two_state_chain import TwoStateChain
 from mcthermo.results import ExactCount, Expectation, Observable
 
 TRAJECTORIES = 1_000_000

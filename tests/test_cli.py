@@ -39,7 +39,7 @@ def test_check_exits_one_when_a_check_failed(tmp_path, capsys):
     (["--trajectories", "0"], "--trajectories must be an integer >= 1 (got 0)"),
     (["--trajectories", str(10**30)], "--trajectories must be <= 2**63 - 1"),
     (["--seed", "-3"], "--seed must be an integer in [0, 2**63 - 1]"),
-    (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
+    (["--steps", "abc"], "argument --steps: expected an integer (1e5 allowed), got 'abc'"),
     (["--chunk-size", "0"], "--chunk-size must be an integer >= 1 (got 0)"),
     (["--workers", "0"], "--workers must be an integer >= 1 (got 0)"),
     (["--dask", "remote"], "argument --dask: invalid choice: 'remote'"),

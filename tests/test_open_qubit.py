@@ -15,10 +15,12 @@ OPERATORS = {"-": np.array([[0, 0], [1, 0]], complex), "+": np.array([[0, 1], [0
 
 def as_open_system(qubit: mt.DrivenQubit) -> mt.OpenSystem:
     """H = quasi-energy operator diag(W/2, -W/2) on (|+>, |->); one channel per sideband
-    (physics.md C7) with L = sqrt(rate) s~op and energy n_L w_L + n_W W given to its bath."""
+    (physics.md C7) with L = sqrt(rate) s~op and energy n_L w_L + n_W W given to its bath, of which
+    the laser supplies drive_work = n_L w_L (the label check: energy = Bohr frequency n_W W +
+    drive_work)."""
     w = qubit.quasi_frequency
     channels = [mt.Channel(f"{bath}_{op}_{nl:+d}wL{nw:+d}W", np.sqrt(rate) * OPERATORS[op], energy,
-                           bath)
+                           bath, drive_work=nl * qubit.laser_frequency)
                 for (bath, op, nl, nw), rate, energy
                 in zip(CHANNELS, qubit.channel_rates(), qubit.channel_frequencies()) if rate > 0]
     s, x, y = qubit.initial_floquet()
@@ -70,3 +72,4 @@ def test_sampled_law_of_the_open_system_matches_the_driven_qubit_law(pair):
         expected_counts = observed.n * np.append(p[:cut], 1 - p[:cut].sum())
         statistic = ((pooled - expected_counts) ** 2 / expected_counts).sum()
         assert stats.chi2.sf(statistic, len(pooled) - 1) > 1e-3 / 3, name
+

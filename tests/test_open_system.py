@@ -111,12 +111,32 @@ def test_bad_channels():
 def test_lattice_units():
     system = maser_like()
     assert system.lattice_unit("hot") == pytest.approx(0.5, rel=1e-15)
-    irrational = maser_like(hamiltonian=np.diag([0.0, 1.0, np.sqrt(2)]),
-                            channels=mt.davies_channels(np.diag([0.0, 1.0, np.sqrt(2)]), A, "hot",
-                                                        0.5, lambda w: 0.2 * w)
-                            + mt.davies_channels(H, A, "cold", 2.0, lambda w: 0.1))
+    h_irrational = np.diag([0.0, 1.0, np.sqrt(2)])
+    irrational = maser_like(hamiltonian=h_irrational,
+                            channels=mt.davies_channels(h_irrational, A, "hot", 0.5, lambda w: 0.2 * w)
+                            + mt.davies_channels(h_irrational, A, "cold", 2.0, lambda w: 0.1))
     assert irrational.lattice_unit("hot") is None
     declared = maser_like(energy_units={"cold": 0.25})
     assert declared.lattice_unit("cold") == 0.25
     with pytest.raises(ValueError, match="energy unit 0.3 of bath 'cold' does not divide"):
         maser_like(energy_units={"cold": 0.3}).lattice_unit("cold")
+
+
+def test_channel_labels_are_checked_against_bohr_frequencies():
+    """energy = Bohr frequency + drive_work where L is an eigenoperator of H (refused otherwise,
+    naming channel, label and frequency); a non-eigenoperator channel warns once and is kept."""
+    h = np.diag([1.5, 0.25, -1.0])
+    down = np.outer([0, 0, 1], [1, 0, 0]).astype(complex)              # 1.5 -> -1.0: Delta = 2.5
+    with pytest.raises(ValueError, match=r"channel 'down' has energy label 2\.0.*Bohr frequency 2\.5"):
+        mt.Piece(h, [mt.Channel("down", down, 2.0, "b")], 1.0)
+    with pytest.raises(ValueError, match=r"channel 'side'.*Bohr frequency 2\.5 and drive_work 1\.0"):
+        mt.Piece(h, [mt.Channel("side", down, 2.5, "b", drive_work=1.0)], 1.0)
+    side = mt.Channel("side", down, 3.5, "b", drive_work=1.0)           # a sideband: 2.5 + 1.0
+    piece = mt.Piece(h, [side, mt.Channel("dephase", np.diag([1.0, 0, 0]), 0.0, "b")], 1.0)
+    assert mt.Channel.from_json(json.loads(json.dumps(side.to_json()))).drive_work == 1.0
+    assert piece.channels[0].energy == 3.5
+    local = np.outer([0, 1, 1], [1, 0, 0]) / np.sqrt(2)               # two Bohr frequencies
+    with pytest.warns(mt.LocalJumpWarning, match=r"'local'.*not an eigenoperator") as caught:
+        mt.Piece(h, [mt.Channel("local", local, 7.0, "b")], 1.0)
+        mt.Piece(h, [mt.Channel("local", local, 7.0, "b")], 2.0)
+    assert len(caught) == 1

@@ -28,6 +28,7 @@ def test_readme_script_then_command_line_example(tmp_path):
 @pytest.mark.parametrize("section, small", [
     ("## Your own open quantum system", {"10**5": "2000"}),
     ("## Your own stroke protocol", {"10**6": "20000"}),
+    ("## Your own periodically driven system (Floquet)", {"10**5": "4000"}),
 ])
 def test_readme_user_system_examples_run(section, small, tmp_path):
     """The README's worked examples of user-defined systems run as printed (fewer trajectories) and

@@ -64,3 +64,14 @@ def test_atom_variances_at_once_equal_one_state_at_a_time():
     at_once = reweighting.atom_log_variances(solved, inverse, 4)
     one_by_one = [solved.log_average_variance(np.where(inverse == a, 0.0, -np.inf)) for a in range(4)]
     np.testing.assert_allclose(at_once, one_by_one, rtol=1e-9)
+
+
+def test_atom_covariance_diagonal_equals_the_atom_variances():
+    counts = draw(np.random.default_rng(6))
+    solved = reweighting.solve(TILTS, X, counts)
+    inverse = np.arange(6)
+    covariance = reweighting.atom_log_covariance(solved, inverse, 6, [1, 3, 5])
+    np.testing.assert_allclose(np.diag(covariance), reweighting.atom_log_variances(solved, inverse, 6)[[1, 3, 5]],
+                               rtol=1e-8)
+    # ln p of two atoms share the normalisation: positively correlated here
+    assert covariance[0, 2] != 0.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mcthermo as mt
-from mcthermo.models.base import STREAMS
+from mcthermo.model import STREAMS
 from mcthermo.exact.strokes_dp import (StrokeChain, common_unit, energy_quanta, log_joint_pmf,
                                         log_tilted_average)
 from mcthermo.systems.bath import Bath
@@ -72,7 +72,6 @@ def empty(engine):
     (dict(particles=[0, 1, 2]), "particles must be 2 integers"),
     (dict(energy_unit=0.3), "energy_unit 0.3"),
     (dict(strokes=["quench"]), r"strokes\[0\] must be an mt.Quench"),
-    (dict(baths={"hot": HOT, "cold": Bath(beta=np.inf)}), "finite beta"),
 ])
 def test_bad_input_is_one_clear_value_error(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -441,7 +440,7 @@ def seed_staircase_chain(staircase, direction):
     """The staircase's chain as the seed model built it (before it compiled to strokes)."""
     from scipy.special import expit
 
-    from mcthermo.models.chain import TwoStateChain
+    from mcthermo.systems.two_state_chain import TwoStateChain
 
     spec = staircase if direction == "forward" else staircase.reverse()
     p, vacancy = spec.excitation_probabilities(), expit(spec.beta * spec.gaps())
@@ -470,7 +469,7 @@ def seed_landau_zener_chain(lz, direction, weights, unit):
     Fermi occupations, the work lattice ``weights`` of quantum ``unit`` (forward order)."""
     from scipy.special import expit
 
-    from mcthermo.models.chain import TwoStateChain
+    from mcthermo.systems.two_state_chain import TwoStateChain
 
     e, keep = lz.positions(direction), lz.keep_probabilities()
     weights = np.asarray(weights)

@@ -152,3 +152,37 @@ def test_protocols_too_large_for_a_histogram_count_keys_and_use_exact_tilted_mom
     # a wrong exact tilted mean is flagged
     shifted = (tilted[tilted.check == "mean"].estimate - tilted[tilted.check == "mean"].expected - 0.3)
     assert (np.abs(shifted / tilted[tilted.check == "mean"].stderr) > 5).all()
+
+
+def test_tilted_run_resumes_to_identical_tables_in_both_directions(tmp_path):
+    spec = mt.Staircase(steps=10)
+    out = tmp_path / "run"
+    first = mt.sample(spec, 40_000, 9, reverse=True, out=out, chunk_size=10_000, tilt={"work": [2.0, 4.0]})
+    for path in sorted((out / "chunks").glob("reverse-*"))[1:3]:
+        path.unlink()
+    (out / "reweighted.parquet").unlink()
+    again = mt.sample(spec, 40_000, 9, reverse=True, out=out, tilt={"work": [2.0, 4.0]})
+    for name in ("histogram", "summary", "checks", "reweighted"):
+        pd.testing.assert_frame_equal(first.tables[name], again.tables[name])
+    assert set(first.checks.direction) == {"forward", "reverse", "both"}
+    reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
+    assert set(reweighted.direction) == {"forward", "reverse", "both"} and (reweighted.verdict != "failed").all()
+
+
+def test_command_line_tilt(tmp_path):
+    from mcthermo import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["sample", "staircase", "--steps", "1", "--gap-start", "20", "--gap-end", "0.5",
+                     "--trajectories", "20000", "--tilt", "work=0.9,0.95", "--out", str(out), "--quiet"]) == 0
+    run = mt.read(out)
+    assert run.info["tilt"]["tilts"] == [0.9, 0.95] and "reweighted" in run.tables
+    assert rows(run, "jarzynski", "(reweighted)").verdict.item() == "passed"
+
+
+def test_crooks_from_the_reweighted_laws_of_both_directions():
+    spec = mt.Staircase(steps=10)
+    run = mt.sample(spec, 50_000, 1, reverse=True, tilt={"work": [1.0]})
+    row = rows(run, "crooks", "(reweighted)").iloc[0]
+    assert row.verdict == "passed" and row.direction == "both" and row.atoms >= 5
+    assert abs(row.estimate - (spec.free_energy_change() + 0.1)) / row.stderr > 5

@@ -77,10 +77,24 @@ def test_few_samples_or_no_overlap_are_inconclusive_never_a_pass():
     ([0.1, np.nan], 1.0, "must be finite"),
     ([0.1, 0.2], 0.0, "beta must be a finite positive number"),
     ([0.1, 0.2], -1.0, "beta must be a finite positive number"),
+    ([0.1, 0.2], "1", "beta must be a finite positive number"),
+    (np.zeros((50, 2)), 1.0, r"forward: expected a 1-d array .* \(got an array of shape \(50, 2\)\)"),
+    (pd.DataFrame({"work": [0.1, 0.2], "x": [1, 2]}), 1.0, r"forward: a table .* pass one column"),
+    ((np.zeros((3, 2)), np.ones((3, 2))), 1.0, r"forward values: expected a 1-d array"),
+    (([0.1, 0.2], np.ones((2, 1))), 1.0, r"forward counts: expected a 1-d array"),
+    ("0.1 0.2", 1.0, "forward: expected work values"),
+    ([0.1, "x"], 1.0, "forward: expected a 1-d array of numbers"),
 ])
 def test_bad_input_is_refused_with_one_clear_error(forward, beta, message):
+    """#22: a 2-d array was flattened silently (and 'failed'); now refused, as tables and text are."""
     with pytest.raises(ValueError, match=message):
         validate(forward, beta=beta)
+
+
+@pytest.mark.parametrize("free_energy", ["0.5", np.nan, True, [0.5]])
+def test_a_free_energy_that_is_not_a_number_is_one_clear_error(free_energy):
+    with pytest.raises(ValueError, match="free_energy must be a finite number or None"):
+        validate([0.1, 0.2, 0.3], beta=1.0, free_energy=free_energy)
 
 
 def _command(argv):

@@ -72,16 +72,21 @@ def run(args) -> int:
     """Compute and write the exact tables; print the comparison summary unless --quiet."""
     import sys
 
+    from .effort import Effort, reporting
     from .lz_comparison import exact_lz, write_exact
 
     spec = EXACT_MODELS[args.exact_model].from_arguments(args)
     steps, seconds = cost_estimate(spec, args.time_step)
+    # the system row of U at every time step is kept: (L + 2) complex numbers per step
+    Effort("Landau-Zener propagation", 16.0 * steps * (len(spec.levels) + 2), seconds).require(
+        "drive faster, narrow --level-start/--level-end, or loosen --tolerance / a larger --time-step")
     if not args.quiet:
         print(f"mcthermo: exact {args.exact_model}: at least {steps:.3g} time steps, about "
               f"{max(seconds, 0.1):.2g} s or more (each halving of the step for --tolerance doubles it)",
               file=sys.stderr)
-    result = exact_lz(spec, time_step=args.time_step, tolerance=args.tolerance,
-                      initial_occupation=args.initial_occupation)
+    with reporting(not args.quiet):
+        result = exact_lz(spec, time_step=args.time_step, tolerance=args.tolerance,
+                          initial_occupation=args.initial_occupation)
     out = args.out or _default_out(spec, args)
     write_exact(result, out, args.time_step, args.tolerance, args.initial_occupation)
     if not args.quiet:

@@ -15,8 +15,8 @@ from scipy.integrate import solve_ivp
 
 from ..kernels.gillespie import redraw_paths
 from ..kernels.rng import bernoulli_threshold
-from ..models.base import STREAMS, require
-from ..models.landau_zener import LandauZener, fermi, grand_potential
+from ..model import STREAMS, require
+from ..physics import fermi, grand_potential
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def sample_paths(process: GoldenRuleLimit, seed: int, count: int, first: int = 0
                          "heat": heat, "redraws": redraws})
 
 
-def golden_rule_limit(spec: LandauZener, direction: str = "forward") -> GoldenRuleLimit:
+def golden_rule_limit(spec, direction: str = "forward") -> GoldenRuleLimit:
     """The golden-rule process of a ``LandauZener`` spec, each crossing smeared over its cell.
 
     Cell i is the part of [level_start, level_end] closer to eps_i than to its neighbours

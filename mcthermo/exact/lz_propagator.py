@@ -32,8 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.base import require
-from ..models.landau_zener import LandauZener, fermi
+from ..model import require
+from .effort import Progress
+from ..physics import fermi
 
 #: bound on dt * (largest - smallest eigenvalue of h): phase per step, radians (Magnus radius is pi)
 MAX_PHASE = 1.0
@@ -111,7 +112,7 @@ class Drive:
                      np.concatenate([self.speeds, other.speeds]))
 
 
-def drive_from_spec(spec: LandauZener, direction: str = "forward") -> Drive:
+def drive_from_spec(spec, direction: str = "forward") -> Drive:
     """The exact protocol of a ``LandauZener`` spec: gamma_i = delta_i / 2, and the level moves at
     eps_dot_i through the cell of crossing i (cell borders at midpoints between reservoir levels)."""
     require(direction in ("forward", "reverse"), f"direction must be 'forward' or 'reverse' (got {direction!r})")
@@ -167,11 +168,14 @@ def propagator_on_grid(drive: Drive, times: np.ndarray, record_row: int | None =
     """U(t_n) = S_n ... S_1 and, if ``record_row`` is given, that row of U(t_k) at every grid time."""
     u = np.eye(drive.modes, dtype=np.complex128)
     rows = [u[record_row].copy()] if record_row is not None else None
+    progress = Progress(f"Landau-Zener propagation ({times.size - 1} steps)", times.size - 1)
     for batch in step_propagators(drive, times):
         for step in batch:
             u = step @ u
             if rows is not None:
                 rows.append(u[record_row].copy())
+        progress.advance(len(batch))
+    progress.close()
     return u, (np.array(rows) if rows is not None else None)
 
 

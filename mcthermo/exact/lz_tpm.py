@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..models.base import require
+from ..model import require
 
 #: largest L for the exact Slater-determinant enumeration of the TPM distribution
 MAX_ENUMERATION_LEVELS = 11

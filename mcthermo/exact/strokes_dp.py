@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..kernels._jit import kernel
+from .effort import Progress
 from ..stats import log_group_sum
 
 #: relative tolerance for an increment to be an integer multiple of the energy unit
@@ -248,7 +249,9 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
     origin = box.flat_origin()
     table[np.arange(d), np.arange(d), origin] = chain.log_initial
     flat = box.flat_steps()
+    progress = Progress("law of the strokes", chain.steps)
     for n in range(chain.steps):
+        progress.advance()
         new = np.full_like(table, -np.inf)
         for s, target in zip(*np.nonzero(chain.possible()[n])):
             shift = int(flat[n, s, target])
@@ -256,12 +259,28 @@ def log_joint_pmf(chain: StrokeChain, box: Lattice) -> np.ndarray:
             into = new[:, target, max(0, shift): cells - max(0, -shift)]
             np.logaddexp(into, source + chain.log_transition[n, s, target], out=into)
         table = new
+    progress.close()
     return table.reshape((d, d, *box.size))
 
 
 def key_space(chain: StrokeChain, box: Lattice) -> int:
     """Number of histogram keys (initial level, final level, box cell): d^2 prod(box.size), exact."""
     return chain.levels**2 * box.cells
+
+
+def sparse_updates(chain: StrokeChain, box: Lattice, max_support: int) -> float:
+    """An upper bound on the element updates of ``log_sparse_pmf``: per step, the transitions out
+    of at most min(max_support, states reachable in the box) states, a state's reach growing by
+    each axis's largest step either way."""
+    d = chain.levels
+    possible = chain.possible()
+    steps = np.where(possible[None], box.steps, 0)                  # (axes, steps, d, d)
+    span = np.cumsum(steps.max(axis=(2, 3)) - steps.min(axis=(2, 3)), axis=1)  # (axes, steps)
+    span = np.minimum(span + 1, np.asarray(box.size)[:, None]).astype(np.float64)
+    starts = float(np.count_nonzero(chain.log_initial > -np.inf))
+    states = np.minimum(float(max_support), starts * d * np.prod(span, axis=0))
+    fan_out = possible.sum(axis=(1, 2)) / d                         # transitions per state
+    return float(np.sum(states * np.maximum(fan_out, 1.0)))
 
 
 def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
@@ -278,7 +297,9 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
     # states as (i d + s) cells + index: one int64 code each
     code = (levels * d + levels) * cells + box.flat_origin()
     log_p = chain.log_initial[levels]
+    progress = Progress("law of the strokes on its support", chain.steps)
     for n in range(chain.steps):
+        progress.advance()
         pair = code // cells  # i d + s
         current, index = pair % d, code % cells
         parts, logs = [], []
@@ -288,8 +309,10 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
             logs.append(log_p[mine] + chain.log_transition[n, s, target])
         code, inverse = np.unique(np.concatenate(parts), return_inverse=True)
         if code.size > max_support:
+            progress.close()
             return None
         log_p = log_group_sum(np.ravel(inverse), np.concatenate(logs), code.size)
+    progress.close()
     return code, log_p
 
 

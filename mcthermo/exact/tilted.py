@@ -91,6 +91,19 @@ def start_states(system) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(p0, 0.0, None), states
 
 
+def log_start(system) -> tuple[np.ndarray, np.ndarray]:
+    """(ln p0(i), vectors as columns) of the pure states trajectories start from: the outcomes of
+    the initial energy measurement (p0(i) = <i|rho0|i>), or the eigenvectors of rho0 without it
+    (the unravelling of a mixed start); -inf where p0(i) = 0 (round-off negatives are zero)."""
+    if system.measure_energy:
+        _, vectors = initial_basis(system)
+        p = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
+    else:
+        p, vectors = np.linalg.eigh(system.initial)
+    with np.errstate(divide="ignore"):
+        return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf), vectors
+
+
 def readouts(system) -> np.ndarray:
     """Rows r_j with r_j . vec(rho) = <j|rho|j> (final measurement), or the trace."""
     d = system.dimension

@@ -59,12 +59,13 @@ class LindbladTables(NamedTuple):
     betas: np.ndarray            # (B,) float
     measure: bool
     times: np.ndarray            # (T,) float
-    observables: np.ndarray      # (P, A, d, d) complex: R^dag A R per piece
+    observables: np.ndarray      # (M, A, d, d) complex: R^dag A R (per piece, or per output time)
     lattice: np.ndarray          # (B,) bool
     strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
     half_width: np.ndarray       # (B,) int: lattice index offset
     cells: int                   # joint histogram size
     max_count: int               # jump-count histogram length - 1
+    observable_row: np.ndarray   # (T,) int: the row of ``observables`` used at each output time
 
 
 @inline
@@ -123,10 +124,11 @@ def waiting_time(coefficients, eigenvalues, gram, loss, u, horizon, v):
 @inline
 def _record(tables, piece, v, moments, row, index):
     """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
-    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v."""
+    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v (A at that time's row)."""
     norm = _quadratic(v, tables.gram[piece])
+    observables = tables.observables[tables.observable_row[index]]
     for k in range(tables.observables.shape[1]):
-        value = _quadratic(v, tables.observables[piece, k]) / norm
+        value = _quadratic(v, observables[k]) / norm
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
 

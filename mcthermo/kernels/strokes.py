@@ -9,8 +9,9 @@ alias.  Thresholds are integers built by an exact integer Vose construction, so 
 probability w_j / (D 2^53) with integer weights w_j = P[s, j] D 2^53 rounded (|error| <= d 2^-53 per
 row; zero probabilities stay exactly zero).
 
-Steps that are permutations (adiabatic quenches, strength-0 thermalisations) draw nothing: they are
-folded into the preceding random step (its outcomes relabelled, its increments extended).
+Steps that are permutations (certain and one-to-one: adiabatic quenches, strength-0 thermalisations)
+draw nothing: they are folded into the preceding random step (its outcomes relabelled, its
+increments extended).
 
 Observables (work, heats) live on an integer lattice; a trajectory carries one int64 key, the flat
 index of (initial level, final level, lattice indices) in the C-ordered histogram box, to which
@@ -79,6 +80,21 @@ def alias_probabilities(threshold, primary, alias, levels: int) -> np.ndarray:
     return p / (columns * float(_SCALE))
 
 
+def _draws_nothing(step) -> bool:
+    """A permutation step: every level goes to one level with probability 1 AND no two levels go to
+    the same one (a near-zero-temperature thermalisation sends every level to the ground state with
+    probability 1.0 in float64: certain, not a permutation, and sampled like any random step)."""
+    target = np.argmax(step, axis=1)
+    return bool(np.all(step[np.arange(step.shape[0]), target] == 1.0)
+                and np.unique(target).size == step.shape[0])
+
+
+def random_step_count(log_transition) -> int:
+    """Draws per trajectory of ``stroke_tables`` (the initial draw and every step that is not a
+    permutation), without building the tables."""
+    return 1 + sum(not _draws_nothing(np.exp(log_step)) for log_step in log_transition)
+
+
 def _random_steps(log_initial, log_transition, starts, increments):
     """[(rows P[s, s'], [increments (d, d, ...)])] of the random steps, the initial draw first (rows
     all p0, increments starts[k][s'] whatever s); a permutation step draws nothing: it relabels
@@ -87,9 +103,8 @@ def _random_steps(log_initial, log_transition, starts, increments):
     steps = [(np.tile(np.exp(log_initial), (d, 1)), [np.broadcast_to(start, (d, *start.shape)) for start in starts])]
     for n, log_step in enumerate(log_transition):
         step = np.exp(log_step)
-        target = np.argmax(step, axis=1)
-        if np.all(step[np.arange(d), target] == 1.0):
-            back = np.argsort(target)  # the level that each level comes from
+        if _draws_nothing(step):
+            back = np.argsort(np.argmax(step, axis=1))  # the level that each level comes from
             rows, previous = steps[-1]
             steps[-1] = (rows[:, back], [before[:, back] + inc[n][back, np.arange(d)][None]
                                          for before, inc in zip(previous, increments)])

@@ -32,7 +32,7 @@ with Omega_eq(eps) = -ln(1 + e^{-beta (eps - mu)}) / beta.  The reverse protocol
 from level_end to level_start through eps_L .. eps_1 with the same R_i, starting in equilibrium at
 level_end.
 
-The continuous-time limit (seed Sec. VI) is in models/golden_rule.py.
+The continuous-time limit (seed Sec. VI) is in exact/golden_rule.py.
 """
 from __future__ import annotations
 
@@ -42,10 +42,12 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit, xlogy
+from scipy.special import expit, logit
 
 from ..options import option
-from .base import finite, require
+from ..model import finite, require
+from ..physics import (fermi, grand_potential, relative_entropy, relative_entropy_to_thermal,  # noqa: F401
+                       shannon_entropy, thermal_log_odds)
 from .chain import ChainModel, require_beta, require_magnitude
 
 SEED_LEVELS = tuple(float(i) for i in range(1, 10))
@@ -55,29 +57,7 @@ class LandauZenerValidityWarning(UserWarning):
     """The parameters leave the regime where sequential Landau–Zener crossings are valid."""
 
 
-# --- thermodynamic functions of one level (vectorised) -----------------------------------------
-def fermi(beta, mu, energy):
-    """Thermal occupation f(eps) = 1 / (1 + e^{beta (eps - mu)})."""
-    return expit(-beta * (np.asarray(energy, dtype=np.float64) - mu))
-
-
-def grand_potential(beta, mu, energy):
-    """Equilibrium grand potential Omega_eq(eps) = ln(1 - f) / beta = -ln(1 + e^{-beta(eps-mu)}) / beta."""
-    return -np.logaddexp(0.0, -beta * (np.asarray(energy, dtype=np.float64) - mu)) / beta
-
-
-def relative_entropy(p, q):
-    """Binary relative entropy D(p || q) = p ln(p/q) + (1-p) ln((1-p)/(1-q)), 0 ln 0 = 0."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    return xlogy(p, p) - xlogy(p, q) + xlogy(1.0 - p, 1.0 - p) - xlogy(1.0 - p, 1.0 - q)
-
-
-def shannon_entropy(p):
-    """S(p) = -p ln p - (1-p) ln(1-p)."""
-    p = np.asarray(p, dtype=np.float64)
-    return -xlogy(p, p) - xlogy(1.0 - p, 1.0 - p)
-
-
+# --- one crossing (vectorised) ---------------------------------------------------------------
 def diabatic_probability(gap, speed):
     """Landau–Zener R = exp(-pi delta^2 / (2 eps_dot)), delta the minimum gap (hbar = 1); an
     exponent beyond the float range is R = 0 (adiabatic) or R = 1 (sudden), exactly."""
@@ -85,16 +65,8 @@ def diabatic_probability(gap, speed):
         return np.exp(-np.pi * np.asarray(gap, dtype=np.float64) ** 2 / (2.0 * np.asarray(speed)))
 
 
-def thermal_log_odds(beta, mu, energy):
-    """x = ln[f / (1 - f)] = -beta (eps - mu): exact where f itself rounds to 0 or 1."""
-    return -beta * (np.asarray(energy, dtype=np.float64) - mu)
 
 
-def relative_entropy_to_thermal(p, log_odds):
-    """D(p || f) with f = expit(log_odds), using ln f = -ln(1 + e^{-x}), ln(1 - f) = -ln(1 + e^{x})."""
-    p, x = np.asarray(p, dtype=np.float64), np.asarray(log_odds, dtype=np.float64)
-    return (xlogy(p, p) + xlogy(1.0 - p, 1.0 - p)
-            + p * np.logaddexp(0.0, -x) + (1.0 - p) * np.logaddexp(0.0, x))
 
 
 def crossing_entropy_production(p, keep, log_odds):

@@ -22,7 +22,7 @@ import pandas as pd
 from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, JumpTables, jump_accumulate, jump_record, jump_samples
 from . import qubit_exact, qubit_results, qubit_thermo
 from ..options import add_field_options, field_values, in_user_words, numbers, option
-from .base import MAX_MAGNITUDE, STREAMS, Model, finite, require
+from ..model import MAX_MAGNITUDE, STREAMS, Model, finite, require
 from ..systems.bath import Bath
 from .qubit_floquet import (BATHS, CHANNELS, bloch_map, channel_coefficients, correlation_spectrum,
                             floquet_solution, mixing, steady_inversion, to_floquet)

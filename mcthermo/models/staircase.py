@@ -25,7 +25,7 @@ from scipy.stats import binom
 from ..options import option
 from ..systems.bath import Bath
 from ..systems.strokes import Quench, Strokes, Thermalize
-from .base import finite, require
+from ..model import finite, require
 from .chain import ChainModel, require_beta, require_magnitude
 
 #: most steps the int64 work lattice (steps + 1 points) and the kernel's event index can hold

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ..exact import tilted
+from ..exact.effort import Progress
 from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
@@ -77,25 +78,46 @@ def _sigma_increment(system):
     return lambda c: system.baths[c.bath].beta * (c.energy - system.baths[c.bath].mu * c.particles)
 
 
+def _law_cost(system) -> float:
+    return system.dimension ** 6 * len(system.pieces) * 25
+
+
+def count_laws_feasible(system, geometry: Layout) -> bool:
+    """Whether the jump counts get their exact laws (else exact moments only)."""
+    return system.exact and geometry.max_count * _law_cost(system) <= MAX_LAW_COST
+
+
+def lattice_law_feasible(system, geometry: Layout) -> bool:
+    """Whether the joint law of (i, j, heat lattices) is computed (else exact moments only)."""
+    return system.exact and np.prod(geometry.joint_shape[2:]) * _law_cost(system) <= MAX_LAW_COST
+
+
+#: the reason of every check row without an exact answer when the system has ``exact=False``
+NO_EXACT = "no exact reference (exact=False)"
+NO_MOMENTS = (None, None)
+
+
 def results(system, geometry: Layout, accumulators: dict) -> Results:
-    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``)."""
+    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``); with
+    ``system.exact`` False no exact reference is computed (the rows say so)."""
     acc = accumulators["forward"]
     n = int(acc["joint"].sum() + acc["joint_overflow"].sum())
     observables = []
-    d6 = system.dimension ** 6 * len(system.pieces) * 25
-    count_feasible = geometry.max_count * d6 <= MAX_LAW_COST
+    count_feasible = count_laws_feasible(system, geometry)
+    progress = Progress("references of the open system", len(system.channel_names) + len(system.bath_names))
     for c, name in enumerate(system.channel_names):
         law = tilted.count_law(system, name, geometry.max_count) if count_feasible else None
         # the law's own moments are exact (its leaked mass is < 1e-15); else block derivatives
-        moments = (None, None) if law is not None else tilted.moments(
+        moments = (None, None) if law is not None or not system.exact else tilted.moments(
             system, lambda ch, name=name: float(ch.name == name))
+        progress.advance()
         observables.append(Observable(
             f"jumps_{name}", values=np.arange(geometry.max_count + 1),
             counts=acc["count_histogram"][c], mean_exact=moments[0], variance_exact=moments[1],
             log_probability_exact=None if law is None else _log(law)))
     joint = acc["joint"].reshape(geometry.joint_shape)
     law = None
-    if np.prod(geometry.joint_shape[2:]) * d6 <= MAX_LAW_COST:
+    if lattice_law_feasible(system, geometry):
         steps = [tilted.channel_increments(
             system, lambda ch, b=b: round((ch.energy - system.baths[b].mu * ch.particles)
                                           / geometry.units[b]) if ch.bath == b else 0.0)
@@ -105,8 +127,9 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
     baths = system.bath_names
     for b, bath in enumerate(baths):
         mu = system.baths[bath].mu
-        moments = tilted.moments(system, lambda ch: -(ch.energy - mu * ch.particles)
-                                 if ch.bath == bath else 0.0)
+        moments = NO_MOMENTS if not system.exact else tilted.moments(
+            system, lambda ch: -(ch.energy - mu * ch.particles) if ch.bath == bath else 0.0)
+        progress.advance()
         if bath in geometry.half_widths:
             axis = 2 + geometry.lattice_baths.index(bath)
             others = tuple(a for a in range(joint.ndim) if a != axis)
@@ -124,6 +147,9 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
     if system.measure_energy:
         _energy_observables(system, geometry, joint, law, floats, n, out)
     out.expectations = _expectations(system, acc, n)
+    progress.close()
+    if not system.exact:
+        out.no_exact_reference = NO_EXACT
     tables = {}
     if out.expectations:
         e = out.expectations[0]
@@ -147,7 +173,7 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
     grids = np.meshgrid(*[np.arange(s) for s in geometry.joint_shape], indexing="ij")
     given = [geometry.units[b] * (grids[2 + k] - geometry.half_widths[b])
              for k, b in enumerate(geometry.lattice_baths)]
-    moments = tilted.moments(system, lambda c: c.energy, -e_initial, e_final)
+    moments = NO_MOMENTS if not system.exact else tilted.moments(system, lambda c: c.energy, -e_initial, e_final)
     if all_lattice and not chemical:
         values = e_final[grids[1]] - e_initial[grids[0]] + sum(given, np.zeros(joint.shape))
         out.observables.append(_atoms("work", values.ravel(), joint.ravel(),
@@ -159,14 +185,16 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
     log_p0 = np.log(np.where(p0 > 0, p0, 1.0))
     log_pt = np.log(np.where(p_final > 0, p_final, 1.0))
     increment = _sigma_increment(system)
-    moments = tilted.moments(system, increment, log_p0, -log_pt)
+    moments = NO_MOMENTS if not system.exact else tilted.moments(system, increment, log_p0, -log_pt)
     if all_lattice:
         betas = [system.baths[b].beta for b in geometry.lattice_baths]
         values = log_p0[grids[0]] - log_pt[grids[1]] + sum(
             (beta * g for beta, g in zip(betas, given)), np.zeros(joint.shape))
         out.observables.append(_atoms("entropy_production", values.ravel(), joint.ravel(),
                                       None if law is None else law.ravel(), moments))
-        if out.integral_ft is None:
+        if out.integral_ft is None and not system.exact:
+            out.integral_ft = NO_EXACT
+        elif out.integral_ft is None:
             with np.errstate(divide="ignore"):
                 out.integral_ft = tilted.log_exponential_average(
                     system, increment, np.where(p0 > 0, 1 / np.where(p0 > 0, p0, 1), 0), p_final)
@@ -182,7 +210,7 @@ def _jarzynski(system, out, e_initial, e_final):
     """(beta, dF) when Jarzynski is stated: one bath, no particles, Gibbs start, work histogram,
     and the exact ln<e^{-beta W}> equal to -beta dF (to 1e-9)."""
     work = out.observable("work")
-    if len(system.baths) != 1 or work is None or not work.histogrammed:
+    if len(system.baths) != 1 or work is None or not work.histogrammed or not system.exact:
         return None
     (bath,) = system.baths.values()
     if any(c.particles for p in system.pieces for c in p.channels) or bath.zero_temperature:
@@ -206,8 +234,12 @@ def _expectations(system, acc, n) -> list[Expectation]:
     sums = acc["moments"].sum(axis=0)                      # (T, A, 2)
     mean = sums[..., 0] / n
     variance = np.maximum(sums[..., 1] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    if not system.exact:
+        exact = np.full(mean.shape, np.nan)
+        return [Expectation("expectation", "expectation", system.output_times, mean,
+                            np.sqrt(variance / n), exact, tuple(system.observables), n)]
     rho = tilted.states_at(system, system.output_times)
-    exact = np.stack([np.real(np.einsum("tab,ba->t", rho, a)) for a in system.observables.values()],
-                     axis=1)
+    exact = np.stack([np.real(np.einsum("tab,tba->t", rho, system.observable_at(name)))
+                      for name in system.observables], axis=1)
     return [Expectation("expectation", "expectation", system.output_times, mean,
                         np.sqrt(variance / n), exact, tuple(system.observables), n)]

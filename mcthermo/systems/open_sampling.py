@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import tilted
+from ..exact.effort import Progress
 from ..kernels.lindblad import LindbladTables
 
 #: largest joint (i, j, heat lattices) histogram, in cells; wider baths are summarised by moments
@@ -60,8 +61,8 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
     the best of a few lam; never above the worst case max|step| x (bound on the bath's jumps)."""
     largest = float(np.abs(system.heat_quanta(bath)).max(initial=0.0)) / unit
     worst = int(round(largest)) * max_jump_count(system, bath)
-    if worst == 0:
-        return 0
+    if worst == 0 or not system.exact:  # exact=False: no exact moments, the worst case
+        return worst
     mu = system.baths[bath].mu
 
     def edge(sign):
@@ -75,9 +76,11 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
                     if c.bath == bath else 0.0)
             if np.isfinite(log_moment):
                 best = min(best, (log_moment + 16 * math.log(10)) / lam)
+            progress.advance()
         return best
 
-    return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
+    with Progress(f"lattice width of bath {bath!r}", 8) as progress:
+        return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
 
 
 def layout(system) -> Layout:
@@ -137,8 +140,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     for position, bath in enumerate(geometry.lattice_baths):
         strides[2 + baths.index(bath)] = c_strides[2 + position]
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
-    observables = np.array([[vectors_n.conj().T @ a @ vectors_n for a in system.observables.values()]
-                            for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
+    observables, observable_row = _observable_tables(system, right)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, gram=gram, loss=loss, jump_ops=jump_ops,
@@ -149,9 +151,35 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
+        observable_row=observable_row,
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count)
+
+
+def output_pieces(system) -> np.ndarray:
+    """The piece each output time is recorded in, as the kernel assigns it: the first piece whose
+    end (summed in the kernel's order) lies after it, the last piece for the final time."""
+    ends = np.zeros(len(system.pieces))
+    t_end = 0.0
+    for n, piece in enumerate(system.pieces):
+        t_end = t_end + piece.duration
+        ends[n] = t_end
+    return np.minimum(np.searchsorted(ends, system.output_times, side="right"), len(ends) - 1)
+
+
+def _observable_tables(system, right) -> tuple[np.ndarray, np.ndarray]:
+    """(R^dag A R stacks, row of each output time): one row per piece when every observable is
+    constant (row = the time's piece), else one row per output time."""
+    d, names = system.dimension, list(system.observables)
+    pieces = output_pieces(system)
+    if all(system.observables[n].ndim == 2 for n in names):
+        table = np.array([[r.conj().T @ system.observables[n] @ r for n in names] for r in right])
+        return table.reshape(len(right), len(names), d, d), pieces.astype(np.int64)
+    table = np.array([[right[p].conj().T @ system.observable_at(n)[t] @ right[p] for n in names]
+                      for t, p in enumerate(pieces)])
+    return (table.reshape(len(pieces), len(names), d, d),
+            np.arange(len(pieces), dtype=np.int64))
 
 
 def _start(system) -> tuple[np.ndarray, np.ndarray]:

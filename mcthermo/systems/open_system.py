@@ -1,9 +1,16 @@
 """User-defined open quantum systems (spec generic.md G1): channels, pieces, and the spec itself.
 
 Units hbar = k_B = 1.  A ``Channel`` is a jump operator L (rate included: a jump at rate ||L psi||^2)
-labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu.  By spec G0 the
-heat of bath b (energy INTO the system, minus mu_b times particles in) changes by
--(omega - mu_b nu) per jump of one of its channels.  A ``Piece`` is a Hamiltonian with its channels
+labelled by what one jump gives TO its bath: ``energy`` omega and ``particles`` nu, and by
+``drive_work``, the energy the external drive supplies per jump (Floquet sideband channels: k Omega;
+0 for an undriven system).  By spec G0 the heat of bath b (energy INTO the system, minus mu_b times
+particles in) changes by -(omega - mu_b nu) per jump of one of its channels.
+
+The label must be consistent with the Hamiltonian of its piece: where L is an eigenoperator of H
+(every matrix element <b|L|a> between eigenstates has the same Bohr frequency Delta = E_a - E_b),
+``energy`` must equal Delta + drive_work (to 1e-9 relative) and is refused otherwise; where L is not
+an eigenoperator (local jump operators of a driven system) the label is kept as given and a warning
+says so, once per channel.  A ``Piece`` is a Hamiltonian with its channels
 for a duration; several pieces are a piecewise-constant protocol with sudden quenches.
 
 Operators are numpy arrays or anything with ``.full()`` (QuTiP ``Qobj``); they are converted once to
@@ -14,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -21,14 +29,20 @@ import numba
 import numpy as np
 import pandas as pd
 
+from ..exact import generating
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
-from ..models.base import STREAMS, Model
-from . import open_results, open_sampling
+from ..model import STREAMS, Model
+from . import open_effort, open_results, open_sampling
 from .bath import Bath
+from .time_dependent import is_time_dependent, refusal
 
 #: relative tolerance of the Hermiticity, trace and positivity checks of input matrices
 TOLERANCE = 1e-10
+#: relative tolerance of a channel's energy label against its Bohr frequency plus drive_work
+LABEL_TOLERANCE = 1e-9
+#: matrix elements of a jump operator (eigenbasis) below this fraction of its largest are round-off
+ELEMENT_FLOOR = 1e-10
 
 
 def as_matrix(name: str, value, dimension: int | None = None) -> np.ndarray:
@@ -66,13 +80,16 @@ def _finite(name: str, value) -> float:
 @dataclass(frozen=True, eq=False)
 class Channel:
     """One jump channel: ``name`` (identifies its counter across pieces), ``operator`` L with the
-    rate included, ``energy`` omega and integer ``particles`` nu given TO ``bath`` per jump."""
+    rate included, ``energy`` omega and integer ``particles`` nu given TO ``bath`` per jump, and
+    ``drive_work``: the energy the external drive supplies per jump (k Omega for a Floquet sideband
+    channel), so that ``energy`` = Bohr frequency of L + ``drive_work`` (checked by ``Piece``)."""
 
     name: str
     operator: np.ndarray
     energy: float = 0.0
     bath: str = ""
     particles: int = 0
+    drive_work: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -82,19 +99,77 @@ class Channel:
         object.__setattr__(self, "energy", _finite(f"channel {self.name!r} energy", self.energy))
         if not isinstance(self.bath, str) or not self.bath:
             raise ValueError(f"channel {self.name!r} needs a bath name (got {self.bath!r})")
-        if isinstance(self.particles, bool) or not float(self.particles).is_integer():
+        if (isinstance(self.particles, (bool, str)) or not isinstance(self.particles, (int, float, np.integer, np.floating))
+                or not float(self.particles).is_integer()):
             raise ValueError(f"channel {self.name!r} particles must be an integer "
                              f"(got {self.particles!r})")
         object.__setattr__(self, "particles", int(self.particles))
+        object.__setattr__(self, "drive_work",
+                           _finite(f"channel {self.name!r} drive_work", self.drive_work))
 
     def to_json(self) -> dict:
-        return {"name": self.name, "operator": matrix_to_json(self.operator),
-                "energy": self.energy, "bath": self.bath, "particles": self.particles}
+        out = {"name": self.name, "operator": matrix_to_json(self.operator),
+               "energy": self.energy, "bath": self.bath, "particles": self.particles}
+        if self.drive_work:
+            out["drive_work"] = self.drive_work
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "Channel":
         return cls(data["name"], matrix_from_json(data["operator"]), data["energy"], data["bath"],
-                   data["particles"])
+                   data["particles"], data.get("drive_work", 0.0))
+
+
+class LocalJumpWarning(UserWarning):
+    """A channel's operator is not an eigenoperator of its Hamiltonian (local jump operators of a
+    driven system): its energy label cannot be checked against a Bohr frequency."""
+
+
+#: (channel name, label, operator and Hamiltonian bytes) already warned about: one warning each
+_WARNED: set = set()
+
+
+def bohr_frequency(energies: np.ndarray, vectors: np.ndarray, operator: np.ndarray) -> float | None:
+    """Delta if ``operator`` is an eigenoperator of H = V diag(energies) V^dag (every element
+    <b|L|a> above round-off joins eigenstates with E_a - E_b = Delta, to 1e-9 relative), else None;
+    0 for the zero operator."""
+    elements = np.abs(vectors.conj().T @ operator @ vectors)
+    largest = float(elements.max())
+    if largest == 0:
+        return 0.0
+    target, source = np.nonzero(elements > ELEMENT_FLOOR * largest)
+    gaps = energies[source] - energies[target]
+    scale = max(1.0, float(np.abs(energies).max()))
+    if gaps.max() - gaps.min() > LABEL_TOLERANCE * scale:
+        return None
+    return float(gaps.mean())
+
+
+def check_labels(hamiltonian: np.ndarray, channels) -> None:
+    """Refuse a channel whose ``energy`` is not its Bohr frequency plus ``drive_work``; warn (once
+    per channel) where the operator is not an eigenoperator of ``hamiltonian``."""
+    energies, vectors = np.linalg.eigh(hamiltonian)
+    loose = []
+    for c in channels:
+        delta = bohr_frequency(energies, vectors, c.operator)
+        if delta is None:
+            key = (c.name, c.energy, c.drive_work, c.operator.tobytes(), hamiltonian.tobytes())
+            if key not in _WARNED:
+                _WARNED.add(key)
+                loose.append(c.name)
+            continue
+        scale = max(1.0, float(np.abs(energies).max()), abs(c.energy), abs(c.drive_work))
+        if abs(c.energy - (delta + c.drive_work)) > LABEL_TOLERANCE * scale:
+            raise ValueError(
+                f"channel {c.name!r} has energy label {c.energy!r}, but its operator is an "
+                f"eigenoperator of the Hamiltonian with Bohr frequency {delta:.12g} and drive_work "
+                f"{c.drive_work!r}: the label must be {delta + c.drive_work:.12g} (energy = Bohr "
+                "frequency + drive_work)")
+    if loose:
+        warnings.warn(f"channel(s) {', '.join(map(repr, loose))}: the operator is not an "
+                      "eigenoperator of its piece's Hamiltonian (several Bohr frequencies), so "
+                      "its energy label cannot be checked and is used as given", LocalJumpWarning,
+                      stacklevel=4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,8 +182,13 @@ class Piece:
     duration: float = 1.0
 
     def __post_init__(self):
+        if is_time_dependent(self.hamiltonian):
+            raise ValueError(refusal(self.hamiltonian))
         h = require_hermitian("hamiltonian", as_matrix("hamiltonian", self.hamiltonian))
         object.__setattr__(self, "hamiltonian", h)
+        if isinstance(self.channels, (Channel, str)) or not isinstance(self.channels, (list, tuple)):
+            raise ValueError(f"channels must be a list of mt.Channel (got {type(self.channels).__name__}"
+                             f"{': write channels=[...]' if isinstance(self.channels, Channel) else ''})")
         channels = tuple(self.channels)
         for channel in channels:
             if not isinstance(channel, Channel):
@@ -118,6 +198,7 @@ class Piece:
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise ValueError(f"duplicate channel name {duplicate!r} in one piece")
+        check_labels(h, channels)
         object.__setattr__(self, "channels", channels)
         duration = _finite("duration", self.duration)
         if not duration > 0:
@@ -242,10 +323,15 @@ class OpenSystem(Model):
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
     rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
     default 101 equally spaced times when there are ``observables``); ``observables`` {name:
-    Hermitian operator} whose expectation values are recorded; ``measure_energy``: two-point
+    Hermitian operator, or a stack of one Hermitian operator per output time} whose expectation
+    values are recorded; ``measure_energy``: two-point
     measurement of the Hamiltonian of the first and last piece (False: photon counting, no work or
     entropy production); ``energy_units`` {bath: unit}: the lattice unit of a bath's heat (found
-    automatically when the heat quanta are rational multiples of one another).
+    automatically when the heat quanta are rational multiples of one another); ``exact``: compute
+    the exact references (laws, moments, fluctuation theorems, expectation values from the d^2 x
+    d^2 tilted generator; sized first and refused beyond the limits of ``exact/effort.py``), or
+    False to sample without them (histograms and sample moments; the check rows say "no exact
+    reference").
 
     After validation the system is always stored as ``pieces`` (``hamiltonian``, ``channels`` and
     ``duration`` become None), so ``OpenSystem.from_parameters(system.parameters())`` rebuilds an
@@ -262,10 +348,19 @@ class OpenSystem(Model):
     observables: dict = field(default_factory=dict)
     measure_energy: bool = True
     energy_units: dict = field(default_factory=dict)
+    exact: bool = True
 
     name: ClassVar[str] = "open_system"
     block_size: ClassVar[int] = 4096
     extra_tables: ClassVar[tuple[str, ...]] = ("expectation",)
+    #: how to sample one from the command line (shown by ``mcthermo sample open_system``)
+    command_line_example: ClassVar[str] = (
+        "# decay.py\n"
+        "import numpy as np, mcthermo as mt\n"
+        "decay = mt.OpenSystem(hamiltonian=np.diag([0.0, 1.0]), channels=[mt.Channel(\"emit\", "
+        "[[0, 0.3], [0, 0]], energy=1.0, bath=\"b\")],\n"
+        "                      baths={\"b\": mt.Bath(beta=np.inf)}, initial=np.diag([0.0, 1.0]), duration=5.0)\n"
+        "then: mcthermo sample decay.py:decay --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         if self.pieces is None:
@@ -275,7 +370,7 @@ class OpenSystem(Model):
         else:
             if self.hamiltonian is not None or self.channels is not None or self.duration is not None:
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
-            pieces = tuple(self.pieces)
+            pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
                 raise ValueError("pieces must be a non-empty list of Piece")
         dimension = pieces[0].dimension
@@ -292,17 +387,19 @@ class OpenSystem(Model):
         object.__setattr__(self, "initial", as_density_matrix(self.initial, dimension))
         if not isinstance(self.observables, dict):
             raise ValueError("observables must be a dict {name: Hermitian operator}")
+        object.__setattr__(self, "output_times", self._validated_times())
         observables = {}
         for name, operator in self.observables.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"observable names must be non-empty strings (got {name!r})")
-            observables[name] = require_hermitian(
-                f"observable {name!r}", as_matrix(f"observable {name!r}", operator, dimension))
+            observables[name] = self._validated_observable(name, operator, dimension)
         object.__setattr__(self, "observables", observables)
-        object.__setattr__(self, "output_times", self._validated_times())
         if not isinstance(self.measure_energy, (bool, np.bool_)):
             raise ValueError(f"measure_energy must be True or False (got {self.measure_energy!r})")
         object.__setattr__(self, "measure_energy", bool(self.measure_energy))
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False (got {self.exact!r})")
+        object.__setattr__(self, "exact", bool(self.exact))
         units = {}
         for bath, unit in dict(self.energy_units).items():
             if bath not in self.baths:
@@ -332,9 +429,35 @@ class OpenSystem(Model):
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no channel")
 
+    def _validated_observable(self, name, operator, dimension) -> np.ndarray:
+        """A Hermitian (d, d) matrix, or a stack (T, d, d) of them: one per output time (an
+        operator that depends on time, e.g. a lab-frame operator seen from a Floquet frame)."""
+        if hasattr(operator, "full"):
+            operator = operator.full()
+        stack = np.asarray(operator)
+        if stack.ndim != 3:
+            return require_hermitian(f"observable {name!r}",
+                                     as_matrix(f"observable {name!r}", operator, dimension))
+        if stack.shape[0] != len(self.output_times):
+            raise ValueError(f"observable {name!r} is a stack of {stack.shape[0]} matrices; a "
+                             f"time-dependent observable needs one per output time "
+                             f"({len(self.output_times)})")
+        return np.ascontiguousarray([require_hermitian(
+            f"observable {name!r} at output time {t}",
+            as_matrix(f"observable {name!r} at output time {t}", matrix, dimension))
+            for t, matrix in enumerate(stack)]).reshape(-1, dimension, dimension)
+
+    def observable_at(self, name: str) -> np.ndarray:
+        """Observable ``name`` at every output time, shape (T, d, d)."""
+        a = self.observables[name]
+        return np.broadcast_to(a, (len(self.output_times),) + a.shape[-2:]) if a.ndim == 2 else a
+
     def _validated_times(self) -> np.ndarray:
         total = self.total_duration
         if self.output_times is None:
+            if any(np.ndim(getattr(a, "full", lambda: a)()) == 3 for a in self.observables.values()):
+                raise ValueError("time-dependent observables (one matrix per output time) need "
+                                 "output_times")
             return np.linspace(0.0, total, 101) if self.observables else np.zeros(0)
         try:
             times = np.array(self.output_times, dtype=np.float64).ravel()
@@ -397,7 +520,8 @@ class OpenSystem(Model):
                 "output_times": self.output_times.tolist(),
                 "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
                 "measure_energy": self.measure_energy,
-                "energy_units": dict(self.energy_units)}
+                "energy_units": dict(self.energy_units),
+                **({} if self.exact else {"exact": False})}
 
     @classmethod
     def from_json(cls, data: dict) -> "OpenSystem":
@@ -406,7 +530,8 @@ class OpenSystem(Model):
                    initial=matrix_from_json(data["initial"]),
                    output_times=np.asarray(data["output_times"], dtype=np.float64),
                    observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
-                   measure_energy=data["measure_energy"], energy_units=data["energy_units"])
+                   measure_energy=data["measure_energy"], energy_units=data["energy_units"],
+                   exact=data.get("exact", True))
 
     def __eq__(self, other):
         return isinstance(other, OpenSystem) and self.to_json() == other.to_json()
@@ -415,9 +540,9 @@ class OpenSystem(Model):
 
     # --- the Model interface ----------------------------------------------------------------------
     def parameters(self) -> dict:
-        """Run identity and table parameter columns: a few scalars to read, a ``fingerprint``
-        (hash of the system) and ``system``, the whole system (``to_json``: matrices as
-        [real, imag] nested lists) as one JSON string, so every table column stays a scalar."""
+        """Run identity (run.json): a few scalars to read, a ``fingerprint`` (hash of the system)
+        and ``system``, the whole system (``to_json``: matrices as [real, imag] nested lists) as one
+        JSON string.  The tables carry only the scalars (``table_parameters``) and ``system_id``."""
         text = json.dumps(self.to_json(), sort_keys=True)
         return {"dimension": self.dimension, "pieces": len(self.pieces),
                 "duration": self.total_duration, "measure_energy": self.measure_energy,
@@ -427,10 +552,34 @@ class OpenSystem(Model):
     def from_parameters(cls, parameters: dict) -> "OpenSystem":
         return cls.from_json(json.loads(parameters["system"]))
 
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """dimension, pieces, duration, measure_energy (the system itself: run.json, by system_id)."""
+        return {key: parameters[key] for key in ("dimension", "pieces", "duration", "measure_energy")}
+
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
             raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
         return ["forward"]
+
+    def log_generating_function(self, observable: str, s, direction: str = "forward"):
+        """ln G_X(s) = ln <e^{-s X}> of the trajectory observable X named as in the tables ("work",
+        "heat_<bath>", "entropy_production", "jumps_<channel>") at real s (a scalar or 1-D array:
+        the same shape is returned), exact from the tilted generator in log space
+        (``mcthermo.exact.generating``: no DFT, no floor).  ValueError naming the observable when
+        this system or direction does not have it."""
+        return generating.log_generating_function(self.protocol(direction), observable, s)
+
+    def exact_moments(self, observable: str, direction: str = "forward") -> tuple[float, float]:
+        """Exact (mean, variance) of the trajectory observable X (names as in
+        ``log_generating_function``), from the block derivatives of the same tilted generator."""
+        return generating.moments(self.protocol(direction), observable)
+
+    def protocol(self, direction: str) -> "OpenSystem":
+        """The system a direction samples ("forward": this one)."""
+        if direction == "forward":
+            return self
+        raise ValueError(f"an OpenSystem has no {direction!r} protocol (directions: 'forward')")
 
     def layout(self) -> open_sampling.Layout:
         """Histogram geometry (computed once per system)."""
@@ -445,6 +594,13 @@ class OpenSystem(Model):
         if key not in cache:
             cache[key] = compute()
         return cache[key]
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact references before computing any (``systems/open_effort.py``): refuse in
+        one line, naming the size and ``exact=False``, what exceeds the limits of
+        ``exact/effort.py``; then the histogram layout (its lattice widths are exact work)."""
+        open_effort.sampling_effort(self).require()
+        (open_effort.sampling_effort(self) + open_effort.results_effort(self, self.layout())).require()
 
     def steps_per_trajectory(self) -> float:
         """Output times plus the bound on the mean jump count, a few draws each."""

@@ -7,7 +7,7 @@ are exchanged, or when there is one bath (N_b = N_j - N_i).  With two baths the 
 (W, Q_hot) histogram, so the stochastic efficiency -W / Q_hot and its histogram follow exactly.
 
 Two-level protocols with one bath and adiabatic quenches run on the two-state lanes kernel
-(``models/chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
+(``systems/two_state_chain.py``); every other protocol on the alias-table kernel (``kernels/strokes.py``).
 
 Modes (``StrokeEngine.mode``): "law" -- the histogram over the whole box and its exact law;
 "sparse" -- the box is too large (incommensurate energies give one axis per energy quantum, mostly
@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp
 
+from ..exact.effort import DP_RATE, Effort
 from ..exact.strokes_dp import (doob_chain, key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
-                                log_tilted_average, transfer_moments)
-from ..kernels.strokes import stroke_counts, stroke_keys, stroke_tables
-from ..models.chain import TwoStateChain
+                                log_tilted_average, sparse_updates, transfer_moments)
+from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
+from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, Observable
 from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
@@ -50,11 +51,14 @@ KEY_BATCH = 1 << 20
 #: largest mixed-radix work lattice of a protocol compiled to the two-state chain (beyond it: the
 #: alias kernel)
 MAX_TWO_STATE_LATTICE = 1 << 16
+#: the reason of the check rows of a protocol with ``exact=False``
+NO_EXACT = "no exact reference (exact=False)"
 
 
 class TwoStateCompilation(NamedTuple):
     """A two-level protocol as a two-state chain: ``box_index[m]`` is the flat index, in the
-    engine's lattice box, of the chain's work index m (-1 where no reachable path has it)."""
+    engine's lattice box, of the chain's work index m (-1 where no reachable path has it); distinct
+    m can share a cell (the mixed-radix lattice of gains of both signs)."""
 
     chain: TwoStateChain
     box_index: np.ndarray
@@ -117,7 +121,10 @@ class StrokeEngine:
 
     @property
     def mode(self) -> str:
-        """"law", "sparse", "histogram" or "moments" (see the module docstring)."""
+        """"law", "sparse", "histogram" or "moments" (see the module docstring); without exact
+        references (``exact=False``) "histogram" or "moments"."""
+        if not self.protocol.exact:
+            return "moments" if self.infeasible_histogram() else "histogram"
         if self.infeasible_law() is None:
             return "law"
         if self.support is not None:
@@ -128,12 +135,30 @@ class StrokeEngine:
     def support(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(sorted histogram keys, their exact ln P) when the dense law is infeasible but the sparse
         DP is (at most MAX_SUPPORT reachable states, keys within int64); else None."""
-        if self.infeasible_law() is None or key_space(self.chain, self.box) > MAX_KEYS:
+        if (not self.protocol.exact or self.infeasible_law() is None
+                or key_space(self.chain, self.box) > MAX_KEYS):
             return None
         return log_sparse_pmf(self.chain, self.box, MAX_SUPPORT)
 
+    def exact_effort(self) -> Effort:
+        """Memory and time of the exact law this direction would compute (``exact/effort.py``):
+        the dense dynamic programme (log-space element updates over every histogram cell) or, where
+        it is infeasible, the sparse one (at most MAX_SUPPORT states per step)."""
+        if not self.protocol.exact:
+            return Effort("")
+        cells = float(np.prod(self.shape, dtype=np.float64))
+        if self.infeasible_law() is None:
+            updates = float(self.chain.possible().sum()) * cells / self.chain.levels
+            return Effort("exact law of the strokes", 3 * 8 * cells, updates / DP_RATE)
+        if key_space(self.chain, self.box) > MAX_KEYS:
+            return Effort("")
+        updates = sparse_updates(self.chain, self.box, MAX_SUPPORT)
+        return Effort("exact law of the strokes on its support", 8 * 8 * MAX_SUPPORT, updates / DP_RATE)
+
     def why_no_law(self) -> str | None:
         """Why there is no exact law (dense nor sparse), or None."""
+        if not self.protocol.exact:
+            return NO_EXACT
         if self.mode in ("law", "sparse"):
             return None
         reason = self.infeasible_law()
@@ -170,7 +195,7 @@ class StrokeEngine:
 
     @cached_property
     def two_state(self) -> TwoStateCompilation | None:
-        """The protocol as a two-state chain (``models/chain.py``) when it is one: two levels, one
+        """The protocol as a two-state chain (``systems/two_state_chain.py``) when it is one: two levels, one
         bath, adiabatic quenches, work the only tracked observable -- else None.
 
         The chain's occupation n is that of level 1.  Each quench moves both levels along the work
@@ -198,10 +223,8 @@ class StrokeEngine:
                     return None
                 moves[-1] = moves[-1] + diagonal[:, step]
             else:
-                bath, energy = protocol.baths[stroke.bath], path[step]
                 keep.append(1.0 - stroke.strength)
-                # ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0))
-                log_odds.append(-bath.beta * ((energy[1] - bath.mu * n[1]) - (energy[0] - bath.mu * n[0])))
+                log_odds.append(_log_odds(protocol.baths[stroke.bath], path[step], n))
                 moves.append(np.zeros((box.unit.size, 2), np.int64))
         moves = np.array(moves)
         gain, base = moves[:, :, 1] - moves[:, :, 0], moves[:, :, 0].sum(axis=0)
@@ -211,9 +234,7 @@ class StrokeEngine:
         weights, position = lattice  # position: (lattice points, axes) work index of each m
         position = position + base
         if isinstance(protocol.initial, str):
-            bath = protocol.baths[protocol.initial]
-            e = np.asarray(protocol.energies)
-            initial = -bath.beta * ((e[1] - bath.mu * n[1]) - (e[0] - bath.mu * n[0]))
+            initial = _log_odds(protocol.baths[protocol.initial], np.asarray(protocol.energies), n)
             initial_occupation, initial_vacancy = expit(initial), expit(-initial)
         else:
             initial, (initial_vacancy, initial_occupation) = None, protocol.initial
@@ -230,8 +251,9 @@ class StrokeEngine:
     def steps_per_trajectory(self) -> float:
         if self.two_state is not None:
             return float(self.two_state.chain.events + 1)
-        # moment-only sampling never builds the histogram tables (their keys may not fit int64)
-        return float((self.moment_tables if self.mode == "moments" else self.tables).steps)
+        # the histogram and the moment kernels draw the same steps: counted without building
+        # either's tables or deciding the mode (which may need the exact sparse law)
+        return float(random_step_count(self.chain.log_transition))
 
     def accumulate(self, seed: int, stream: int, first: int, count: int) -> dict[str, np.ndarray]:
         mode = self.mode
@@ -266,8 +288,10 @@ class StrokeEngine:
         inside = box_index >= 0
         if counts[:, :, ~inside].any():
             raise RuntimeError("a sampled work value lies outside its reachable range")
+        # several chain indices can share a cell (mixed-radix lattice of a gap that rises and falls:
+        # k rises and k falls all give the work 0), so their counts add
         out = np.zeros((2, 2, self.box.cells), dtype=np.int64)
-        out[:, :, box_index[inside]] = counts[:, :, inside]
+        np.add.at(out, (slice(None), slice(None), box_index[inside]), counts[:, :, inside])
         return out.reshape(self.shape)
 
     def keys(self, seed: int, stream: int, first: int, count: int) -> np.ndarray:
@@ -296,11 +320,12 @@ class StrokeEngine:
                 chemical = protocol.baths[self.derived].mu * (n[final] - n[initial])
             heats[self.derived] = (protocol.energy_path()[-1][final] - np.asarray(protocol.energies)[initial]
                                    - work - sum(heats.values(), 0.0) - chemical)
-        log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
-        entropy = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
-                   - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
-                   - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
-        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}, "entropy_production": entropy}
+        values = {"work": work, **{f"heat_{b}": heats[b] for b in self.baths}}
+        if self.why_no_entropy() is None:
+            log_p0, log_pt = chain.log_initial, protocol.reference_log_populations()
+            values["entropy_production"] = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
+                                            - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
+                                            - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
 
     @cached_property
@@ -310,13 +335,36 @@ class StrokeEngine:
             return self.support[1]
         return np.ravel(log_joint_pmf(self.chain, self.box)) if self.mode == "law" else None
 
+    def why_no_entropy(self) -> str | None:
+        """Why the entropy production is not an observable (a zero-temperature bath: sigma is
+        infinite on every path that gives it heat), or None."""
+        cold = self.protocol.zero_temperature_baths()
+        if not cold:
+            return None
+        return (f"bath {cold[0]!r} is at zero temperature (beta = inf): the entropy production "
+                "-beta Q is infinite on every path that gives it heat")
+
+    def jarzynski(self) -> tuple[float, float] | str | None:
+        """(beta, Delta F) for a Gibbs-bath protocol, a reason string at zero temperature, else None."""
+        protocol = self.protocol
+        gibbs = protocol.gibbs_bath()
+        if gibbs is None:
+            return None
+        if protocol.baths[gibbs].zero_temperature:
+            return (f"bath {gibbs!r} is at zero temperature (beta = inf): <e^(-beta W)> = e^(-beta dF) "
+                    "has no finite form")
+        return protocol.baths[gibbs].beta, protocol.free_energy_change()
+
     def cells(self) -> np.ndarray:
         """The histogram keys the counts of ``accumulate`` are laid on: the exact support in mode
         "sparse", else every key of the box."""
         return self.support[0] if self.mode == "sparse" else np.arange(int(np.prod(self.shape)))
 
-    def exact_moments(self, name: str) -> tuple[float, float]:
-        """Mean and variance of observable ``name`` from the transfer matrices (independent of the DP)."""
+    def exact_moments(self, name: str) -> tuple[float | None, float | None]:
+        """Mean and variance of observable ``name`` from the transfer matrices (independent of the
+        DP); (None, None) without exact references."""
+        if not self.protocol.exact:
+            return None, None
         chain = self.chain
         if name != "entropy_production":
             return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
@@ -336,6 +384,8 @@ class StrokeEngine:
         if name in names:
             return np.eye(len(names))[names.index(name)], None, None
         if name == "entropy_production":
+            if self.why_no_entropy():
+                raise ValueError(f"no generating function of 'entropy_production': {self.why_no_entropy()}")
             return self._entropy_terms()
         raise ValueError(f"no generating function of {name!r} for this stroke protocol (observables: "
                          f"{', '.join((*names, 'entropy_production'))})")
@@ -345,9 +395,10 @@ class StrokeEngine:
         transfer matrices, in log space; ``s`` a scalar or 1-d array."""
         return log_generating_function(self.chain, s, *self.observable_terms(name))
 
-    def log_integral_ft(self) -> float:
-        """Exact ln<e^{-sigma}> (0 for every stroke protocol: spec G2; computed, not assumed)."""
-        return log_tilted_average(self.chain, *self._entropy_terms())
+    def log_integral_ft(self) -> float | str:
+        """Exact ln<e^{-sigma}> (0 for every stroke protocol: computed, not assumed), or why the
+        entropy production is not defined (``why_no_entropy``)."""
+        return self.why_no_entropy() or log_tilted_average(self.chain, *self._entropy_terms())
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
         """Observables with their exact laws and moments (two baths: also ``efficiency``, conditioned
@@ -379,11 +430,17 @@ class StrokeEngine:
             heat = grids[f"heat_{self.hot}"]
             observables += efficiency(grids["work"], heat, zero_heat(heat), counts,
                                       log_pmf if law else None, self.hot)
-        protocol = self.protocol
-        gibbs = protocol.gibbs_bath()
-        jarzynski = (protocol.baths[gibbs].beta, protocol.free_energy_change()) if gibbs else None
-        return DirectionResults(observables, jarzynski=jarzynski,
-                                integral_ft=self.log_integral_ft()), tables
+        exact = self.protocol.exact
+        return DirectionResults(observables, jarzynski=self.jarzynski(),
+                                integral_ft=self.log_integral_ft() if exact else NO_EXACT,
+                                no_exact_reference=None if exact else NO_EXACT), tables
+
+
+def _log_odds(bath, energies, particles) -> float:
+    """ln pi(1) / pi(0) = -beta ((E_1 - mu N_1) - (E_0 - mu N_0)) of a two-level Gibbs state:
+    0 for degenerate levels and +-inf at zero temperature."""
+    gap = (energies[1] - bath.mu * particles[1]) - (energies[0] - bath.mu * particles[0])
+    return 0.0 if gap == 0 else -bath.beta * gap
 
 
 def zero_heat(heat) -> np.ndarray:

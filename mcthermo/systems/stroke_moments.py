@@ -19,8 +19,10 @@ BLOCK_SIZE = 1024
 
 
 def moment_names(engine) -> list[str]:
+    """The float values each trajectory carries: work, heats, then entropy_production and beta_work
+    where they are defined (a finite-temperature bath; a Gibbs-bath protocol)."""
     names = list(engine.chain.names) + ["entropy_production"]
-    return names + (["beta_work"] if engine.protocol.gibbs_bath() else [])
+    return names + (["beta_work"] if isinstance(engine.jarzynski(), tuple) else [])
 
 
 def moment_tables(engine):
@@ -28,14 +30,16 @@ def moment_tables(engine):
     chain, protocol = engine.chain, engine.protocol
     d = chain.levels
     coefficients, log_p0, end = engine._entropy_terms()
+    # (a zero-temperature bath: sigma is not an observable; its column is carried as 0 and dropped)
+    coefficients = np.where(np.isfinite(coefficients), coefficients, 0.0)
     columns = [np.moveaxis(chain.increments, 0, -1),
                np.tensordot(chain.increments, coefficients, axes=([0], [0]))[..., None]]
     start = np.zeros((d, len(chain.names) + 1))
     start[:, -1] = np.where(log_p0 > -np.inf, log_p0, 0.0)
     finish = np.zeros((d, len(chain.names) + 1))
     finish[:, -1] = np.where(np.isfinite(end), end, 0.0)
-    gibbs = protocol.gibbs_bath()
-    if gibbs:
+    if "beta_work" in moment_names(engine):
+        gibbs = protocol.gibbs_bath()
         columns.append(protocol.baths[gibbs].beta * chain.increments[0][..., None])
         start, finish = np.pad(start, ((0, 0), (0, 1))), np.pad(finish, ((0, 0), (0, 1)))
     zeros = np.zeros(chain.log_transition.shape, dtype=np.int64)
@@ -49,7 +53,8 @@ def moment_accumulate(engine, seed, stream, first, count) -> np.ndarray:
 
 def moment_samples(engine, seed, stream, first, count) -> dict[str, np.ndarray]:
     values = stroke_values(seed, stream, first, count, engine.moment_tables)
-    return {name: values[:, k] for k, name in enumerate(moment_names(engine)) if name != "beta_work"}
+    return {name: values[:, k] for k, name in enumerate(moment_names(engine))
+            if name != "beta_work" and (name != "entropy_production" or engine.why_no_entropy() is None)}
 
 
 def moment_results(engine, moments, reason: str) -> DirectionResults:
@@ -59,16 +64,19 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
     sums = np.sum(moments, axis=0)  # blocks in trajectory order: independent of chunking
     n = int(round(sums[0]))
     observables = []
+    no_entropy = engine.why_no_entropy()
     for k, name in enumerate(names):
-        if name != "beta_work":
+        if name != "beta_work" and (name != "entropy_production" or no_entropy is None):
             mean, variance = engine.exact_moments(name)
             observables.append(Observable(name, n=n, total=float(sums[1 + k]),
                                           total_squares=float(sums[1 + m + k]), mean_exact=mean,
                                           variance_exact=variance, checks=("mean",)))
-    sigma = names.index("entropy_production")
-    observables.append(Observable("exp_minus_entropy_production", n=n, total=float(sums[1 + 2 * m + sigma]),
-                                  total_squares=float(sums[1 + 3 * m + sigma]),
-                                  mean_exact=float(np.exp(engine.log_integral_ft())), checks=("mean",)))
+    if no_entropy is None:
+        sigma = names.index("entropy_production")
+        observables.append(Observable("exp_minus_entropy_production", n=n, total=float(sums[1 + 2 * m + sigma]),
+                                      total_squares=float(sums[1 + 3 * m + sigma]),
+                                      mean_exact=float(np.exp(engine.log_integral_ft()))
+                                      if engine.protocol.exact else None, checks=("mean",)))
     if "beta_work" in names:
         k = names.index("beta_work")
         protocol = engine.protocol
@@ -77,5 +85,11 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
                                       total_squares=float(sums[1 + 3 * m + k]),
                                       mean_exact=float(np.exp(-beta * protocol.free_energy_change())),
                                       checks=("mean",)))
-    return DirectionResults(observables, integral_ft=f"{reason}: <e^-sigma> is checked as the mean of "
-                                                     "exp_minus_entropy_production")
+    jarzynski = engine.jarzynski()
+    jarzynski = jarzynski if isinstance(jarzynski, str) else None
+    if not engine.protocol.exact:
+        return DirectionResults(observables, jarzynski=jarzynski, integral_ft=no_entropy or reason,
+                                no_exact_reference=reason)
+    return DirectionResults(observables, jarzynski=jarzynski,
+                            integral_ft=no_entropy or f"{reason}: <e^-sigma> is checked as the mean of "
+                                                      "exp_minus_entropy_production")

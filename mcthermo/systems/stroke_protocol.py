@@ -13,13 +13,17 @@ particles it brings (spec G0).  Levels s = 0 .. d-1 carry energies E_s and parti
   (adiabatic) or moves s -> s' with probability T[s, s'], a doubly stochastic matrix (|U|^2 of the
   quench's unitary; it conserves particle number).  W += E'_{s'} - E_s.
 * ``Thermalize(bath, strength=1)``: s -> s' with probability (1 - k) delta_{ss'} + k pi_b(s'),
-  pi_b the (grand-)canonical distribution of the bath at the current energies;
+  pi_b the (grand-)canonical distribution of the bath at the current energies (uniform over the
+  ground level(s) of E - mu N for a zero-temperature bath, beta = inf);
   Q_b += (E_{s'} - E_s) - mu_b (N_{s'} - N_s).
 
 ``initial`` is a bath name (its Gibbs state at the initial energies) or the level populations.
 The strokes repeat ``cycles`` times.  Work and heats live on the lattice of one energy quantum:
 ``energy_unit`` if declared, else the common rational unit of every increment (ValueError if the
-energies are incommensurate).  ``StrokeProtocol`` validates and compiles the protocol;
+energies are incommensurate).  ``exact=False`` samples without exact references (no law, no
+exact moments: histograms and sample moments, the check rows say "no exact reference"); the
+exact law's dynamic programme is otherwise sized first and refused, naming ``exact=False``, beyond
+the limits of ``exact/effort.py``.  ``StrokeProtocol`` validates and compiles the protocol;
 ``strokes.Strokes`` samples it (``stroke_engine.py``).
 """
 from __future__ import annotations
@@ -70,9 +74,13 @@ class Quench:
             t = np.array(self.transitions, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError("Quench transitions must be a matrix of numbers") from None
-        if t.shape != (d, d) or not np.all(np.isfinite(t)) or np.any(t < 0):
+        if t.shape != (d, d):
             raise ValueError(f"Quench transitions must be a {d} x {d} matrix of probabilities "
                              f"(got shape {t.shape})")
+        if not np.all(np.isfinite(t)) or np.any(t < 0):
+            bad = t[~(np.isfinite(t) & (t >= 0))][0]
+            raise ValueError(f"Quench transitions must be probabilities, finite and >= 0 (got {float(bad)!r}): "
+                             "T[s, s'] = |U_{s's}|^2")
         if (np.max(np.abs(t.sum(axis=1) - 1.0)) > SUM_TOLERANCE
                 or np.max(np.abs(t.sum(axis=0) - 1.0)) > SUM_TOLERANCE):
             raise ValueError("Quench transitions must be doubly stochastic (rows and columns sum to 1: "
@@ -114,16 +122,27 @@ def stroke_from_json(item: dict):
     raise ValueError(f"unknown stroke {item!r}")
 
 
+def _log_boltzmann(energies, particles, bath: Bath) -> tuple[np.ndarray, np.ndarray]:
+    """(-beta (h - h_0), h_0) with h = E - mu N along the last axis and h_0 its minimum: 0 on the
+    ground level(s) for every beta, beta = inf included (zero temperature: -inf above them)."""
+    h = np.asarray(energies, dtype=np.float64) - bath.mu * np.asarray(particles, dtype=np.float64)
+    ground = np.min(h, axis=-1, keepdims=True)
+    excess = h - ground
+    return np.where(excess > 0, -bath.beta * np.where(excess > 0, excess, 1.0), 0.0), ground
+
+
 def log_gibbs(energies, particles, bath: Bath) -> np.ndarray:
-    """ln of the (grand-)canonical populations e^{-beta (E - mu N)} / Z."""
-    x = -bath.beta * (np.asarray(energies) - bath.mu * np.asarray(particles))
-    return x - logsumexp(x)
+    """ln of the (grand-)canonical populations e^{-beta (E - mu N)} / Z along the last axis (at
+    beta = inf: uniform over the ground level(s), -inf elsewhere)."""
+    x, _ = _log_boltzmann(energies, particles, bath)
+    return x - logsumexp(x, axis=-1, keepdims=True)
 
 
 def grand_potential(energies, particles, bath: Bath) -> float:
-    """Omega = -ln sum_s e^{-beta (E_s - mu N_s)} / beta (the free energy F when mu N = 0)."""
-    return float(-logsumexp(-bath.beta * (np.asarray(energies) - bath.mu * np.asarray(particles)))
-                 / bath.beta)
+    """Omega = -ln sum_s e^{-beta (E_s - mu N_s)} / beta (the free energy F when mu N = 0); at
+    beta = inf the ground value of E - mu N."""
+    x, ground = _log_boltzmann(energies, particles, bath)
+    return float(ground[0] - logsumexp(x) / bath.beta)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,6 +157,7 @@ class StrokeProtocol:
     particles: tuple | None = None
     cycles: int = 1
     energy_unit: float | None = None
+    exact: bool = True
 
     def __post_init__(self):
         energies = _energies("energies", self.energies)
@@ -153,6 +173,9 @@ class StrokeProtocol:
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
             raise ValueError(f"cycles must be an integer >= 1 (got {c!r})")
         object.__setattr__(self, "cycles", int(c))
+        if not isinstance(self.exact, (bool, np.bool_)):
+            raise ValueError(f"exact must be True or False (got {self.exact!r})")
+        object.__setattr__(self, "exact", bool(self.exact))
         if self.energy_unit is not None:
             u = self.energy_unit
             if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)) or not (
@@ -176,14 +199,14 @@ class StrokeProtocol:
                 raise ValueError(f"bath name {name!r} must be an identifier (it names heat_<bath>)")
             if not isinstance(bath, Bath):
                 raise ValueError(f"baths[{name!r}] must be an mt.Bath (got {type(bath).__name__})")
-            if bath.zero_temperature:
-                raise ValueError(f"baths[{name!r}]: stroke protocols need a finite beta")
         object.__setattr__(self, "baths", dict(self.baths))
 
     def _validate_strokes(self, d):
         strokes = tuple(self.strokes) if isinstance(self.strokes, (list, tuple)) else None
         if not strokes:
-            raise ValueError("strokes must be a non-empty list of mt.Quench / mt.Thermalize")
+            one = isinstance(self.strokes, (Quench, Thermalize))
+            raise ValueError("strokes must be a non-empty list of mt.Quench / mt.Thermalize"
+                             + (f" (got one {type(self.strokes).__name__}: write strokes=[...])" if one else ""))
         n = self.level_particles
         for i, stroke in enumerate(strokes):
             if isinstance(stroke, Quench):
@@ -273,7 +296,7 @@ class StrokeProtocol:
                     continue
                 bath = self.baths[name]
                 h = before[touched] - bath.mu * n
-                log_pi = -bath.beta * h - logsumexp(-bath.beta * h, axis=1, keepdims=True)
+                log_pi = log_gibbs(before[touched], n, bath)
                 k = np.array([stroke.strength for stroke, t in zip(strokes, touched) if t])[:, None]
                 # (1 - k) delta + k pi, the diagonal summed in log space (no underflow)
                 steps = np.repeat((np.log(k) + log_pi)[:, None, :], d, axis=1)
@@ -283,6 +306,10 @@ class StrokeProtocol:
         increments = endpoints[:, :, 1, None, :] - endpoints[:, :, 0, :, None]
         return StrokeChain(self.log_initial(), log_steps, np.ascontiguousarray(increments),
                            self.observable_names, np.ascontiguousarray(endpoints))
+
+    def zero_temperature_baths(self) -> list[str]:
+        """The baths at beta = inf (a thermalisation sends the system to its ground level(s))."""
+        return [name for name, bath in self.baths.items() if bath.zero_temperature]
 
     def gibbs_bath(self) -> str | None:
         """The bath when the protocol starts in its Gibbs state and touches no other bath (the
@@ -321,14 +348,14 @@ class StrokeProtocol:
         bath = self.gibbs_bath()
         initial = bath if bath is not None else tuple(np.exp(self.reference_log_populations()))
         return dict(energies=tuple(path[-1]), baths=self.baths, initial=initial, strokes=strokes,
-                    particles=self.particles, cycles=1, energy_unit=self.energy_unit)
+                    particles=self.particles, cycles=1, energy_unit=self.energy_unit, exact=self.exact)
 
     def parameters(self) -> dict:
         return {"energies": list(self.energies), "particles": None if self.particles is None else list(self.particles),
                 "baths": {name: bath.to_json() for name, bath in self.baths.items()},
                 "initial": self.initial if isinstance(self.initial, str) else list(self.initial),
                 "strokes": [s.to_json() for s in self.strokes], "cycles": self.cycles,
-                "energy_unit": self.energy_unit}
+                "energy_unit": self.energy_unit, **({} if self.exact else {"exact": False})}
 
     @classmethod
     def from_parameters(cls, parameters: dict):

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..models.base import STREAMS, Model
+from ..model import STREAMS, Model
 from ..results import Results
 from ..exact.strokes_dp import key_space, tilted_moments
 from .stroke_engine import KEY_BATCH, StrokeEngine, zero_heat
@@ -39,11 +39,43 @@ MAX_FLOAT_KEY = 1 << 53
 
 @dataclass(frozen=True, eq=False)
 class Strokes(StrokeProtocol, Model):
-    """A stroke protocol (see ``stroke_protocol.StrokeProtocol`` for the arguments)."""
+    """A protocol of quenches (work) and thermalisations (heat) on d levels, repeated ``cycles`` times.
+
+    energies: the d level energies at the start (hbar = k_B = 1, energy units);
+    baths: {name: mt.Bath(beta=..., mu=...)} (beta = inf allowed: zero temperature);
+    initial: a bath name (its Gibbs state at the start) or the d level populations;
+    strokes: a list of ``mt.Quench(energies, transitions=None)`` -- the levels jump to ``energies``,
+      each level kept (adiabatic) or moved by a doubly stochastic T[s, s'] = |U_{s's}|^2 -- and
+      ``mt.Thermalize(bath, strength=1.0)`` -- the level redrawn from the bath's Gibbs state with
+      probability ``strength``;
+    particles: optional integer particle number of each level (grand-canonical baths);
+    cycles: repetitions of ``strokes`` (default 1);
+    energy_unit: optional lattice quantum of work and heat (default: found from the energies).
+
+        otto = mt.Strokes(energies=[0, 1], baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2)},
+                          initial="cold", strokes=[mt.Quench([0, 2]), mt.Thermalize("hot"),
+                                                   mt.Quench([0, 1]), mt.Thermalize("cold")], cycles=5)
+        run = mt.sample(otto, trajectories=10**5, seed=1)
+
+    Per direction it samples ``work``, ``heat_<bath>``, ``entropy_production`` (when no bath is at
+    zero temperature) and, with two baths, the efficiency -W / Q_hot (conditioned on Q_hot != 0);
+    checks: mean, variance and distribution against the exact laws, the integral fluctuation
+    theorem, Jarzynski (and Crooks / BAR with ``reverse=True``) from the Gibbs state of the one bath
+    it touches.  On the command line: write it in a file, run ``mcthermo sample FILE.py:NAME``.
+    """
 
     name: ClassVar[str] = "strokes"
     block_size: ClassVar[int] = BLOCK_SIZE
     extra_tables: ClassVar[tuple[str, ...]] = ("work_heat",)
+    #: how to sample one from the command line (shown by ``mcthermo sample strokes``)
+    command_line_example: ClassVar[str] = (
+        "# otto.py\n"
+        "import mcthermo as mt\n"
+        "otto = mt.Strokes(energies=[0, 1], baths={\"hot\": mt.Bath(beta=0.5), \"cold\": mt.Bath(beta=2)}, "
+        "initial=\"cold\",\n"
+        "                  strokes=[mt.Quench([0, 2]), mt.Thermalize(\"hot\"), mt.Quench([0, 1]), "
+        "mt.Thermalize(\"cold\")], cycles=5)\n"
+        "then: mcthermo sample otto.py:otto --trajectories 1e5 --seed 1")
 
     def __post_init__(self):
         super().__post_init__()
@@ -130,6 +162,23 @@ class Strokes(StrokeProtocol, Model):
         return self.samples(direction, seed, first, count, self.engine(direction).tilted(observable, s), stream)
 
     @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """levels, cycles, energy_unit and initial (a bath name or "populations"); the protocol
+        itself: run.json, by system_id."""
+        initial = parameters["initial"]
+        return {"levels": len(parameters["energies"]), "cycles": parameters["cycles"],
+                "energy_unit": parameters["energy_unit"],
+                "initial": initial if isinstance(initial, str) else "populations"}
+
+    def check_tables_feasible(self) -> None:
+        """Size the exact law before computing it (refused in one line naming its size and
+        ``exact=False`` beyond the limits of ``exact/effort.py``), then decide the sampling mode,
+        which computes a sparse law: before the first chunk, where Ctrl-C stops it at once."""
+        engine = self.engine("forward")
+        engine.exact_effort().require()
+        engine.mode
+
+    @classmethod
     def add_arguments(cls, parser) -> None:
         """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
 
@@ -182,6 +231,8 @@ class Strokes(StrokeProtocol, Model):
             if not gibbs:
                 bar_crooks = ("Crooks and BAR need a protocol that starts in the Gibbs state of the one "
                               "bath it touches (the reverse direction is checked on its own)")
+            elif self.baths[gibbs].zero_temperature:
+                bar_crooks = f"Crooks and BAR need a finite beta (bath {gibbs!r} is at zero temperature)"
             elif not all("counts" in accumulator for accumulator in accumulators.values()):
                 bar_crooks = "Crooks and BAR need the work histograms (moment-only sampling)"
             else:

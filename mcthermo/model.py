@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ..options import add_field_options, field_values
+from .options import add_field_options, field_values
 
 #: RNG stream of each protocol direction (distinct, derived keys: see kernels/rng.py).
 STREAMS = {"forward": 0, "reverse": 1}
@@ -42,6 +42,14 @@ class Model(abc.ABC):
     @classmethod
     def from_parameters(cls, parameters: dict):
         return cls(**parameters)
+
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """The parameter columns of every table: the scalar parameters (numbers, booleans, names;
+        what a sweep varies).  Lists, matrices and nested data stay in run.json only; the tables
+        carry ``system_id`` (the fingerprint of all parameters) to find them."""
+        return {key: value for key, value in parameters.items()
+                if value is None or isinstance(value, (bool, int, float, str))}
 
     def directions(self, reverse: bool) -> list[str]:
         return ["forward", "reverse"] if reverse else ["forward"]

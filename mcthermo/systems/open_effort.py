@@ -1,0 +1,82 @@
+"""Memory and time of the exact references of an ``OpenSystem`` (``exact/tilted.py``), sized
+before anything is allocated (``exact/effort.py``: limits, refusal, progress).
+
+The references work on the d^2 x d^2 Lindblad generator (D = d^2): a generating function at F
+counting fields costs F batched D x D exponentials per piece and holds every channel's jump
+superoperator (D^2 complex numbers each); exact moments take one 3D x 3D exponential per piece and
+observable; states one D x D exponential per output time.  The counts mirror what
+``open_sampling.layout`` and ``open_results.results`` compute, with ``exact/tilted.py``'s batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..exact import tilted
+from ..exact.effort import FLOP_RATE, Effort
+from . import open_results
+from .open_sampling import Layout
+
+COMPLEX = 16  # bytes
+#: matrix products per dense exponential (Taylor/Pade terms plus squarings), an upper estimate
+PRODUCTS_PER_EXPONENTIAL = 30
+
+
+def _exponentials(size: int, count: float) -> float:
+    """Seconds of ``count`` exponentials of size x size complex matrices."""
+    return count * PRODUCTS_PER_EXPONENTIAL * 8.0 * float(size) ** 3 / FLOP_RATE
+
+
+def generating_function(system, fields: float, what: str) -> Effort:
+    """``tilted.transfer`` at ``fields`` counting fields (in batches of ``tilted.BATCH``)."""
+    D = system.dimension**2
+    channels = max(len(p.channels) for p in system.pieces)
+    batch = min(fields, tilted.BATCH)
+    memory = COMPLEX * D * D * (channels + 5 * batch)
+    seconds = (_exponentials(D, fields * len(system.pieces))
+               + 8.0 * D * D * channels * (fields + 2) * len(system.pieces) / FLOP_RATE)
+    return Effort(what, memory, seconds)
+
+
+def moments(system, count: int, what: str) -> Effort:
+    """``count`` calls of ``tilted.moments`` (block-Toeplitz exponentials of size 3D)."""
+    D = system.dimension**2
+    return Effort(what, COMPLEX * (3 * D) ** 2 * 8, _exponentials(3 * D, count * len(system.pieces)))
+
+
+def states(system, times: int, what: str) -> Effort:
+    """``tilted.states_at`` at ``times`` output times."""
+    D = system.dimension**2
+    channels = max(len(p.channels) for p in system.pieces)
+    return Effort(what, COMPLEX * D * D * 8,
+                  _exponentials(D, times + len(system.pieces)) + 8.0 * D * D * channels / FLOP_RATE)
+
+
+def sampling_effort(system) -> Effort:
+    """What sampling needs before its first trajectory: the lattice widths of the heat histograms
+    (Chernoff bounds from exact exponential moments, 8 per lattice bath; none with exact=False)
+    and the final populations that define the entropy production."""
+    effort = Effort("")
+    if system.exact:  # as if every bath were on a lattice (finding the units is work of its own)
+        effort += generating_function(system, 8 * len(system.bath_names), "heat lattice widths")
+    if system.measure_energy:
+        effort += states(system, 1, "final populations")
+    return effort
+
+
+def results_effort(system, geometry: Layout) -> Effort:
+    """What ``open_results.results`` computes after sampling."""
+    if not system.exact:
+        return Effort("")
+    channels = len(system.channel_names)
+    if open_results.count_laws_feasible(system, geometry):
+        effort = generating_function(system, channels * (geometry.max_count + 1), "jump-count laws")
+    else:
+        effort = moments(system, channels, "jump-count moments")
+    if open_results.lattice_law_feasible(system, geometry):
+        effort += generating_function(system, float(np.prod(geometry.joint_shape[2:])), "heat law")
+    effort += moments(system, len(system.bath_names) + 2 * system.measure_energy, "heat and work moments")
+    if system.measure_energy:
+        effort += generating_function(system, 2, "fluctuation theorems")
+    if system.observables and len(system.output_times):
+        effort += states(system, len(system.output_times), "expectation values")
+    return effort

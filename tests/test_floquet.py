@@ -1,0 +1,349 @@
+"""mt.FloquetSystem (spec G3) against an independent Floquet–Born–Markov computation written here:
+the propagator by scipy's DOP853 (rtol 1e-13) on a 256-point grid, Fourier components by a direct
+DFT, and the secular (Pauli) rate equation for the Floquet populations with per-bath heat currents.
+"""
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.linalg import expm, null_space
+
+import mcthermo as mt
+from mcthermo.exact import tilted
+
+E = np.eye(3)
+H0 = np.diag([0.0, 1.0, 2.3])
+V1 = 0.3 * (np.outer(E[0], E[1]) + np.outer(E[2], E[1]))  # no rotating frame removes t
+V2 = 0.1 * np.outer(E[0], E[2])                       # not Hermitian: V2 e^{2i W t} + h.c.
+OMEGA = 4.0
+A_HOT = np.outer(E[0], E[2]) + np.outer(E[2], E[0]) + 0.3 * np.diag([1.0, 0.0, -1.0])
+A_COLD = (np.outer(E[0], E[1]) + np.outer(E[1], E[0])
+          + 0.5 * (np.outer(E[1], E[2]) + np.outer(E[2], E[1])))
+BETAS = {"hot": 0.5, "cold": 2.0}
+
+
+def j_hot(x):                                           # Ohmic: a pure-dephasing channel J'(0)/beta
+    return 0.03 * x * np.exp(-x / 5)
+
+
+def j_cold(x):                                          # super-Ohmic: none
+    return 0.01 * x**3 * np.exp(-x / 4)
+
+
+SPECTRA = {"hot": (A_HOT, j_hot, 0.03), "cold": (A_COLD, j_cold, 0.0)}
+OBSERVABLES = {"n2": np.diag([0.0, 0.0, 1.0]), "x01": np.outer(E[0], E[1]) + np.outer(E[1], E[0])}
+TIMES = np.linspace(0.0, 12.0, 7)
+
+
+def system(drive=None, **options):
+    base = dict(hamiltonian=H0, drive={1: V1, 2: V2} if drive is None else drive, frequency=OMEGA,
+                couplings=[mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot),
+                           mt.Coupling(A_COLD, bath="cold", spectral_density=j_cold)],
+                baths={b: mt.Bath(beta=beta) for b, beta in BETAS.items()},
+                initial=mt.gibbs_state(H0, 1.0), duration=12.0, output_times=TIMES,
+                observables=OBSERVABLES)
+    base.update(options)
+    return mt.FloquetSystem(**base)
+
+
+# --- the independent computation -------------------------------------------------------------------
+def hamiltonian(t):
+    h = H0.astype(complex)
+    for m, v in ((1, V1), (2, V2)):
+        h = h + np.exp(1j * m * OMEGA * t) * v + np.exp(-1j * m * OMEGA * t) * v.conj().T
+    return h
+
+
+def propagators(times):
+    """U(t) at the given times in [0, T] by DOP853 on the 9 complex entries."""
+    def rhs(t, y):
+        return (-1j * hamiltonian(t) @ y.reshape(3, 3)).ravel()
+    period = 2 * np.pi / OMEGA
+    solution = solve_ivp(rhs, (0.0, period), np.eye(3, dtype=complex).ravel(), method="DOP853",
+                         t_eval=np.asarray(times), rtol=1e-13, atol=1e-14)
+    return solution.y.T.reshape(-1, 3, 3)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Quasienergies (principal branch), modes on a grid, Fourier components, Pauli rates."""
+    period, grid_points, K = 2 * np.pi / OMEGA, 256, 12
+    grid = np.arange(grid_points) * period / grid_points
+    extra = np.mod(TIMES, period)
+    unique, inverse = np.unique(np.concatenate([grid, [period], extra]), return_inverse=True)
+    u = propagators(unique)[inverse]
+    values, vectors = np.linalg.eig(u[grid_points])
+    vectors = vectors / np.linalg.norm(vectors, axis=0)
+    eps = -np.angle(values) / period
+
+    def modes(index, times):
+        return u[index] @ vectors * np.exp(1j * np.outer(times, eps))[:, None, :]
+
+    on_grid = modes(np.arange(grid_points), grid)
+    ks = np.arange(-K, K + 1)
+    rates = np.zeros((3, 3))                          # rates[a, c]: c -> a
+    currents = {b: np.zeros(3) for b in SPECTRA}     # energy given to bath b per unit time from c
+    for bath, (a_op, density, slope) in SPECTRA.items():
+        f = np.conj(np.swapaxes(on_grid, 1, 2)) @ a_op @ on_grid
+        x = np.einsum("kt,tac->kac", np.exp(1j * np.outer(ks, OMEGA * grid)), f) / grid_points
+        beta = BETAS[bath]
+        for n, k in enumerate(ks):
+            for a in range(3):
+                for c in range(3):
+                    delta = eps[c] - eps[a] + k * OMEGA
+                    if abs(delta) < 1e-9:
+                        gamma = slope / beta
+                    else:
+                        occupation = 1 / np.expm1(beta * abs(delta))
+                        gamma = density(abs(delta)) * (occupation + 1 if delta > 0 else occupation)
+                    weight = abs(x[n, a, c]) ** 2 * gamma
+                    if a != c:
+                        rates[a, c] += weight
+                    currents[bath][c] += weight * delta
+    generator = rates - np.diag(rates.sum(axis=0))
+    p_steady = null_space(generator)[:, 0]
+    p_steady = p_steady / p_steady.sum()
+    p0 = np.real(np.einsum("ia,ij,ja->a", vectors.conj(), mt.gibbs_state(H0, 1.0), vectors))
+    at_times = modes(np.arange(grid_points + 1, len(u)), extra)
+    return dict(eps=eps, vectors=vectors, generator=generator, p_steady=p_steady, p0=p0,
+                currents=currents, at_times=at_times)
+
+
+def steady_state(open_system):
+    """Null vector of the Floquet-frame Liouvillian (row-major vec) as a density matrix."""
+    piece = open_system.pieces[0]
+    generator = tilted.liouvillian(piece.hamiltonian, [c.operator for c in piece.channels])
+    rho = null_space(generator)[:, 0].reshape(3, 3)
+    return rho / np.trace(rho)
+
+
+# --- tests ----------------------------------------------------------------------------------------
+def test_steady_state_and_heat_currents_equal_the_independent_floquet_born_markov(reference):
+    spec = system()
+    assert spec.propagator_error < 1e-12 and spec.dropped_weight <= 1e-12 and 2 <= spec.sidebands < 12
+    shift = (spec.quasienergies[:, None] - reference["eps"][None, :]) / OMEGA   # equal mod Omega
+    assert np.abs(shift - np.round(shift)).min(axis=1).max() < 1e-11
+    open_system = spec.open_system()
+    rho = steady_state(open_system)
+    p_lab = spec.basis().modes[0]
+    lab = p_lab @ rho @ p_lab.conj().T                         # steady state at t = 0 (mod T)
+    v = reference["vectors"]
+    expected = (v * reference["p_steady"]) @ v.conj().T
+    assert np.abs(lab - expected).max() < 1e-8
+    for bath in SPECTRA:
+        mine = -sum(c.energy * np.real(np.trace(c.operator @ rho @ c.operator.conj().T))
+                    for c in open_system.pieces[0].channels if c.bath == bath)
+        theirs = -reference["currents"][bath] @ reference["p_steady"]
+        assert abs(mine - theirs) <= 1e-8 * abs(theirs), bath
+        assert abs(theirs) > 1e-5                              # a real current, not a zero
+
+
+def test_channels_are_labelled_paired_and_the_dephasing_channel_is_j_prime_over_beta():
+    spec = system()
+    channels = spec.open_system().pieces[0].channels
+    for c in channels:                                          # partner at -Delta, L ~ L^dag
+        partner = [p for p in channels if p.bath == c.bath and p.energy == -c.energy]
+        assert len(partner) == 1, c.name
+        ratio = np.linalg.norm(partner[0].operator) ** 2 / np.linalg.norm(c.operator) ** 2
+        if c.energy:
+            assert ratio == pytest.approx(np.exp(-BETAS[c.bath] * c.energy), rel=1e-12)
+        step = c.drive_work / OMEGA
+        assert step == round(step)
+    zero = [c for c in channels if c.energy == 0.0]
+    assert [c.bath for c in zero] == ["hot"]                   # super-Ohmic cold bath: none
+    diagonal = np.diag(zero[0].operator)
+    x0 = np.einsum("tia,ij,tja->a", spec.basis().modes.conj(), A_HOT, spec.basis().modes).real
+    x0 = x0 / spec.basis().modes.shape[0]
+    assert np.abs(np.abs(diagonal) ** 2 - 0.03 / BETAS["hot"] * x0**2).max() < 1e-12
+
+
+def test_sub_ohmic_dephasing_is_refused_unless_given_and_secular_failure_is_refused():
+    couplings = [mt.Coupling(A_HOT, bath="hot", spectral_density=lambda x: 0.03 * np.sqrt(x)),
+                 mt.Coupling(A_COLD, bath="cold", spectral_density=j_cold)]
+    with pytest.raises(ValueError, match="sub-Ohmic.*zero_frequency_rate"):
+        system(couplings=couplings)
+    couplings[0] = mt.Coupling(A_HOT, bath="hot", spectral_density=lambda x: 0.03 * np.sqrt(x),
+                               zero_frequency_rate=0.01)
+    zero = [c for c in system(couplings=couplings).open_system().pieces[0].channels if c.energy == 0]
+    assert len(zero) == 1
+    strong = [mt.Coupling(A_HOT, bath="hot", spectral_density=lambda x: 5.0 * x),
+              mt.Coupling(A_COLD, bath="cold", spectral_density=j_cold)]
+    with pytest.raises(ValueError, match=r"secular approximation invalid.*smallest gap.*total rate"):
+        system(couplings=strong)
+
+
+def test_without_drive_the_channels_are_the_davies_channels_of_h0():
+    spec = system(drive={1: 0 * V1})
+    assert np.abs(spec.quasienergies - np.diag(H0)).max() < 1e-12
+    p0 = spec.basis().modes[0]
+    for bath, (a_op, density, _) in SPECTRA.items():
+        mine = {round(c.energy, 9): p0 @ c.operator @ p0.conj().T
+                for c in spec.open_system().pieces[0].channels if c.bath == bath and c.energy != 0}
+        davies = {round(c.energy, 9): c.operator
+                  for c in mt.davies_channels(H0, a_op, bath, BETAS[bath], density)}
+        assert set(mine) == set(davies)
+        assert max(np.abs(mine[w] - davies[w]).max() for w in davies) < 1e-12
+        assert all(c.drive_work == 0 for c in spec.open_system().pieces[0].channels)
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    spec = system()
+    run = mt.sample(spec, trajectories=4 * 4096, seed=5)
+    return spec, run
+
+
+def test_sampled_heat_and_lab_observables_against_the_independent_computation(reference, sampled):
+    spec, run = sampled
+    generator, p0 = reference["generator"], reference["p0"]
+    size = len(p0)
+    big = np.zeros((2 * size, 2 * size))
+    big[:size, :size], big[size:, :size] = generator, np.eye(size)
+    # a wrong expectation: the same system with the two temperatures swapped
+    swapped = system(baths={"hot": mt.Bath(beta=BETAS["cold"]), "cold": mt.Bath(beta=BETAS["hot"])})
+    wrong = {b: tilted.moments(swapped.open_system(),
+                               lambda c, b=b: -c.energy if c.bath == b else 0.0)[0] for b in SPECTRA}
+    for bath in SPECTRA:
+        integral = expm(big * spec.duration)[size:, :size] @ p0        # int_0^t p dt
+        expected = -reference["currents"][bath] @ integral
+        row = run.summary.set_index("observable").loc[f"heat_{bath}"]
+        assert abs(row["mean_exact"] - expected) <= 1e-8 * abs(expected), bath
+        z = (row["mean"] - expected) / row["stderr"]
+        assert abs(z) < 5, (bath, z)
+        assert abs((row["mean"] - wrong[bath]) / row["stderr"]) > 5, bath      # flagged
+    table = run.tables["expectation"]
+    populations = np.array([expm(generator * t) @ p0 for t in TIMES])
+    modes = reference["at_times"]
+    for name, a in OBSERVABLES.items():
+        rows = table[table.observable == name]
+        expected = np.einsum("ta,tia,ij,tja->t", populations, modes.conj(), a, modes).real
+        assert np.abs(rows.exact.to_numpy() - expected).max() < 1e-8, name
+        z = (rows["mean"].to_numpy() - expected) / np.maximum(rows.stderr.to_numpy(), 1e-300)
+        assert np.abs(z[rows.stderr.to_numpy() > 0]).max() < 5, name
+    # a wrong expectation: the Floquet modes frozen at t = 0 (no frame rotation) is flagged
+    frozen = np.repeat(modes[:1], len(TIMES), axis=0)
+    rows = table[table.observable == "x01"]
+    wrong = np.einsum("ta,tia,ij,tja->t", populations, frozen.conj(), OBSERVABLES["x01"], frozen).real
+    assert np.abs((rows["mean"].to_numpy() - wrong) / rows.stderr.to_numpy()).max() > 5
+
+
+def test_integral_fluctuation_theorem_is_exact(sampled):
+    spec, run = sampled
+    open_system = spec.open_system()
+    p0, _ = tilted.start_states(open_system)
+    value = tilted.log_exponential_average(
+        open_system, lambda c: BETAS[c.bath] * c.energy, 1 / p0, tilted.final_populations(open_system))
+    assert abs(value) < 1e-10
+    assert abs(spec.log_generating_function("entropy_production", 1.0)) < 1e-10
+    for bath in SPECTRA:                                  # d/ds ln G at 0 = -mean, as sampled
+        mean = run.summary.set_index("observable").loc[f"heat_{bath}", "mean_exact"]
+        h = 1e-5
+        slope = (spec.log_generating_function(f"heat_{bath}", h)
+                 - spec.log_generating_function(f"heat_{bath}", -h)) / (2 * h)
+        assert abs(slope + mean) < 1e-8
+    assert run.spec.name == "open_system" and run.info["model"] == "floquet_system"
+
+
+def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
+    qutip = pytest.importorskip("qutip")
+    import warnings
+    h0, v1, v2 = (qutip.Qobj(m) for m in (H0, V1, V2))
+    with warnings.catch_warnings():                    # QuTiP: no compiler, string coefficients eval
+        warnings.simplefilter("ignore", UserWarning)
+        evo = qutip.QobjEvo([h0, [v1, "exp(1j*w*t)"], [v1.dag(), "exp(-1j*w*t)"],
+                             [v2 + v2.dag(), "cos(2*w*t)"], [1j * (v2 - v2.dag()), "sin(2*w*t)"]],
+                            args={"w": OMEGA})
+        detuned = qutip.QobjEvo([h0, [v1 + v1.dag(), "cos(w*t)"], [v1 + v1.dag(), "cos(sqrt(2)*t)"]],
+                                args={"w": OMEGA})
+    from_evo = system(drive={}, hamiltonian=evo, frequency=None)
+    reference = system()
+    assert from_evo.frequency == pytest.approx(OMEGA, rel=1e-15)
+    assert set(from_evo.drive) == {1, 2}
+    assert np.abs(from_evo.drive[1] - V1).max() < 1e-14 and np.abs(from_evo.drive[2] - V2).max() < 1e-14
+    assert np.abs(from_evo.quasienergies - reference.quasienergies).max() < 1e-12
+    callable_h = system(drive={}, hamiltonian=hamiltonian, frequency=OMEGA)
+    assert np.abs(callable_h.quasienergies - reference.quasienergies).max() < 1e-12
+    with pytest.raises(ValueError, match="period .* cannot be found.*frequency=.*pieces="):
+        system(drive={}, hamiltonian=detuned, frequency=None)
+    with pytest.raises(ValueError, match="not periodic.*pieces="):
+        system(drive={}, hamiltonian=detuned, frequency=OMEGA)
+    channels = reference.open_system().pieces[0].channels
+    with pytest.raises(ValueError, match="periodic \\(frequency 4\\).*mt.FloquetSystem.*pieces="):
+        mt.OpenSystem(hamiltonian=evo, channels=channels, baths={"hot": mt.Bath(beta=1.0),
+                      "cold": mt.Bath(beta=1.0)}, initial=np.eye(3) / 3, duration=1.0)
+    with pytest.raises(ValueError, match="time dependent.*pieces="):
+        mt.Piece(hamiltonian, channels, 1.0)
+    with pytest.raises(ValueError, match="time dependent.*pieces="):
+        mt.Piece([H0, [V1 + V1.T, "cos(3*t)"]], channels, 1.0)
+    assert mt.Piece(H0.tolist(), [], 1.0).dimension == 3          # a nested-list matrix is not
+
+
+def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():
+    """Seed 002 from its lab Hamiltonian H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + s- e^{i wL t}),
+    photon bath through sx, dephasing bath through sz, J here = 2 pi J_seed: every channel's
+    frequency, rate and operator equal DrivenQubit's closed forms (physics C1/C7) to 1e-12."""
+    from mcthermo.models.qubit_floquet import CHANNELS
+    operators = {"-": np.array([[0, 0], [1, 0]]), "+": np.array([[0, 1], [0, 0]]),
+                 "z": np.diag([1.0, -1.0])}                       # on the basis (|+>, |->)
+    qubit = mt.DrivenQubit(atom_frequency=10.0, laser_frequency=9.3, rabi=1.0)
+    sz, sx, sm = np.diag([1.0, -1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.0, 0], [1, 0]])
+    baths = {"photon": qubit.photon_bath, "dephasing": qubit.dephasing_bath}
+    spec = mt.FloquetSystem(
+        hamiltonian=0.5 * qubit.atom_frequency * sz, drive={1: 0.5 * qubit.rabi * sm},
+        frequency=qubit.laser_frequency,
+        couplings=[mt.Coupling(op, bath=b,
+                               spectral_density=lambda x, b=b: 2 * np.pi * baths[b].density(x))
+                   for b, op in (("photon", sx), ("dephasing", sz))],
+        baths={b: mt.Bath(beta=bath.beta) for b, bath in baths.items()}, initial=np.diag([0.0, 1.0]),
+        duration=1.0)
+    mine = {(c.bath, round(c.energy, 8)): c for c in spec.open_system().pieces[0].channels}
+    floquet, modes = qubit.floquet_basis(), spec.basis().modes[0]
+    seen = set()
+    for (bath, op, *_), rate, omega in zip(CHANNELS, qubit.channel_rates(),
+                                           qubit.channel_frequencies()):
+        key = (bath, round(omega, 8))
+        if rate < 1e-300:
+            assert key not in mine
+            continue
+        weight = np.linalg.norm(mine[key].operator) ** 2 / (2 if op == "z" else 1)
+        assert weight == pytest.approx(rate, rel=1e-12), key      # measured: 1.7e-13
+        # the operators themselves, in the atom basis at t = 0 (independent of the modes' phases),
+        # up to the global phase of a channel (its dissipator does not see it)
+        closed = floquet @ (np.sqrt(rate) * operators[op]) @ floquet.conj().T
+        lab = modes @ mine[key].operator @ modes.conj().T
+        phase = np.vdot(lab, closed) / abs(np.vdot(lab, closed))
+        assert np.abs(lab * phase - closed).max() < 1e-12 * np.sqrt(rate), key
+        seen.add(key)
+    tiny = [k for k in set(mine) - seen if np.linalg.norm(mine[k].operator) ** 2 > 1e-12]
+    assert not tiny                                   # the rotating-wave drive has no other sideband
+
+
+def test_quasienergies_and_modes_equal_qutip_floquet_basis():
+    """QuTiP's FloquetBasis (atol = rtol = 1e-13, 256 precomputed steps per period): quasienergies
+    mod Omega to 1e-11 and the same modes (|overlap| = 1) at an arbitrary time."""
+    qutip = pytest.importorskip("qutip")
+    period = 2 * np.pi / OMEGA
+    basis = qutip.FloquetBasis(qutip.QobjEvo(lambda t: qutip.Qobj(hamiltonian(t))), period,
+                               options={"atol": 1e-13, "rtol": 1e-13, "nsteps": 10**6},
+                               precompute=np.arange(256) * period / 256)
+    spec = system()
+    assert np.abs(np.sort(np.mod(spec.quasienergies, OMEGA))
+                  - np.sort(np.mod(basis.e_quasi, OMEGA))).max() < 1e-11
+    theirs = np.column_stack([k.full()[:, 0] for k in basis.mode(0.37)])
+    overlaps = np.abs(spec.modes_at([0.37])[0].conj().T @ theirs)
+    assert np.abs(np.sort(overlaps.max(axis=1)) - 1).max() < 1e-10
+
+
+def test_unmeasured_coherent_start_keeps_its_lab_coherence():
+    """measure_energy=False: the lab state at t = 0 is the given coherent one (frame rule checked
+    against <psi0|A|psi0> to 1e-12) and the sampled lab observables follow the exact ones."""
+    psi0 = (E[0] + E[2]) / np.sqrt(2)
+    x02 = np.outer(E[0], E[2]) + np.outer(E[2], E[0])
+    spec = system(initial=psi0, measure_energy=False, observables={"x02": x02, **OBSERVABLES})
+    results = spec.results({"forward": spec.accumulate("forward", 3, 0, 4096)})
+    (expectation,) = results.directions["forward"].expectations
+    assert expectation.exact[0, 0] == pytest.approx(1.0, abs=1e-12)        # <psi0|x02|psi0>
+    assert abs(expectation.mean[0, 0] - 1.0) < 1e-12                        # every trajectory
+    stderr = np.where(expectation.stderr > 0, expectation.stderr, np.inf)
+    z = (expectation.mean - expectation.exact) / stderr
+    assert np.abs(z).max() < 5
+    assert results.directions["forward"].observable("work") is None       # counting only

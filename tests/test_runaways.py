@@ -1,0 +1,165 @@
+"""Runs that could run away are sized before anything is computed (issue #22 B)."""
+import numpy as np
+import pytest
+
+import mcthermo as mt
+from mcthermo.runner import resolve_chunk_size
+from mcthermo.systems import stroke_engine
+
+
+def test_sizing_a_chunk_never_builds_the_exact_law(monkeypatch):
+    """Strokes(cycles=10**4) used to spend > 90 s in resolve_chunk_size -> log_sparse_pmf."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("resolve_chunk_size built the exact law")
+
+    monkeypatch.setattr(stroke_engine, "log_sparse_pmf", forbidden)
+    monkeypatch.setattr(stroke_engine, "log_joint_pmf", forbidden)
+    engine = mt.examples.two_level_otto(cycles=10**4)
+    assert resolve_chunk_size(engine, None) > 0
+
+
+@pytest.mark.parametrize("make", [lambda: mt.examples.two_level_otto(cycles=3),
+                                  lambda: mt.examples.ladder_otto(levels=4, cycles=2)])
+def test_draws_per_trajectory_are_those_of_the_kernel_tables(make):
+    engine = make().engine("forward")
+    assert engine.steps_per_trajectory() == engine.tables.steps == engine.moment_tables.steps
+
+
+# --- exact references are sized first; exact=False samples without them ----------------------
+from mcthermo.exact import effort, tilted  # noqa: E402
+
+
+def open_system(d=3, **changes):
+    rng = np.random.default_rng(3)
+    h = np.diag(np.arange(d, dtype=float))
+    a = rng.normal(size=(d, d))
+    options = dict(hamiltonian=h, channels=(mt.davies_channels(h, a + a.T, "hot", 0.5, lambda w: 0.2)
+                                            + mt.davies_channels(h, a - a.T, "cold", 2.0, lambda w: 0.1)),
+                   baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                   initial=mt.gibbs_state(h, 1.0), duration=2.0,
+                   output_times=np.linspace(0, 2, 3), observables={"n": h})
+    options.update(changes)
+    return mt.OpenSystem(**options)
+
+
+def test_a_large_open_system_is_refused_in_one_line_before_any_exact_work(monkeypatch):
+    """d = 40 with 1,560 Davies channels grew to 20 GB in exact/tilted.py: now refused at once."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("exact work before the size was checked")
+
+    monkeypatch.setattr(tilted, "transfer", forbidden)
+    monkeypatch.setattr(tilted, "taylor_transfer", forbidden)
+    rng = np.random.default_rng(1)
+    h = np.diag(np.sort(rng.uniform(0, 5, 40)))
+    x = rng.normal(size=(40, 40))
+    system = mt.OpenSystem(hamiltonian=h, channels=mt.davies_channels(h, x + x.T, "hot", 1.0, lambda w: 0.1),
+                           baths={"hot": mt.Bath(beta=1.0)}, initial=np.eye(40) / 40, duration=1.0)
+    assert len(system.channel_names) == 1560
+    with pytest.raises(ValueError) as refused:
+        mt.sample(system, trajectories=4096, seed=1)
+    message = str(refused.value)
+    assert "\n" not in message and "GiB" in message and "exact=False" in message
+
+
+def test_exact_false_samples_the_same_trajectories_without_references():
+    exact = mt.sample(open_system(), trajectories=4096, seed=5)
+    plain = mt.sample(open_system(exact=False), trajectories=4096, seed=5)
+    a, b = (run.tables["summary"].set_index("observable") for run in (exact, plain))
+    np.testing.assert_array_equal(a.loc[b.index, "mean"], b["mean"])   # same trajectories
+    assert b["mean_exact"].isna().all() and a["mean_exact"].notna().all()
+    checks = plain.tables["checks"]
+    exactless = checks[checks["check"].isin(["mean", "variance", "distribution", "integral_ft",
+                                             "expectation"])]
+    assert len(exactless) and (exactless["verdict"] == "inconclusive").all()
+    assert exactless["reason"].str.contains("no exact reference").all()
+    assert (plain.tables["histogram"]["probability_exact"].isna()).all()
+
+
+def test_exact_false_is_part_of_the_spec():
+    system = open_system(exact=False)
+    assert mt.OpenSystem.from_parameters(system.parameters()) == system
+    assert mt.OpenSystem.from_parameters(open_system().parameters()).exact
+    with pytest.raises(ValueError, match="exact must be True or False"):
+        open_system(exact="no")
+
+
+def test_strokes_with_exact_false_sample_without_references():
+    exact = mt.sample(mt.examples.two_level_otto(cycles=2), trajectories=2048, seed=3)
+    protocol = mt.examples.two_level_otto(cycles=2)
+    plain_spec = mt.Strokes.from_parameters({**protocol.parameters(), "exact": False})
+    plain = mt.sample(plain_spec, trajectories=2048, seed=3)
+    a, b = (run.tables["summary"].set_index("observable") for run in (exact, plain))
+    np.testing.assert_array_equal(a.loc[b.index, "mean"], b["mean"])
+    assert b["mean_exact"].isna().all()
+    rows = plain.tables["checks"]
+    rows = rows[rows["check"].isin(["mean", "variance", "distribution", "integral_ft"])]
+    assert len(rows) and rows["reason"].str.contains("no exact reference").all()
+
+
+def test_a_long_stroke_law_is_refused_naming_exact_false(monkeypatch):
+    monkeypatch.setattr(effort, "MAX_SECONDS", 1.0)
+    protocol = mt.examples.two_level_otto(cycles=300)
+    with pytest.raises(ValueError, match=r"exact law of the strokes on its support.*exact=False"):
+        mt.sample(protocol, trajectories=64, seed=1)
+
+
+def test_long_exact_work_reports_its_progress_on_stderr(monkeypatch, capsys):
+    """Not a terminal: one line when it becomes long, one when it ends; silent under --quiet."""
+    from mcthermo.exact.strokes_dp import log_sparse_pmf
+    monkeypatch.setattr(effort, "QUIET_SECONDS", 0.0)
+    engine = mt.examples.two_level_otto(cycles=20).engine("forward")
+    log_sparse_pmf(engine.chain, engine.box, 1 << 20)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "to go" in lines[0] and "done after" in lines[1]
+    with effort.reporting(False):
+        log_sparse_pmf(engine.chain, engine.box, 1 << 20)
+    assert capsys.readouterr().err == ""
+
+
+def test_exact_references_use_the_worker_threads(monkeypatch):
+    """OpenBLAS starts one thread per core; the exact references run with ``workers`` threads."""
+    from mcthermo import blas
+    if not blas.threads():
+        pytest.skip("no OpenBLAS found in this process")
+    seen = []
+    original = tilted.moments
+
+    def recording(*args, **kwargs):
+        seen.append(blas.threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tilted, "moments", recording)
+    before = blas.threads()
+    mt.sample(open_system(), trajectories=4096, seed=5, workers=1)
+    assert seen and all(counts == [1] * len(counts) for counts in seen)
+    assert blas.threads() == before
+
+
+# --- runs that would take days are refused up front; the log gets an estimate -----------------
+def test_a_run_beyond_a_day_is_refused_unless_yes(tmp_path):
+    staircase = mt.Staircase(steps=100)
+    with pytest.raises(ValueError) as refused:
+        mt.sample(staircase, trajectories=10**18, seed=1, out=tmp_path / "run")
+    message = str(refused.value)
+    assert "\n" not in message and "--yes" in message and "yes=True" in message and "limit 24 h" in message
+    assert not (tmp_path / "run").exists()                       # refused before anything written
+    from mcthermo import runner
+    assert runner.expected_seconds(staircase, 10**18, 1, 1) > runner.MAX_RUN_SECONDS
+    assert runner.expected_seconds(staircase, 10**6, 1, 1) < 1.0
+
+
+def test_yes_runs_past_the_refusal(monkeypatch):
+    from mcthermo import runner
+    monkeypatch.setattr(runner, "MAX_RUN_SECONDS", 0.0)
+    with pytest.raises(ValueError, match="--yes"):
+        mt.sample(mt.Staircase(steps=10), trajectories=1000, seed=1)
+    assert mt.sample(mt.Staircase(steps=10), trajectories=1000, seed=1, yes=True).tables["summary"].size
+
+
+def test_the_log_gets_one_estimate_line_after_the_first_chunk(capsys):
+    """stderr is not a terminal under pytest: no bar, but one line with speed and expected end."""
+    mt.sample(mt.Staircase(steps=10), trajectories=4000, seed=1, chunk_size=1000, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "trajectories/s" in line]
+    assert len(lines) == 1 and "after the first chunk" in lines[0] and "expected end in" in lines[0]
+    mt.sample(mt.Staircase(steps=10), trajectories=4000, seed=1, chunk_size=1000, progress=False)
+    assert "trajectories/s" not in capsys.readouterr().err
