@@ -50,7 +50,7 @@ from scipy.special import logsumexp
 from .. import checks as _checks
 from ..exact import generating, tilted
 from ..kernels import lindblad, replay
-from ..models.base import STREAMS
+from ..model import STREAMS
 from ..stats import Estimate
 from ..tilting import Tilted, tilt_label, REWEIGHTED_COLUMNS
 from . import open_sampling
@@ -120,14 +120,30 @@ def backward_functions(system, pieces, increments, definition, s: float):
             size = float(np.abs(backward).max())
             backward, scale = backward / size, scale + c + math.log(size)
             if half == 0:
-                values, vectors = np.linalg.eigh((backward + backward.conj().T) / 2)
-                values = np.maximum(values / values.max(), GAUGE_FLOOR) if values.max() > 0 else np.ones(d)
-                gauges.append((vectors, values))
+                gauges.append(_gauge(piece, backward))
     _, vectors = tilted.log_start(system)
     diagonal = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), backward, vectors))
     with np.errstate(divide="ignore"):
         log_start = np.where(diagonal > 0, np.log(np.where(diagonal > 0, diagonal, 1.0)), -np.inf) + scale
     return gauges[::-1], log_start
+
+
+def _clean(matrix) -> np.ndarray:
+    """Entries below ROUND_OFF x max set to zero."""
+    return np.where(np.abs(matrix) > generating.ROUND_OFF * np.abs(matrix).max(initial=0.0), matrix, 0)
+
+
+def _gauge(piece, backward) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(V, r, r^{-1}): the eigenvectors V of the piece's Hamiltonian and, in that basis, r = l^{1/2}
+    of the gauge l = Hermitian part of ``backward`` (eigenvalues below GAUGE_FLOOR x max raised),
+    round-off entries zeroed, so a gauge that commutes with H (Davies channels) keeps every channel
+    an exact eigenoperator."""
+    _, basis = np.linalg.eigh(piece.hamiltonian)
+    values, vectors = np.linalg.eigh(_clean(basis.conj().T @ ((backward + backward.conj().T) / 2) @ basis))
+    values = np.maximum(values / values.max(), GAUGE_FLOOR) if values.max() > 0 else np.ones(len(values))
+    vectors = _clean(vectors)
+    return (basis, _clean((vectors * np.sqrt(values)) @ vectors.conj().T),
+            _clean((vectors / np.sqrt(values)) @ vectors.conj().T))
 
 
 def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
@@ -140,11 +156,11 @@ def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
     increments = [a for a in definition.increments for _ in range(SUBPIECES)]
     gauges, log_backward = backward_functions(system, pieces, increments, definition, s)
     tilted_pieces = []
-    for piece, a, (vectors, values) in zip(pieces, increments, gauges):
-        root = (vectors * np.sqrt(values)) @ vectors.conj().T
-        inverse_root = (vectors / np.sqrt(values)) @ vectors.conj().T
+    for piece, a, (basis, root, inverse_root) in zip(pieces, increments, gauges):
         tilted_pieces.append(Piece(piece.hamiltonian, [
-            Channel(c.name, math.exp(-s * k / 2) * (root @ c.operator @ inverse_root), c.energy, c.bath,
+            Channel(c.name, math.exp(-s * k / 2)
+                    * (basis @ root @ _clean(basis.conj().T @ c.operator @ basis) @ inverse_root @ basis.conj().T),
+                    c.energy, c.bath,
                     c.particles) for c, k in zip(piece.channels, a)], piece.duration))
     log_p0, vectors = tilted.log_start(system)
     x = np.zeros(len(log_p0)) if definition.initial is None else np.nan_to_num(definition.initial)
