@@ -7,7 +7,8 @@ from scipy.linalg import expm
 
 import mcthermo as mt
 from mcthermo.kernels import replay
-from mcthermo.systems import open_tilting
+from mcthermo.systems import open_sampling, open_tilting
+from mcthermo.tilting import tilted_spec
 from mcthermo.systems.open_system import Channel, OpenSystem, Piece
 
 
@@ -60,3 +61,97 @@ def test_replayed_density_equals_matrix_exponential_formula():
             got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times))
             assert got == pytest.approx(math.log(_density(reference, i, j, times, channels)),
                                         abs=1e-12)
+
+
+def _two_bath_qubit():
+    """A qubit between a hot (beta 0.5) and a cold (beta 2) bath, Davies channels, t = 50."""
+    h = np.diag([0.5, -0.5]).astype(complex)
+    a = np.array([[0, 1], [1, 0]], complex)
+    channels = (mt.davies_channels(h, a, "hot", 0.5, lambda w: 0.2)
+                + mt.davies_channels(h, a, "cold", 2.0, lambda w: 0.2))
+    return OpenSystem(hamiltonian=h, channels=channels,
+                      baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                      initial=mt.gibbs_state(h, 1.0), duration=50.0)
+
+
+#: tilt of heat_hot whose exact tilted law has its mean at Q_hot = 21 (~9.3 standard deviations)
+TAIL_TILT = -2.4747727
+
+
+def test_tilted_dft_is_accurate_in_relative_terms_in_the_tail():
+    system = _two_bath_qubit()
+    tail = 21 + 60
+    one = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0, -2.0))
+    other = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0, -2.5))
+    assert math.exp(one[tail]) == pytest.approx(2.086943e-13, rel=1e-6)
+    assert abs(one[tail] - other[tail]) < 1e-9                 # two tilts: the same relative value
+    plain = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0,))
+    assert plain[tail] == -np.inf                              # the plain DFT cannot resolve it
+
+
+def _tail_run(spec, tilt, n=20000):
+    run = mt.sample(spec, n, 11, tilt=tilt)
+    law = run.tables["reweighted"]
+    reached = law[law.stderr > 0]
+    return run, reached.set_index("value"), (reached.probability - reached.probability_exact) / reached.stderr
+
+
+def test_two_bath_heat_tail_at_ten_standard_deviations():
+    """P(Q_hot = 21) = 2.1e-13 from 2e4 tilted trajectories, every reached atom within |z| <= 5."""
+    run, law, z = _tail_run(_two_bath_qubit(), {"heat_hot": TAIL_TILT})
+    assert law.loc[21.0, "probability_exact"] == pytest.approx(2.086943e-13, rel=1e-6)
+    assert law.loc[21.0, "stderr"] < 0.05 * law.loc[21.0, "probability_exact"]
+    assert law.index.max() >= 26 and np.abs(z).max() <= 5
+    tilted = run.tables["checks"][run.tables["checks"].tilt == f"heat_hot={TAIL_TILT:.6g}"]
+    heat = tilted[tilted.observable == "heat_hot"]
+    assert set(heat.verdict) == {"passed"}                     # the proposal against its own exact law
+
+
+def test_a_proposal_with_one_rate_two_percent_off_is_caught():
+    system = _two_bath_qubit()
+    spec = tilted_spec(system, {"heat_hot": TAIL_TILT})
+    spec.replays  # the weights replay the correct proposal
+    good = spec.systems[1]
+    wrong = OpenSystem(pieces=[Piece(p.hamiltonian, [Channel(c.name, c.operator * (math.sqrt(1.02) if
+                                                                                   c.name == "hot:-1" else 1),
+                                                             c.energy, c.bath) for c in p.channels],
+                                     p.duration) for p in good.pieces],
+                       baths=good.baths, initial=good.initial, energy_units=good.energy_units)
+    good.__dict__["_derived"]["tables"] = open_sampling.kernel_tables(wrong, good.layout())
+    run, law, z = _tail_run(system, spec)
+    checks = run.tables["checks"]
+    heat = checks[(checks.tilt == f"heat_hot={TAIL_TILT:.6g}") & (checks.observable == "heat_hot")]
+    assert "failed" in set(heat.verdict)   # the tilted histogram against the proposal's exact law
+
+
+def _quench_system():
+    """A qubit whose gap goes 20 -> 0.5 -> 4 (k_B T = 1) in three pieces with Davies relaxation:
+    <e^{-beta W}> is carried by paths of probability ~1e-9."""
+    a = np.array([[0, 1], [1, 0]], complex)
+    pieces = []
+    for gap in (20.0, 0.5, 4.0):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(Piece(h, mt.davies_channels(h, a, "bath", 1.0, lambda w: 0.3), 1.0))
+    return OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=1.0)},
+                      initial=mt.gibbs_state(pieces[0].hamiltonian, 1.0))
+
+
+def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cannot():
+    run = mt.sample(_quench_system(), 20000, 5, tilt="auto")
+    checks = run.tables["checks"]
+    plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
+    assert set(plain.verdict) == {"inconclusive"}
+    reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
+    for check in ("jarzynski", "integral_ft"):
+        assert reweighted.loc[check, "verdict"] == "passed"
+        assert abs(reweighted.loc[check, "z"]) <= 5
+        assert 0 < 5 * reweighted.loc[check, "stderr"] < 0.1   # dF +- 0.1 k_B T lies beyond 5 stderr
+    assert run.info["tilt"]["target"] == ["jarzynski", 1.0]
+
+
+def test_tilted_open_system_tables_do_not_depend_on_the_chunk_size():
+    system = _quench_system()
+    one = mt.sample(system, 3000, 2, tilt={"work": 0.9})
+    other = mt.sample(system, 3000, 2, tilt={"work": 0.9}, chunk_size=1000)
+    for name in ("reweighted", "checks"):
+        assert one.tables[name].equals(other.tables[name])
