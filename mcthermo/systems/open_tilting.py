@@ -32,7 +32,8 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
 * per proposal ("X=s"): the proposal system's own plain tables -- histograms and moments of every
   observable against the PROPOSAL's exact laws: what catches a wrong sampler;
 * ``reweighted`` (X on a lattice: heat_<bath> of a lattice bath, jumps_<channel>): per atom the
-  reweighted probability, its stderr and the exact probability from a tilted DFT (the DFT of
+  reweighted probability, its stderr (none where the atom's effective sample size is below 10) and
+  the exact probability from a tilted DFT (the DFT of
   G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
 * ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates.
@@ -318,8 +319,9 @@ class JumpTilted(Tilted):
                            tilted=tilted_results, extra_checks=rows)
 
     def _law(self, direction, acc, sums, n) -> pd.DataFrame:
-        """Per atom of X: the self-normalised reweighted probability with its stderr, and the exact
-        probability from the tilted DFT."""
+        """Per atom of X: the self-normalised reweighted probability with its stderr (NaN where the
+        atom's effective sample size (sum w)^2 / sum w^2 is below checks.MIN_EFFECTIVE_SAMPLES), and
+        the exact probability from the tilted DFT."""
         unit, half_width = self.lattice()
         atoms = [logsumexp(np.asarray(acc[f"weighted_{e}_atoms"]), axis=0) for e in range(len(n))]
         log_w = np.array([logsumexp(s[:, 0, 0]) for s in sums])           # ln sum w per ensemble
@@ -335,7 +337,10 @@ class JumpTilted(Tilted):
         mean_u = (s1 - p[None, :] * w1[:, None]) / n[:, None]
         second = ((1 - 2 * p[None, :]) * s2 + p[None, :] ** 2 * w2[:, None]) / n[:, None]
         variance = np.sum(n[:, None] * np.maximum(second - mean_u ** 2, 0.0), axis=0) * scale ** 2
-        stderr = np.sqrt(variance)
+        # the data's stderr is meaningless on an atom carried by a few weighted samples
+        with np.errstate(invalid="ignore"):
+            ess = np.exp(2 * logsumexp(a1, axis=0) - logsumexp(a2, axis=0))
+        stderr = np.where(ess >= _checks.MIN_EFFECTIVE_SAMPLES, np.sqrt(variance), np.nan)
         values = unit * np.arange(-half_width, half_width + 1)
         exact = np.exp(exact_log_law(self.spec, self.observable, unit, half_width,
                                      (0.0, *self.tilts)))
