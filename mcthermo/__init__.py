@@ -1,7 +1,7 @@
 """mcthermo: stochastic trajectories of driven small quantum systems, their work and heat
 statistics, and fluctuation-theorem checks against exact answers.
 
-Units hbar = k_B = 1.  One sign convention everywhere (spec G0): heat Q_b is energy that flows from
+Units hbar = k_B = 1.  One sign convention everywhere (docs/observables.md, Conventions): heat Q_b is energy that flows from
 bath b *into the system* (minus mu_b times the particles it brings); work W is energy delivered by
 the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
 
@@ -14,7 +14,7 @@ the drive; first law dE = W + sum_b (Q_b + mu_b N_b).
 """
 __version__ = "0.4.0"
 
-#: the sign convention recorded in every run.json (spec generic.md G0)
+#: the sign convention recorded in every run.json (docs/observables.md, Conventions)
 HEAT_CONVENTION = "heat = energy from the bath into the system (minus mu x particles in); ΔE = W + Σ_b Q_b (+ chemical work)"
 
 from .io import MCThermoFileError
@@ -25,7 +25,7 @@ from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
 from .systems.floquet import Coupling, FloquetSystem
-from .systems.open_system import (Channel, LocalJumpWarning, OpenSystem, Piece, davies_channels,
+from .systems.open_system import (Channel, Gibbs, LocalJumpWarning, OpenSystem, Piece, davies_channels,
                                   gibbs_state)
 from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
@@ -35,7 +35,7 @@ from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "Coupling", "DirectionResults",
-           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "GoldenRuleLimit",
+           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "Gibbs", "GoldenRuleLimit",
            "LandauZener", "LandauZenerValidityWarning", "LocalJumpWarning", "MCThermoFileError", "Observable",
            "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
            "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",

@@ -17,7 +17,7 @@ from scipy.stats import binom, norm
 from scipy.stats import chi2 as chi2_distribution
 
 from . import theorems
-from .results import ExactCount, Expectation, Observable
+from .results import EngineEfficiency, ExactCount, Expectation, Observable
 from .stats import Estimate, log_sum_exp
 
 Z_THRESHOLD = 5.0
@@ -559,3 +559,68 @@ def second_law_check(direction, observable, entropy_production_series, times,
     return row("second_law", direction, observable, verdict=verdict, reason=reason,
                estimate=sigma[worst], expected=0.0, stderr=0.0, z=0.0, threshold=0.0,
                time=float(times[worst]))
+
+
+#: the engine-efficiency z-test needs the hot heat's mean well away from 0: its stderr at most this
+#: fraction of |<Q_hot>| (else the ratio of means is not yet normal)
+MAX_RELATIVE_DENOMINATOR_ERROR = 0.1
+
+
+def engine_efficiency_check(direction, e: EngineEfficiency, threshold=Z_THRESHOLD) -> dict:
+    """-<W>/<Q_hot> against its exact value (a mean-type z-test).
+
+    The estimate is the ratio of the sample means; its ``stderr`` is the delta-method one from the
+    sample (co)variances of W and Q_hot -- a sample quantity, reported, not used for the verdict.
+    The z-score divides by the delta-method standard error at the EXACT moments (Var W, Var Q,
+    Cov(W, Q), <W>, <Q>), so a sample that happens to vary little cannot pass a wrong value.  Both
+    are asymptotic (the ratio is normal when the stderr of the mean hot heat is small against
+    |<Q_hot>|): above ``MAX_RELATIVE_DENOMINATOR_ERROR`` the row is inconclusive; with no exact
+    moments it is not applicable."""
+    name, n = "engine_efficiency", e.n
+    observable = f"-work/heat_{e.hot}"
+    if n < 2:
+        return row(name, direction, observable, verdict="inconclusive", trajectories=n,
+                   reason="fewer than 2 trajectories")
+    sum_w, sum_q, sum_ww, sum_qq, sum_wq = e.sums
+    w, q = sum_w / n, sum_q / n
+    var_w = max(sum_ww - n * w * w, 0.0) / (n - 1)
+    var_q = max(sum_qq - n * q * q, 0.0) / (n - 1)
+    cov = (sum_wq - n * w * q) / (n - 1)
+
+    def delta_stderr(mw, mq, vw, vq, c):
+        # eta = -mw / mq: gradient (-1/mq, mw/mq^2)
+        variance = (vw / mq**2 + mw**2 * vq / mq**4 - 2.0 * mw * c / mq**3) / n
+        return float(np.sqrt(max(variance, 0.0)))
+
+    estimate = -w / q if q != 0 else np.nan
+    stderr = delta_stderr(w, q, var_w, var_q, cov) if q != 0 else np.nan
+    if e.exact is None:
+        return row(name, direction, observable, verdict="inconclusive", estimate=estimate,
+                   stderr=stderr, trajectories=n, reason="not applicable: no exact moments of W and "
+                   "Q_hot (estimate with its sample delta-method stderr only)")
+    mw, mq, vw, vq, c = e.exact
+    if mq == 0:
+        return row(name, direction, observable, verdict="inconclusive", estimate=estimate,
+                   stderr=stderr, trajectories=n,
+                   reason="not applicable: the exact mean hot heat is 0 (no efficiency)")
+    expected = -mw / mq
+    relative = float(np.sqrt(max(vq, 0.0) / n)) / abs(mq)
+    if relative > MAX_RELATIVE_DENOMINATOR_ERROR:
+        return row(name, direction, observable, verdict="inconclusive", estimate=estimate,
+                   expected=expected, stderr=stderr, trajectories=n,
+                   reason=f"the mean hot heat is known to {100 * relative:.3g}% only (> "
+                          f"{100 * MAX_RELATIVE_DENOMINATOR_ERROR:g}%): the ratio of means is not "
+                          "normal yet; sample more trajectories")
+    null = delta_stderr(mw, mq, vw, vq, c)
+    if null <= 1e-12 * max(1.0, abs(expected)):
+        # W is proportional to Q_hot on every trajectory: the ratio is exact, round-off aside
+        exact = abs(estimate - expected) <= 1e-9 * max(1.0, abs(expected))
+        return row(name, direction, observable, verdict="passed" if exact else "failed",
+                   estimate=estimate, expected=expected, stderr=stderr, z=0.0 if exact else np.inf,
+                   trajectories=n, reason="" if exact else "W / Q_hot is fixed exactly and differs")
+    z = (estimate - expected) / null
+    judged = _judged(name, direction, observable, Estimate.normal(estimate, stderr, n), expected, z,
+                     threshold)
+    judged["reason"] = (judged["reason"] + "; " if judged["reason"] else "") + (
+        "z uses the delta-method stderr at the exact moments; the stderr column is the sample one")
+    return judged

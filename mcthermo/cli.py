@@ -46,7 +46,7 @@ def _add_run_options(parser):
                         help="also write per-trajectory rows under <out>/samples/")
     parser.add_argument("--tilt", metavar="OBSERVABLE=S[,S...]|auto",
                         help="also sample the tilted laws P e^{-sX}/G(s) of OBSERVABLE and reweight "
-                             "(chains and stroke protocols; auto: the ladder for the Jarzynski or integral-FT row)")
+                             "(chains and stroke protocols; auto, auto:jarzynski, auto:integral_ft: the ladder for that row)")
     _add_execution_options(parser)
 
 

@@ -14,7 +14,7 @@ DEMO_RUNS = [
     *[(f"staircase-n{n}", Staircase(steps=n), 1_000_000, 2026 + n, True) for n in (1, 5, 20, 100, 1000)],
     ("lz-seed", LandauZener(), 1_000_000, 7, True),
     ("qubit-ground", DrivenQubit(), 400_000, 11, False),
-    ("maser", maser(), 200_000, 13, False),
+    ("maser", maser(), 100_000, 13, False),
     ("otto-two-level", two_level_otto(cycles=5), 1_000_000, 17, False),
     ("otto-ladder", ladder_otto(levels=6, cycles=3), 1_000_000, 19, False),
 ]

@@ -1,6 +1,6 @@
 """Ready-made user-defined systems: the demo's maser and Otto engines, and starting points to copy.
 
-Units hbar = k_B = 1; heat is energy into the working medium (spec G0).  Everything here is built
+Units hbar = k_B = 1; heat is energy into the working medium (docs/observables.md, Conventions).  Everything here is built
 from the public API only (``OpenSystem``, ``Channel``, ``Strokes``, ``Quench``, ``Thermalize``),
 as a user would.
 """
@@ -9,18 +9,22 @@ from __future__ import annotations
 import numpy as np
 
 from .systems.bath import Bath
-from .systems.open_system import Channel, OpenSystem, gibbs_state
+from .systems.open_system import Channel, OpenSystem, Piece, gibbs_state
 from .systems.strokes import Quench, Strokes, Thermalize
 
 
 def maser(w_hot=3.0, w_cold=1.0, rabi=0.5, gamma_hot=0.1, gamma_cold=0.2, beta_hot=0.2,
-          beta_cold=2.0, duration=20.0, times=101) -> OpenSystem:
-    """Three-level maser (Scovil--Schulz-DuBois) between a hot and a cold bath.
+          beta_cold=2.0, periods=6, pieces_per_period=8, times=97) -> OpenSystem:
+    """Three-level maser (Scovil--Schulz-DuBois) between a hot and a cold bath, in the lab frame.
 
     Levels |0>, |1>, |2> at 0, w_cold, w_hot; the hot bath drives 0 <-> 2 (quanta w_hot), the cold
     bath 0 <-> 1 (quanta w_cold), each pair of channels in detailed balance at its bath's beta; a
-    resonant field of Rabi frequency ``rabi`` couples 1 <-> 2 (frame rotating with the field, local
-    jump operators).  Starts in the cold bath's Gibbs state of the bare levels.
+    field resonant with 1 <-> 2 (frequency w_hot - w_cold), rabi cos(w t) (|1><2| + |2><1|), piecewise
+    constant over ``pieces_per_period`` pieces of each of ``periods`` periods (local jump operators
+    with the bare quanta as labels).  ``work`` is then the energy the field delivers (the lab frame:
+    a rotating-frame Hamiltonian would add the change of the frame's energy to it, see README
+    "Frames").  Starts in the cold bath's Gibbs state of the bare levels; the engine efficiency
+    -<W>/<Q_hot> stays below 1 - w_cold / w_hot.
     """
     ket = np.eye(3)
 
@@ -30,13 +34,18 @@ def maser(w_hot=3.0, w_cold=1.0, rabi=0.5, gamma_hot=0.1, gamma_cold=0.2, beta_h
         return [Channel(f"{bath}_emit", np.sqrt(gamma * (occupation + 1)) * emit, energy, bath),
                 Channel(f"{bath}_absorb", np.sqrt(gamma * occupation) * emit.T, -energy, bath)]
 
-    field = 0.5 * rabi * (np.outer(ket[1], ket[2]) + np.outer(ket[2], ket[1]))
-    return OpenSystem(hamiltonian=field,
-                      channels=pair("hot", 0, 2, w_hot, gamma_hot, beta_hot)
-                      + pair("cold", 0, 1, w_cold, gamma_cold, beta_cold),
-                      baths={"hot": Bath(beta=beta_hot), "cold": Bath(beta=beta_cold)},
-                      initial=gibbs_state(np.diag([0.0, w_cold, w_hot]), beta_cold),
-                      duration=duration, output_times=np.linspace(0.0, duration, times),
+    bare = np.diag([0.0, w_cold, w_hot])
+    field = np.outer(ket[1], ket[2]) + np.outer(ket[2], ket[1])
+    frequency = w_hot - w_cold
+    step = 2.0 * np.pi / frequency / pieces_per_period
+    channels = pair("hot", 0, 2, w_hot, gamma_hot, beta_hot) + pair("cold", 0, 1, w_cold, gamma_cold, beta_cold)
+    # the field at the middle of each piece
+    pieces = [Piece(bare + rabi * np.cos(frequency * (k + 0.5) * step) * field, channels, step)
+              for k in range(periods * pieces_per_period)]
+    duration = step * len(pieces)
+    return OpenSystem(pieces=pieces, baths={"hot": Bath(beta=beta_hot), "cold": Bath(beta=beta_cold)},
+                      initial=gibbs_state(bare, beta_cold),
+                      output_times=np.linspace(0.0, duration, times),
                       observables={f"p{k}": np.outer(ket[k], ket[k]) for k in range(3)})
 
 

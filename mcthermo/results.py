@@ -2,7 +2,7 @@
 
 A model turns its merged accumulators into a ``Results`` (no table code, no checks); the one table
 builder (``mcthermo.tables``) turns a ``Results`` into the histogram / summary / checks tables and
-the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (spec G0).
+the model's extra tables.  Units hbar = k_B = 1; heat is energy into the system (docs/observables.md, Conventions).
 """
 from __future__ import annotations
 
@@ -136,6 +136,20 @@ class SecondLaw:
     binding: bool = True
 
 
+@dataclass(frozen=True)
+class EngineEfficiency:
+    """The engine efficiency users quote first, eta = -<W>/<Q_hot> (a ratio of two means, not the
+    mean of the stochastic efficiency -W/Q_hot), from the sample sums of one direction:
+    ``sums`` = (sum W, sum Q, sum W^2, sum Q^2, sum W Q) over ``n`` trajectories; ``exact`` = the
+    exact (<W>, <Q>, Var W, Var Q, Cov(W, Q)) or None; ``hot`` names the hot bath (heat into the
+    system, so an engine has <Q_hot> > 0 and <W> < 0)."""
+
+    hot: str
+    n: int
+    sums: tuple[float, float, float, float, float]
+    exact: tuple[float, float, float, float, float] | None = None
+
+
 @dataclass
 class DirectionResults:
     """Everything declared for one direction ("forward" or "reverse").
@@ -155,6 +169,7 @@ class DirectionResults:
     exact_counts: list[ExactCount] = field(default_factory=list)
     second_laws: list[SecondLaw] = field(default_factory=list)
     no_exact_reference: str | None = None
+    engine_efficiency: EngineEfficiency | None = None
 
     def observable(self, name: str) -> Observable | None:
         return next((o for o in self.observables if o.name == name), None)

@@ -288,6 +288,8 @@ def read(path, table: str | None = None):
 
     With ``table`` ("histogram", "summary", "checks", or an extra table) return that DataFrame.
     """
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"read needs a directory path (got {type(path).__name__})")
     path = Path(path)
     if (path / io.RUN_FILE).exists():
         result = read_run(path)

@@ -192,6 +192,8 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
 
         spec = tilted_spec(spec, tilt)
     trajectories = _positive_int("trajectories", trajectories)
+    if not isinstance(reverse, (bool, np.bool_)):
+        raise ValueError(f"reverse must be True or False (got {reverse!r})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")
     if workers is not None:
@@ -208,7 +210,7 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
         raise ValueError(f"--trajectories {trajectories:,}: about {duration(seconds)} of sampling "
                          f"expected ({trajectories * len(directions):,} trajectories x "
                          f"{spec.steps_per_trajectory():.3g} random draws at ~{DRAWS_PER_SECOND:.2g} "
-                         f"per second on {threads} threads; limit {duration(MAX_RUN_SECONDS)}); "
+                         f"per second on {threads} thread{'s' * (threads != 1)}; limit {duration(MAX_RUN_SECONDS)}); "
                          "pass --yes (mt.sample(..., yes=True)) to run it anyway")
     if out is None:
         with numba_threads(workers):

@@ -4,7 +4,7 @@ Every model declares, per direction, its observables (counts on exact atoms besi
 log space, or sample moments beside exact moments) and which theorems apply (``mcthermo.results``);
 this module alone turns that into the Parquet tables of the contract (DESIGN.md) and asks
 ``mcthermo.checks`` for one verdict row per check.  Units hbar = k_B = 1; heat is energy into the
-system (spec G0).
+system (docs/observables.md, Conventions).
 """
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         "checks": pd.DataFrame(rows),
         **results.extra_tables,
     }
+    # ``tilt``: "" for the rows of a plain ensemble; a tilted run's tilted and reweighted rows say
+    # which tilt they belong to (``mcthermo.tilting``)
+    for name in ("summary", "checks"):
+        tables[name] = tables[name].assign(tilt="")
     if results.tilted or results.extra_checks:
         tables = _with_tilts(tables, results)
     return tables
@@ -111,6 +115,8 @@ def theorem_rows(direction: str, declared: DirectionResults) -> list[dict]:
                                               declared.integral_ft))
     rows += [_checks.not_applicable(e.check, direction, e.observable, declared.no_exact_reference)
              if declared.no_exact_reference else _checks.expectation_check(e) for e in declared.expectations]
+    if declared.engine_efficiency is not None:
+        rows.append(_checks.engine_efficiency_check(direction, declared.engine_efficiency))
     rows += [_checks.exact_count_check(count) for count in declared.exact_counts]
     rows += [_checks.second_law_check(direction, law.observable, law.entropy_production, law.times,
                                       binding=law.binding) for law in declared.second_laws]

@@ -30,13 +30,24 @@ and variance (no exact cell law there).
 
 ``tilt="auto"`` picks the ladder for the Jarzynski row (X = work, target s = beta, when the
 protocol starts in the Gibbs state of its one bath) or else the integral FT row (X = entropy
-production, target s = 1).  The top rung s < target is where the a-priori relative variance of the
+production, target s = 1); "auto:jarzynski" / "auto:integral_ft" name the row.  The top rung s < target is where the a-priori relative variance of the
 exact-weight estimator, G(s)G(2 target - s)/G(target)^2 - 1 (decreasing to 0 at the target),
 equals ``RELATIVE_VARIANCE``: close to the target, never at it (the zero-variance tilt: there every
 exact-weighted sample equals G(target) and the row would only repeat the exact number).  Below it,
 the fewest equally spaced rungs s_k = top k / K whose neighbours overlap (relative variance of the
-better one-sided exponential average between neighbours <= 1).  The a-priori relative variance is
-printed and stored in run.json with the tilt.
+better one-sided exponential average between neighbours <= 1).  Each direction gets its own
+ladder (``reverse_tilts``).  The a-priori relative variance is printed and stored in run.json with
+the tilt.
+
+What a model provides to be tilted (``Strokes`` and the chain models do; another engine -- e.g. jump
+systems -- can implement the same): ``log_generating_function(observable, s, direction)``;
+``tilt_cells(direction, keys=None)`` -> (every observable's value per histogram cell, exact ln P per
+cell or None); ``cell_counts(accumulator)`` -> the plain accumulator's counts per cell;
+``tilted_counts(direction, observable, s, seed, stream, first, count)`` -> int64 counts per cell of
+that many trajectories of the tilted law; ``tilted_samples(...)`` -> their per-trajectory rows;
+``tilted_moments(observable, s, direction)`` -> the exact tilted mean and variance (used where there
+is no exact cell law); optionally ``tilt_keyed(direction)`` and ``tilted_keys(...)`` to count
+histogram keys (float rows (key, count)) instead of a histogram.
 """
 from __future__ import annotations
 
@@ -50,12 +61,15 @@ from scipy.optimize import brentq
 from . import checks as _checks
 from . import reweighting
 from .model import STREAMS, Model
-from .results import Observable, Results
+from .results import DirectionResults, Observable, Results
 from .stats import Estimate, lattice_groups, log_group_sum
 
 #: a-priori relative variance G(s)G(2 target - s)/G(target)^2 - 1 of the top rung of an automatic
 #: ladder: close to the target (power), never at it (zero variance, no test of the sampler)
 RELATIVE_VARIANCE = 0.1
+#: ``tilt`` values that choose the ladder: for the Jarzynski row where it applies, else the integral
+#: FT; or for the named row
+AUTO_ROWS = ("auto", "auto:jarzynski", "auto:integral_ft")
 #: most rungs of an automatic ladder
 MAX_RUNGS = 16
 #: largest relative variance of a one-sided exponential average between neighbouring rungs
@@ -69,21 +83,23 @@ def tilt_label(observable: str, tilts) -> str:
 @dataclass(frozen=True, eq=False)
 class Tilted(Model):
     """A spec sampled plain and under the tilts ``tilts`` of ``observable`` (see the module
-    docstring).  ``target``: (row, s) the ladder was chosen for, or None; ``relative_variance``:
-    the a-priori relative variance of the exact-weight estimator at the top rung."""
+    docstring); ``reverse_tilts``: the reverse direction's, when they differ (``tilt="auto"``
+    chooses each direction's ladder).  ``target``: (row, s) the ladder was chosen for, or None;
+    ``relative_variance``: the a-priori relative variance of the exact-weight estimator at the top
+    rung (forward; ``reverse_relative_variance`` the reverse direction's)."""
 
     spec: Model
     observable: str
     tilts: tuple
     target: tuple | None = None
     relative_variance: float | None = None
+    reverse_tilts: tuple | None = None
+    reverse_relative_variance: float | None = None
 
     def __post_init__(self):
-        tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(self.tilts, dtype=np.float64)))
-        if not tilts or not all(np.isfinite(tilts)) or 0.0 in tilts or len(set(tilts)) != len(tilts):
-            raise ValueError(f"tilts must be distinct finite non-zero numbers (got {self.tilts!r}); "
-                             "the plain ensemble (tilt 0) is always sampled")
-        object.__setattr__(self, "tilts", tilts)
+        object.__setattr__(self, "tilts", _ladder(self.tilts))
+        if self.reverse_tilts is not None:
+            object.__setattr__(self, "reverse_tilts", _ladder(self.reverse_tilts))
         for attribute in ("tilt_cells", "tilted_counts", "log_generating_function"):
             if not hasattr(self.spec, attribute):
                 raise ValueError(f"{self.spec.name}: tilted sampling is implemented for chains and stroke "
@@ -102,11 +118,18 @@ class Tilted(Model):
     def extra_tables(self) -> tuple[str, ...]:
         return (*self.spec.extra_tables, "reweighted")
 
+    def tilts_of(self, direction: str) -> tuple:
+        return self.reverse_tilts if direction == "reverse" and self.reverse_tilts is not None else self.tilts
+
     def record(self) -> dict:
         """What run.json stores of the tilt (part of the run's identity)."""
-        return {"observable": self.observable, "tilts": list(self.tilts),
-                "target": None if self.target is None else list(self.target),
-                "relative_variance": self.relative_variance}
+        record = {"observable": self.observable, "tilts": list(self.tilts),
+                  "target": None if self.target is None else list(self.target),
+                  "relative_variance": self.relative_variance}
+        if self.reverse_tilts is not None:
+            record.update(reverse_tilts=list(self.reverse_tilts),
+                          reverse_relative_variance=self.reverse_relative_variance)
+        return record
 
     def parameters(self) -> dict:
         return self.spec.parameters()
@@ -115,7 +138,7 @@ class Tilted(Model):
         return self.spec.directions(reverse)
 
     def steps_per_trajectory(self) -> float:
-        return self.spec.steps_per_trajectory() * (1 + len(self.tilts))
+        return self.spec.steps_per_trajectory() * (1 + max(len(self.tilts), len(self.tilts_of("reverse"))))
 
     def check_tables_feasible(self) -> None:
         self.spec.check_tables_feasible()
@@ -132,13 +155,14 @@ class Tilted(Model):
 
     def accumulate(self, direction, seed, first, count):
         out = dict(self.spec.accumulate(direction, seed, first, count))
+        tilts = self.tilts_of(direction)
         if self.keyed(direction):
             out["keys_plain"] = self.spec.tilted_keys(direction, None, 0.0, seed, STREAMS[direction], first, count)
-            for k, s in enumerate(self.tilts):
+            for k, s in enumerate(tilts):
                 out[f"keys_{k}"] = self.spec.tilted_keys(direction, self.observable, s, seed,
                                                          self.stream(direction, k), first, count)
             return out
-        for k, s in enumerate(self.tilts):
+        for k, s in enumerate(tilts):
             out[f"tilted_{k}"] = self.spec.tilted_counts(direction, self.observable, s, seed,
                                                          self.stream(direction, k), first, count)
         return out
@@ -146,7 +170,7 @@ class Tilted(Model):
     def samples(self, direction, seed, first, count):
         """Rows of every ensemble: ``tilt`` ("" plain) and ``log_weight`` = ln P/Q = ln G(s) + sX."""
         frames = [self.spec.samples(direction, seed, first, count).assign(tilt="", log_weight=0.0)]
-        for k, s in enumerate(self.tilts):
+        for k, s in enumerate(self.tilts_of(direction)):
             frame = self.spec.tilted_samples(direction, self.observable, s, seed, self.stream(direction, k),
                                              first, count)
             log_g = self.spec.log_generating_function(self.observable, s, direction)
@@ -160,18 +184,19 @@ class Tilted(Model):
                                    for direction, accumulator in accumulators.items()})
         ensembles, rows, laws, solutions = {}, [], [], {}
         for direction, accumulator in accumulators.items():
+            tilts = self.tilts_of(direction)
             if "keys_plain" in accumulator:
                 cells, counts = _key_counts([accumulator["keys_plain"]] + [accumulator[f"keys_{k}"]
-                                                                           for k in range(len(self.tilts))])
+                                                                           for k in range(len(tilts))])
                 values, log_p = self.spec.tilt_cells(direction, cells)
             else:
                 values, log_p = self.spec.tilt_cells(direction)
                 counts = np.vstack([self.spec.cell_counts(accumulator)]
-                                   + [accumulator[f"tilted_{k}"] for k in range(len(self.tilts))])
+                                   + [accumulator[f"tilted_{k}"] for k in range(len(tilts))])
             x = values[self.observable]
             log_g = np.array([self.spec.log_generating_function(self.observable, s, direction)
-                              for s in self.tilts])
-            for k, s in enumerate(self.tilts):
+                              for s in tilts])
+            for k, s in enumerate(tilts):
                 label = tilt_label(self.observable, [s])
                 if log_p is None:  # no exact cell law: the exact tilted mean and variance
                     moments = self.spec.tilted_moments(self.observable, s, direction)
@@ -181,7 +206,7 @@ class Tilted(Model):
                 ensembles.setdefault(label, {})[direction] = observable
             declared = plain.directions[direction]
             try:
-                solved = reweighting.solve((0.0, *self.tilts), x, counts)
+                solved = reweighting.solve((0.0, *tilts), x, counts)
             except ValueError as error:
                 rows += [_checks.row(check, direction, name, verdict="inconclusive", reason=str(error))
                          for check, name in (("jarzynski", "work"), ("integral_ft", "entropy_production"))]
@@ -202,16 +227,26 @@ class Tilted(Model):
             beta, free_energy_change = plain.bar_crooks
             rows.append({**reweighted_crooks(solutions["forward"], solutions["reverse"], beta,
                                              free_energy_change), "beta": beta})
-        label = tilt_label(self.observable, self.tilts) + "(reweighted)"
         for row in rows:
-            row.update(tilt=label, relative_variance_apriori=self.relative_variance)
-        tilted = {name: Results({direction: _direction(observable) for direction, observable in parts.items()})
+            reverse = row["direction"] == "reverse"
+            row.update(tilt=tilt_label(self.observable, self.tilts_of(row["direction"])) + "(reweighted)",
+                       relative_variance_apriori=self.reverse_relative_variance if reverse and
+                       self.reverse_tilts is not None else self.relative_variance)
+        tilted = {name: Results({direction: DirectionResults([observable]) for direction, observable in parts.items()})
                   for name, parts in ensembles.items()}
         extra = dict(plain.extra_tables)
         extra["reweighted"] = pd.concat(laws, ignore_index=True) if laws else pd.DataFrame(
             columns=REWEIGHTED_COLUMNS)
         return Results(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                        tilted=tilted, extra_checks=rows)
+
+
+def _ladder(tilts) -> tuple:
+    tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(tilts, dtype=np.float64)))
+    if not tilts or not all(np.isfinite(tilts)) or 0.0 in tilts or len(set(tilts)) != len(tilts):
+        raise ValueError(f"tilts must be distinct finite non-zero numbers (got {tilts!r}); "
+                         "the plain ensemble (tilt 0) is always sampled")
+    return tilts
 
 
 REWEIGHTED_COLUMNS = ["direction", "observable", "value", "probability", "stderr", "probability_exact"]
@@ -240,12 +275,6 @@ def _observable(name, x, counts, log_p, moments=None) -> Observable:
     return Observable(name, values[seen], count[seen], law[seen], checks=("distribution",))
 
 
-def _direction(observable):
-    from .results import DirectionResults
-
-    return DirectionResults([observable])
-
-
 def reweighted_law(direction, name, x, solved: reweighting.Reweighted, log_p, exact_g) -> pd.DataFrame:
     """Per atom of X: the reweighted probability, its stderr (asymptotic MBAR, from the data) and
     the exact probability.  Atoms no ensemble reached have probability 0 and no stderr."""
@@ -272,8 +301,7 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
     n = int(solved.counts.sum())
     est = Estimate.normal(-log_average / beta, np.sqrt(variance) / beta, n)
     z = est.z(expected) if np.isfinite(expected) else np.nan
-    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source,
-                             effective_sample_size=np.nan)
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source=source)
     return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
 
 
@@ -359,34 +387,42 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     engine = Tilted
     if hasattr(spec, "kernel_tables"):
         from .systems.open_tilting import JumpTilted as engine
-    if tilt == "auto":
+    if isinstance(tilt, str) and tilt in AUTO_ROWS:
         beta = jarzynski_beta(spec) if engine is Tilted else engine.jarzynski_beta(spec)
-        observable, row, target = (("work", "jarzynski", beta) if beta is not None
-                                   else ("entropy_production", "integral_ft", 1.0))
+        row = tilt.partition(":")[2] or ("jarzynski" if beta is not None else "integral_ft")
+        if row == "jarzynski" and beta is None:
+            raise ValueError("tilt 'auto:jarzynski': Jarzynski does not apply to this protocol (it needs "
+                             "a Gibbs start in its one bath); use 'auto:integral_ft'")
+        observable, target = ("work", beta) if row == "jarzynski" else ("entropy_production", 1.0)
         rungs, relative = auto_ladder(spec, observable, target)
-        if engine is not Tilted:  # the exact-Doob figure: a guide only for a proposal unravelling
-            relative = None
+        if engine is not Tilted:  # forward only; the exact-Doob variance is no figure of a proposal
+            if not quiet:
+                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}", file=sys.stderr)
+            return engine(spec, observable, rungs, (row, float(target)))
+        reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
         if not quiet:
-            variance = ("" if relative is None else f"; a-priori relative variance of the reweighted "
-                        f"estimator G(s)G(2*{target:g}-s)/G({target:g})^2 - 1 = {relative:.3g}")
-            print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}{variance}",
-                  file=sys.stderr)
-        return engine(spec, observable, rungs, (row, float(target)), relative)
+            print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)} (reverse: "
+                  f"{tilt_label(observable, reverse_rungs)}); a-priori relative variance of the "
+                  f"reweighted estimator G(s)G(2*{target:g}-s)/G({target:g})^2 - 1 = {relative:.3g} "
+                  f"(reverse {reverse_relative:.3g})", file=sys.stderr)
+        return Tilted(spec, observable, rungs, (row, float(target)), relative, reverse_rungs, reverse_relative)
     if not isinstance(tilt, dict) or len(tilt) != 1:
-        raise ValueError(f'tilt must be "auto" or one {{observable: s or [s, ...]}} (got {tilt!r})')
+        raise ValueError(f'tilt must be "auto", "auto:jarzynski", "auto:integral_ft" or one '
+                         f'{{observable: s or [s, ...]}} (got {tilt!r})')
     (observable, tilts), = tilt.items()
     return engine(spec, observable, tuple(np.atleast_1d(tilts)))
 
 
 def parse_tilt(text: str):
-    """The CLI's --tilt: "auto" or OBSERVABLE=S[,S...]."""
-    if text == "auto":
-        return "auto"
+    """The CLI's --tilt: "auto", "auto:jarzynski", "auto:integral_ft" or OBSERVABLE=S[,S...]."""
+    if text in AUTO_ROWS:
+        return text
     name, _, values = text.partition("=")
     try:
         tilts = [float(v) for v in values.split(",")]
     except ValueError:
         tilts = None
     if not name or not tilts:
-        raise ValueError(f"--tilt must be auto or OBSERVABLE=S[,S...] (got {text!r})")
+        raise ValueError(f"--tilt must be auto, auto:jarzynski, auto:integral_ft or OBSERVABLE=S[,S...] "
+                         f"(got {text!r})")
     return {name: tilts}

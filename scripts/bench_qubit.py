@@ -1,5 +1,5 @@
 """Trajectories per second of the driven-qubit jump sampler against QuTiP ``mcsolve`` on the same
-Lindbladian (lab frame, H(t) and L_k(t) = sqrt(g_k) U(t) s~_k U(t)^dag, spec C3), at equal
+Lindbladian (lab frame, H(t) and L_k(t) = sqrt(g_k) U(t) s~_k U(t)^dag, README, Driven qubit), at equal
 statistical error on the Bloch vector.
 
 Cost at equal error = (seconds per trajectory) x (per-trajectory variance of the Bloch vector,
@@ -45,7 +45,7 @@ _OPERATORS = {"-": np.array([[0, 0], [1, 0]]), "+": np.array([[0, 1], [0, 0]]), 
 
 
 def qutip_lab_frame(spec, trajectories, seed=1):
-    """Lab frame (spec C3): H(t) and L_k(t) = sqrt(g_k) U(t) s~_k U(t)^dag, with the time dependence
+    """Lab frame (README, Driven qubit): H(t) and L_k(t) = sqrt(g_k) U(t) s~_k U(t)^dag, with the time dependence
     as sampled coefficient arrays (QuTiP's compiled cubic splines; Python callables are ~10x slower)."""
     import qutip as qt
 

@@ -1,4 +1,4 @@
-"""Regenerate the driven-qubit figures of seed 002 (spec Model C) as Parquet + PNG.
+"""Regenerate the driven-qubit figures of seed 002 (README, Driven qubit) as Parquet + PNG.
 
 Figures (resonant drive w0 = wL = 10, Om = 1, the spec test baths):
   fig2a  Bloch vector, thermal start (T = 5): exact curve and jump-trajectory average

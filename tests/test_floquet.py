@@ -1,4 +1,4 @@
-"""mt.FloquetSystem (spec G3) against an independent Floquet–Born–Markov computation written here:
+"""mt.FloquetSystem (README, "Your own periodically driven system") against an independent Floquet–Born–Markov computation written here:
 the propagator by scipy's DOP853 (rtol 1e-13) on a 256-point grid, Fourier components by a direct
 DFT, and the secular (Pauli) rate equation for the Floquet populations with per-bath heat currents.
 """

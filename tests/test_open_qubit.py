@@ -15,7 +15,7 @@ OPERATORS = {"-": np.array([[0, 0], [1, 0]], complex), "+": np.array([[0, 1], [0
 
 def as_open_system(qubit: mt.DrivenQubit) -> mt.OpenSystem:
     """H = quasi-energy operator diag(W/2, -W/2) on (|+>, |->); one channel per sideband
-    (physics.md C7) with L = sqrt(rate) s~op and energy n_L w_L + n_W W given to its bath, of which
+    (README, Driven qubit) with L = sqrt(rate) s~op and energy n_L w_L + n_W W given to its bath, of which
     the laser supplies drive_work = n_L w_L (the label check: energy = Bohr frequency n_W W +
     drive_work)."""
     w = qubit.quasi_frequency

@@ -163,3 +163,34 @@ def test_the_log_gets_one_estimate_line_after_the_first_chunk(capsys):
     assert len(lines) == 1 and "after the first chunk" in lines[0] and "expected end in" in lines[0]
     mt.sample(mt.Staircase(steps=10), trajectories=4000, seed=1, chunk_size=1000, progress=False)
     assert "trajectories/s" not in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_long_exact_work_at_once_and_leaves_nothing(monkeypatch, tmp_path):
+    """A KeyboardInterrupt between two steps of an exact computation surfaces at once; the stroke
+    law is computed before anything is written, so the run directory is left as it was."""
+    calls = []
+
+    def interrupt(self, amount=1.0):
+        calls.append(amount)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(effort.Progress, "advance", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        mt.sample(mt.examples.two_level_otto(cycles=300), trajectories=64, seed=1, out=tmp_path / "run")
+    assert len(calls) == 3 and not (tmp_path / "run").exists()
+
+
+def test_the_exact_landau_zener_propagation_reports_progress(monkeypatch, capsys):
+    from mcthermo.exact.lz_propagator import drive_from_spec, propagate
+    monkeypatch.setattr(effort, "QUIET_SECONDS", 0.0)
+    propagate(drive_from_spec(mt.LandauZener(levels=(1.0, 2.0), level_end=3.0)), tolerance=1e-6)
+    err = capsys.readouterr().err
+    assert "exact Landau-Zener propagation" in err and "to go" in err and "done after" in err
+
+
+def test_the_command_line_refuses_1e18_trajectories_in_one_line(tmp_path, capsys):
+    from mcthermo import cli
+    code = cli.main(["sample", "staircase", "--trajectories", str(10**18), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--yes" in err[0] and not (tmp_path / "r").exists()

@@ -1,5 +1,5 @@
 """Exact generating functions ln<e^{-sX}> of stroke protocols and chains (tilted transfer matrices,
-spec G4) and their finite-time Doob transform, against brute-force path enumeration written from the
+the tilt e^{-sX}) and their finite-time Doob transform, against brute-force path enumeration written from the
 protocol's definition (Gibbs weights, energies), the exact DP laws, and the staircase's closed form."""
 import itertools
 
@@ -145,7 +145,7 @@ def test_unknown_observables_are_named():
 
 
 def test_doob_chain_samples_the_tilted_path_law_exactly():
-    """Q(path) = P(path) e^{-sX} / G(s) on every path (spec G4), endpoint terms included."""
+    """Q(path) = P(path) e^{-sX} / G(s) on every path (the tilt of the generating function G(s) = <e^{-sX}>), endpoint terms included."""
     spec = protocol(np.random.default_rng(7))
     engine = spec.engine("forward")
     paths = enumerate_paths(spec)

@@ -435,7 +435,7 @@ def test_command_line_samples_a_protocol_file_and_sweeps_its_factory(tmp_path, c
     assert len(set(summary["run_id"])) == 2
 
 
-# --- the seed models as stroke protocols (spec G2) ---------------------------------------------
+# --- the seed models as stroke protocols (docs/observables.md, Stroke protocols) ---------------------------------------------
 def seed_staircase_chain(staircase, direction):
     """The staircase's chain as the seed model built it (before it compiled to strokes)."""
     from scipy.special import expit

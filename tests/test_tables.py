@@ -66,7 +66,7 @@ def test_first_law_violation_fails():
 @pytest.mark.parametrize("name", ["staircase", "lz", "qubit"])
 def test_histograms_bit_identical_to_version_0_2(name, tmp_path):
     """Counts of the seed models for a fixed seed equal those of mcthermo 0.2.0 (stored under
-    tests/data); only the qubit's heat changed sign (spec G0: heat into the system)."""
+    tests/data); only the qubit's heat changed sign (the heat convention: heat into the system)."""
     specs = {"staircase": (mt.Staircase(steps=20), True, 200_000),
              "lz": (mt.LandauZener(), True, 200_000),
              "qubit": (mt.DrivenQubit(t_end=10.0, times=21), False, 20_000)}

@@ -22,18 +22,23 @@ def rows(run, check, tilt_contains):
     return checks[(checks.check == check) & checks.tilt.str.contains(tilt_contains, regex=False)]
 
 
-def test_doob_two_state_chain_has_the_exact_tilted_law():
-    """The tilted two-state chain (the staircase's kernel) against P e^{-sW} / G(s), to 1e-12."""
-    spec = mt.Staircase(beta=1.3, gap_start=0.2, gap_end=2.0, steps=12)
+@pytest.mark.parametrize("spec, observable", [
+    (mt.Staircase(beta=1.3, gap_start=0.2, gap_end=2.0, steps=12), "work"),
+    (mt.LandauZener(levels=(1.0, 2.0 + np.sqrt(2.0), 4.5), mu=2.0), "work"),  # partial keeps, mixed radix
+    (mt.LandauZener(levels=(1.0, 2.5, 4.0), mu=2.0), "entropy_production"),  # endpoint terms
+    (mt.LandauZener(levels=(1.0, 2.5, 4.0), mu=2.0), "heat")])
+def test_doob_two_state_chain_has_the_exact_tilted_law(spec, observable):
+    """The tilted two-state chain (the chain models' kernel) against P e^{-sX} / G(s), to 1e-12."""
     plain = spec.chain("forward")
-    x = np.ravel(spec._observable_grids("forward", plain)["work"])
+    x = np.ravel(spec._observable_grids("forward", plain)[observable])
     for s in (-0.7, 0.9, 3.0):
-        tilted = spec.tilted_chain("forward", "work", s)
-        expected = np.ravel(plain.log_joint_pmf()) - s * x - spec.log_generating_function("work", s)
+        tilted = spec.tilted_chain("forward", observable, s)
+        finite = np.ravel(plain.log_joint_pmf()) > -np.inf
+        expected = np.where(finite, np.ravel(plain.log_joint_pmf()) - s * np.where(finite, x, 0.0), -np.inf)
+        expected -= spec.log_generating_function(observable, s)
         got = np.ravel(tilted.log_joint_pmf())
-        assert np.array_equal(got > -np.inf, expected > -np.inf)
-        finite = expected > -np.inf
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=1e-12)
+        assert np.array_equal(got > -np.inf, finite)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12)  # ln P
 
 
 def test_one_step_quench_jarzynski_reweighted_with_power():
@@ -186,3 +191,22 @@ def test_crooks_from_the_reweighted_laws_of_both_directions():
     row = rows(run, "crooks", "(reweighted)").iloc[0]
     assert row.verdict == "passed" and row.direction == "both" and row.atoms >= 5
     assert abs(row.estimate - (spec.free_energy_change() + 0.1)) / row.stderr > 5
+
+
+def test_auto_chooses_a_ladder_per_direction():
+    spec = quench()
+    tilted = tilting.tilted_spec(spec, "auto", quiet=True)
+    assert tilted.reverse_tilts != tilted.tilts and max(tilted.reverse_tilts) < 1.0
+    run = mt.sample(spec, 20_000, 4, reverse=True, tilt=tilted)
+    assert run.info["tilt"]["reverse_tilts"] == list(tilted.reverse_tilts)
+    reweighted = run.checks[run.checks.tilt.str.endswith("(reweighted)")]
+    assert (reweighted.verdict == "passed").all() and set(reweighted.check) == {"jarzynski", "crooks"}
+
+
+def test_auto_for_a_named_row():
+    tilted = tilting.tilted_spec(mt.LandauZener(), "auto:integral_ft", quiet=True)
+    assert tilted.observable == "entropy_production" and tilted.target == ("integral_ft", 1.0)
+    assert tilting.tilted_spec(mt.LandauZener(), "auto", quiet=True).target[0] == "jarzynski"
+    with pytest.raises(ValueError, match="Jarzynski does not apply"):
+        tilting.tilted_spec(three_level(), "auto:jarzynski")
+    assert tilting.parse_tilt("auto:integral_ft") == "auto:integral_ft"

@@ -1,4 +1,4 @@
-"""Exact references of a stroke protocol on d levels (spec generic.md G2), without sampling.
+"""Exact references of a stroke protocol on d levels (docs/observables.md, Stroke protocols), without sampling.
 
 A protocol compiles to a ``StrokeChain``: the initial distribution p0 over levels, and per step n
 (one stroke) the transition matrix P_n[s, s'] with the increments of each accumulated observable
@@ -393,7 +393,7 @@ def _linear_terms(chain: StrokeChain, coefficients, start, end):
 
 
 def log_backward(chain: StrokeChain, s: float, coefficients, start=None, end=None) -> np.ndarray:
-    """ln h_n (steps + 1, d) of the tilt e^{-s X} (spec G4), X as in ``transfer_moments``."""
+    """ln h_n (steps + 1, d) of the tilt e^{-s X} (the tilt of the generating function G(s) = <e^{-sX}>), X as in ``transfer_moments``."""
     x_steps, _, end = _linear_terms(chain, coefficients, start, end)
     return _log_backward(chain.log_transition, x_steps, -float(s) * end, float(s))
 
@@ -414,7 +414,7 @@ def log_generating_function(chain: StrokeChain, s, coefficients, start=None, end
 
 
 def doob_chain(chain: StrokeChain, s: float, coefficients, start=None, end=None) -> tuple[StrokeChain, float]:
-    """The finite-time Doob transform of the tilt e^{-s X} (spec G4) and ln G(s).
+    """The finite-time Doob transform of the tilt e^{-s X} (the tilt of the generating function G(s) = <e^{-sX}>) and ln G(s).
 
     With the backward functions h_n: q0(x) = p0(x) e^{-s start(x)} h_0(x) / G(s) and
     Q_n(x, y) = P_n(x, y) e^{-s x_n(x, y)} h_n(y) / h_{n-1}(x) (stochastic by the recursion; the

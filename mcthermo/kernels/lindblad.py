@@ -1,4 +1,4 @@
-"""Quantum-jump trajectories of a user-defined open system with exact waiting times (spec G1).
+"""Quantum-jump trajectories of a user-defined open system with exact waiting times (docs/observables.md, Open systems).
 
 Per piece n the effective Hamiltonian H_eff = H_n - (i/2) sum_k L_k^dag L_k is diagonalised once,
 H_eff = R diag(lambda) R^{-1} (``LindbladTables``).  Between jumps the unnormalised state is

@@ -45,7 +45,7 @@ class ChainModel(Model):
     distribution_checks: tuple[str, ...] = ("work",)
 
     def strokes(self, direction: str = "forward"):
-        """This protocol as an ``mt.Strokes`` (spec G2)."""
+        """This protocol as an ``mt.Strokes`` (docs/observables.md, Stroke protocols)."""
         raise NotImplementedError
 
     def stroke_engine(self, direction: str = "forward"):

@@ -11,7 +11,7 @@ and otherwise swapped with the thermal reservoir level, i.e. redrawn from Bernou
 crossings n is frozen and the rise is mechanical work.  The trajectory starts in equilibrium,
 n_0 ~ Bernoulli(f(level_start)).
 
-Index convention (seed, spec Model B): protocol positions e_0 = level_start, e_i = eps_i
+Index convention (seed 001; README, Landau–Zener crossings): protocol positions e_0 = level_start, e_i = eps_i
 (i = 1..L), e_{L+1} = level_end; p_i is the occupation *just before* crossing i (p_1 = f(e_0)),
 p_{L+1} the final one.  Segment k = 0..L is the rise e_k -> e_{k+1} at occupation p_{k+1}.  The
 interval "i+" is crossing i followed by the rise to e_{i+1}.
@@ -216,7 +216,7 @@ class LandauZener(ChainModel):
         return keep if direction == "forward" else keep[::-1].copy()
 
     def strokes(self, direction: str = "forward") -> "Strokes":
-        """This protocol as strokes (spec G2): the level empty (N = 0, E = 0) or occupied (N = 1,
+        """This protocol as strokes (docs/observables.md, Stroke protocols): the level empty (N = 0, E = 0) or occupied (N = 1,
         E = e), in the reservoir's grand-canonical state at e_0; an adiabatic quench to each crossing
         e_i, where the occupation is kept with probability R_i, else redrawn from f_i (a
         thermalisation of strength 1 - R_i), and a last quench to e_{L+1}.  ``chain`` is what it

@@ -1,4 +1,4 @@
-"""Model C: a laser-driven two-level atom with a photon bath and a dephasing bath (seed 002, spec C).
+"""Model C: a laser-driven two-level atom with a photon bath and a dephasing bath (seed 002; README, Driven qubit).
 
 Units hbar = k_B = 1.  H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + h.c.); the photon bath couples
 through sx, the dephasing bath through sz.  In the Floquet frame the secular Born–Markov master

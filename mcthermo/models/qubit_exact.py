@@ -1,4 +1,4 @@
-"""Exact jump statistics of the driven qubit (spec C7): mean channel counts and the full joint
+"""Exact jump statistics of the driven qubit (README, Driven qubit): mean channel counts and the full joint
 distribution of the Floquet labels and energy lattices at t_end.
 
 The jump record of the unravelling has the law of a classical Markov jump process on the Floquet
@@ -25,7 +25,7 @@ def increments():
 
     Energy emitted into the photon bath = wL m_L + W m_W, into the dephasing bath = W m_Z, laser
     work = wL m_L (each jump brings omega_c + (quasi-energy change) from the laser: +-wL for photon
-    channels, 0 otherwise).  The heat of spec G0 (into the atom) is minus the emitted energy.
+    channels, 0 otherwise).  The heat of the convention (docs/observables.md) (into the atom) is minus the emitted energy.
     """
     laser = np.array([nl if bath == "photon" else 0 for bath, _, nl, _ in CHANNELS], dtype=np.int64)
     photon = np.array([nw if bath == "photon" else 0 for bath, _, _, nw in CHANNELS], dtype=np.int64)
@@ -48,7 +48,7 @@ def mean_counts(spec, t=None) -> np.ndarray:
 
 
 def mean_energies(spec, t=None) -> dict[str, float]:
-    """Exact means of the laser work and of the heat from each bath into the atom (spec G0: minus
+    """Exact means of the laser work and of the heat from each bath into the atom (docs/observables.md: minus
     the energy the jumps emit into that bath) on [0, t] (default t_end)."""
     counts = mean_counts(spec, t)
     laser, photon, dephasing = increments()
@@ -97,7 +97,7 @@ def joint_pmf(spec, half_width=None) -> np.ndarray:
 
 
 def log_exponential_entropy_production(spec) -> float:
-    """Exact ln<e^{-sigma}> at t_end (C7, spec G1) from the real-tilted generator, without sampling
+    """Exact ln<e^{-sigma}> at t_end (docs/observables.md, Open systems) from the real-tilted generator, without sampling
     and without the lattice: each jump of channel c is weighted by e^{-beta_b omega_c} (omega_c the
     energy it gives its bath) and the endpoints by p_t(nt) / p0(n0), so
     <e^{-sigma}> = sum_{n0: p0 > 0} sum_nt p_t(nt) [exp(L_tilted t_end)]_{nt, n0}."""

@@ -1,4 +1,4 @@
-"""Baths, Floquet channels and the analytic Floquet–Lindblad solution of the driven qubit (spec C1, C2).
+"""Baths, Floquet channels and the analytic Floquet–Lindblad solution of the driven qubit (README, Driven qubit).
 
 Units hbar = k_B = 1: frequencies, energies and temperatures in the same unit, times in its inverse.
 Lab Hamiltonian H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + s- e^{i wL t}) = (1/2) h(t).sigma with
@@ -51,7 +51,7 @@ def mixing(atom_frequency, laser_frequency, rabi):
 
 
 def channel_coefficients(eta):
-    """Fourier coefficient c of each channel (spec C1 table, same order as ``CHANNELS``)."""
+    """Fourier coefficient c of each channel (README, Driven qubit; same order as ``CHANNELS``)."""
     c2, s2 = np.cos(eta / 2) ** 2, np.sin(eta / 2) ** 2
     return np.array([np.cos(eta), -np.sin(eta), -np.sin(eta), np.sin(eta) / 2, np.sin(eta) / 2,
                      c2, c2, -s2, -s2])
@@ -85,7 +85,7 @@ def bloch_map(times, eta, W, laser_frequency):
 
 def floquet_solution(u0, rates, times):
     """(s, x~, y~)(t), shape (n, 3): s = s_inf + (s0 - s_inf) e^{-G1 t}, coherence e^{-G2 t}, with
-    G1 = g+ + g-, s_inf = (g+ - g-)/G1 and G2 = G1/2 + 2 g_z (spec C2)."""
+    G1 = g+ + g-, s_inf = (g+ - g-)/G1 and G2 = G1/2 + 2 g_z (README, Driven qubit)."""
     g_minus, g_plus, g_z = rates
     t = np.asarray(times, dtype=np.float64)
     gamma1 = g_plus + g_minus

@@ -4,10 +4,10 @@ Accumulators (``DrivenQubit.accumulate``): ``moments`` (float, one row per block
 indices, reduced here in block order), ``counts`` over (n0, nt, m_L + H, m_W + H), ``overflow``,
 per-channel ``channel_sum``/``channel_square`` and ``first_law_violations`` (integers).
 
-Heat follows spec G0: ``heat_photon`` / ``heat_dephasing`` are energy from that bath *into the
+Heat follows the convention of docs/observables.md: ``heat_photon`` / ``heat_dephasing`` are energy from that bath *into the
 atom* (a jump that emits omega_c into its bath contributes -omega_c); ``work`` is the energy the
 laser delivers.  The Bloch vector is declared as an expectation series: its z-scores are strongly
-correlated in time (a state persists ~1/gamma between jumps, spec C5), so one max-|z| verdict is
+correlated in time (a state persists ~1/gamma between jumps, README, Driven qubit), so one max-|z| verdict is
 taken with a Bonferroni threshold.
 """
 from __future__ import annotations

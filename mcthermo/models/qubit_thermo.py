@@ -1,4 +1,4 @@
-"""Ensemble thermodynamics of the driven qubit in three bookkeepings (spec C6).
+"""Ensemble thermodynamics of the driven qubit in three bookkeepings (README, Driven qubit).
 
 rho = (1 + r.sigma)/2, H = h.sigma/2, U = h.r/2; r = |r|, n_r = r/|r|, n_h = h/|h|.  The velocity
 splits as dr/dt = h x r (unitary) + sum_nu v_nu (dissipator of bath nu, carried to the lab frame

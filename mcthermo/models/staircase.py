@@ -1,4 +1,4 @@
-"""Model A: a two-level system whose gap is raised in N steps (seed 000, spec Model A).
+"""Model A: a two-level system whose gap is raised in N steps (seed 000; README, The staircase).
 
 Units hbar = k_B = 1; the ground level sits at energy 0 and the excited level at the gap D.
 The gap runs D_j = gap_start + (j - 1) d, d = (gap_end - gap_start) / steps, j = 1..steps + 1.
@@ -97,7 +97,7 @@ class Staircase(ChainModel):
         return Staircase(self.beta, self.gap_end, self.gap_start, self.steps)
 
     def strokes(self, direction: str = "forward") -> Strokes:
-        """This protocol as strokes (spec G2): levels 0 and D_1 in the Gibbs state of the bath, then
+        """This protocol as strokes (docs/observables.md, Stroke protocols): levels 0 and D_1 in the Gibbs state of the bath, then
         per step an adiabatic quench to the next gap and a full thermalisation."""
         spec = self if direction == "forward" else self.reverse()
         gaps = spec.gaps()

@@ -1,4 +1,4 @@
-"""Periodically driven open systems: secular Floquet–Born–Markov channels (spec generic.md G3).
+"""Periodically driven open systems: secular Floquet–Born–Markov channels (README, "Your own periodically driven system").
 
 Units hbar = k_B = 1.  H(t) = H0 + sum_{m >= 1} (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t}),
 period T = 2 pi / Omega; each ``Coupling`` A (Hermitian) couples the system to one bath with a
@@ -258,7 +258,7 @@ def _density(coupling: Coupling, bath: Bath):
 
 @dataclass(frozen=True, eq=False)
 class FloquetSystem(Model):
-    """A periodically driven open system (spec G3), sampled like any model.
+    """A periodically driven open system (README, "Your own periodically driven system"), sampled like any model.
 
     ``hamiltonian`` H0 (Hermitian), ``drive`` {m: V_m} (m >= 1, V_m any d x d matrix) and
     ``frequency`` Omega: H(t) = H0 + sum_m (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t}); or

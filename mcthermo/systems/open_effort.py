@@ -19,6 +19,9 @@ from .open_sampling import Layout
 COMPLEX = 16  # bytes
 #: matrix products per dense exponential (Taylor/Pade terms plus squarings), an upper estimate
 PRODUCTS_PER_EXPONENTIAL = 30
+#: seconds of Python and numpy overhead per piece each time a reference walks through the pieces
+#: (building the generator, its jump terms, the exponential): what dominates for small d
+PIECE_OVERHEAD = 0.01
 
 
 def _exponentials(size: int, count: float) -> float:
@@ -26,29 +29,35 @@ def _exponentials(size: int, count: float) -> float:
     return count * PRODUCTS_PER_EXPONENTIAL * 8.0 * float(size) ** 3 / FLOP_RATE
 
 
-def generating_function(system, fields: float, what: str) -> Effort:
-    """``tilted.transfer`` at ``fields`` counting fields (in batches of ``tilted.BATCH``)."""
+def generating_function(system, fields: float, what: str, calls: int = 1) -> Effort:
+    """``calls`` calls of ``tilted.transfer`` at ``fields`` counting fields in all (each call in
+    batches of ``tilted.BATCH``)."""
     D = system.dimension**2
+    pieces = len(system.pieces)
     channels = max(len(p.channels) for p in system.pieces)
-    batch = min(fields, tilted.BATCH)
+    batch = min(fields / calls, tilted.BATCH)
+    batches = calls * -(-fields // (calls * tilted.BATCH))
     memory = COMPLEX * D * D * (channels + 5 * batch)
-    seconds = (_exponentials(D, fields * len(system.pieces))
-               + 8.0 * D * D * channels * (fields + 2) * len(system.pieces) / FLOP_RATE)
+    seconds = (_exponentials(D, fields * pieces)
+               + 8.0 * D * D * channels * (fields + 2 * batches) * pieces / FLOP_RATE
+               + PIECE_OVERHEAD * batches * pieces)
     return Effort(what, memory, seconds)
 
 
 def moments(system, count: int, what: str) -> Effort:
     """``count`` calls of ``tilted.moments`` (block-Toeplitz exponentials of size 3D)."""
     D = system.dimension**2
-    return Effort(what, COMPLEX * (3 * D) ** 2 * 8, _exponentials(3 * D, count * len(system.pieces)))
+    calls = count * len(system.pieces)
+    return Effort(what, COMPLEX * (3 * D) ** 2 * 8, _exponentials(3 * D, calls) + PIECE_OVERHEAD * calls)
 
 
 def states(system, times: int, what: str) -> Effort:
     """``tilted.states_at`` at ``times`` output times."""
     D = system.dimension**2
     channels = max(len(p.channels) for p in system.pieces)
-    return Effort(what, COMPLEX * D * D * 8,
-                  _exponentials(D, times + len(system.pieces)) + 8.0 * D * D * channels / FLOP_RATE)
+    exponentials = times + len(system.pieces)
+    return Effort(what, COMPLEX * D * D * 8, _exponentials(D, exponentials)
+                  + 8.0 * D * D * channels * len(system.pieces) / FLOP_RATE + PIECE_OVERHEAD * exponentials)
 
 
 def sampling_effort(system) -> Effort:
@@ -57,7 +66,8 @@ def sampling_effort(system) -> Effort:
     and the final populations that define the entropy production."""
     effort = Effort("")
     if system.exact:  # as if every bath were on a lattice (finding the units is work of its own)
-        effort += generating_function(system, 8 * len(system.bath_names), "heat lattice widths")
+        calls = 8 * len(system.bath_names)
+        effort += generating_function(system, calls, "heat lattice widths", calls)
     if system.measure_energy:
         effort += states(system, 1, "final populations")
     return effort
@@ -69,14 +79,14 @@ def results_effort(system, geometry: Layout) -> Effort:
         return Effort("")
     channels = len(system.channel_names)
     if open_results.count_laws_feasible(system, geometry):
-        effort = generating_function(system, channels * (geometry.max_count + 1), "jump-count laws")
+        effort = generating_function(system, channels * (geometry.max_count + 1), "jump-count laws", channels)
     else:
         effort = moments(system, channels, "jump-count moments")
     if open_results.lattice_law_feasible(system, geometry):
         effort += generating_function(system, float(np.prod(geometry.joint_shape[2:])), "heat law")
-    effort += moments(system, len(system.bath_names) + 2 * system.measure_energy, "heat and work moments")
+    effort += moments(system, len(system.bath_names) + 3 * system.measure_energy, "heat and work moments")
     if system.measure_energy:
-        effort += generating_function(system, 2, "fluctuation theorems")
+        effort += generating_function(system, 2, "fluctuation theorems", 2)
     if system.observables and len(system.output_times):
         effort += states(system, len(system.output_times), "expectation values")
     return effort

@@ -53,7 +53,7 @@ from ..exact import generating, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
 from ..stats import Estimate
-from ..tilting import Tilted, tilt_label, REWEIGHTED_COLUMNS
+from ..tilting import REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
 from . import open_sampling
 from .open_system import Channel, OpenSystem, Piece
 
@@ -201,12 +201,13 @@ class JumpTilted(Tilted):
     ``observable`` (module docstring); ``target``/``relative_variance`` as in ``tilting.Tilted``."""
 
     def __post_init__(self):
-        tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(self.tilts, dtype=np.float64)))
-        if not tilts or not all(np.isfinite(tilts)) or 0.0 in tilts or len(set(tilts)) != len(tilts):
-            raise ValueError(f"tilts must be distinct finite non-zero numbers (got {self.tilts!r}); "
-                             "the plain ensemble (tilt 0) is always sampled")
-        object.__setattr__(self, "tilts", tilts)
+        object.__setattr__(self, "tilts", _ladder(self.tilts))
         generating.counted(self.spec, self.observable)  # ValueError naming a missing observable
+
+    def directions(self, reverse: bool) -> list[str]:
+        if reverse:
+            raise ValueError("tilted sampling of an open system is forward only (reverse must be False)")
+        return ["forward"]
 
     @staticmethod
     def jarzynski_beta(system) -> float | None:

@@ -32,7 +32,7 @@ from ..exact.strokes_dp import (doob_chain, key_space, lattice, log_generating_f
                                 log_tilted_average, sparse_updates, transfer_moments)
 from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
-from ..results import DirectionResults, Observable
+from ..results import DirectionResults, EngineEfficiency, Observable
 from ..stats import lattice_groups, log_group_sum
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
 from .stroke_protocol import Quench
@@ -90,10 +90,9 @@ class StrokeEngine:
         """The engine sampling the finite-time Doob transform (``exact/strokes_dp.doob_chain``) of
         the tilt e^{-s X}, X given as ``terms`` (``observable_terms``): the same lattice box and
         histogram keys, other transition probabilities, hence other kernel tables -- the same
-        kernels sample it.  ``log_generating_function`` of the result is ln G(s)."""
+        kernels sample it; its ``log_g`` is ln G(s)."""
         cache = self.__dict__.setdefault("_tilted", {})
-        key = (float(s), tuple(np.ravel(np.asarray(t, dtype=np.float64)).tobytes() if t is not None else None
-                               for t in terms))
+        key = (float(s), tuple(None if t is None else np.asarray(t, dtype=np.float64).tobytes() for t in terms))
         if key not in cache:
             chain, log_g = doob_chain(self.chain, s, *terms)
             engine = StrokeEngine.__new__(StrokeEngine)
@@ -326,6 +325,9 @@ class StrokeEngine:
             values["entropy_production"] = (np.where(log_p0 > -np.inf, log_p0, 0.0)[initial]
                                             - np.where(log_pt > -np.inf, log_pt, 0.0)[final]
                                             - sum(protocol.baths[b].beta * heats[b] for b in self.baths))
+        if self.particle_bath is not None:
+            n = protocol.level_particles
+            values[f"particles_{self.particle_bath}"] = n[final] - n[initial]
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
 
     @cached_property
@@ -334,6 +336,15 @@ class StrokeEngine:
         if self.mode == "sparse":
             return self.support[1]
         return np.ravel(log_joint_pmf(self.chain, self.box)) if self.mode == "law" else None
+
+    @property
+    def particle_bath(self) -> str | None:
+        """The bath whose net particles into the system, particles_<bath> = N_final - N_initial,
+        are an observable: the only bath of a protocol whose levels carry different particle
+        numbers (quenches conserve N).  With two baths the split of N_final - N_initial between
+        them is not tracked (None)."""
+        n = self.protocol.level_particles
+        return self.baths[0] if len(self.baths) == 1 and np.any(n != n[0]) else None
 
     def why_no_entropy(self) -> str | None:
         """Why the entropy production is not an observable (a zero-temperature bath: sigma is
@@ -365,10 +376,7 @@ class StrokeEngine:
         DP); (None, None) without exact references."""
         if not self.protocol.exact:
             return None, None
-        chain = self.chain
-        if name != "entropy_production":
-            return transfer_moments(chain, np.eye(len(chain.names))[chain.names.index(name)])
-        return transfer_moments(chain, *self._entropy_terms())
+        return transfer_moments(self.chain, *self.observable_terms(name))
 
     def _entropy_terms(self):
         """sigma = ln p0(i) - sum_b beta_b Q_b - ln p~(j) as (coefficients, start, end)."""
@@ -384,9 +392,12 @@ class StrokeEngine:
         if name in names:
             return np.eye(len(names))[names.index(name)], None, None
         if name == "entropy_production":
-            if self.why_no_entropy():
+            if self.why_no_entropy() is not None:
                 raise ValueError(f"no generating function of 'entropy_production': {self.why_no_entropy()}")
             return self._entropy_terms()
+        if self.particle_bath is not None and name == f"particles_{self.particle_bath}":
+            n = self.protocol.level_particles  # N_final - N_initial: endpoint terms only
+            return np.zeros(len(names)), -n, n
         raise ValueError(f"no generating function of {name!r} for this stroke protocol (observables: "
                          f"{', '.join((*names, 'entropy_production'))})")
 
@@ -431,9 +442,33 @@ class StrokeEngine:
             observables += efficiency(grids["work"], heat, zero_heat(heat), counts,
                                       log_pmf if law else None, self.hot)
         exact = self.protocol.exact
+        engine = None
+        if len(self.baths) == 2:
+            engine = engine_efficiency(grids["work"], grids[f"heat_{self.hot}"], counts, self.hot,
+                                       self.exact_pair_moments("work", f"heat_{self.hot}") if exact else None)
         return DirectionResults(observables, jarzynski=self.jarzynski(),
                                 integral_ft=self.log_integral_ft() if exact else NO_EXACT,
-                                no_exact_reference=None if exact else NO_EXACT), tables
+                                no_exact_reference=None if exact else NO_EXACT,
+                                engine_efficiency=engine), tables
+
+    def exact_pair_moments(self, x: str, y: str) -> tuple[float, float, float, float, float]:
+        """Exact (<X>, <Y>, Var X, Var Y, Cov(X, Y)) of two tracked observables (transfer matrices;
+        the covariance from Var(X + Y))."""
+        chain = self.chain
+        unit = np.eye(len(chain.names))
+        mx, vx = transfer_moments(chain, unit[chain.names.index(x)])
+        my, vy = transfer_moments(chain, unit[chain.names.index(y)])
+        _, vs = transfer_moments(chain, unit[chain.names.index(x)] + unit[chain.names.index(y)])
+        return mx, my, vx, vy, 0.5 * (vs - vx - vy)
+
+
+def engine_efficiency(work, heat_hot, counts, hot: str, exact) -> EngineEfficiency:
+    """The sums behind -<W>/<Q_hot> from counts on cells with these work and hot-heat values (sums
+    in cell order: the same for any chunking)."""
+    w, q = np.ravel(work), np.ravel(heat_hot)
+    c = np.ravel(counts).astype(np.float64)
+    sums = tuple(float(np.dot(c, v)) for v in (w, q, w * w, q * q, w * q))
+    return EngineEfficiency(hot, int(np.ravel(counts).sum()), sums, exact)
 
 
 def _log_odds(bath, energies, particles) -> float:

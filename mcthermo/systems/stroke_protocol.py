@@ -1,8 +1,8 @@
-"""Stroke protocols on d levels (spec generic.md G2), the validated specification: quenches (work)
+"""Stroke protocols on d levels (docs/observables.md, Stroke protocols), the validated specification: quenches (work)
 and thermalisations (heat).
 
 Units hbar = k_B = 1; heat Q_b is energy flowing from bath b into the system minus mu_b times the
-particles it brings (spec G0).  Levels s = 0 .. d-1 carry energies E_s and particle numbers N_s.
+particles it brings (docs/observables.md, Conventions).  Levels s = 0 .. d-1 carry energies E_s and particle numbers N_s.
 
     otto = mt.Strokes(energies=[0.0, 1.0], baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
                       initial="cold", strokes=[mt.Quench([0.0, 2.0]), mt.Thermalize("hot"),

@@ -1,7 +1,7 @@
 """User-defined stroke protocols on d levels as a model: ``mt.Strokes``, ``mt.Quench``,
-``mt.Thermalize`` (spec generic.md G2; the process and its inputs: ``stroke_protocol.py``).
+``mt.Thermalize`` (docs/observables.md, Stroke protocols; the process and its inputs: ``stroke_protocol.py``).
 
-Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (spec G0, reference
+Observables per direction: ``work``, ``heat_<bath>``, ``entropy_production`` (docs/observables.md, Conventions; reference
 final distribution = the final populations) and, for two baths (hot = the bath of smaller beta),
 ``efficiency`` -- the stochastic efficiency -W / Q_hot, an observable conditioned on Q_hot != 0:
 histogram, summary (``trajectories`` = the number with Q_hot != 0, ``condition`` = "heat_hot != 0")
@@ -177,15 +177,6 @@ class Strokes(StrokeProtocol, Model):
         engine = self.engine("forward")
         engine.exact_effort().require()
         engine.mode
-
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
-
-    @classmethod
-    def from_arguments(cls, args):
-        raise ValueError("a stroke protocol is defined in Python: write it in a file and run "
-                         "mcthermo sample FILE.py:NAME (NAME an mt.Strokes or a function returning one)")
 
     def exact_tables(self) -> str:
         """What the exact references of this protocol are: "law" (on the whole lattice box),
