@@ -385,7 +385,7 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     if isinstance(tilt, Tilted):
         return tilt
     engine = Tilted
-    if hasattr(spec, "kernel_tables"):
+    if hasattr(spec, "kernel_tables") or hasattr(spec, "open_system"):
         from .systems.open_tilting import JumpTilted as engine
     if isinstance(tilt, str) and tilt in AUTO_ROWS:
         beta = jarzynski_beta(spec) if engine is Tilted else engine.jarzynski_beta(spec)

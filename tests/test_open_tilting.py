@@ -155,3 +155,18 @@ def test_tilted_open_system_tables_do_not_depend_on_the_chunk_size():
     other = mt.sample(system, 3000, 2, tilt={"work": 0.9}, chunk_size=1000)
     for name in ("reweighted", "checks"):
         assert one.tables[name].equals(other.tables[name])
+
+
+def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
+    sx, sz = np.array([[0, 1], [1, 0]]), np.diag([0.5, -0.5])
+    driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,
+                              couplings=[mt.Coupling(sx, bath="b", spectral_density=lambda w: 0.02 * w)],
+                              baths={"b": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=20.0)
+    run = mt.sample(driven, 4000, 1, tilt={"heat_b": -1.0})
+    checks = run.tables["checks"]
+    assert run.info["model"] == "floquet_system"
+    assert "failed" not in set(checks.verdict)
+    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["integral_ft"]
+    assert row.verdict == "passed" and row.stderr_source == "data"
+    with pytest.raises(ValueError, match="forward only"):
+        mt.sample(driven, 10, 1, reverse=True, tilt={"heat_b": -1.0})

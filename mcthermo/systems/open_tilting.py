@@ -55,7 +55,7 @@ from ..model import STREAMS
 from ..stats import Estimate
 from ..tilting import REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
 from . import open_sampling
-from .open_system import Channel, OpenSystem, Piece
+from .open_system import OpenSystem, Piece
 
 #: smallest tilted probability P(m) e^{-sigma X} / G(sigma) at which a DFT atom is trusted
 #: (DFT round-off ~1e-16 absolute: relative error < 1e-4 above it)
@@ -159,10 +159,9 @@ def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
     tilted_pieces = []
     for piece, a, (basis, root, inverse_root) in zip(pieces, increments, gauges):
         tilted_pieces.append(Piece(piece.hamiltonian, [
-            Channel(c.name, math.exp(-s * k / 2)
-                    * (basis @ root @ _clean(basis.conj().T @ c.operator @ basis) @ inverse_root @ basis.conj().T),
-                    c.energy, c.bath,
-                    c.particles) for c, k in zip(piece.channels, a)], piece.duration))
+            replace(c, operator=math.exp(-s * k / 2) * (
+                basis @ root @ _clean(basis.conj().T @ c.operator @ basis) @ inverse_root @ basis.conj().T))
+            for c, k in zip(piece.channels, a)], piece.duration))
     log_p0, vectors = tilted.log_start(system)
     x = np.zeros(len(log_p0)) if definition.initial is None else np.nan_to_num(definition.initial)
     with np.errstate(invalid="ignore"):
@@ -195,6 +194,12 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
         log_initial=tables[0].log_initial, log_final=tables[0].log_final)
 
 
+def open_system_of(spec) -> OpenSystem:
+    """``spec`` itself, or the OpenSystem it compiles to (``FloquetSystem.open_system()``)."""
+    compiled = getattr(spec, "open_system", None)
+    return compiled() if callable(compiled) else spec
+
+
 @dataclass(frozen=True, eq=False)
 class JumpTilted(Tilted):
     """An open system sampled plain and under the proposal unravellings of the tilts ``tilts`` of
@@ -202,7 +207,12 @@ class JumpTilted(Tilted):
 
     def __post_init__(self):
         object.__setattr__(self, "tilts", _ladder(self.tilts))
-        generating.counted(self.spec, self.observable)  # ValueError naming a missing observable
+        generating.counted(self.system, self.observable)  # ValueError naming a missing observable
+
+    @property
+    def system(self) -> OpenSystem:
+        """The OpenSystem sampled (a FloquetSystem's Floquet-frame system)."""
+        return open_system_of(self.spec)
 
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
@@ -212,7 +222,8 @@ class JumpTilted(Tilted):
     @staticmethod
     def jarzynski_beta(system) -> float | None:
         """beta of the Jarzynski row when ``system`` states it (``_declared_rows``), else None."""
-        return next((beta for check, _, beta, _ in _declared_rows(system) if check == "jarzynski"), None)
+        rows = _declared_rows(open_system_of(system))
+        return next((beta for check, _, beta, _ in rows if check == "jarzynski"), None)
 
     # --- the ensembles (computed once) ---------------------------------------------------------
     def _cached(self, key, compute):
@@ -224,8 +235,8 @@ class JumpTilted(Tilted):
     @property
     def systems(self) -> list[OpenSystem]:
         """The plain system (bare) and one proposal per tilt."""
-        return self._cached("systems", lambda: [bare(self.spec, split(self.spec.pieces))] + [
-            proposal(self.spec, self.observable, s) for s in self.tilts])
+        return self._cached("systems", lambda: [bare(self.system, split(self.system.pieces))] + [
+            proposal(self.system, self.observable, s) for s in self.tilts])
 
     @property
     def replays(self) -> replay.Replays:
@@ -239,7 +250,7 @@ class JumpTilted(Tilted):
                 return 1.0, max(s.layout().max_count for s in self.systems)
             if self.observable.startswith("heat_"):
                 bath = self.observable[5:]
-                unit = self.spec.lattice_unit(bath)
+                unit = self.system.lattice_unit(bath)
                 if unit is None or unit == 0:
                     return None
                 return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in self.systems)
@@ -248,14 +259,14 @@ class JumpTilted(Tilted):
 
     def _kind(self) -> tuple[int, int]:
         if self.observable.startswith("heat_"):
-            return replay.HEAT, self.spec.bath_names.index(self.observable[5:])
+            return replay.HEAT, self.system.bath_names.index(self.observable[5:])
         if self.observable.startswith("jumps_"):
-            return replay.JUMPS, self.spec.channel_names.index(self.observable[6:])
+            return replay.JUMPS, self.system.channel_names.index(self.observable[6:])
         return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
 
     def _rows(self) -> list[tuple[str, str, float, float]]:
         """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
-        return self._cached("rows", lambda: _declared_rows(self.spec))
+        return self._cached("rows", lambda: _declared_rows(self.system))
 
     # --- the Model interface ---------------------------------------------------------------------
     def steps_per_trajectory(self) -> float:
@@ -343,7 +354,7 @@ class JumpTilted(Tilted):
             ess = np.exp(2 * logsumexp(a1, axis=0) - logsumexp(a2, axis=0))
         stderr = np.where(ess >= _checks.MIN_EFFECTIVE_SAMPLES, np.sqrt(variance), np.nan)
         values = unit * np.arange(-half_width, half_width + 1)
-        exact = np.exp(exact_log_law(self.spec, self.observable, unit, half_width,
+        exact = np.exp(exact_log_law(self.system, self.observable, unit, half_width,
                                      (0.0, *self.tilts)))
         keep = (p > 0) | (exact > 0)
         return pd.DataFrame({"direction": direction, "observable": self.observable,
