@@ -170,3 +170,15 @@ def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
     assert row.verdict == "passed" and row.stderr_source == "data"
     with pytest.raises(ValueError, match="forward only"):
         mt.sample(driven, 10, 1, reverse=True, tilt={"heat_b": -1.0})
+
+
+def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
+    run = mt.sample(_quench_system(), 2000, 4, tilt={"work": [0.5, 0.95]}, out=tmp_path / "run",
+                    save_samples=True, chunk_size=700)
+    samples = mt.read(tmp_path / "run").samples
+    assert len(samples) == 3 * 2000 and set(samples.tilt) == {"", "work=0.5", "work=0.95"}
+    w = np.exp(samples.log_weight.to_numpy())
+    estimate = -math.log(np.sum(w * np.exp(-samples.work.to_numpy())) / np.sum(w))
+    checks = run.tables["checks"]
+    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["jarzynski"]
+    assert estimate == pytest.approx(row.estimate, abs=1e-9)

@@ -120,6 +120,42 @@ def log_density(replays, e, i, j, jump_times, jump_slots, jumps):
     return log_p + np.log(final)
 
 
+@kernel
+def log_weight(replays, i, j, jump_times, jump_slots, jumps):
+    """ln w = ln p_0(record) - ln(sum_e p_e(record) / E): the mixture importance weight of a record
+    for estimates under the plain process (ensemble 0) from all E ensembles (equal sizes)."""
+    ensembles = replays.log_start.shape[0]
+    plain = -np.inf
+    mixture = -np.inf
+    for e in range(ensembles):
+        log_p = log_density(replays, e, i, j, jump_times, jump_slots, jumps)
+        mixture = _log_add(mixture, log_p)
+        if e == 0:
+            plain = log_p
+    return plain - (mixture - np.log(ensembles))
+
+
+@parallel_kernel
+def log_weights(tables, replays, seed, stream, first, count, buffer):
+    """ln w of trajectories ``first .. first + count - 1`` drawn with kernel tables ``tables`` on RNG
+    stream ``stream`` (the same draws as ``weighted``); NaN for a trajectory with more than
+    ``buffer`` jumps (not replayed)."""
+    key = stream_key(seed, stream)
+    n_baths = tables.betas.shape[0]
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    out = np.empty(count)
+    for t in numba.prange(count):
+        counts = np.zeros(n_slots, dtype=np.int64)
+        times = np.zeros(buffer)
+        slots = np.zeros(buffer, dtype=np.int64)
+        moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+        i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
+                                       np.zeros(n_baths, dtype=np.int64), np.zeros(n_baths), times, slots)
+        jumps = counts.sum()
+        out[t] = log_weight(replays, i, j, times, slots, jumps) if jumps <= buffer else np.nan
+    return out
+
+
 #: what the tilted observable X is, for ``weighted``: heat INTO the system of bath ``index``, the
 #: jump count of slot ``index``, work, entropy production
 HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
@@ -151,7 +187,6 @@ def weighted(tables, replays, sampled, seed, stream, first, count, block_size, g
     outside = np.zeros(groups, dtype=np.int64)
     unreplayed = np.zeros(groups, dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
-    log_ensembles = np.log(ensembles)
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
         lattice_index = np.zeros(n_baths, dtype=np.int64)
@@ -159,7 +194,6 @@ def weighted(tables, replays, sampled, seed, stream, first, count, block_size, g
         times = np.zeros(buffer)
         slots = np.zeros(buffer, dtype=np.int64)
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
-        log_p = np.empty(ensembles)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
@@ -168,11 +202,7 @@ def weighted(tables, replays, sampled, seed, stream, first, count, block_size, g
                 if jumps > buffer:
                     unreplayed[g] += 1
                     continue
-                mixture = -np.inf
-                for e in range(ensembles):
-                    log_p[e] = log_density(replays, e, i, j, times, slots, jumps)
-                    mixture = _log_add(mixture, log_p[e])
-                log_w = log_p[0] - (mixture - log_ensembles)
+                log_w = log_weight(replays, i, j, times, slots, jumps)
                 if replays.measure:  # the plain process's sigma, whatever ensemble drew the path
                     sigma += (replays.log_initial[i] - tables.log_initial[i]
                               - replays.log_final[j] + tables.log_final[j])

@@ -299,8 +299,35 @@ class JumpTilted(Tilted):
         return out
 
     def samples(self, direction, seed, first, count):
-        raise ValueError("per-trajectory samples of a tilted open system are not implemented "
-                         "(save_samples=False)")
+        """Rows of every ensemble (the plain system's columns, work and entropy_production of the
+        plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
+        weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
+        frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
+        plain = self.systems[0].kernel_tables()
+        for e, system in enumerate(self.systems):
+            tables = system.kernel_tables()
+            stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
+            weights = replay.log_weights(tables, self.replays, seed, stream, first, count,
+                                         2 * tables.max_count + 16)
+            if e == 0:
+                frames[0]["log_weight"] = weights
+                continue
+            labels, counts, heat, values = lindblad.samples(tables, seed, stream, first, count)
+            frame = {"trajectory": np.arange(first, first + count)}
+            if system.measure_energy:
+                i, j = labels[:, 0], labels[:, 1]
+                frame.update(initial_level=i, final_level=j)
+            frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
+            frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(system.bath_names)})
+            frame.update({f"particles_{bath}": counts @ into
+                          for bath, into in self.system.particles_per_jump().items()})
+            if system.measure_energy:  # the plain process's sigma
+                sigma = (values[:, 1] + plain.log_initial[i] - tables.log_initial[i]
+                         - plain.log_final[j] + tables.log_final[j])
+                frame.update(work=values[:, 0], entropy_production=sigma)
+            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [self.tilts[e - 1]]),
+                                                     log_weight=weights))
+        return pd.concat(frames, ignore_index=True)
 
     def results(self, accumulators):
         plain = self.spec.results({d: {k: v for k, v in acc.items()
