@@ -305,9 +305,14 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
     return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
 
 
+#: largest relative stderr of a reweighted atom probability used by the Crooks row
+CROOKS_RELATIVE_STDERR = 0.2
+
+
 def reweighted_crooks(forward, reverse, beta, expected) -> dict:
     """Crooks from the reweighted work laws of both directions (each (MBAR solution, work per cell)):
-    every work value W reached forward whose -W is reached in reverse gives
+    every work value W reached forward whose -W is reached in reverse (both probabilities known to
+    ``CROOKS_RELATIVE_STDERR``) gives
     dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
     dF, its stderr from the full MBAR covariance of the atoms' ln P in each direction (the shared
     normalisation errors included; the directions are independent)."""
@@ -325,7 +330,17 @@ def reweighted_crooks(forward, reverse, beta, expected) -> dict:
     if pairs.size == 0:
         return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
                            reason="no work value reached forward whose negative is reached in reverse")
+    # atoms whose ln P is near-normal in both directions: relative stderr <= CROOKS_RELATIVE_STDERR
+    # (a log of a handful of counts is skewed)
     partner = where[pairs]
+    precise = ((reweighting.atom_log_variances(f_solved, f_inverse, f_values.size)[pairs] <= CROOKS_RELATIVE_STDERR**2)
+               & (reweighting.atom_log_variances(r_solved, r_inverse, r_values.size)[partner]
+                  <= CROOKS_RELATIVE_STDERR**2))
+    pairs, partner = pairs[precise], partner[precise]
+    if pairs.size == 0:
+        return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
+                           reason=f"no work value W with P_F(W) and P_R(-W) both known to "
+                                  f"{CROOKS_RELATIVE_STDERR:.0%}")
     covariance = (reweighting.atom_log_covariance(f_solved, f_inverse, f_values.size, pairs)
                   + reweighting.atom_log_covariance(r_solved, r_inverse, r_values.size, partner)) / beta**2
     estimates = f_values[pairs] - (f_log[pairs] - r_log[partner]) / beta

@@ -11,6 +11,7 @@ against a wrong free energy and a wrong sampler, where plain sampling is inconcl
    of the reweighted P(W) above 1e-30 against the exact law, |z| by its stated stderr.
 3. The 8-level ladder Otto engine over 20 cycles with friction (integral FT, tilt="auto"), plain and
    tilted.
+4. Coverage: the z of the reweighted jarzynski (both directions) and crooks rows over 120 seeds.
 
     python scripts/calibrate_tilted.py [--replicates 20] [--trajectories 1000000]
 """
@@ -123,6 +124,23 @@ def otto(trajectories):
           f"{0.1 / row.stderr:.1f} stderr away")
 
 
+def z_calibration(replicates):
+    """Distribution of the reweighted rows' z over seeds (staircase N = 10, both directions, tilts
+    1 and 2, 3e4 trajectories per ensemble): sd 1 and normal tails when the stated stderr is right."""
+    spec, zs = mt.Staircase(steps=10), {"jarzynski forward": [], "jarzynski reverse": [], "crooks": []}
+    for seed in range(replicates):
+        checks = mt.sample(spec, 30_000, seed, reverse=True, tilt={"work": [1.0, 2.0]}).checks
+        checks = checks[checks.tilt.str.endswith("(reweighted)")]
+        for name in zs:
+            check, _, direction = name.partition(" ")
+            zs[name].append(checks[(checks.check == check) & (checks.direction == (direction or "both"))].z.item())
+    print(f"4. z of the reweighted rows over {replicates} seeds (staircase N = 10, tilts 1, 2, both directions):")
+    for name, z in zs.items():
+        z = np.array(z)
+        print(f"   {name}: mean {z.mean():+.2f}, sd {z.std(ddof=1):.2f}, |z| > 2 in {np.mean(np.abs(z) > 2):.1%} "
+              f"(normal 4.6 %), max |z| {np.abs(z).max():.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=20)
@@ -131,6 +149,7 @@ def main():
     one_step_quench(args.replicates, args.trajectories)
     staircase_tail(200_000)
     otto(args.trajectories // 10)
+    z_calibration(120)
 
 
 if __name__ == "__main__":

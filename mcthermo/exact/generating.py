@@ -15,7 +15,8 @@ Phi_n = exp(L_n(s) tau_n), L_n(s) the Lindblad generator of piece n whose jump t
 weighted by e^{-s a_k} (the tilted generator).  Every start state |i><i| is propagated on its own,
 piece by piece, in the eigenbasis of each piece's Hamiltonian (``log_transfer``); after every piece
 its vector is renormalised and the logarithm of the scale accumulated; the generator is balanced
-(an exact diagonal gauge) and its exponential built by scaling and squaring with renormalisation
+(an exact diagonal gauge; in log space first where its entries leave the float range,
+``log_gauge``) and its exponential built by scaling and squaring with renormalisation
 (``scaled_exponential``), so nothing overflows or underflows where ln G is finite.  The sum over
 (i, j) is a log-sum-exp of ln p0(i) - s x(i) + ln <j|Phi(|i><i|)|j> - s y(j): the endpoint weights
 (e.g. p0(i)^{1-s} of sigma) never meet in linear space.  No DFT, no floor: a path of probability
@@ -40,7 +41,8 @@ from .tilted import final_basis, initial_basis, log_start, readouts, taylor_tran
 #: largest 1-norm of (generator x duration) exponentiated in one go: e^{30} cannot overflow, and
 #: larger ones are halved k times and squared back with renormalisation
 MAX_STEP_NORM = 30.0
-#: ln of the largest jump weight x rate that the tilted generator can hold (float64 max ~ e^{709.8})
+#: ln of the largest jump weight x rate the tilted generator holds as it is (float64 max ~ e^{709.8});
+#: beyond it the generator is written in a diagonal gauge (``log_gauge``)
 MAX_LOG_ENTRY = 700.0
 
 
@@ -126,13 +128,13 @@ def scaled_exponential(generator: np.ndarray, duration: float) -> tuple[float, n
     halvings = max(0, math.ceil(math.log2(norm / MAX_STEP_NORM))) if norm > MAX_STEP_NORM else 0
     e = expm(a / 2.0**halvings)
     log_scale = 0.0
-    for _ in range(halvings + 1):
+    for step in range(halvings + 1):
         size = float(np.abs(e).max())
         if size == 0.0:
             return -math.inf, e
         e = e / size
         log_scale += math.log(size)
-        if _ < halvings:
+        if step < halvings:
             e = e @ e
             log_scale *= 2.0
     return log_scale, e
