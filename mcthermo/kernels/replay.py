@@ -162,10 +162,10 @@ HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
 
 
 @parallel_kernel
-def weighted(tables, replays, sampled, seed, stream, first, count, block_size, groups, kind, index,
+def weighted(tables, replays, seed, stream, first, count, block_size, groups, kind, index,
              unit, half_width, exponents, buffer):
-    """Trajectories ``first .. first + count - 1`` of ensemble ``sampled`` (kernel tables ``tables``,
-    RNG stream ``stream``), each replayed under every ensemble of ``replays``.
+    """Trajectories ``first .. first + count - 1`` of one ensemble (kernel tables ``tables``, RNG
+    stream ``stream``), each replayed under every ensemble of ``replays``.
 
     With w = p_0 / (sum_e p_e / E) (the mixture weight, E ensembles of equal size) and, per row q,
     ln A_q = -exponents[q, 0] W - exponents[q, 1] sigma (sigma of the plain process), returns

@@ -1,26 +1,32 @@
-"""Tilted sampling of open systems (``OpenSystem``, ``FloquetSystem``): a rate-rescaled proposal
+"""Tilted sampling of open systems (``OpenSystem``, ``FloquetSystem``): a Doob-gauged proposal
 unravelling with exact replayed weights (spec G4, jumps).
 
 ``mt.sample(system, n, seed, tilt={"heat_hot": s})`` samples the plain system and, per tilt s of the
-observable X = x(i) + sum over jumps of a_k (``exact.generating.counted``: heat_<bath>, jumps_<channel>,
-work, entropy_production), the PROPOSAL system
+observable X = x(i) + y(j) + sum over jumps of a_k (``exact.generating.counted``: heat_<bath>,
+jumps_<channel>, work, entropy_production), the PROPOSAL system: every piece split into SUBPIECES
+equal pieces, and in sub-piece n
 
-    L'_k = e^{-s a_k / 2} L_k,   H'_eff = H - (i/2) sum_k L'_k^dag L'_k,   q0(i) ∝ p0(i) e^{-s x(i)},
+    L'_k = e^{-s a_k / 2} l_n^{1/2} L_k l_n^{-1/2},   H'_eff = H - (i/2) sum_k L'_k^dag L'_k,
 
-itself an open system (a valid unravelling of another Lindblad equation: same Hamiltonians, jump
-operators rescaled, the start outcomes tilted), sampled by the SAME kernel from its own tables.  Why
-this and not the exact finite-time Doob transform: the Doob transform of a quantum-jump process has
-time-dependent jump operators (the backward solution of the adjoint tilted equation per piece),
-which the constant-H_eff kernel cannot sample exactly; the proposal needs nothing new in the kernel,
-and its weight is still exact per trajectory (``kernels/replay.py``): the record (i, jump times and
-channels, j) is replayed under the plain and every proposal generator, and
+with l_n > 0 the exact backward function B(t) of the tilt (dB/dt = -L_s^dag B from
+B(T) = sum_j e^{-s y(j)} |j><j|) at the sub-piece's midpoint, and the start outcomes drawn from the
+exact Doob start law q0(i) ∝ p0(i) e^{-s x(i)} <i|B(0)|i>.  It is itself an open system (a valid
+unravelling of another Lindblad equation: same Hamiltonians, jump operators rescaled and gauged),
+sampled by the SAME kernel from its own tables.  With a time-independent l this is the Doob
+transform (for Davies channels, whose l commutes with H); the exact finite-time Doob transform has
+l(t) varying within a piece and, for coherent dynamics, a changed Hamiltonian and measurement
+basis, which the constant-H_eff kernel cannot draw exactly -- so it is approximated by the proposal
+and its weight made exact instead (``kernels/replay.py``): the record (i, jump times and channels,
+j) is replayed under the plain and every proposal generator, and
 
     w = p_plain(record) / (sum_e p_e(record) / E)        (the mixture of the E ensembles)
 
 is the importance weight of the trajectory for estimates under the plain law.  No exact answer (no
 G(s)) enters the weights: a sampler that draws from the wrong law is not corrected by them.  Unlike
-the Doob transform the weight varies within an atom of X (it depends on the dwell times through the
-no-jump factors), so the proposal at s = target is a genuine test, not a repetition of G(s).
+the exact Doob transform the weight varies within an atom of X (through the dwell times and the
+within-piece variation of l), so the proposal at s = target is a genuine test, not a repetition of
+G(s).  (The plain rate rescaling l = 1 was tried first: at t = 50 its no-jump factors make the
+weights log-normal with a huge spread, and a stationary l misses paths driven by quenches.)
 
 Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
 normalisation taken from the data), with the delta-method standard error of a stratified sample
@@ -291,7 +297,7 @@ class JumpTilted(Tilted):
                             _plain_accumulate(system, seed, stream, first, count).items()})
             blocks = -(-count // self.block_size)
             sums, atoms, outside, unreplayed = replay.weighted(
-                tables, self.replays, e, seed, stream, first, count, self.block_size,
+                tables, self.replays, seed, stream, first, count, self.block_size,
                 max(1, min(blocks, numba.get_num_threads())), kind, index, unit, half_width, exponents,
                 2 * tables.max_count + 16)
             out[f"weighted_{e}_sums"], out[f"weighted_{e}_atoms"] = sums, atoms
@@ -342,7 +348,7 @@ class JumpTilted(Tilted):
         ensembles = len(self.systems)
         for direction, acc in accumulators.items():
             sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
-            n = np.array([_trajectories(acc, e) for e in range(ensembles)], float)
+            n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
             for q, (check, name, beta, expected) in enumerate(self._rows(), start=1):
                 rows.append(_row(check, direction, name, beta, expected, sums, q, n, lost))
@@ -400,11 +406,6 @@ def _plain_accumulate(system, seed, stream, first, count) -> dict:
     return {"moments": moments, "floats": floats, "joint": joint,
             "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
             "count_overflow": overflow}
-
-
-def _trajectories(acc, e) -> int:
-    """Trajectories of ensemble e (every ensemble has as many as the plain one)."""
-    return int(acc["joint"].sum() + acc["joint_overflow"].sum())
 
 
 def _declared_rows(system) -> list[tuple[str, str, float, float]]:
