@@ -182,3 +182,8 @@ def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
     checks = run.tables["checks"]
     row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["jarzynski"]
     assert estimate == pytest.approx(row.estimate, abs=1e-9)
+
+
+def test_a_tilt_of_an_unknown_observable_is_refused_naming_it():
+    with pytest.raises(ValueError, match="heat_warm"):
+        mt.sample(_two_bath_qubit(), 10, 1, tilt={"heat_warm": 0.5})
