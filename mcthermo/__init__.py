@@ -25,7 +25,7 @@ from .runner import sample
 from .stats import Estimate
 from .systems.bath import Bath
 from .systems.floquet import Coupling, FloquetSystem
-from .systems.open_system import (Channel, LocalJumpWarning, OpenSystem, Piece, davies_channels,
+from .systems.open_system import (Channel, Gibbs, LocalJumpWarning, OpenSystem, Piece, davies_channels,
                                   gibbs_state)
 from .systems.strokes import Quench, Strokes, Thermalize
 from .tables import build as build_tables
@@ -35,7 +35,7 @@ from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "Coupling", "DirectionResults",
-           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "GoldenRuleLimit",
+           "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "Gibbs", "GoldenRuleLimit",
            "LandauZener", "LandauZenerValidityWarning", "LocalJumpWarning", "MCThermoFileError", "Observable",
            "OpenSystem", "Piece", "Quench", "Results", "Run", "Staircase", "Strokes", "Thermalize",
            "__version__", "bar", "build_tables", "crooks", "davies_channels", "exponential_average",

@@ -44,6 +44,9 @@ def _add_run_options(parser):
     parser.add_argument("--reverse", action="store_true", help="also sample the reverse protocol")
     parser.add_argument("--save-samples", action="store_true",
                         help="also write per-trajectory rows under <out>/samples/")
+    parser.add_argument("--tilt", metavar="OBSERVABLE=S[,S...]|auto",
+                        help="also sample the tilted laws P e^{-sX}/G(s) of OBSERVABLE and reweight "
+                             "(chains and stroke protocols; auto, auto:jarzynski, auto:integral_ft: the ladder for that row)")
     _add_execution_options(parser)
 
 
@@ -139,6 +142,10 @@ def _sample(args) -> int:
         spec = load_model(args.reference)
     else:
         spec = MODELS[args.model].from_arguments(args)
+    if getattr(args, "tilt", None):
+        from .tilting import parse_tilt, tilted_spec
+
+        spec = tilted_spec(spec, parse_tilt(args.tilt), quiet=args.quiet)
     out = args.out
     if out is None:
         from .run import fingerprint, identity

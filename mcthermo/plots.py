@@ -76,7 +76,7 @@ def histograms(run, directory: Path, log: bool = True) -> list[Path]:
     plt = _pyplot()
     paths = []
     conditions = _conditions(run)
-    for observable, rows in run.histogram.groupby("observable", sort=False):
+    for observable, rows in _plain(run.histogram).groupby("observable", sort=False):
         fig, ax = plt.subplots(figsize=(6, 4))
         counted = int(rows.groupby("direction")["count"].sum().max())
         (x_low, x_high), (y_low, y_high) = histogram_limits(rows, max(counted, 1), log)
@@ -106,8 +106,13 @@ def histograms(run, directory: Path, log: bool = True) -> list[Path]:
     return paths
 
 
+def _plain(table):
+    """The rows of the plain ensemble (a tilted run also holds its tilted ensembles' rows)."""
+    return table[table["tilt"].fillna("") == ""] if "tilt" in table else table
+
+
 def _work_counts(run, direction):
-    rows = run.histogram.query("observable == 'work' and direction == @direction and count > 0")
+    rows = _plain(run.histogram).query("observable == 'work' and direction == @direction and count > 0")
     return rows["value"].to_numpy(), rows["count"].to_numpy()
 
 
@@ -177,8 +182,36 @@ def plot_run(run, directory=None, log: bool = True) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = histograms(run, directory, log) + crooks_plot(run, directory)
     paths += jarzynski_convergence(run, directory)
+    if "reweighted" in run.tables:
+        paths += tilted_tail(run, directory)
     for function in MODEL_PLOTS.get(run.info["model"], []):
         paths += function(run, directory)
+    return paths
+
+
+def tilted_tail(run, directory: Path) -> list[Path]:
+    """A tilted run's reweighted law of the tilted observable (dots with 2-stderr bars) beside the
+    plain ensemble's histogram (what plain sampling of as many trajectories reaches) and the exact
+    law, on a log axis: the tails that only the tilts reach."""
+    plt = _pyplot()
+    law = run.tables["reweighted"]
+    paths = []
+    for (direction, observable), rows in law.groupby(["direction", "observable"], sort=False):
+        rows = rows.sort_values("value")
+        plain = _plain(run.histogram).query("observable == @observable and direction == @direction and count > 0")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        exact = rows[rows["probability_exact"].fillna(0.0) > 0]
+        ax.plot(exact["value"], exact["probability_exact"], "-", color="0.6", lw=1, label="exact")
+        reached = rows[rows["probability"] > 0]
+        ax.errorbar(reached["value"], reached["probability"], yerr=2 * reached["stderr"].fillna(0.0),
+                    fmt="o", ms=3, color="C0", label=f"reweighted ({run.info['tilt']['observable']} tilts "
+                    f"{', '.join(f'{s:g}' for s in run.info['tilt']['tilts'])})")
+        ax.plot(plain["value"], plain["probability"], "s", ms=3, color="C1", mfc="none",
+                label=f"plain sampling ({int(plain['count'].sum()):,} trajectories)")
+        ax.set_yscale("log")
+        ax.set(xlabel=observable, ylabel="probability", title=f"{run.info['model']}: {observable} ({direction})")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, directory / f"tilted_{direction}_{observable}.png"))
     return paths
 
 

@@ -180,8 +180,14 @@ class DirectionResults:
 class Results:
     """What a model declares: per direction, the two-direction free-energy checks (``bar_crooks`` =
     (beta, dF) when forward and reverse were sampled, or a string saying why they do not apply: the
-    bar and crooks rows then say so) and extra tables by name."""
+    bar and crooks rows then say so) and extra tables by name.
+
+    A tilted run (``mcthermo.tilting``) also declares ``tilted``: the Results of each tilted
+    ensemble by its tilt label (their rows carry it in the ``tilt`` column), and ``extra_checks``:
+    ready check rows of the reweighted estimates."""
 
     directions: dict[str, DirectionResults]
     bar_crooks: tuple[float, float] | str | None = None
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tilted: dict[str, "Results"] = field(default_factory=dict)
+    extra_checks: list[dict] = field(default_factory=list)

@@ -24,15 +24,20 @@ def _version():
 
 
 def identity(spec, seed: int, trajectories: int, reverse: bool) -> dict:
-    """What determines a run's results: equal identities give bit-identical tables."""
-    return {"model": spec.name, "parameters": spec.parameters(), "seed": int(seed),
-            "trajectories": int(trajectories), "reverse": bool(reverse), "format": FORMAT}
+    """What determines a run's results: equal identities give bit-identical tables (a tilted run's
+    identity also holds its tilt, ``mcthermo.tilting``)."""
+    ident = {"model": spec.name, "parameters": spec.parameters(), "seed": int(seed),
+             "trajectories": int(trajectories), "reverse": bool(reverse), "format": FORMAT}
+    record = getattr(spec, "record", None)
+    if callable(record):
+        ident["tilt"] = record()
+    return ident
 
 
 def identity_of(info: dict) -> dict:
     """The identity part of a run.json."""
-    return {key: info.get(key) for key in ("model", "parameters", "seed", "trajectories", "reverse",
-                                          "format")}
+    keys = ("model", "parameters", "seed", "trajectories", "reverse", "format")
+    return {key: info.get(key) for key in keys + (("tilt",) if "tilt" in info else ())}
 
 
 def fingerprint(ident: dict) -> str:
@@ -56,7 +61,7 @@ def run_info(spec, seed, trajectories, reverse) -> dict:
 
 def describe_difference(old: dict, new: dict) -> str:
     """The first field in which two run identities differ, for error messages."""
-    for key in ("model", "seed", "trajectories", "reverse", "format"):
+    for key in ("model", "seed", "trajectories", "reverse", "format", "tilt"):
         if old.get(key) != new.get(key):
             return f"{key}: {old.get(key)!r} there, {new.get(key)!r} here"
     old_p, new_p = old.get("parameters", {}), new.get("parameters", {})
@@ -181,6 +186,9 @@ def verdict_table(checks: pd.DataFrame) -> str:
         verdict = {"passed": "passed", "failed": f"FAILED (|z| > {row.threshold:g})"}.get(state, state)
         if state == "inconclusive" and getattr(row, "reason", ""):
             verdict += f": {row.reason}"
+        tilt = getattr(row, "tilt", "")
+        if isinstance(tilt, str) and tilt:  # a tilted run's tilted or reweighted row
+            verdict += f"  [tilt {tilt}]"
         lines.append(f"{prefix}{row.check:<{check_width}}{row.direction:<10}"
                      f"{row.observable:<{observable_width}}{estimate:>24}"
                      f"{row.expected:>14.6g}{row.z:>8.2f}  {verdict}")
@@ -280,6 +288,8 @@ def read(path, table: str | None = None):
 
     With ``table`` ("histogram", "summary", "checks", or an extra table) return that DataFrame.
     """
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"read needs a directory path (got {type(path).__name__})")
     path = Path(path)
     if (path / io.RUN_FILE).exists():
         result = read_run(path)

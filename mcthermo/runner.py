@@ -171,7 +171,7 @@ def expected_seconds(spec, trajectories: int, directions: int, threads: int) -> 
 
 def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=None,
            chunk_size: int | None = None, workers: int | None = None, save_samples: bool = False,
-           progress: bool = False, scheduler: str | None = None, yes: bool = False) -> Run:
+           progress: bool = False, scheduler: str | None = None, yes: bool = False, tilt=None) -> Run:
     """Sample ``trajectories`` trajectories of ``spec`` (forward, and reverse if asked).
 
     out: run directory (resumable; see io.py); chunk_size: trajectories per chunk (results do not
@@ -180,12 +180,20 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     the first chunk, one line with the speed and the expected end (any stderr); scheduler: a Dask
     scheduler address or "local" for a LocalCluster; yes: run even when the up-front estimate
     (``expected_seconds``) exceeds ``MAX_RUN_SECONDS`` (24 h), which is otherwise refused.
+    tilt: {observable: s or [s, ...]} or "auto" -- also sample the tilted laws P e^{-sX}/G(s) and
+    reweight (``mcthermo.tilting``; chains and stroke protocols).
     Every option and the feasibility of the exact tables are checked before anything is written.
     """
     if not callable(getattr(spec, "check_tables_feasible", None)):
         raise ValueError(f"spec must be a model instance such as mt.Staircase(...) or mt.Strokes(...) "
                          f"(got {type(spec).__name__})")
+    if tilt is not None:
+        from .tilting import tilted_spec
+
+        spec = tilted_spec(spec, tilt)
     trajectories = _positive_int("trajectories", trajectories)
+    if not isinstance(reverse, (bool, np.bool_)):
+        raise ValueError(f"reverse must be True or False (got {reverse!r})")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1] (got {seed!r})")
     if workers is not None:

@@ -53,13 +53,32 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         rows.append({**_checks.bar_check(forward, reverse, beta, free_energy_change), "beta": beta})
         rows += [{**row, "beta": beta}
                  for row in _checks.crooks_checks(forward, reverse, beta, free_energy_change)]
-    return {
+    tables = {
         "histogram": (pd.concat(histogram, ignore_index=True) if histogram
                       else pd.DataFrame(columns=HISTOGRAM_COLUMNS)),
         "summary": pd.DataFrame(summary, columns=SUMMARY_COLUMNS),
         "checks": pd.DataFrame(rows),
         **results.extra_tables,
     }
+    # ``tilt``: "" for the rows of a plain ensemble; a tilted run's tilted and reweighted rows say
+    # which tilt they belong to (``mcthermo.tilting``)
+    for name in ("summary", "checks"):
+        tables[name] = tables[name].assign(tilt="")
+    if results.tilted or results.extra_checks:
+        tables = _with_tilts(tables, results)
+    return tables
+
+
+def _with_tilts(tables: dict, results: Results) -> dict[str, pd.DataFrame]:
+    """A tilted run: the plain tables (tilt "") and each tilted ensemble's (tilt = its label) in
+    one histogram / summary / checks, then the reweighted check rows (which carry their label)."""
+    parts = {name: [tables[name].assign(tilt="")] for name in ("histogram", "summary", "checks")}
+    for label, declared in results.tilted.items():
+        for name, frame in build(declared).items():
+            parts[name].append(frame.assign(tilt=label))
+    parts["checks"].append(pd.DataFrame(results.extra_checks))
+    return {**tables, **{name: pd.concat([f for f in frames if len(f)], ignore_index=True)
+                         for name, frames in parts.items()}}
 
 
 def observable_check(name: str, direction: str, observable: Observable) -> dict:

@@ -111,6 +111,11 @@ def _bad_inputs():
         (lambda: mt.sample(mt.Staircase(steps=2), trajectories=1.5, seed=1), r"trajectories must be an integer >= 1 \(got 1.5\)"),
         (lambda: mt.sample(mt.Staircase(steps=2), trajectories=100, seed=1, out=3), "out must be a directory path"),
         (lambda: mt.jarzynski([0.1, 0.2], beta="1"), "beta must be finite and positive"),
+        (lambda: mt.sample(mt.Staircase(steps=2), trajectories=100, seed=1, reverse="yes"),
+         "reverse must be True or False"),
+        (lambda: mt.read(3), "read needs a directory path"),
+        (lambda: mt.OpenSystem(pieces=mt.Piece(np.diag([0.0, 1.0]), [emit], 1.0), baths=system["baths"],
+                               initial=system["initial"]), r"write pieces=\[...\]"),
     ]
 
 
@@ -128,7 +133,8 @@ def test_trajectories_may_be_an_integral_float_in_python():
     assert mt.sample(mt.Staircase(steps=2), trajectories=1e3, seed=1).info["trajectories"] == 1000
 
 
-@pytest.mark.parametrize("model", ["strokes", "open_system"])
+@pytest.mark.parametrize("model", [name for name, cls in __import__("mcthermo").MODELS.items()
+                                   if not cli._has_options(cls)])
 def test_a_model_written_in_python_says_how_to_sample_it_and_the_example_runs(tmp_path, capsys, monkeypatch, model):
     """#22: `mcthermo sample strokes` was a dead end; it now shows how to sample one from a file, and
     the example it shows runs as shown."""

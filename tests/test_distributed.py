@@ -24,3 +24,13 @@ def test_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, re
     for name in local.tables:
         pd.testing.assert_frame_equal(local.tables[name], remote.tables[name], check_exact=True)
     assert len(list((tmp_path / "run" / "chunks").glob("*.npz"))) == (2 if reverse else 1) * 4
+
+
+def test_tilted_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path):
+    """A tilted run (plain + tilted ensembles, MBAR on the merged counts) on the cluster."""
+    spec, tilt = mt.examples.ladder_otto(), {"entropy_production": [0.4, 0.8]}
+    local = mt.sample(spec, 30_000, 5, tilt=tilt)
+    remote = mt.sample(spec, 30_000, 5, chunk_size=8_192, out=tmp_path / "run",
+                       scheduler=cluster.scheduler_address, tilt=tilt)
+    for name in local.tables:
+        pd.testing.assert_frame_equal(local.tables[name], remote.tables[name], check_exact=True)

@@ -43,6 +43,35 @@ def test_davies_zero_temperature_is_one_way():
     assert channels and all(ch.energy > 0 for ch in channels)
 
 
+def test_davies_channels_at_any_beta_omega(recwarn):
+    """beta omega = 800 (past exp's overflow at 709.78): rates in log space, the absorption operator
+    is e^{-400} A exactly (detailed balance in logs), no warning; the bath occupation underflows
+    to 0 instead of raising."""
+    h = np.diag([0.0, 1.0])
+    a = np.array([[0, 1], [1, 0.0]])
+    emit, absorb = mt.davies_channels(h, a, "cold", 800.0, lambda w: 0.3)
+    assert (emit.energy, absorb.energy) == (1.0, -1.0)
+    ratio = 2 * (np.log(np.abs(absorb.operator).max()) - np.log(np.abs(emit.operator).max()))
+    assert ratio == pytest.approx(-800.0, rel=1e-14)
+    assert mt.Bath(beta=800.0).occupation(1.0) == 0.0 and mt.Bath(beta=2000.0).occupation(1.0) == 0.0
+    assert mt.Bath(beta=0.5).occupation(2.0) == pytest.approx(1 / np.expm1(1.0), rel=1e-15)
+    system = mt.OpenSystem(hamiltonian=h, channels=[emit, absorb], baths={"cold": mt.Bath(beta=800.0)},
+                           initial=np.diag([0.5, 0.5]), duration=1.0)
+    assert np.isfinite(system.log_generating_function("heat_cold", [-1.0, 1.0])).all()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_davies_names_tell_near_degenerate_frequencies_apart():
+    h = np.diag([0.0, 1.0, 2.0 + 1e-7])
+    channels = mt.davies_channels(h, np.ones((3, 3)) - np.eye(3), "bath", 1.0, lambda w: 0.2)
+    names = [c.name for c in channels]
+    assert len(set(names)) == len(names) == 6
+    assert {"bath:+1", "bath:+1.0000001", "bath:-2.0000001"} <= set(names)
+    assert mt.davies_channels(H, A, "bath", 1.0, lambda w: 0.1)[0].name == "bath:+2.5"
+    mt.OpenSystem(hamiltonian=h, channels=channels, baths={"bath": mt.Bath(beta=1.0)},
+                  initial=mt.gibbs_state(h, 1.0), duration=1.0)
+
+
 def test_gibbs_state():
     rho = mt.gibbs_state(H, 0.7)
     expected = np.diag(np.exp(-0.7 * np.diag(H)))
@@ -104,7 +133,7 @@ def test_bad_channels():
         mt.Channel("x", np.eye(2), 1.0)
     with pytest.raises(ValueError, match="channel 'x' particles must be an integer"):
         mt.Channel("x", np.eye(2), 1.0, "b", particles=0.5)
-    with pytest.raises(ValueError, match="an OpenSystem has no reverse protocol"):
+    with pytest.raises(ValueError, match="with several baths declare its temperature"):
         maser_like().directions(True)
 
 

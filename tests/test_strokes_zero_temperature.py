@@ -126,6 +126,20 @@ def test_a_two_level_zero_temperature_protocol_runs_on_the_two_state_kernel():
     assert (run.checks.query("check == 'mean'")["verdict"] == "passed").all()
 
 
+def test_generating_functions_at_zero_temperature():
+    """ln<e^{-sX}> of work and heats stay exact (enumeration, 1e-12); the entropy production has none."""
+    spec = degenerate_otto()
+    law = brute_force(spec.energies, spec.strokes, spec.cycles, {"hot": 0.3, "cold": INF}, "cold")
+    s = np.array([-1.3, 0.0, 0.7, 4.0])
+    p = np.array(list(law.values()))
+    for k, name in enumerate(["work", "heat_hot", "heat_cold"]):
+        values = np.array([key[k] for key in law])
+        expected = np.log(np.exp(-s[:, None] * values[None, :]) @ p)
+        np.testing.assert_allclose(spec.log_generating_function(name, s), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="entropy_production.*zero temperature"):
+        spec.log_generating_function("entropy_production", 0.5)
+
+
 def test_a_zero_temperature_protocol_survives_run_json():
     spec = degenerate_otto()
     again = StrokeProtocol.from_parameters(spec.parameters())

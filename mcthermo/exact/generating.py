@@ -15,7 +15,8 @@ Phi_n = exp(L_n(s) tau_n), L_n(s) the Lindblad generator of piece n whose jump t
 weighted by e^{-s a_k} (the tilted generator).  Every start state |i><i| is propagated on its own,
 piece by piece, in the eigenbasis of each piece's Hamiltonian (``log_transfer``); after every piece
 its vector is renormalised and the logarithm of the scale accumulated; the generator is balanced
-(an exact diagonal gauge) and its exponential built by scaling and squaring with renormalisation
+(an exact diagonal gauge; in log space first where its entries leave the float range,
+``log_gauge``) and its exponential built by scaling and squaring with renormalisation
 (``scaled_exponential``), so nothing overflows or underflows where ln G is finite.  The sum over
 (i, j) is a log-sum-exp of ln p0(i) - s x(i) + ln <j|Phi(|i><i|)|j> - s y(j): the endpoint weights
 (e.g. p0(i)^{1-s} of sigma) never meet in linear space.  No DFT, no floor: a path of probability
@@ -40,7 +41,8 @@ from .tilted import final_basis, initial_basis, log_start, readouts, taylor_tran
 #: largest 1-norm of (generator x duration) exponentiated in one go: e^{30} cannot overflow, and
 #: larger ones are halved k times and squared back with renormalisation
 MAX_STEP_NORM = 30.0
-#: ln of the largest jump weight x rate that the tilted generator can hold (float64 max ~ e^{709.8})
+#: ln of the largest jump weight x rate the tilted generator holds as it is (float64 max ~ e^{709.8});
+#: beyond it the generator is written in a diagonal gauge (``log_gauge``)
 MAX_LOG_ENTRY = 700.0
 
 
@@ -126,13 +128,13 @@ def scaled_exponential(generator: np.ndarray, duration: float) -> tuple[float, n
     halvings = max(0, math.ceil(math.log2(norm / MAX_STEP_NORM))) if norm > MAX_STEP_NORM else 0
     e = expm(a / 2.0**halvings)
     log_scale = 0.0
-    for _ in range(halvings + 1):
+    for step in range(halvings + 1):
         size = float(np.abs(e).max())
         if size == 0.0:
             return -math.inf, e
         e = e / size
         log_scale += math.log(size)
-        if _ < halvings:
+        if step < halvings:
             e = e @ e
             log_scale *= 2.0
     return log_scale, e
@@ -141,14 +143,19 @@ def scaled_exponential(generator: np.ndarray, duration: float) -> tuple[float, n
 @dataclass(frozen=True)
 class EigenPiece:
     """One piece in the eigenbasis of its Hamiltonian: ``vectors`` V (columns), the untilted
-    generator without jump terms, and per channel its jump superoperator kron(L', L'^*) scaled to
-    max|entry| = 1 with ln of that scale, L' = V^dag L V.  An eigenoperator channel (every entry of L'
-    off its Bohr frequency below ROUND_OFF x max) keeps exact zeros there, so e^{-s a} weights
-    never multiply round-off (a large |s| would otherwise turn 1e-17 into 1e+100)."""
+    generator without jump terms (``no_jump``), and the jump superoperators kron(L', L'^*) of its
+    channels, L' = V^dag L V, as sparse entries: flat index ``cells`` (row x d^2 + column),
+    ``values`` scaled per channel to max|entry| = 1, ``channel`` of each entry and ln of each
+    channel's scale in ``log_sizes``.  An eigenoperator channel (every entry of L' off its Bohr
+    frequency below ROUND_OFF x max) keeps exact zeros there, so e^{-s a} weights never multiply
+    round-off (a large |s| would otherwise turn 1e-17 into 1e+100), and a Davies channel has one
+    entry per transition."""
 
     vectors: np.ndarray
     no_jump: np.ndarray
-    jumps: tuple
+    cells: np.ndarray
+    values: np.ndarray
+    channel: np.ndarray
     log_sizes: np.ndarray
 
 
@@ -169,8 +176,9 @@ def _eigen_piece(piece) -> EigenPiece:
     d = len(energies)
     scale = max(1.0, float(np.abs(energies).max()))
     bohr = energies[None, :] - energies[:, None]             # [b, a] = E_a - E_b (jump a -> b)
-    operators = []
-    for c in piece.channels:
+    loss = np.zeros((d, d), complex)
+    cells, values, channel, log_sizes = [], [], [], []
+    for k, c in enumerate(piece.channels):
         rotated = vectors.conj().T @ c.operator @ vectors
         size = float(np.abs(rotated).max())
         if size > 0:
@@ -178,33 +186,84 @@ def _eigen_piece(piece) -> EigenPiece:
             on_frequency = np.abs(bohr - bohr[main]) <= 1e-9 * scale
             if np.abs(np.where(on_frequency, 0, rotated)).max() <= ROUND_OFF * size:
                 rotated = np.where(on_frequency, rotated, 0)
-        operators.append(rotated)
-    loss = sum((L.conj().T @ L for L in operators), np.zeros((d, d), complex))
+        loss += rotated.conj().T @ rotated
+        rows, columns = np.nonzero(rotated)
+        entries = rotated[rows, columns] / (size if size > 0 else 1.0)   # no size^2: it may underflow
+        # kron(L, L^*)[(r1 d + r2), (c1 d + c2)] = L[r1, c1] L^*[r2, c2]
+        cells.append(((rows[:, None] * d + rows[None, :]) * d * d
+                      + columns[:, None] * d + columns[None, :]).ravel())
+        values.append((entries[:, None] * entries.conj()[None, :]).ravel())
+        channel.append(np.full(len(entries) ** 2, k))
+        log_sizes.append(2 * math.log(size) if size > 0 else -math.inf)
     h_eff = np.diag(energies) - 0.5j * loss
     identity = np.eye(d)
     no_jump = -1j * (np.kron(h_eff, identity) - np.kron(identity, h_eff.conj()))
-    jumps, log_sizes = [], []
-    for L in operators:
-        jump = np.kron(L, L.conj())
-        size = float(np.abs(jump).max())
-        jumps.append(jump / size if size > 0 else jump)
-        log_sizes.append(math.log(size) if size > 0 else -math.inf)
-    return EigenPiece(vectors, no_jump, tuple(jumps), np.array(log_sizes))
+    join = (lambda parts, kind: np.concatenate(parts) if parts else np.zeros(0, kind))
+    return EigenPiece(vectors, no_jump, join(cells, np.int64), join(values, complex),
+                      join(channel, np.int64), np.array(log_sizes))
 
 
-def tilted_generator(piece: EigenPiece, channels, increments, s: float) -> np.ndarray:
-    """The generator of one piece (eigenbasis) with the jump term of channel k weighted by
-    e^{-s a_k}, weight and rate combined in log space (e^{800} x e^{-790} is e^{10}, not inf x 0)."""
-    generator = piece.no_jump.copy()
-    for c, jump, log_size, increment in zip(channels, piece.jumps, piece.log_sizes, increments):
-        exponent = log_size - s * increment if increment else log_size
-        if exponent > MAX_LOG_ENTRY:
-            raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {c.name!r} is "
-                             f"e^{exponent:.0f}, beyond the floating-point range of the tilted "
-                             f"generator (|s| too large for this system)")
-        if exponent > -math.inf:
-            generator += math.exp(exponent) * jump
-    return generator
+def tilted_generator(piece: EigenPiece, channels, increments, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(generator, gauge) of one piece (eigenbasis) with the jump term of channel k weighted by
+    e^{-s a_k}, weight and rate combined in log space (e^{800} x e^{-790} is e^{10}, not inf x 0).
+    Where a tilted rate exceeds e^{MAX_LOG_ENTRY} the generator is returned in a diagonal gauge
+    2^{-g} L 2^{g} (integer g per vector index, ``log_gauge``) that brings every entry into range;
+    else g = 0."""
+    exponents = piece.log_sizes - s * np.asarray(increments, dtype=float)
+    d2 = piece.no_jump.shape[0]
+    gauge = np.zeros(d2, np.int64)
+    rows, columns = np.divmod(piece.cells, d2)
+    if np.any(exponents > MAX_LOG_ENTRY):
+        gauge = log_gauge(piece, exponents)
+        shift = (gauge[columns] - gauge[rows]) * math.log(2.0)
+        if np.max(exponents[piece.channel] + shift, initial=-np.inf) > MAX_LOG_ENTRY:
+            k = int(np.argmax(exponents))
+            raise ValueError(f"G(s) at s = {s!r}: the tilted rate of channel {channels[k].name!r} "
+                             f"is e^{exponents[k]:.0f}, and no diagonal gauge brings the tilted "
+                             f"generator into the floating-point range (|s| too large)")
+    else:
+        shift = 0.0
+    with np.errstate(under="ignore"):
+        weights = np.exp(exponents[piece.channel] + shift) * piece.values
+    jumps = (np.bincount(piece.cells, weights.real, minlength=d2 * d2)
+             + 1j * np.bincount(piece.cells, weights.imag, minlength=d2 * d2)).reshape(d2, d2)
+    no_jump = piece.no_jump
+    if gauge.any():                               # exact powers of two; zeros stay zero
+        power = np.clip(gauge[None, :] - gauge[:, None], -2000, 2000)
+        with np.errstate(over="ignore", under="ignore"):
+            no_jump = np.ldexp(no_jump.real, power) + 1j * np.ldexp(no_jump.imag, power)
+    generator = no_jump + jumps
+    if not np.all(np.isfinite(generator)):
+        raise ValueError(f"G(s) at s = {s!r}: the tilted generator leaves the floating-point range "
+                         f"in every diagonal gauge (|s| too large)")
+    return generator, gauge
+
+
+def log_gauge(piece: EigenPiece, exponents: np.ndarray, sweeps: int = 400) -> np.ndarray:
+    """Integer g per vector index such that 2^{-g_i} L_ij 2^{g_j} stays below e^{MAX_LOG_ENTRY / 2}
+    where possible: Osborne balancing (row and column log-norms equalised) on the logarithms of the
+    entries, damped, since the entries themselves overflow."""
+    d2 = piece.no_jump.shape[0]
+    log_entries = np.full((d2, d2), -np.inf)
+    with np.errstate(divide="ignore"):
+        np.fill_diagonal(log_entries, -np.inf)
+        off = np.abs(piece.no_jump) > 0
+        log_entries[off] = np.log(np.abs(piece.no_jump[off]))
+        rows, columns = np.divmod(piece.cells, d2)
+        np.logaddexp.at(log_entries, (rows, columns),
+                        exponents[piece.channel] + np.log(np.abs(piece.values)))
+    np.fill_diagonal(log_entries, -np.inf)
+    phi = np.zeros(d2)
+    for _ in range(sweeps):
+        gauged = log_entries + phi[None, :] - phi[:, None]
+        if gauged.max() <= MAX_LOG_ENTRY / 2:
+            break
+        row, column = logsumexp(gauged, axis=1), logsumexp(gauged, axis=0)
+        with np.errstate(invalid="ignore"):                # -inf - -inf where a row is empty
+            step = np.where(np.isfinite(row) & np.isfinite(column), (row - column) / 2,
+                            np.where(np.isfinite(row), 20.0, np.where(np.isfinite(column), -20.0, 0.0)))
+        phi += 0.5 * np.clip(step, -20.0, 20.0)
+    return np.round(phi / math.log(2.0)).astype(np.int64)
 
 
 def log_transfer(system, increments, s: float) -> np.ndarray:
@@ -237,10 +296,10 @@ def log_transfer(system, increments, s: float) -> np.ndarray:
             w = eigen.vectors.conj().T @ previous
             rho = np.kron(w, w.conj()) @ rho
         previous = eigen.vectors
-        generator = tilted_generator(eigen, piece.channels, a, s)
+        generator, gauge = tilted_generator(eigen, piece.channels, a, s)
         with np.errstate(invalid="ignore"):      # scipy casts the unused permutation (nan) to int
             balanced, (scales, _) = matrix_balance(generator, permute=False, separate=True)
-        exponents = np.round(np.log2(scales)).astype(np.int64)[:, None]
+        exponents = (gauge + np.round(np.log2(scales)).astype(np.int64))[:, None]
         c, propagator = scaled_exponential(balanced, piece.duration)
         rho, shift = _scale_by_powers_of_two(rho, -exponents)
         rho, shift_back = _scale_by_powers_of_two(propagator @ rho, exponents)

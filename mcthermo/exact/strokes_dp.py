@@ -435,3 +435,33 @@ def doob_chain(chain: StrokeChain, s: float, coefficients, start=None, end=None)
     tilted = StrokeChain(log_q0 - log_g, np.ascontiguousarray(log_steps), chain.increments, chain.names,
                          chain.endpoints)
     return tilted, log_g
+
+
+def tilted_moments(chain: StrokeChain, s: float, coefficients, start=None, end=None) -> tuple[float, float]:
+    """Exact mean and variance of X under the tilted law P(path) e^{-sX} / G(s), by the forward
+    recursion of the tilted transfer matrices on the chain itself (independent of the backward
+    functions and of the Doob transform): per level y, the tilted weight ln v(y) and the
+    conditional first and second moments of X given the current level (each step a convex
+    combination with weights normalised in log space: no overflow whatever s)."""
+    x_steps, start_terms, end_terms = _linear_terms(chain, coefficients, start, end)
+    s = float(s)
+    log_v = np.where(chain.log_initial > -np.inf, chain.log_initial - s * start_terms, -np.inf)
+    mu1, mu2 = start_terms.copy(), start_terms**2
+    for log_step, x in zip(chain.log_transition, x_steps):
+        possible = log_step > -np.inf
+        x = np.where(possible, x, 0.0)
+        log_joint = log_v[:, None] + np.where(possible, log_step - s * x, -np.inf)  # (from, to)
+        log_new = logsumexp(log_joint, axis=0)
+        reached = log_new > -np.inf
+        w = np.exp(log_joint[:, reached] - log_new[None, reached])
+        new1, new2 = np.zeros_like(mu1), np.zeros_like(mu2)
+        new1[reached] = np.sum(w * (mu1[:, None] + x[:, reached]), axis=0)
+        new2[reached] = np.sum(w * (mu2[:, None] + 2.0 * mu1[:, None] * x[:, reached] + x[:, reached]**2), axis=0)
+        log_v, mu1, mu2 = log_new, new1, new2
+    reached = log_v > -np.inf
+    log_final = log_v[reached] - s * end_terms[reached]
+    weights = np.exp(log_final - logsumexp(log_final))
+    e = end_terms[reached]
+    mean = float(weights @ (mu1[reached] + e))
+    second = float(weights @ (mu2[reached] + 2.0 * mu1[reached] * e + e**2))
+    return mean, max(second - mean**2, 0.0)

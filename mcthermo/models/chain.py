@@ -138,9 +138,38 @@ class ChainModel(Model):
     def accumulate(self, direction, seed, first, count):
         return {"counts": self.chain(direction).counts(seed, STREAMS[direction], first, count)}
 
-    def samples(self, direction, seed, first, count):
+    # --- tilted sampling (mcthermo/tilting.py) ---------------------------------------------
+    def tilt_cells(self, direction: str):
+        """(every observable's value per cell (n_initial, n_final, work index), exact ln P per cell)."""
         chain = self.chain(direction)
-        n_initial, n_final, index = chain.paths(seed, STREAMS[direction], first, count)
+        grids = {name: np.ravel(grid) for name, grid in self._observable_grids(direction, chain).items()}
+        return grids, np.ravel(chain.log_joint_pmf())
+
+    def cell_counts(self, accumulator) -> np.ndarray:
+        return np.ravel(accumulator["counts"])
+
+    def tilted_chain(self, direction, observable, s) -> TwoStateChain:
+        """The two-state chain of the Doob transform of the tilt e^{-s X}, X = ``observable``."""
+        engine = self.stroke_engine(direction).tilted_by(self.observable_terms(observable, direction), s)
+        return engine.two_state.chain
+
+    def tilted_moments(self, observable, s, direction="forward") -> tuple[float, float]:
+        """Exact mean and variance of ``observable`` under the tilted law P e^{-sX} / G(s)."""
+        from ..exact.strokes_dp import tilted_moments
+
+        return tilted_moments(self.stroke_engine(direction).chain, s, *self.observable_terms(observable, direction))
+
+    def tilted_counts(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
+        return np.ravel(self.tilted_chain(direction, observable, s).counts(seed, stream, first, count))
+
+    def tilted_samples(self, direction, observable, s, seed, stream, first, count) -> pd.DataFrame:
+        return self.samples(direction, seed, first, count, self.tilted_chain(direction, observable, s), stream)
+
+    def samples(self, direction, seed, first, count, chain=None, stream=None):
+        """Per-trajectory rows; ``chain`` and ``stream``: a tilted chain and its stream."""
+        chain = self.chain(direction) if chain is None else chain
+        stream = STREAMS[direction] if stream is None else stream
+        n_initial, n_final, index = chain.paths(seed, stream, first, count)
         values = self.observables(direction, n_initial, n_final, chain.work_values[index])
         frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64),
                               "n_initial": n_initial, "n_final": n_final, "work_index": index})

@@ -87,10 +87,23 @@ class Bath:
         return value
 
     def occupation(self, energy: float) -> float:
-        """Bose occupation n(x) = 1/(e^{beta x} - 1) of a mode at x > 0 (0 at zero temperature)."""
+        """Bose occupation n(x) = 1/(e^{beta x} - 1) of a mode at x > 0 (0 at zero temperature),
+        as e^{-y} / (1 - e^{-y}), y = beta x: finite for every y (underflows to 0 past y ~ 745)."""
+        return math.exp(self.log_occupation(energy))
+
+    def log_occupation(self, energy: float) -> float:
+        """ln n(x) = -y - ln(1 - e^{-y}), y = beta x > 0 (-inf at zero temperature): exact for every
+        y, where n itself underflows (beta x = 800 gives ln n = -800)."""
+        if self.zero_temperature:
+            return -math.inf
+        y = self.beta * energy
+        return -y - math.log(-math.expm1(-y))
+
+    def log_emission_factor(self, energy: float) -> float:
+        """ln(n(x) + 1) = -ln(1 - e^{-y}), y = beta x > 0 (0 at zero temperature)."""
         if self.zero_temperature:
             return 0.0
-        return 1.0 / math.expm1(self.beta * energy)
+        return -math.log(-math.expm1(-self.beta * energy))
 
     def to_json(self) -> dict:
         """JSON-able state (a spectral-density callable cannot be stored: refused)."""

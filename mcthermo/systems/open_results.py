@@ -10,6 +10,8 @@ Observables (docs/observables.md: heat = energy INTO the system):
 - ``integral_ft``: the exact ln<e^{-sigma}> from the tilted generator (never assumed 0), or why it
   does not apply; ``jarzynski``: (beta, dF) when there is one bath, no particle exchange, a Gibbs
   start, and the exact ln<e^{-beta W}> equals -beta dF;
+- with ``reverse=True`` the same per direction (the reverse direction samples
+  ``system.reversed()``), and ``bar_crooks`` (beta, dF) where Crooks and BAR hold, else why not;
 - expectation values at the output times against e^{Lt} rho0 (dephased by the measurement).
 """
 from __future__ import annotations
@@ -18,28 +20,28 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ..exact import tilted
+from ..exact import generating, tilted
 from ..exact.effort import Progress
 from ..stats import lattice_groups, log_group_sum
 from ..results import DirectionResults, EngineEfficiency, ExactCount, Expectation, Observable, Results
 from .open_sampling import Layout
 
-#: exact probabilities from a DFT below this are round-off: their logarithm is -inf
-LAW_FLOOR = 1e-15
 #: cost of an exact law (counting fields x pieces x d^6 x Taylor products) above which only the
 #: exact moments are given
 MAX_LAW_COST = 2e10
 
 
 def _log(p):
+    """ln of an exact law (``tilted.lattice_law``/``count_law`` already zero every probability
+    below the DFT's round-off bound or outside the exact support): -inf for zero."""
     with np.errstate(divide="ignore"):
-        return np.where(p > LAW_FLOOR, np.log(np.maximum(p, LAW_FLOOR)), -np.inf)
+        return np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), -np.inf)
 
 
 def _atoms(name, values, counts, law, moments):
     """One observable on the distinct values of ``values`` (``stats.lattice_groups``: equal to 10
     relative digits), counts summed and the exact law summed in log space."""
-    keep = (counts > 0) | (law > LAW_FLOOR) if law is not None else counts > 0
+    keep = (counts > 0) | (law > 0) if law is not None else counts > 0
     unique, inverse = lattice_groups(values[keep])
     atom_counts = np.bincount(inverse, weights=counts[keep], minlength=len(unique)).astype(np.int64)
     log_p = None if law is None else log_group_sum(inverse, _log(law[keep]), len(unique))
@@ -74,8 +76,18 @@ def _parallel(a, b) -> bool:
     return norm > 0 and abs(abs(np.vdot(a, b)) - norm) <= 1e-9 * norm
 
 
-def _sigma_increment(system):
-    return lambda c: system.baths[c.bath].beta * (c.energy - system.baths[c.bath].mu * c.particles)
+def results(system, accumulators: dict) -> Results:
+    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``), per direction (each
+    from the protocol it sampled: ``system.protocol(direction)``), with ``bar_crooks`` when the
+    reverse direction was sampled.  The expectation table is the forward direction's."""
+    directions, tables = {}, {}
+    for direction, acc in accumulators.items():
+        protocol = system.protocol(direction)
+        directions[direction], extra = direction_results(protocol, protocol.layout(), acc)
+        if direction == "forward":
+            tables = extra
+    bar_crooks = bar_crooks_declaration(system, directions) if "reverse" in directions else None
+    return Results(directions, bar_crooks=bar_crooks, extra_tables=tables)
 
 
 def _law_cost(system) -> float:
@@ -97,10 +109,10 @@ NO_EXACT = "no exact reference (exact=False)"
 NO_MOMENTS = (None, None)
 
 
-def results(system, geometry: Layout, accumulators: dict) -> Results:
-    """The ``Results`` of merged accumulators (see ``OpenSystem.accumulate``); with
-    ``system.exact`` False no exact reference is computed (the rows say so)."""
-    acc = accumulators["forward"]
+def direction_results(system, geometry: Layout, acc: dict) -> tuple[DirectionResults, dict]:
+    """What one direction's merged accumulators declare (its observables and theorem checks) and
+    its extra tables; with ``system.exact`` False no exact reference is computed (the rows say
+    so)."""
     n = int(acc["joint"].sum() + acc["joint_overflow"].sum())
     observables = []
     count_feasible = count_laws_feasible(system, geometry)
@@ -157,7 +169,7 @@ def results(system, geometry: Layout, accumulators: dict) -> Results:
             "observable": np.repeat(np.array(e.components, dtype=object)[None, :], len(e.times), 0).ravel(),
             "time": np.repeat(e.times, len(e.components)), "mean": e.mean.ravel(),
             "stderr": e.stderr.ravel(), "exact": e.exact.ravel()})
-    return Results({"forward": out}, extra_tables=tables)
+    return out, tables
 
 
 def _energy_observables(system, geometry, joint, law, floats, n, out):
@@ -165,8 +177,6 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
     baths = system.bath_names
     e_initial = tilted.initial_basis(system)[0]
     e_final = tilted.final_basis(system)[0]
-    p0, _ = tilted.start_states(system)
-    p_final = tilted.final_populations(system)
     all_lattice = len(geometry.half_widths) == len(baths)
     chemical = any(c.particles != 0 and system.baths[c.bath].mu != 0
                    for p in system.pieces for c in p.channels)
@@ -187,10 +197,12 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
             out.engine_efficiency = EngineEfficiency(hot_bath(system), n, None)
     if out.integral_ft is not None and "zero temperature" in out.integral_ft:
         return
-    log_p0 = np.log(np.where(p0 > 0, p0, 1.0))
-    log_pt = np.log(np.where(p_final > 0, p_final, 1.0))
-    increment = _sigma_increment(system)
-    moments = NO_MOMENTS if not system.exact else tilted.moments(system, increment, log_p0, -log_pt)
+    # ln p0 and ln p_t in log space (exact at any temperature), as the sampler uses them
+    log_p0 = tilted.log_start(system)[0]
+    log_p0 = np.where(np.isfinite(log_p0), log_p0, 0.0)
+    log_pt = generating.log_final_populations(system)
+    log_pt = np.where(np.isfinite(log_pt), log_pt, 0.0)
+    moments = NO_MOMENTS if not system.exact else generating.moments(system, "entropy_production")
     if all_lattice:
         betas = [system.baths[b].beta for b in geometry.lattice_baths]
         values = log_p0[grids[0]] - log_pt[grids[1]] + sum(
@@ -200,9 +212,7 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
         if out.integral_ft is None and not system.exact:
             out.integral_ft = NO_EXACT
         elif out.integral_ft is None:
-            with np.errstate(divide="ignore"):
-                out.integral_ft = tilted.log_exponential_average(
-                    system, increment, np.where(p0 > 0, 1 / np.where(p0 > 0, p0, 1), 0), p_final)
+            out.integral_ft = generating.log_generating_function(system, "entropy_production", 1.0)
     else:
         out.observables.append(_moments_only("entropy_production", n, floats[len(baths) + 1], moments))
         if out.integral_ft is None:
@@ -235,6 +245,48 @@ def _engine_efficiency(system, geometry, work, given, joint, work_moments, e_ini
     return EngineEfficiency(hot, int(joint.sum()), sums, exact)
 
 
+def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | str:
+    """(beta, dF) of the forward protocol when Crooks and BAR hold for ``system`` and its
+    reversal (one bath at finite beta, no particle exchange, a Gibbs start at the bath's beta,
+    every channel an eigenoperator of its piece's H with a detailed-balanced partner, work
+    histograms in both directions), else the reason they do not apply."""
+    if len(system.baths) != 1:
+        return f"Crooks and BAR need one bath (this system has {len(system.baths)})"
+    (name, bath), = system.baths.items()
+    if bath.zero_temperature:
+        return f"Crooks and BAR need a finite temperature (bath {name!r} has beta = inf)"
+    if not system.measure_energy:
+        return "Crooks and BAR need the work: no two-point energy measurement (measure_energy=False)"
+    if any(c.particles for piece in system.pieces for c in piece.channels):
+        return "Crooks and BAR with particle exchange need a grand-canonical start (not supported)"
+    if not gibbs_start(system, bath.beta):
+        return (f"Crooks and BAR need a start in the Gibbs state of the first Hamiltonian at the "
+                f"bath's beta = {bath.beta:g} (declare initial=mt.Gibbs(bath={name!r}))")
+    reason = reverse_partner_reason(system) or eigenoperator_reason(system)
+    if reason is not None:
+        return f"Crooks and BAR need detailed balance: {reason}"
+    if not all(d.observable("work") is not None and d.observable("work").histogrammed
+               for d in directions.values()):
+        return "Crooks and BAR need the work histograms: the heat is not on a lattice (moments only)"
+    return bath.beta, free_energy_change(system, bath.beta)
+
+
+def eigenoperator_reason(system) -> str | None:
+    """The first channel that is not an eigenoperator of its piece's Hamiltonian (it maps
+    eigenstates to eigenstates of one Bohr frequency, to 1e-9), or None."""
+    for n, piece in enumerate(system.pieces):
+        energies, vectors = np.linalg.eigh(piece.hamiltonian)
+        scale = max(1.0, float(np.abs(energies).max()))
+        bohr = energies[None, :] - energies[:, None]
+        for c in piece.channels:
+            rotated = np.abs(vectors.conj().T @ c.operator @ vectors)
+            main = np.unravel_index(np.argmax(rotated), rotated.shape)
+            off = np.where(np.abs(bohr - bohr[main]) <= 1e-9 * scale, 0.0, rotated)
+            if off.max() > 1e-9 * rotated.max():
+                return f"channel {c.name!r} (piece {n}) is not an eigenoperator of its Hamiltonian"
+    return None
+
+
 def _jarzynski(system, out, e_initial, e_final):
     """(beta, dF) when Jarzynski is stated: one bath, no particles, Gibbs start, work histogram,
     and the exact ln<e^{-beta W}> equal to -beta dF (to 1e-9)."""
@@ -245,16 +297,28 @@ def _jarzynski(system, out, e_initial, e_final):
     if any(c.particles for p in system.pieces for c in p.channels) or bath.zero_temperature:
         return None
     beta = bath.beta
-    log_z0 = logsumexp(-beta * e_initial)
-    vectors = tilted.initial_basis(system)[1]
-    gibbs = (vectors * np.exp(-beta * e_initial - log_z0)) @ vectors.conj().T
-    if np.abs(system.initial - gibbs).max() > 1e-10:
+    if not gibbs_start(system, beta):
         return None
-    log_zf = logsumexp(-beta * e_final)
-    delta_f = -(log_zf - log_z0) / beta
-    exact = tilted.log_exponential_average(system, lambda c: beta * c.energy,
-                                           np.exp(beta * e_initial), np.exp(-beta * e_final))
+    delta_f = free_energy_change(system, beta)
+    exact = generating.log_generating_function(system, "work", beta)
     return (beta, float(delta_f)) if abs(exact + beta * delta_f) <= 1e-9 else None
+
+
+def gibbs_start(system, beta: float) -> bool:
+    """Whether the system starts in the Gibbs state of its first Hamiltonian at ``beta``: declared
+    (``mt.Gibbs``, a bath name), or a dense rho0 equal to it to 1e-10."""
+    if system.gibbs_beta is not None:
+        return system.gibbs_beta == beta
+    e_initial, vectors = tilted.initial_basis(system)
+    gibbs = (vectors * np.exp(tilted.log_gibbs_populations(e_initial, beta))) @ vectors.conj().T
+    return bool(np.abs(system.initial - gibbs).max() <= 1e-10)
+
+
+def free_energy_change(system, beta: float) -> float:
+    """dF = -(ln Z_final - ln Z_initial) / beta of the first and last Hamiltonians (log space)."""
+    e_initial = tilted.initial_basis(system)[0]
+    e_final = tilted.final_basis(system)[0]
+    return float(-(logsumexp(-beta * e_final) - logsumexp(-beta * e_initial)) / beta)
 
 
 def _expectations(system, acc, n) -> list[Expectation]:

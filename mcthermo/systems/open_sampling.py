@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import tilted
+from ..exact.generating import entropy_production_reason, log_final_populations
 from ..exact.effort import Progress
 from ..kernels.lindblad import LindbladTables
 
@@ -130,9 +131,13 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     log_initial = np.zeros(d)
     log_final = np.zeros(d)
     if system.measure_energy:
-        log_initial = np.log(np.where(p_start > 0, p_start, 1.0))
-        p_final = tilted.final_populations(system)
-        log_final = np.log(np.where(p_final > 0, p_final, 1.0))
+        # sigma's endpoint terms from the log-space p0 and p_t (exact at any temperature);
+        # an outcome of probability 0 is never drawn (its entry is unused)
+        log_p0 = tilted.log_start(system)[0]
+        log_initial = np.where(np.isfinite(log_p0), log_p0, 0.0)
+        if entropy_production_reason(system) is None:
+            log_pt = log_final_populations(system)
+            log_final = np.where(np.isfinite(log_pt), log_pt, 0.0)
     shape = geometry.joint_shape
     strides = np.zeros(2 + len(baths), np.int64)
     c_strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
@@ -185,13 +190,9 @@ def _observable_tables(system, right) -> tuple[np.ndarray, np.ndarray]:
 def _start(system) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, vectors as columns) of the pure state each trajectory starts from: the
     initial energy measurement, or the eigen-decomposition of rho0 (the unravelling of a mixed
-    start without measurement)."""
-    if system.measure_energy:
-        _, vectors = tilted.initial_basis(system)
-        p = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), system.initial, vectors))
-    else:
-        p, vectors = np.linalg.eigh(system.initial)
-    return np.clip(p, 0.0, None), vectors
+    start without measurement); the same log-space p0 as every exact reference."""
+    log_p0, vectors = tilted.log_start(system)
+    return np.exp(log_p0), vectors
 
 
 def _cumulative(p: np.ndarray) -> np.ndarray:

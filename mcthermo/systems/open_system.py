@@ -18,6 +18,7 @@ contiguous complex128 arrays and validated here, so the kernel only ever sees fl
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,7 +30,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..exact import generating
+from ..exact import generating, tilted
 from ..exact.strokes_dp import common_unit
 from ..kernels import lindblad
 from ..model import STREAMS, Model
@@ -266,6 +267,33 @@ def gibbs_state(hamiltonian, beta: float) -> np.ndarray:
     return (vectors * (weights / weights.sum())) @ vectors.conj().T
 
 
+@dataclass(frozen=True)
+class Gibbs:
+    """A Gibbs initial state e^{-beta H_0} / Z of the first piece's Hamiltonian, declared rather than
+    given as a matrix: ``Gibbs(beta)`` (beta > 0, inf: the ground (eigen)space, uniformly), or
+    ``Gibbs(bath="cold")`` at that bath's beta (its chemical potential must be 0: an OpenSystem has no
+    particle-number operator).  Its populations are kept exactly in log space,
+    ln p0(i) = -beta E_i - ln Z, so a start at beta = 400 keeps p0 = (1, 2.5e-122, 1.5e-226) where a
+    dense matrix in a rotated basis reads back (1, -2.8e-17, -3.5e-18) and the exact <e^{-sigma}>
+    drops from 1 to 0.27 (absolute irreversibility by round-off).  ``initial="cold"`` (a bath name)
+    is short for ``Gibbs(bath="cold")``."""
+
+    beta: float | None = None
+    bath: str | None = None
+
+    def __post_init__(self):
+        if (self.beta is None) == (self.bath is None):
+            raise ValueError("Gibbs needs exactly one of beta or bath "
+                             f"(got beta={self.beta!r}, bath={self.bath!r})")
+        if self.beta is not None:
+            if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float, np.integer, np.floating)) \
+                    or not self.beta > 0:
+                raise ValueError(f"Gibbs beta must be > 0 (inf for the ground state; got {self.beta!r})")
+            object.__setattr__(self, "beta", float(self.beta))
+        elif not isinstance(self.bath, str) or not self.bath:
+            raise ValueError(f"Gibbs bath must be a bath name (got {self.bath!r})")
+
+
 def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_density, mu: float = 0.0,
                     particles=None) -> list[Channel]:
     """Davies (secular Born-Markov) channels of a coupling operator A to bath ``bath``.
@@ -276,8 +304,10 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
     gamma = J(|omega|) (n(|x|) + 1) for x > 0 and J(|omega|) n(|x|) for x < 0,
     n(y) = 1 / (e^{beta y} - 1), so gamma(reverse) / gamma = e^{-beta x}: local detailed balance.
     beta = inf gives the one-way (emission only) channels.  The zero-frequency (pure dephasing) part
-    is not included: add it as its own Channel.  Channels are named ``"<bath>:<omega>"`` (and
-    ``"/<nu>"`` with particles).
+    is not included: add it as its own Channel.  Rates are computed in log space, so any beta |x|
+    works (beta |x| = 800: an absorption rate e^{-800}, operator e^{-400} A).  Channels are named
+    ``"<bath>:<omega>"`` (and ``"/<nu>"`` with particles), omega to 6 significant digits or as many
+    more as tell near-degenerate frequencies apart ("a:+1" and "a:+1.0000001").
     """
     h = require_hermitian("hamiltonian", as_matrix("hamiltonian", hamiltonian))
     a = as_matrix("coupling", coupling, h.shape[0])
@@ -300,7 +330,9 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
             term = a_eigen[target, source] * np.outer(vectors[:, target], vectors[:, source].conj())
             groups[key] = groups.get(key, 0) + term
     channels = []
-    for (omega, nu), operator in sorted(groups.items(), key=lambda item: -item[0][0]):
+    keys = sorted(groups, key=lambda key: -key[0])
+    digits = _distinguishing_digits([omega for omega, _ in keys])
+    for omega, nu in keys:
         x = omega - bath_state.mu * nu
         if x == 0:
             raise ValueError(f"Davies channel at omega = {omega} has omega - mu nu = 0: its rate "
@@ -308,21 +340,36 @@ def davies_channels(hamiltonian, coupling, bath: str, beta: float, spectral_dens
         density = float(spectral_density(abs(omega)))
         if not (math.isfinite(density) and density >= 0):
             raise ValueError(f"spectral_density({abs(omega)}) must be finite and >= 0")
-        occupation = bath_state.occupation(abs(x))
-        rate = density * (occupation + 1 if x > 0 else occupation)
-        if rate == 0:
+        if density == 0:
             continue
-        name = f"{bath}:{omega:+.6g}" + ("" if particles is None else f"/{int(round(nu)):+d}")
-        channels.append(Channel(name, np.sqrt(rate) * operator, energy=omega, bath=bath,
+        # ln gamma in log space: J (n + 1) or J n with n = 1/(e^{beta |x|} - 1), finite for every
+        # beta |x| (800 gives an absorption rate e^{-800}: its operator sqrt(gamma) A is e^{-400} A)
+        log_rate = math.log(density) + (bath_state.log_emission_factor(abs(x)) if x > 0
+                                        else bath_state.log_occupation(abs(x)))
+        amplitude = math.exp(log_rate / 2)
+        if amplitude == 0:
+            continue                                    # beta = inf: one-way (emission only)
+        name = f"{bath}:{omega:+.{digits}g}" + ("" if particles is None else f"/{int(round(nu)):+d}")
+        channels.append(Channel(name, amplitude * groups[(omega, nu)], energy=omega, bath=bath,
                                 particles=int(round(nu))))
     return channels
+
+
+def _distinguishing_digits(frequencies) -> int:
+    """Significant digits (6 .. 17) that write distinct Bohr frequencies as distinct names (1 and
+    1 + 1e-7 need 8: "+1" and "+1.0000001")."""
+    for digits in range(6, 18):
+        if len({f"{omega:+.{digits}g}" for omega in frequencies}) == len(set(frequencies)):
+            return digits
+    return 17
 
 
 @dataclass(frozen=True, eq=False)
 class OpenSystem(Model):
     """An open quantum system to sample (docs/observables.md, Open systems): one piece (``hamiltonian``, ``channels``,
     ``duration``) or ``pieces``; ``baths`` {name: Bath} (every one used by a channel); ``initial``
-    rho0 (density matrix or state vector); ``output_times`` in [0, total duration] (non-decreasing;
+    rho0 (density matrix or state vector), or ``mt.Gibbs(beta)`` / a bath name for a Gibbs state of the
+    first Hamiltonian kept exact in log space; ``output_times`` in [0, total duration] (non-decreasing;
     default 101 equally spaced times when there are ``observables``); ``observables`` {name:
     Hermitian operator, or a stack of one Hermitian operator per output time} whose expectation
     values are recorded; ``measure_energy``: two-point
@@ -373,7 +420,8 @@ class OpenSystem(Model):
                 raise ValueError("give either pieces or hamiltonian/channels/duration, not both")
             pieces = tuple(self.pieces) if isinstance(self.pieces, (list, tuple)) else ()
             if not pieces or not all(isinstance(p, Piece) for p in pieces):
-                raise ValueError("pieces must be a non-empty list of Piece")
+                raise ValueError("pieces must be a non-empty list of mt.Piece"
+                                 + (" (got one Piece: write pieces=[...])" if isinstance(self.pieces, Piece) else ""))
         dimension = pieces[0].dimension
         for n, piece in enumerate(pieces):
             if piece.dimension != dimension:
@@ -383,9 +431,7 @@ class OpenSystem(Model):
             object.__setattr__(self, name, None)
         object.__setattr__(self, "pieces", pieces)
         self._validate_baths(pieces)
-        if self.initial is None:
-            raise ValueError("initial (the density matrix rho0) is required")
-        object.__setattr__(self, "initial", as_density_matrix(self.initial, dimension))
+        self._validate_initial(pieces[0].hamiltonian)
         if not isinstance(self.observables, dict):
             raise ValueError("observables must be a dict {name: Hermitian operator}")
         object.__setattr__(self, "output_times", self._validated_times())
@@ -409,6 +455,14 @@ class OpenSystem(Model):
             if not units[bath] > 0:
                 raise ValueError(f"energy unit of bath {bath!r} must be > 0")
         object.__setattr__(self, "energy_units", units)
+        if self.gibbs_beta is None and self.measure_energy:
+            # a density matrix (a dense Gibbs matrix, say) with populations negative by round-off:
+            # they become 0, absolute irreversibility the user may not mean (a ket means it)
+            populations = tilted.measured_populations(self)
+            if populations.min() < 0 and self.__dict__["_dense_initial"]:
+                warnings.warn(f"initial state: measured populations {populations[populations < 0]} are "
+                              "negative by round-off and are taken as 0 (for an exact Gibbs start at "
+                              "low temperature declare initial=mt.Gibbs(beta))", stacklevel=3)
 
     def _validate_baths(self, pieces):
         if not isinstance(self.baths, dict):
@@ -429,6 +483,40 @@ class OpenSystem(Model):
         unused = sorted(set(self.baths) - used)
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no channel")
+
+    def _validate_initial(self, hamiltonian):
+        """``initial``: a Gibbs declaration (``Gibbs`` or a bath name) is kept as ``gibbs_beta`` with
+        ``initial`` its density matrix (eigenbasis of H_0, from the log-space populations); a density
+        matrix whose measured populations are negative by round-off gets them clipped to 0, with a
+        warning (after validation, in ``__post_init__``; a state vector does not warn)."""
+        initial = self.initial
+        if initial is None:
+            raise ValueError("initial (a density matrix, a state vector, mt.Gibbs(beta) or a bath "
+                             "name) is required")
+        if isinstance(initial, str):
+            if initial not in self.baths:
+                raise ValueError(f"initial {initial!r} is not a bath (baths: {', '.join(self.baths)})")
+            initial = Gibbs(bath=initial)
+        beta, ket = None, False
+        if isinstance(initial, Gibbs):
+            beta = initial.beta
+            if initial.bath is not None:
+                if initial.bath not in self.baths:
+                    raise ValueError(f"Gibbs bath {initial.bath!r} is not a bath (baths: "
+                                     f"{', '.join(self.baths)})")
+                if self.baths[initial.bath].mu != 0:
+                    raise ValueError(f"Gibbs(bath={initial.bath!r}): the bath has mu != 0, and a "
+                                     "grand-canonical start needs particle numbers; give a density matrix")
+                beta = self.baths[initial.bath].beta
+            energies, vectors = np.linalg.eigh(hamiltonian)
+            p = np.exp(tilted.log_gibbs_populations(energies, beta))
+            object.__setattr__(self, "initial", (vectors * p) @ vectors.conj().T)
+        else:
+            shape = np.shape(initial.full() if hasattr(initial, "full") else initial)
+            ket = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1 and hamiltonian.shape[0] != 1)
+            object.__setattr__(self, "initial", as_density_matrix(initial, hamiltonian.shape[0]))
+        self.__dict__["_dense_initial"] = beta is None and not ket
+        self.__dict__["_gibbs_beta"] = beta
 
     def _validated_observable(self, name, operator, dimension) -> np.ndarray:
         """A Hermitian (d, d) matrix, or a stack (T, d, d) of them: one per output time (an
@@ -474,6 +562,11 @@ class OpenSystem(Model):
 
     # --- derived quantities -------------------------------------------------------------------
     @property
+    def gibbs_beta(self) -> float | None:
+        """beta of a declared Gibbs start (``initial=mt.Gibbs(beta)`` or a bath name), else None."""
+        return self.__dict__["_gibbs_beta"]
+
+    @property
     def total_duration(self) -> float:
         return float(sum(p.duration for p in self.pieces))
 
@@ -517,7 +610,8 @@ class OpenSystem(Model):
         """The whole system, matrices included, as JSON-able data (run.json)."""
         return {"pieces": [p.to_json() for p in self.pieces],
                 "baths": {name: bath.to_json() for name, bath in self.baths.items()},
-                "initial": matrix_to_json(self.initial),
+                "initial": ({"gibbs_beta": None if math.isinf(self.gibbs_beta) else self.gibbs_beta}
+                            if self.gibbs_beta is not None else matrix_to_json(self.initial)),
                 "output_times": self.output_times.tolist(),
                 "observables": {n: matrix_to_json(a) for n, a in self.observables.items()},
                 "measure_energy": self.measure_energy,
@@ -528,7 +622,8 @@ class OpenSystem(Model):
     def from_json(cls, data: dict) -> "OpenSystem":
         return cls(pieces=[Piece.from_json(p) for p in data["pieces"]],
                    baths={n: Bath.from_json(b) for n, b in data["baths"].items()},
-                   initial=matrix_from_json(data["initial"]),
+                   initial=(Gibbs(data["initial"]["gibbs_beta"] or math.inf)
+                            if isinstance(data["initial"], dict) else matrix_from_json(data["initial"])),
                    output_times=np.asarray(data["output_times"], dtype=np.float64),
                    observables={n: matrix_from_json(a) for n, a in data["observables"].items()},
                    measure_energy=data["measure_energy"], energy_units=data["energy_units"],
@@ -560,7 +655,8 @@ class OpenSystem(Model):
 
     def directions(self, reverse: bool) -> list[str]:
         if reverse:
-            raise ValueError("an OpenSystem has no reverse protocol (reverse must be False)")
+            self.protocol("reverse")                   # refused here, with the reason, if it cannot be
+            return ["forward", "reverse"]
         return ["forward"]
 
     def log_generating_function(self, observable: str, s, direction: str = "forward"):
@@ -577,10 +673,38 @@ class OpenSystem(Model):
         return generating.moments(self.protocol(direction), observable)
 
     def protocol(self, direction: str) -> "OpenSystem":
-        """The system a direction samples ("forward": this one)."""
+        """The system a direction samples: "forward" this one, "reverse" its time reversal
+        (``reversed``)."""
         if direction == "forward":
             return self
-        raise ValueError(f"an OpenSystem has no {direction!r} protocol (directions: 'forward')")
+        if direction == "reverse":
+            return self._cached("reverse", self.reversed)
+        raise ValueError(f"unknown direction {direction!r} (directions: 'forward', 'reverse')")
+
+    def reversed(self) -> "OpenSystem":
+        """The time-reversed protocol: the pieces in reverse order, and time reversal in the given
+        basis (complex conjugation) applied to every operator, H_n -> H_n^*, L_k -> L_k^* (channel
+        names, energies, baths and particles kept; observables A -> A^*), started in the Gibbs state
+        of the last piece's Hamiltonian (conjugated) at the forward start's declared beta
+        (``mt.Gibbs``), else at the one bath's beta.  Conjugating H alone is not a time reversal:
+        Crooks then fails for complex Hamiltonians.  ValueError when the reverse start's temperature
+        is not defined (several baths and no declared Gibbs start)."""
+        beta = self.gibbs_beta
+        if beta is None:
+            if len(self.baths) != 1:
+                raise ValueError("the reverse protocol starts in the Gibbs state of the last "
+                                 "Hamiltonian: with several baths declare its temperature with "
+                                 "initial=mt.Gibbs(beta)")
+            (bath,) = self.baths.values()
+            beta = bath.beta
+        pieces = [Piece(piece.hamiltonian.conj(),
+                        [dataclasses.replace(c, operator=c.operator.conj()) for c in piece.channels],
+                        piece.duration) for piece in reversed(self.pieces)]
+        return OpenSystem(pieces=pieces, baths=self.baths, initial=Gibbs(beta),
+                          output_times=self.output_times,
+                          observables={n: a.conj() for n, a in self.observables.items()},
+                          measure_energy=self.measure_energy, energy_units=self.energy_units,
+                          exact=self.exact)
 
     def layout(self) -> open_sampling.Layout:
         """Histogram geometry (computed once per system)."""
@@ -608,7 +732,7 @@ class OpenSystem(Model):
         return float(len(self.output_times) + self.layout().max_count)
 
     def accumulate(self, direction, seed, first, count):
-        tables = self.kernel_tables()
+        tables = self.protocol(direction).kernel_tables()
         blocks = -(-count // self.block_size)
         groups = max(1, min(blocks, numba.get_num_threads()))
         moments, floats, joint, joint_overflow, histogram, overflow = lindblad.accumulate(
@@ -618,12 +742,13 @@ class OpenSystem(Model):
                 "count_overflow": overflow}
 
     def samples(self, direction, seed, first, count):
-        labels, counts, heat, values = lindblad.samples(self.kernel_tables(), seed, STREAMS[direction],
+        system = self.protocol(direction)
+        labels, counts, heat, values = lindblad.samples(system.kernel_tables(), seed, STREAMS[direction],
                                                         first, count)
         frame = {"trajectory": np.arange(first, first + count)}
         if self.measure_energy:
             frame.update(initial_level=labels[:, 0], final_level=labels[:, 1])
-        frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(self.channel_names)})
+        frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
         frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(self.bath_names)})
         frame.update({f"particles_{bath}": counts @ into for bath, into in self.particles_per_jump().items()})
         if self.measure_energy:
@@ -647,8 +772,9 @@ class OpenSystem(Model):
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
         """(jump times, channel names) of trajectory ``index`` of a run seeded with ``seed``."""
-        times, slots = lindblad.jump_record(self.kernel_tables(), seed, STREAMS[direction], index)
-        return times, [self.channel_names[s] for s in slots]
+        system = self.protocol(direction)
+        times, slots = lindblad.jump_record(system.kernel_tables(), seed, STREAMS[direction], index)
+        return times, [system.channel_names[s] for s in slots]
 
     def results(self, accumulators):
-        return open_results.results(self, self.layout(), accumulators)
+        return open_results.results(self, accumulators)

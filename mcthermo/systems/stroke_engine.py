@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import expit, logsumexp
 
 from ..exact.effort import DP_RATE, Effort
-from ..exact.strokes_dp import (key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
+from ..exact.strokes_dp import (doob_chain, key_space, lattice, log_generating_function, log_joint_pmf, log_sparse_pmf,
                                 log_tilted_average, sparse_updates, transfer_moments)
 from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
@@ -67,9 +67,10 @@ class TwoStateCompilation(NamedTuple):
 class StrokeEngine:
     """Sampler and exact tables of a ``StrokeProtocol`` (one direction)."""
 
-    def __init__(self, protocol):
+    def __init__(self, protocol, chain=None):
         self.protocol = protocol
-        self.chain = protocol.chain
+        #: the chain sampled: the protocol's, or its Doob transform (``tilted``)
+        self.chain = protocol.chain if chain is None else chain
         self.baths = list(protocol.baths)
         n = protocol.level_particles
         exchange = np.any(n != n[0])
@@ -80,6 +81,28 @@ class StrokeEngine:
         # the lattice quanta of the tracked observables: the declared energy_unit (ValueError if an
         # increment is off it), else one per class of commensurate increments
         self.box  # the lattice (ValueError here for a declared energy_unit that does not fit)
+
+    def tilted(self, name: str, s: float) -> "StrokeEngine":
+        """The engine of the tilted law Q(path) = P(path) e^{-s X} / G(s) of observable ``name``."""
+        return self.tilted_by(self.observable_terms(name), s)
+
+    def tilted_by(self, terms, s: float) -> "StrokeEngine":
+        """The engine sampling the finite-time Doob transform (``exact/strokes_dp.doob_chain``) of
+        the tilt e^{-s X}, X given as ``terms`` (``observable_terms``): the same lattice box and
+        histogram keys, other transition probabilities, hence other kernel tables -- the same
+        kernels sample it; its ``log_g`` is ln G(s)."""
+        cache = self.__dict__.setdefault("_tilted", {})
+        key = (float(s), tuple(None if t is None else np.asarray(t, dtype=np.float64).tobytes() for t in terms))
+        if key not in cache:
+            chain, log_g = doob_chain(self.chain, s, *terms)
+            engine = StrokeEngine.__new__(StrokeEngine)
+            engine.__dict__.update({k: v for k, v in self.__dict__.items()
+                                    if k in ("protocol", "baths", "derived", "hot", "tracked", "box")})
+            engine.chain, engine.log_g, engine.plain = chain, log_g, self
+            if self.support is None:  # same reachable states: no sparse support either (not recomputed)
+                engine.__dict__["support"] = None
+            cache[key] = engine
+        return cache[key]
 
     # --- feasibility ------------------------------------------------------------------------
     @cached_property
@@ -184,6 +207,12 @@ class StrokeEngine:
         protocol, box = self.protocol, self.box
         if self.chain.levels != 2 or np.any(box.owner != 0):
             return None
+        if "plain" in self.__dict__:  # a Doob transform: the plain lattice, the tilted draws
+            plain = self.plain.two_state
+            return None if plain is None else TwoStateCompilation(
+                _two_state_of(self.chain, plain.chain,
+                              [n for n, stroke in enumerate(protocol.expanded()) if not isinstance(stroke, Quench)]),
+                plain.box_index)
         diagonal = box.steps[:, :, [0, 1], [0, 1]]  # (axes, steps, level): each level's move
         moves, keep, log_odds = [np.zeros((box.unit.size, 2), np.int64)], [], []
         n, path = protocol.level_particles, protocol.energy_path()
@@ -301,6 +330,13 @@ class StrokeEngine:
             values[f"particles_{self.particle_bath}"] = n[final] - n[initial]
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
 
+    @cached_property
+    def log_cell_law(self) -> np.ndarray | None:
+        """Exact ln P on ``cells()`` (None in modes "histogram" and "moments")."""
+        if self.mode == "sparse":
+            return self.support[1]
+        return np.ravel(log_joint_pmf(self.chain, self.box)) if self.mode == "law" else None
+
     @property
     def particle_bath(self) -> str | None:
         """The bath whose net particles into the system, particles_<bath> = N_final - N_initial,
@@ -356,6 +392,8 @@ class StrokeEngine:
         if name in names:
             return np.eye(len(names))[names.index(name)], None, None
         if name == "entropy_production":
+            if self.why_no_entropy() is not None:
+                raise ValueError(f"no generating function of 'entropy_production': {self.why_no_entropy()}")
             return self._entropy_terms()
         if self.particle_bath is not None and name == f"particles_{self.particle_bath}":
             n = self.protocol.level_particles  # N_final - N_initial: endpoint terms only
@@ -444,6 +482,28 @@ def zero_heat(heat) -> np.ndarray:
     """Where a heat is zero, to 1e-9 relative to its largest |value| (the quanta of several axes may
     be rationally related: zero is a value, not an index)."""
     return np.abs(heat) <= 1e-9 * max(1.0, float(np.max(np.abs(heat), initial=0.0)))
+
+
+def _two_state_of(chain, plain: TwoStateChain, events) -> TwoStateChain:
+    """The two-state chain of a Doob-transformed stroke chain on the lattice of its ``plain``
+    compilation: the quenches stay adiabatic (a tilted permutation step is the same permutation),
+    each thermalisation (step ``events[e]``) becomes a 2 x 2 stochastic matrix with gain
+    g = Q(0, 1) and loss l = Q(1, 0): kept with R = 1 - g - l (>= 0: det Q has the sign of
+    det P = R_plain >= 0) or redrawn from Bernoulli(g / (g + l)), the log-odds ln g - ln l keeping
+    the draws exact in log space."""
+    log_steps = chain.log_transition
+    log_gain, log_loss = log_steps[events, 0, 1], log_steps[events, 1, 0]
+    gain, loss = np.exp(log_gain), np.exp(log_loss)
+    moving = gain + loss > 0
+    with np.errstate(invalid="ignore"):
+        log_odds = np.where(moving, log_gain - log_loss, 0.0)
+    occupation = np.where(moving, expit(log_odds), 0.5)
+    return TwoStateChain(initial_occupation=float(np.exp(chain.log_initial[1])),
+                         initial_vacancy=float(np.exp(chain.log_initial[0])),
+                         initial_log_odds=float(chain.log_initial[1] - chain.log_initial[0]),
+                         keep=np.clip(1.0 - gain - loss, 0.0, 1.0), occupation=occupation,
+                         vacancy=np.where(moving, expit(-log_odds), 0.5), log_odds=log_odds,
+                         work_weights=plain.work_weights, work_values=plain.work_values)
 
 
 def _work_lattice(gain) -> tuple[np.ndarray, np.ndarray] | None:

@@ -26,11 +26,15 @@ import pandas as pd
 
 from ..model import STREAMS, Model
 from ..results import Results
-from .stroke_engine import StrokeEngine, zero_heat
+from ..exact.strokes_dp import key_space, tilted_moments
+from .stroke_engine import KEY_BATCH, StrokeEngine, zero_heat
 from .stroke_moments import BLOCK_SIZE, moment_samples
 from .stroke_protocol import Quench, StrokeProtocol, Thermalize
 
 __all__ = ["Quench", "Strokes", "Thermalize"]
+
+#: largest histogram key a keyed tilted run holds exactly in its float64 accumulator rows
+MAX_FLOAT_KEY = 1 << 53
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +107,60 @@ class Strokes(StrokeProtocol, Model):
             raise ValueError(f"direction must be 'forward' or 'reverse' (got {direction!r})")
         return self.engine(direction).log_generating_function(observable, s)
 
+    # --- tilted sampling (mcthermo/tilting.py) ---------------------------------------------
+    def tilt_keyed(self, direction: str) -> bool:
+        """Whether tilted runs count keys (``tilted_keys``) rather than a histogram: when the
+        histogram box is too large to hold (moment-only sampling of the plain protocol)."""
+        engine = self.engine(direction)
+        if engine.mode != "moments":
+            return False
+        if key_space(engine.chain, engine.box) > MAX_FLOAT_KEY:
+            raise ValueError(f"tilted sampling needs histogram keys below 2**53 (this protocol has "
+                             f"{key_space(engine.chain, engine.box):.3g})")
+        return True
+
+    def tilt_cells(self, direction: str, keys=None):
+        """(every observable's value per histogram cell, exact ln P per cell or None): the cells on
+        which tilted ensembles are counted and reweighted (``keys``: the sampled keys of a keyed
+        protocol, ``tilt_keyed``; no exact law there)."""
+        engine = self.engine(direction)
+        if keys is not None:
+            return engine.cell_values(keys), None
+        return engine.cell_values(engine.cells()), engine.log_cell_law
+
+    def tilted_keys(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
+        """(distinct histogram keys, their counts) as float64 rows (m, 2) of trajectories first ..
+        first + count - 1, plain (``observable`` None) or of the tilted law; float rows merge by
+        concatenation (keys < 2**53 are exact), then are summed per key."""
+        engine = self.engine(direction)
+        if observable is not None:
+            engine = engine.tilted(observable, s)
+        parts = []
+        for start in range(0, count, KEY_BATCH):
+            parts.append(engine.keys(seed, stream, first + start, min(KEY_BATCH, count - start)))
+        keys, tally = np.unique(np.concatenate(parts) if parts else np.zeros(0, np.int64), return_counts=True)
+        return np.column_stack([keys, tally]).astype(np.float64)
+
+    def tilted_moments(self, observable, s, direction="forward") -> tuple[float, float]:
+        """Exact mean and variance of ``observable`` under the tilted law P e^{-sX} / G(s) (forward
+        recursion of the tilted transfer matrices; ``exact/strokes_dp.tilted_moments``)."""
+        engine = self.engine(direction)
+        return tilted_moments(engine.chain, s, *engine.observable_terms(observable))
+
+    def cell_counts(self, accumulator) -> np.ndarray:
+        """The plain accumulator's int64 counts per cell of ``tilt_cells``."""
+        return np.ravel(accumulator["counts"])
+
+    def tilted_counts(self, direction, observable, s, seed, stream, first, count) -> np.ndarray:
+        """Counts per cell of trajectories first .. first + count - 1 of the tilted law
+        P e^{-s X} / G(s) of ``observable``, drawn from its Doob transform on stream ``stream``."""
+        tilted = self.engine(direction).tilted(observable, s)
+        return np.ravel(tilted.accumulate(seed, stream, first, count)["counts"])
+
+    def tilted_samples(self, direction, observable, s, seed, stream, first, count) -> pd.DataFrame:
+        """Per-trajectory rows of the same tilted trajectories (``samples`` columns)."""
+        return self.samples(direction, seed, first, count, self.engine(direction).tilted(observable, s), stream)
+
     @classmethod
     def table_parameters(cls, parameters: dict) -> dict:
         """levels, cycles, energy_unit and initial (a bath name or "populations"); the protocol
@@ -120,15 +178,6 @@ class Strokes(StrokeProtocol, Model):
         engine.exact_effort().require()
         engine.mode
 
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        """No options: a stroke protocol is written in Python (``mcthermo sample FILE.py:NAME``)."""
-
-    @classmethod
-    def from_arguments(cls, args):
-        raise ValueError("a stroke protocol is defined in Python: write it in a file and run "
-                         "mcthermo sample FILE.py:NAME (NAME an mt.Strokes or a function returning one)")
-
     def exact_tables(self) -> str:
         """What the exact references of this protocol are: "law" (on the whole lattice box),
         "law on the support" (sparse), or why only moments exist."""
@@ -141,13 +190,15 @@ class Strokes(StrokeProtocol, Model):
     def accumulate(self, direction, seed, first, count):
         return self.engine(direction).accumulate(seed, STREAMS[direction], first, count)
 
-    def samples(self, direction, seed, first, count):
-        engine = self.engine(direction)
+    def samples(self, direction, seed, first, count, engine=None, stream=None):
+        """Per-trajectory rows; ``engine`` and ``stream``: a tilted engine and its stream."""
+        engine = self.engine(direction) if engine is None else engine
+        stream = STREAMS[direction] if stream is None else stream
         frame = pd.DataFrame({"trajectory": np.arange(first, first + count, dtype=np.int64)})
         if engine.mode == "moments":
-            values = moment_samples(engine, seed, STREAMS[direction], first, count)
+            values = moment_samples(engine, seed, stream, first, count)
         else:
-            keys = engine.keys(seed, STREAMS[direction], first, count)
+            keys = engine.keys(seed, stream, first, count)
             index = np.unravel_index(keys, engine.shape)
             frame["level_initial"], frame["level_final"] = index[0], index[1]
             values = engine.cell_values(keys)
