@@ -199,11 +199,13 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     if workers is not None:
         _positive_int("workers", workers, maximum=numba.config.NUMBA_NUM_THREADS,
                       bound=f"{numba.config.NUMBA_NUM_THREADS} on this machine")
+    directions = spec.directions(reverse)
     with numba_threads(workers):
         spec.check_tables_feasible()
+        for direction in directions:
+            spec.prepare(direction)
     chunk_size = resolve_chunk_size(spec, chunk_size)
     info = run_info(spec, seed, trajectories, reverse)
-    directions = spec.directions(reverse)
     threads = workers or numba.get_num_threads()
     seconds = expected_seconds(spec, trajectories, len(directions), threads)
     if seconds > MAX_RUN_SECONDS and not yes:

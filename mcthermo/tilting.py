@@ -1,5 +1,5 @@
 """Tilted (Doob) sampling with exact weights, reweighted by MBAR: fluctuation theorems tested where
-plain sampling cannot reach (spec G4).
+plain sampling cannot reach (README, "Tails with power: tilted sampling").
 
 ``mt.sample(spec, trajectories, seed, tilt={"work": 0.8})`` samples, per direction, the plain
 ensemble and one ensemble per tilt s of the observable X (a list of tilts: a ladder), each of

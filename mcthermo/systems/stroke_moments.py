@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.strokes import stroke_moments, stroke_tables, stroke_values
-from ..results import DirectionResults, Observable
+from ..results import DirectionResults, EngineEfficiency, Observable
 
 #: trajectories per row of the float accumulator
 BLOCK_SIZE = 1024
@@ -87,9 +87,12 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
                                       checks=("mean",)))
     jarzynski = engine.jarzynski()
     jarzynski = jarzynski if isinstance(jarzynski, str) else None
+    # the moment kernel keeps no W x Q_hot sums: the engine-efficiency row says so
+    efficiency = EngineEfficiency(engine.hot, n, None) if len(engine.baths) == 2 else None
     if not engine.protocol.exact:
         return DirectionResults(observables, jarzynski=jarzynski, integral_ft=no_entropy or reason,
-                                no_exact_reference=reason)
+                                no_exact_reference=reason, engine_efficiency=efficiency)
     return DirectionResults(observables, jarzynski=jarzynski,
                             integral_ft=no_entropy or f"{reason}: <e^-sigma> is checked as the mean of "
-                                                      "exp_minus_entropy_production")
+                                                      "exp_minus_entropy_production",
+                            engine_efficiency=efficiency)
