@@ -281,6 +281,14 @@ class JumpTilted(Tilted):
     def check_tables_feasible(self) -> None:
         self.spec.check_tables_feasible()
 
+    def prepare(self, direction: str) -> None:
+        """The plain system's exact work, the proposals, their tables and the lattice of X: before
+        the first chunk (and before the spec is shipped to Dask workers)."""
+        self.spec.prepare(direction)
+        for system in self.systems:
+            system.kernel_tables()
+        self.replays, self.lattice(), self._rows()
+
     def accumulate(self, direction, seed, first, count):
         out = dict(self.spec.accumulate(direction, seed, first, count))
         lattice = self.lattice()
