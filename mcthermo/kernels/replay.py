@@ -1,10 +1,10 @@
 """Exact densities of quantum-jump records under several unravellings, and the weighted
-accumulators of importance-sampled (tilted) runs of an open system (spec G4, jumps).
+accumulators of importance-sampled (tilted) runs of an open system.
 
 A record of the jump kernel (``lindblad.trajectory``) is the initial outcome i, the jump times
 t_1 < ... < t_n with their channels k_1 .. k_n, and the final outcome j.  Under an unravelling with
 no-jump generator H_eff = H - (i/2) sum_k L_k^dag L_k (per piece) and jump operators L_k its
-density is (spec G1)
+density is
 
     p(record) = p0(i) |<j| e^{-i H_eff (t - t_n)} L_{k_n} ... L_{k_1} e^{-i H_eff t_1} |i>|^2
 

@@ -1,5 +1,5 @@
 """Tilted sampling of open systems (``OpenSystem``, ``FloquetSystem``): a Doob-gauged proposal
-unravelling with exact replayed weights (spec G4, jumps).
+unravelling with exact replayed weights.
 
 ``mt.sample(system, n, seed, tilt={"heat_hot": s})`` samples the plain system and, per tilt s of the
 observable X = x(i) + y(j) + sum over jumps of a_k (``exact.generating.counted``: heat_<bath>,
