@@ -743,6 +743,9 @@ def engine_efficiency_check(direction, e: EngineEfficiency, threshold=Z_THRESHOL
     moments it is not applicable."""
     name, n = "engine_efficiency", e.n
     observable = f"-work/heat_{e.hot}"
+    if e.sums is None:
+        return not_applicable(name, direction, observable, "the sampling keeps no joint moments of W "
+                              "and Q_hot (heat off a lattice, chemical work or moment-only sampling)")
     if n < 2:
         return row(name, direction, observable, verdict="inconclusive", trajectories=n,
                    reason="fewer than 2 trajectories")

@@ -285,11 +285,11 @@ def main(argv=None) -> int:
         print(f"mcthermo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return _interrupted()
+        return _interrupted(args.command)
     except SystemError as error:
         # Ctrl-C landing while a compiled kernel returns surfaces as a SystemError around it
         if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
-            return _interrupted()
+            return _interrupted(args.command)
         raise
 
 
@@ -301,9 +301,12 @@ def _reader_gone() -> int:
     return 141
 
 
-def _interrupted() -> int:
-    print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
-          file=sys.stderr)
+def _interrupted(command: str) -> int:
+    if command == "exact":  # an exact reference writes its tables only when it has them
+        print("mcthermo: interrupted; nothing was written", file=sys.stderr)
+    else:
+        print("mcthermo: interrupted; completed chunks are on disk, rerun the same command to resume",
+              file=sys.stderr)
     return 130
 
 

@@ -62,6 +62,11 @@ class Model(abc.ABC):
         """Raise ValueError before sampling if the exact tables of this spec cannot be computed in
         reasonable time and memory."""
 
+    def prepare(self, direction: str) -> None:
+        """Size (refusing what exceeds the limits of ``exact/effort.py``) and compute the exact work
+        that sampling ``direction`` needs, before the first chunk: there Ctrl-C stops it at once
+        and nothing is written yet."""
+
     @abc.abstractmethod
     def accumulate(self, direction: str, seed: int, first: int, count: int) -> dict[str, np.ndarray]:
         """Sample trajectories first .. first + count - 1 of ``direction`` into accumulators."""

@@ -185,11 +185,12 @@ class EngineEfficiency:
     mean of the stochastic efficiency -W/Q_hot), from the sample sums of one direction:
     ``sums`` = (sum W, sum Q, sum W^2, sum Q^2, sum W Q) over ``n`` trajectories; ``exact`` = the
     exact (<W>, <Q>, Var W, Var Q, Cov(W, Q)) or None; ``hot`` names the hot bath (heat into the
-    system, so an engine has <Q_hot> > 0 and <W> < 0)."""
+    system, so an engine has <Q_hot> > 0 and <W> < 0).  ``sums`` None: the sampling kept no joint
+    moments of W and Q_hot (the row says so)."""
 
     hot: str
     n: int
-    sums: tuple[float, float, float, float, float]
+    sums: tuple[float, float, float, float, float] | None
     exact: tuple[float, float, float, float, float] | None = None
 
 

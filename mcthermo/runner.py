@@ -181,7 +181,7 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     scheduler address or "local" for a LocalCluster; yes: run even when the up-front estimate
     (``expected_seconds``) exceeds ``MAX_RUN_SECONDS`` (24 h), which is otherwise refused.
     tilt: {observable: s or [s, ...]} or "auto" -- also sample the tilted laws P e^{-sX}/G(s) and
-    reweight (``mcthermo.tilting``; chains and stroke protocols).
+    reweight (``mcthermo.tilting``; chains, stroke protocols and jump systems: ``systems.open_tilting``).
     Every option and the feasibility of the exact tables are checked before anything is written.
     """
     if not callable(getattr(spec, "check_tables_feasible", None)):
@@ -199,11 +199,13 @@ def sample(spec, trajectories: int, seed: int, reverse: bool = False, *, out=Non
     if workers is not None:
         _positive_int("workers", workers, maximum=numba.config.NUMBA_NUM_THREADS,
                       bound=f"{numba.config.NUMBA_NUM_THREADS} on this machine")
+    directions = spec.directions(reverse)
     with numba_threads(workers):
         spec.check_tables_feasible()
+        for direction in directions:
+            spec.prepare(direction)
     chunk_size = resolve_chunk_size(spec, chunk_size)
     info = run_info(spec, seed, trajectories, reverse)
-    directions = spec.directions(reverse)
     threads = workers or numba.get_num_threads()
     seconds = expected_seconds(spec, trajectories, len(directions), threads)
     if seconds > MAX_RUN_SECONDS and not yes:

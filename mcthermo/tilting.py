@@ -1,5 +1,5 @@
 """Tilted (Doob) sampling with exact weights, reweighted by MBAR: fluctuation theorems tested where
-plain sampling cannot reach (spec G4).
+plain sampling cannot reach (README, "Tails with power: tilted sampling").
 
 ``mt.sample(spec, trajectories, seed, tilt={"work": 0.8})`` samples, per direction, the plain
 ensemble and one ensemble per tilt s of the observable X (a list of tilts: a ladder), each of
@@ -395,17 +395,25 @@ def auto_ladder(spec, observable: str, target: float, direction: str = "forward"
 
 def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     """The ``Tilted`` model of ``mt.sample(..., tilt=...)``: a dict {observable: s or [s, ...]}, or
-    "auto" (see the module docstring)."""
+    "auto" (see the module docstring).  Jump systems (``OpenSystem``, ``FloquetSystem``) get the
+    proposal-unravelling engine ``systems.open_tilting.JumpTilted``."""
     if isinstance(tilt, Tilted):
         return tilt
+    engine = Tilted
+    if hasattr(spec, "kernel_tables") or hasattr(spec, "open_system"):
+        from .systems.open_tilting import JumpTilted as engine
     if isinstance(tilt, str) and tilt in AUTO_ROWS:
-        beta = jarzynski_beta(spec)
+        beta = jarzynski_beta(spec) if engine is Tilted else engine.jarzynski_beta(spec)
         row = tilt.partition(":")[2] or ("jarzynski" if beta is not None else "integral_ft")
         if row == "jarzynski" and beta is None:
             raise ValueError("tilt 'auto:jarzynski': Jarzynski does not apply to this protocol (it needs "
                              "a Gibbs start in its one bath); use 'auto:integral_ft'")
         observable, target = ("work", beta) if row == "jarzynski" else ("entropy_production", 1.0)
         rungs, relative = auto_ladder(spec, observable, target)
+        if engine is not Tilted:  # forward only; the exact-Doob variance is no figure of a proposal
+            if not quiet:
+                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}", file=sys.stderr)
+            return engine(spec, observable, rungs, (row, float(target)))
         reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
         if not quiet:
             print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)} (reverse: "
@@ -417,7 +425,7 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
         raise ValueError(f'tilt must be "auto", "auto:jarzynski", "auto:integral_ft" or one '
                          f'{{observable: s or [s, ...]}} (got {tilt!r})')
     (observable, tilts), = tilt.items()
-    return Tilted(spec, observable, tuple(np.atleast_1d(tilts)))
+    return engine(spec, observable, tuple(np.atleast_1d(tilts)))
 
 
 def parse_tilt(text: str):

@@ -147,3 +147,8 @@ def test_open_system_samples_carry_particles_per_bath():
     z = (rows["particles_lead"].mean() - mean) / np.sqrt(variance / len(rows))
     assert abs(z) < 5 and 0 < mean < 1
     assert set(rows["particles_lead"].unique()) <= {0, 1}
+
+
+def test_without_joint_moments_the_row_says_not_applicable():
+    row = engine_efficiency_check("forward", EngineEfficiency("hot", 1000, None))
+    assert row["verdict"] == "inconclusive" and "no joint moments" in row["reason"]

@@ -194,3 +194,20 @@ def test_the_command_line_refuses_1e18_trajectories_in_one_line(tmp_path, capsys
     code = cli.main(["sample", "staircase", "--trajectories", str(10**18), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--yes" in err[0] and not (tmp_path / "r").exists()
+
+
+def test_every_direction_gets_its_exact_law_before_the_first_chunk(monkeypatch):
+    """With reverse=True the reverse protocol's sparse law is sized and computed before sampling
+    too (not inside its first chunk, where Ctrl-C would wait for the chunk)."""
+    seen = []
+    original = mt.Strokes.accumulate
+
+    def accumulate(self, direction, seed, first, count):
+        seen.append(all("support" in self.engine(d).__dict__ for d in ("forward", "reverse")))
+        return original(self, direction, seed, first, count)
+
+    monkeypatch.setattr(mt.Strokes, "accumulate", accumulate)
+    protocol = mt.examples.two_level_otto(cycles=300)
+    assert protocol.engine("forward").mode == "sparse"
+    mt.sample(protocol, trajectories=64, seed=1, reverse=True)
+    assert seen and all(seen)

@@ -56,3 +56,13 @@ def test_resume_still_refuses_a_changed_system(tmp_path):
 def test_version_minor_bumped_for_the_new_table_contract():
     major, minor, _ = (int(x) for x in mt.__version__.split("."))
     assert (major, minor) >= (0, 4)
+
+
+def test_floquet_rows_carry_the_open_system_scalars_and_the_frequency():
+    sz, sx = np.diag([0.5, -0.5]), np.array([[0, 0.5], [0.5, 0]])
+    driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,
+                              couplings=[mt.Coupling(sx, bath="b", spectral_density=lambda w: 0.02 * w)],
+                              baths={"b": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=5.0)
+    run = mt.sample(driven, trajectories=4096, seed=1)
+    scalar_columns_only(run)
+    assert "system" not in run.summary.columns and (run.summary["frequency"] == 1.0).all()

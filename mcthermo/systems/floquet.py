@@ -271,7 +271,8 @@ class FloquetSystem(Model):
     quasienergy at t = 0 (this dephases a coherent start in the Floquet basis, which changes lab
     observables) and at the end (work, entropy production); False: the lab state evolves
     unmeasured (counting only).  ``sideband_tolerance``: dropped Fourier weight (relative) that
-    fixes the number of sidebands.
+    fixes the number of sidebands.  ``exact``: False samples without exact references (as
+    ``OpenSystem(exact=False)``).
 
     ``open_system()`` is the Floquet-frame ``OpenSystem`` it compiles to; sampling, exact answers
     and tables are that system's.  A stored run reloads as that ``OpenSystem`` (spectral densities
@@ -289,6 +290,7 @@ class FloquetSystem(Model):
     observables: dict = field(default_factory=dict)
     measure_energy: bool = True
     sideband_tolerance: float = 1e-12
+    exact: bool = True
 
     name: ClassVar[str] = "floquet_system"
     block_size: ClassVar[int] = OpenSystem.block_size
@@ -549,7 +551,7 @@ class FloquetSystem(Model):
                           baths={n: Bath(beta=b.beta) for n, b in self.baths.items()},
                           initial=p0.conj().T @ self.initial @ p0, duration=self.duration,
                           output_times=times, observables=observables,
-                          measure_energy=self.measure_energy)
+                          measure_energy=self.measure_energy, exact=self.exact)
 
     def _cached(self, key, compute):
         cache = self.__dict__.setdefault("_derived", {})
@@ -562,6 +564,11 @@ class FloquetSystem(Model):
         """The OpenSystem's parameters with the drive frequency and the sidebands kept."""
         return {**self.open_system().parameters(), "frequency": self.frequency,
                 "sidebands": self.sidebands}
+
+    @classmethod
+    def table_parameters(cls, parameters: dict) -> dict:
+        """The OpenSystem's scalar columns and the drive frequency (the system: run.json)."""
+        return {**OpenSystem.table_parameters(parameters), "frequency": parameters["frequency"]}
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> OpenSystem:

@@ -198,6 +198,8 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
                                                        e_initial, e_final)
     else:
         out.observables.append(_moments_only("work", n, floats[len(baths)], moments))
+        if len(baths) == 2:
+            out.engine_efficiency = EngineEfficiency(hot_bath(system), n, None)
     if out.integral_ft is not None and "zero temperature" in out.integral_ft:
         return
     # ln p0 and ln p_t in log space (exact at any temperature), as the sampler uses them

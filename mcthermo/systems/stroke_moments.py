@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 
 from ..kernels.strokes import stroke_moments, stroke_tables, stroke_values
-from ..results import DirectionResults, Observable
+from ..results import DirectionResults, EngineEfficiency, Observable
 
 #: trajectories per row of the float accumulator
 BLOCK_SIZE = 1024
@@ -90,8 +90,12 @@ def moment_results(engine, moments, reason: str) -> DirectionResults:
             observables.append(Observable(name, n=n, total=float(sums[1 + k]),
                                           total_squares=float(sums[1 + m + k]), mean_exact=mean,
                                           variance_exact=variance, **extra))
+    # the moment kernel keeps no W x Q_hot sums: the engine-efficiency row says so
+    efficiency = EngineEfficiency(engine.hot, n, None) if len(engine.baths) == 2 else None
     if not exact:
         return DirectionResults(observables, jarzynski=jarzynski if isinstance(jarzynski, str) else None,
-                                integral_ft=no_entropy or reason, no_exact_reference=reason)
+                                integral_ft=no_entropy or reason, no_exact_reference=reason,
+                                engine_efficiency=efficiency)
     return DirectionResults(observables, jarzynski=jarzynski,
-                            integral_ft=no_entropy or engine.log_integral_ft())
+                            integral_ft=no_entropy or engine.log_integral_ft(),
+                            engine_efficiency=efficiency)

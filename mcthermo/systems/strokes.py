@@ -170,11 +170,11 @@ class Strokes(StrokeProtocol, Model):
                 "energy_unit": parameters["energy_unit"],
                 "initial": initial if isinstance(initial, str) else "populations"}
 
-    def check_tables_feasible(self) -> None:
-        """Size the exact law before computing it (refused in one line naming its size and
-        ``exact=False`` beyond the limits of ``exact/effort.py``), then decide the sampling mode,
-        which computes a sparse law: before the first chunk, where Ctrl-C stops it at once."""
-        engine = self.engine("forward")
+    def prepare(self, direction: str) -> None:
+        """Size the exact law of ``direction`` before computing it (refused in one line naming its
+        size and ``exact=False`` beyond the limits of ``exact/effort.py``), then decide its sampling
+        mode, which computes a sparse law: before the first chunk, where Ctrl-C stops it at once."""
+        engine = self.engine(direction)
         engine.exact_effort().require()
         engine.mode
 

@@ -1,0 +1,504 @@
+"""Tilted sampling of open systems (``OpenSystem``, ``FloquetSystem``): a Doob-gauged proposal
+unravelling with exact replayed weights.
+
+``mt.sample(system, n, seed, tilt={"heat_hot": s})`` samples the plain system and, per tilt s of the
+observable X = x(i) + y(j) + sum over jumps of a_k (``exact.generating.counted``: heat_<bath>,
+jumps_<channel>, work, entropy_production), the PROPOSAL system: every piece split into SUBPIECES
+equal pieces, and in sub-piece n
+
+    L'_k = e^{-s a_k / 2} l_n^{1/2} L_k l_n^{-1/2},   H'_eff = H - (i/2) sum_k L'_k^dag L'_k,
+
+with l_n > 0 the exact backward function B(t) of the tilt (dB/dt = -L_s^dag B from
+B(T) = sum_j e^{-s y(j)} |j><j|) at the sub-piece's midpoint, and the start outcomes drawn from the
+exact Doob start law q0(i) ∝ p0(i) e^{-s x(i)} <i|B(0)|i>.  It is itself an open system (a valid
+unravelling of another Lindblad equation: same Hamiltonians, jump operators rescaled and gauged),
+sampled by the SAME kernel from its own tables.  With a time-independent l this is the Doob
+transform (for Davies channels, whose l commutes with H); the exact finite-time Doob transform has
+l(t) varying within a piece and, for coherent dynamics, a changed Hamiltonian and measurement
+basis, which the constant-H_eff kernel cannot draw exactly -- so it is approximated by the proposal
+and its weight made exact instead (``kernels/replay.py``): the record (i, jump times and channels,
+j) is replayed under the plain and every proposal generator, and
+
+    w = p_plain(record) / (sum_e p_e(record) / E)        (the mixture of the E ensembles)
+
+is the importance weight of the trajectory for estimates under the plain law.  No exact answer (no
+G(s)) enters the weights: a sampler that draws from the wrong law is not corrected by them.  Unlike
+the exact Doob transform the weight varies within an atom of X (through the dwell times and the
+within-piece variation of l), so the proposal at s = target is a genuine test, not a repetition of
+G(s).  (The plain rate rescaling l = 1 was tried first: at t = 50 its no-jump factors make the
+weights log-normal with a huge spread, and a stationary l misses paths driven by quenches.)
+
+Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
+normalisation taken from the data), with the delta-method standard error of a stratified sample
+(each ensemble's own variance) from the data -- the a-priori variance of a proposal is not computed,
+and rows say "stderr from the data" (``stderr_source``) and are inconclusive when the weights'
+effective sample size is too small (``checks.power_problem``).
+
+Tables of a tilted open system (every row of summary / checks / histogram has a ``tilt`` column):
+* per proposal ("X=s"): the proposal system's own plain tables -- histograms and moments of every
+  observable against the PROPOSAL's exact laws: what catches a wrong sampler;
+* ``reweighted`` (X on a lattice: heat_<bath> of a lattice bath, jumps_<channel>): per atom the
+  reweighted probability, its stderr (none where the atom's effective sample size is below 10) and
+  the exact probability from a tilted DFT (the DFT of
+  G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
+  the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numba
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from .. import checks as _checks
+from ..exact import generating, tilted
+from ..kernels import lindblad, replay
+from ..model import STREAMS
+from ..stats import Estimate
+from ..tilting import REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
+from . import open_sampling
+from .open_system import OpenSystem, Piece
+
+#: smallest tilted probability P(m) e^{-sigma X} / G(sigma) at which a DFT atom is trusted
+#: (DFT round-off ~1e-16 absolute: relative error < 1e-4 above it)
+DFT_FLOOR = 1e-12
+
+
+def bare(system: OpenSystem, pieces=None, initial=None) -> OpenSystem:
+    """The system without observables (no expectation values to record), optionally with other
+    pieces or start state; the same lattice units."""
+    units = {b: system.lattice_unit(b) for b in system.bath_names}
+    return OpenSystem(pieces=system.pieces if pieces is None else pieces, baths=system.baths,
+                      initial=system.initial if initial is None else initial,
+                      measure_energy=system.measure_energy,
+                      energy_units={b: u for b, u in units.items() if u is not None and u > 0})
+
+
+#: every piece is split into this many equal sub-pieces, each with its own Doob gauge
+SUBPIECES = 4
+#: smallest eigenvalue of a gauge relative to its largest (smaller ones are raised to it)
+GAUGE_FLOOR = 1e-12
+
+
+def split(pieces, parts: int = SUBPIECES) -> list[Piece]:
+    """Each piece as ``parts`` equal consecutive pieces (the same process)."""
+    return [Piece(p.hamiltonian, p.channels, p.duration / parts) for p in pieces for _ in range(parts)]
+
+
+def _adjoint_generator(piece, increments, s: float) -> np.ndarray:
+    """L_s^dag(X) = i[H, X] + sum_k (e^{-s a_k} L_k^dag X L_k - {L_k^dag L_k, X} / 2) on row-major
+    vec(X): the adjoint tilted generator of one piece."""
+    h = piece.hamiltonian
+    d = h.shape[0]
+    identity = np.eye(d)
+    gamma = sum((c.operator.conj().T @ c.operator for c in piece.channels), np.zeros((d, d), complex))
+    adjoint = 1j * np.kron(h, identity) - 1j * np.kron(identity, h.T) \
+        - 0.5 * np.kron(gamma, identity) - 0.5 * np.kron(identity, gamma.T)
+    for c, a in zip(piece.channels, increments):
+        adjoint = adjoint + math.exp(-s * a) * np.kron(c.operator.conj().T, c.operator.T)
+    return adjoint
+
+
+def backward_functions(system, pieces, increments, definition, s: float):
+    """(gauges, ln <i|B(0)|i>): the exact backward function B(t) of the tilt, B(T) = sum_j e^{-s y(j)}
+    |j><j| (the final measurement; 1 without it), dB/dt = -L_s^dag B, at the midpoint of every piece
+    (Hermitian part, scaled to largest eigenvalue 1, eigenvalues below GAUGE_FLOOR raised: the gauge
+    l_n) and at time 0 for the start states i (log space: the start law of the exact Doob transform
+    is p0(i) e^{-s x(i)} <i|B(0)|i> / G(s))."""
+    d = system.dimension
+    if system.measure_energy and definition.final is not None:
+        _, vectors = tilted.final_basis(system)
+        with np.errstate(invalid="ignore"):
+            log_y = np.where(np.isnan(definition.final), -np.inf, -s * np.nan_to_num(definition.final))
+        scale = log_y.max()
+        backward = (vectors * np.exp(log_y - scale)) @ vectors.conj().T
+    else:
+        scale, backward = 0.0, np.eye(d, dtype=complex)
+    gauges = []
+    for piece, a in zip(reversed(pieces), reversed(increments)):
+        generator = _adjoint_generator(piece, a, s)
+        for half in range(2):
+            c, propagator = generating.scaled_exponential(generator, piece.duration / 2)
+            backward = (propagator @ backward.ravel()).reshape(d, d)
+            size = float(np.abs(backward).max())
+            backward, scale = backward / size, scale + c + math.log(size)
+            if half == 0:
+                gauges.append(_gauge(piece, backward))
+    _, vectors = tilted.log_start(system)
+    diagonal = np.real(np.einsum("ai,ab,bi->i", vectors.conj(), backward, vectors))
+    with np.errstate(divide="ignore"):
+        log_start = np.where(diagonal > 0, np.log(np.where(diagonal > 0, diagonal, 1.0)), -np.inf) + scale
+    return gauges[::-1], log_start
+
+
+def _clean(matrix) -> np.ndarray:
+    """Entries below ROUND_OFF x max set to zero."""
+    return np.where(np.abs(matrix) > generating.ROUND_OFF * np.abs(matrix).max(initial=0.0), matrix, 0)
+
+
+def _gauge(piece, backward) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(V, r, r^{-1}): the eigenvectors V of the piece's Hamiltonian and, in that basis, r = l^{1/2}
+    of the gauge l = Hermitian part of ``backward`` (eigenvalues below GAUGE_FLOOR x max raised),
+    round-off entries zeroed, so a gauge that commutes with H (Davies channels) keeps every channel
+    an exact eigenoperator."""
+    _, basis = np.linalg.eigh(piece.hamiltonian)
+    values, vectors = np.linalg.eigh(_clean(basis.conj().T @ ((backward + backward.conj().T) / 2) @ basis))
+    values = np.maximum(values / values.max(), GAUGE_FLOOR) if values.max() > 0 else np.ones(len(values))
+    vectors = _clean(vectors)
+    return (basis, _clean((vectors * np.sqrt(values)) @ vectors.conj().T),
+            _clean((vectors / np.sqrt(values)) @ vectors.conj().T))
+
+
+def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
+    """The proposal system of tilt s of ``observable`` (see the module docstring): every piece split
+    into SUBPIECES, in sub-piece n L'_k = e^{-s a_k / 2} l_n^{1/2} L_k l_n^{-1/2} with the same
+    Hamiltonian (l_n: the exact backward function at its midpoint, ``backward_functions``), and the
+    start law of the exact Doob transform q0(i) ∝ p0(i) e^{-s x(i)} <i|B(0)|i>."""
+    definition = generating.counted(system, observable)
+    pieces = split(system.pieces)
+    increments = [a for a in definition.increments for _ in range(SUBPIECES)]
+    gauges, log_backward = backward_functions(system, pieces, increments, definition, s)
+    tilted_pieces = []
+    for piece, a, (basis, root, inverse_root) in zip(pieces, increments, gauges):
+        tilted_pieces.append(Piece(piece.hamiltonian, [
+            replace(c, operator=math.exp(-s * k / 2) * (
+                basis @ root @ _clean(basis.conj().T @ c.operator @ basis) @ inverse_root @ basis.conj().T))
+            for c, k in zip(piece.channels, a)], piece.duration))
+    log_p0, vectors = tilted.log_start(system)
+    x = np.zeros(len(log_p0)) if definition.initial is None else np.nan_to_num(definition.initial)
+    with np.errstate(invalid="ignore"):
+        log_q = np.where(np.isfinite(log_p0), log_p0 - s * x + log_backward, -np.inf)
+    q = np.exp(log_q - logsumexp(log_q))
+    return bare(system, tilted_pieces, (vectors * q) @ vectors.conj().T)
+
+
+def _log_start(system: OpenSystem) -> np.ndarray:
+    p, _ = open_sampling._start(system)
+    with np.errstate(divide="ignore"):
+        return np.log(p / p.sum())
+
+
+def replays(systems: list[OpenSystem]) -> replay.Replays:
+    """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``."""
+    tables = [s.kernel_tables() for s in systems]
+    plain = systems[0]
+    names = plain.channel_names
+    channel_of = np.full((len(plain.pieces), len(names)), -1, np.int64)
+    for n, piece in enumerate(plain.pieces):
+        for k, c in enumerate(piece.channels):
+            channel_of[n, names.index(c.name)] = k
+    return replay.Replays(
+        eigenvalues=np.stack([t.eigenvalues for t in tables]), right=np.stack([t.right for t in tables]),
+        left=np.stack([t.left for t in tables]), jump_ops=np.stack([t.jump_ops for t in tables]),
+        log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
+        durations=tables[0].durations, start_vectors=tables[0].initial_vectors,
+        final_projector=tables[0].final_projector, measure=bool(tables[0].measure),
+        log_initial=tables[0].log_initial, log_final=tables[0].log_final)
+
+
+def open_system_of(spec) -> OpenSystem:
+    """``spec`` itself, or the OpenSystem it compiles to (``FloquetSystem.open_system()``)."""
+    compiled = getattr(spec, "open_system", None)
+    return compiled() if callable(compiled) else spec
+
+
+@dataclass(frozen=True, eq=False)
+class JumpTilted(Tilted):
+    """An open system sampled plain and under the proposal unravellings of the tilts ``tilts`` of
+    ``observable`` (module docstring); ``target``/``relative_variance`` as in ``tilting.Tilted``."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "tilts", _ladder(self.tilts))
+        generating.counted(self.system, self.observable)  # ValueError naming a missing observable
+
+    @property
+    def system(self) -> OpenSystem:
+        """The OpenSystem sampled (a FloquetSystem's Floquet-frame system)."""
+        return open_system_of(self.spec)
+
+    def directions(self, reverse: bool) -> list[str]:
+        if reverse:
+            raise ValueError("tilted sampling of an open system is forward only (reverse must be False)")
+        return ["forward"]
+
+    @staticmethod
+    def jarzynski_beta(system) -> float | None:
+        """beta of the Jarzynski row when ``system`` states it (``_declared_rows``), else None."""
+        rows = _declared_rows(open_system_of(system))
+        return next((beta for check, _, beta, _ in rows if check == "jarzynski"), None)
+
+    # --- the ensembles (computed once) ---------------------------------------------------------
+    def _cached(self, key, compute):
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    @property
+    def systems(self) -> list[OpenSystem]:
+        """The plain system (bare) and one proposal per tilt."""
+        return self._cached("systems", lambda: [bare(self.system, split(self.system.pieces))] + [
+            proposal(self.system, self.observable, s) for s in self.tilts])
+
+    @property
+    def replays(self) -> replay.Replays:
+        return self._cached("replays", lambda: replays(self.systems))
+
+    def lattice(self) -> tuple[float, int] | None:
+        """(unit, half width) of X's atoms when X lies on a lattice (heat of a lattice bath, a jump
+        count), the width covering every ensemble's law; else None."""
+        def compute():
+            if self.observable.startswith("jumps_"):
+                return 1.0, max(s.layout().max_count for s in self.systems)
+            if self.observable.startswith("heat_"):
+                bath = self.observable[5:]
+                unit = self.system.lattice_unit(bath)
+                if unit is None or unit == 0:
+                    return None
+                return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in self.systems)
+            return None
+        return self._cached("lattice", compute)
+
+    def _kind(self) -> tuple[int, int]:
+        if self.observable.startswith("heat_"):
+            return replay.HEAT, self.system.bath_names.index(self.observable[5:])
+        if self.observable.startswith("jumps_"):
+            return replay.JUMPS, self.system.channel_names.index(self.observable[6:])
+        return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
+
+    def _rows(self) -> list[tuple[str, str, float, float]]:
+        """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
+        return self._cached("rows", lambda: _declared_rows(self.system))
+
+    # --- the Model interface ---------------------------------------------------------------------
+    def steps_per_trajectory(self) -> float:
+        return self.spec.steps_per_trajectory() * (1 + 2 * len(self.tilts)) + 1
+
+    def check_tables_feasible(self) -> None:
+        self.spec.check_tables_feasible()
+
+    def prepare(self, direction: str) -> None:
+        """The plain system's exact work, the proposals, their tables and the lattice of X: before
+        the first chunk (and before the spec is shipped to Dask workers)."""
+        self.spec.prepare(direction)
+        for system in self.systems:
+            system.kernel_tables()
+        self.replays, self.lattice(), self._rows()
+
+    def accumulate(self, direction, seed, first, count):
+        out = dict(self.spec.accumulate(direction, seed, first, count))
+        lattice = self.lattice()
+        unit, half_width = lattice if lattice is not None else (1.0, -1)
+        kind, index = self._kind()
+        rows = self._rows()
+        exponents = np.array([[0.0, 0.0]] + [[beta, 0.0] if name == "work" else [0.0, beta]
+                                             for _, name, beta, _ in rows])
+        for e, system in enumerate(self.systems):
+            tables = system.kernel_tables()
+            stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
+            if e > 0:
+                out.update({f"tilted_{e - 1}_{key}": value for key, value in
+                            _plain_accumulate(system, seed, stream, first, count).items()})
+            blocks = -(-count // self.block_size)
+            sums, atoms, outside, unreplayed = replay.weighted(
+                tables, self.replays, seed, stream, first, count, self.block_size,
+                max(1, min(blocks, numba.get_num_threads())), kind, index, unit, half_width, exponents,
+                2 * tables.max_count + 16)
+            out[f"weighted_{e}_sums"], out[f"weighted_{e}_atoms"] = sums, atoms
+            out[f"weighted_{e}_lost"] = np.array([outside, unreplayed], np.int64)
+        return out
+
+    def samples(self, direction, seed, first, count):
+        """Rows of every ensemble (the plain system's columns, work and entropy_production of the
+        plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
+        weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
+        frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
+        plain = self.systems[0].kernel_tables()
+        for e, system in enumerate(self.systems):
+            tables = system.kernel_tables()
+            stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
+            weights = replay.log_weights(tables, self.replays, seed, stream, first, count,
+                                         2 * tables.max_count + 16)
+            if e == 0:
+                frames[0]["log_weight"] = weights
+                continue
+            labels, counts, heat, values = lindblad.samples(tables, seed, stream, first, count)
+            frame = {"trajectory": np.arange(first, first + count)}
+            if system.measure_energy:
+                i, j = labels[:, 0], labels[:, 1]
+                frame.update(initial_level=i, final_level=j)
+            frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
+            frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(system.bath_names)})
+            frame.update({f"particles_{bath}": counts @ into
+                          for bath, into in self.system.particles_per_jump().items()})
+            if system.measure_energy:  # the plain process's sigma
+                sigma = (values[:, 1] + plain.log_initial[i] - tables.log_initial[i]
+                         - plain.log_final[j] + tables.log_final[j])
+                frame.update(work=values[:, 0], entropy_production=sigma)
+            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [self.tilts[e - 1]]),
+                                                     log_weight=weights))
+        return pd.concat(frames, ignore_index=True)
+
+    def results(self, accumulators):
+        plain = self.spec.results({d: {k: v for k, v in acc.items()
+                                       if not k.startswith(("tilted_", "weighted_"))}
+                                   for d, acc in accumulators.items()})
+        tilted_results = {}
+        for k, (s, system) in enumerate(zip(self.tilts, self.systems[1:])):
+            tilted_results[tilt_label(self.observable, [s])] = system.results(
+                {d: {key[len(f"tilted_{k}_"):]: value for key, value in acc.items()
+                     if key.startswith(f"tilted_{k}_")} for d, acc in accumulators.items()})
+        rows, laws = [], []
+        ensembles = len(self.systems)
+        for direction, acc in accumulators.items():
+            sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
+            n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
+            lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
+            for q, (check, name, beta, expected) in enumerate(self._rows(), start=1):
+                rows.append(_row(check, direction, name, beta, expected, sums, q, n, lost))
+            if self.lattice() is not None:
+                laws.append(self._law(direction, acc, sums, n))
+        label = tilt_label(self.observable, self.tilts) + "(reweighted)"
+        for row in rows:
+            row.update(tilt=label, relative_variance_apriori=self.relative_variance)
+        extra = dict(plain.extra_tables)
+        extra["reweighted"] = (pd.concat(laws, ignore_index=True) if laws
+                               else pd.DataFrame(columns=REWEIGHTED_COLUMNS))
+        return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
+                           tilted=tilted_results, extra_checks=rows)
+
+    def _law(self, direction, acc, sums, n) -> pd.DataFrame:
+        """Per atom of X: the self-normalised reweighted probability with its stderr (NaN where the
+        atom's effective sample size (sum w)^2 / sum w^2 is below checks.MIN_EFFECTIVE_SAMPLES), and
+        the exact probability from the tilted DFT."""
+        unit, half_width = self.lattice()
+        atoms = [logsumexp(np.asarray(acc[f"weighted_{e}_atoms"]), axis=0) for e in range(len(n))]
+        log_w = np.array([logsumexp(s[:, 0, 0]) for s in sums])           # ln sum w per ensemble
+        log_w2 = np.array([logsumexp(s[:, 0, 1]) for s in sums])          # ln sum w^2
+        log_norm = logsumexp(log_w)
+        a1 = np.array([a[:, 0] for a in atoms])                             # (E, atoms) ln sum w 1_a
+        a2 = np.array([a[:, 1] for a in atoms])                             # ln sum w^2 1_a
+        p = np.exp(logsumexp(a1, axis=0) - log_norm)
+        # stratified delta method: u = w (1_a - p) / sum w, per ensemble var of u
+        scale = np.exp(-log_norm)
+        w1, w2 = np.exp(log_w), np.exp(log_w2)
+        s1, s2 = np.exp(a1), np.exp(a2)
+        mean_u = (s1 - p[None, :] * w1[:, None]) / n[:, None]
+        second = ((1 - 2 * p[None, :]) * s2 + p[None, :] ** 2 * w2[:, None]) / n[:, None]
+        variance = np.sum(n[:, None] * np.maximum(second - mean_u ** 2, 0.0), axis=0) * scale ** 2
+        # the data's stderr is meaningless on an atom carried by a few weighted samples
+        with np.errstate(invalid="ignore"):
+            ess = np.exp(2 * logsumexp(a1, axis=0) - logsumexp(a2, axis=0))
+        stderr = np.where(ess >= _checks.MIN_EFFECTIVE_SAMPLES, np.sqrt(variance), np.nan)
+        values = unit * np.arange(-half_width, half_width + 1)
+        exact = np.exp(exact_log_law(self.system, self.observable, unit, half_width,
+                                     (0.0, *self.tilts)))
+        keep = (p > 0) | (exact > 0)
+        return pd.DataFrame({"direction": direction, "observable": self.observable,
+                             "value": values[keep], "probability": p[keep],
+                             "stderr": np.where(p[keep] > 0, stderr[keep], np.nan),
+                             "probability_exact": exact[keep]})
+
+
+def _plain_accumulate(system, seed, stream, first, count) -> dict:
+    """``OpenSystem.accumulate`` of ``system`` on RNG stream ``stream``."""
+    tables = system.kernel_tables()
+    blocks = -(-count // system.block_size)
+    groups = max(1, min(blocks, numba.get_num_threads()))
+    moments, floats, joint, joint_overflow, histogram, overflow = lindblad.accumulate(
+        tables, seed, stream, first, count, system.block_size, groups)
+    return {"moments": moments, "floats": floats, "joint": joint,
+            "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
+            "count_overflow": overflow}
+
+
+def _declared_rows(system) -> list[tuple[str, str, float, float]]:
+    """The reweighted rows of ``system``: (check, observable, beta, expected -ln<e^{-beta X}>/beta).
+    Jarzynski when there is one bath (no particles, finite beta), the start is its Gibbs state of
+    the first Hamiltonian and the exact ln G_W(beta) equals -beta dF (to 1e-9); the integral FT
+    whenever sigma is defined, expected the exact -ln<e^{-sigma}> (never assumed 0)."""
+    if not system.measure_energy:
+        return []
+    rows = []
+    if len(system.baths) == 1:
+        (bath,) = system.baths.values()
+        if (not bath.zero_temperature and not any(c.particles for p in system.pieces for c in p.channels)):
+            beta = bath.beta
+            e_initial, vectors = tilted.initial_basis(system)
+            e_final = tilted.final_basis(system)[0]
+            log_z0 = logsumexp(-beta * e_initial)
+            gibbs = (vectors * np.exp(-beta * e_initial - log_z0)) @ vectors.conj().T
+            delta_f = -(logsumexp(-beta * e_final) - log_z0) / beta
+            if (np.abs(system.initial - gibbs).max() <= 1e-10 and abs(
+                    generating.log_generating_function(system, "work", beta) + beta * delta_f) <= 1e-9):
+                rows.append(("jarzynski", "work", beta, float(delta_f)))
+    if generating.entropy_production_reason(system) is None:
+        rows.append(("integral_ft", "entropy_production", 1.0,
+                     -float(generating.log_generating_function(system, "entropy_production", 1.0))))
+    return rows
+
+
+def _row(check, direction, name, beta, expected, sums, q, n, lost) -> dict:
+    """-ln<e^{-beta X}>/beta from the self-normalised mixture estimate; stderr from the data
+    (stratified delta method); inconclusive by ``checks.power_problem`` (effective sample size
+    of w A, power to see DETECTABLE_KT)."""
+    total = [logsumexp(np.asarray(s)[:, q, :], axis=0) for s in sums]   # per e: ln S(wA), S(w²A²), S(w²A)
+    ones = [logsumexp(np.asarray(s)[:, 0, :], axis=0) for s in sums]    # per e: ln S(w), S(w²), S(w²)
+    log_num = logsumexp([t[0] for t in total])
+    log_den = logsumexp([o[0] for o in ones])
+    log_r = log_num - log_den                                             # ln <A>
+    # u = w (A - R) / sum w: per ensemble E[u^2] - E[u]^2, scaled by the largest term
+    shift = max(max(t[1] for t in total), 2 * log_r + max(o[1] for o in ones), log_r + max(t[2] for t in total))
+    variance = 0.0
+    for t, o, size in zip(total, ones, n):
+        second = (np.exp(t[1] - shift) - 2 * np.exp(log_r + t[2] - shift)
+                  + np.exp(2 * log_r + o[1] - shift)) / size
+        first_moment = (np.exp(t[0] - shift / 2) - np.exp(log_r + o[0] - shift / 2)) / size
+        variance += size * max(second - first_moment ** 2, 0.0)
+    relative = math.sqrt(variance) * math.exp(shift / 2 - log_den - log_r)   # stderr of <A> / <A>
+    ess = math.exp(2 * log_num - logsumexp([t[1] for t in total]))
+    size = int(n.sum())
+    est = Estimate.normal(-log_r / beta, relative / beta, size)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source="data",
+                             effective_sample_size=ess)
+    problem = _checks.power_problem(est.stderr, np.nan, beta, ess)
+    if lost:
+        problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
+    return _checks._unless(problem, judged)
+
+
+def exact_log_law(system, observable, unit, half_width, tilts) -> np.ndarray:
+    """ln P(X = unit m), m = -half_width .. half_width, X a lattice observable (heat of a lattice
+    bath, a jump count), by tilted DFTs: for each real tilt sigma in ``tilts`` the DFT over counting
+    fields theta of sum_m P(m) e^{-sigma unit m + i theta m} gives P(m) e^{-sigma unit m}; per atom
+    the sigma with the largest tilted value (relative accuracy, DFT_FLOOR) is multiplied back.
+    The DFT runs over 3 half_width + 16 atoms each side (aliasing error: the tilted mass beyond
+    them).  -inf where no tilt resolves the atom."""
+    definition = generating.counted(system, observable)
+    steps = [np.round(np.asarray(a) / unit) for a in definition.increments]
+    wide = 3 * half_width + 16
+    width = 2 * wide + 1
+    theta = 2 * np.pi * np.arange(width) / width
+    m = np.arange(-wide, wide + 1)
+    best = np.full(width, -np.inf)
+    best_tilted = np.full(width, -np.inf)
+    for sigma in tilts:
+        rows = []
+        for start in range(0, width, tilted.BATCH):
+            block = theta[start:start + tilted.BATCH]
+            weights = [np.exp(np.outer(1j * block - sigma * unit, a)) for a in steps]
+            rows.append(tilted.transfer(system, weights).sum(axis=(1, 2)))
+        generating_values = np.concatenate(rows)
+        law = np.roll(np.fft.fft(generating_values).real / width, wide)   # P(m) e^{-sigma unit m}
+        scale = law.sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_tilted = np.where(law > DFT_FLOOR * scale, np.log(np.maximum(law / scale, 1e-300)), -np.inf)
+        better = log_tilted > best_tilted
+        best_tilted = np.where(better, log_tilted, best_tilted)
+        best = np.where(better, log_tilted + math.log(scale) + sigma * unit * m, best)
+    return best[wide - half_width:wide + half_width + 1]

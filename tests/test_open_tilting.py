@@ -1,0 +1,189 @@
+"""Tilted sampling of open systems: exact replayed weights, tilted tails, reweighted theorems."""
+import math
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+import mcthermo as mt
+from mcthermo.kernels import replay
+from mcthermo.systems import open_sampling, open_tilting
+from mcthermo.tilting import tilted_spec
+from mcthermo.systems.open_system import Channel, OpenSystem, Piece
+
+
+def _driven_qubit():
+    """A qubit with a coherent drive (the channels are not eigenoperators), two pieces."""
+    sx = np.array([[0, 1], [1, 0]], complex)
+    sz = np.diag([0.5, -0.5]).astype(complex)
+    down = np.array([[0, 0], [1, 0]], complex)
+    pieces = [Piece(sz + 0.3 * sx, [Channel("emit", 0.8 * down, 1.0, "b"),
+                                    Channel("absorb", 0.5 * down.T, -1.0, "b")], 1.3),
+              Piece(1.5 * sz - 0.2 * sx, [Channel("emit", 0.6 * down, 1.0, "b"),
+                                          Channel("absorb", 0.7 * down.T, -1.0, "b")], 0.9)]
+    rho0 = np.array([[0.3, 0.1], [0.1, 0.7]], complex)
+    return OpenSystem(pieces=pieces, baths={"b": mt.Bath(beta=1.0)}, initial=rho0,
+                      energy_units={"b": 1.0})
+
+
+def _density(system, i, j, times, names):
+    """p0(i) |<j| e^{-i H_eff (T - t_n)} L_n ... L_1 e^{-i H_eff t_1} |i>|^2 by matrix exponentials
+    of each piece's H_eff (independent of the kernel's eigen-decomposition)."""
+    e0, v0 = np.linalg.eigh(system.pieces[0].hamiltonian)
+    ef, vf = np.linalg.eigh(system.pieces[-1].hamiltonian)
+    p0 = np.real(v0[:, i].conj() @ system.initial @ v0[:, i])
+    psi = v0[:, i].astype(complex)
+    boundaries = np.cumsum([p.duration for p in system.pieces])
+    t, q = 0.0, 0
+    for piece, end in zip(system.pieces, boundaries):
+        gamma = sum(c.operator.conj().T @ c.operator for c in piece.channels)
+        h_eff = piece.hamiltonian - 0.5j * gamma
+        while q < len(times) and times[q] <= end:
+            psi = expm(-1j * h_eff * (times[q] - t)) @ psi
+            psi = next(c.operator for c in piece.channels if c.name == names[q]) @ psi
+            t, q = times[q], q + 1
+        psi = expm(-1j * h_eff * (end - t)) @ psi
+        t = end
+    return p0 * abs(vf[:, j].conj() @ psi) ** 2
+
+
+def test_replayed_density_equals_matrix_exponential_formula():
+    system = _driven_qubit()
+    other = open_tilting.proposal(system, "heat_b", 0.7)
+    plain = open_tilting.bare(system, open_tilting.split(system.pieces))
+    replays = open_tilting.replays([plain, other])
+    names = system.channel_names
+    records = [(0, 1, [], []), (1, 0, [0.4], ["emit"]), (0, 0, [0.2, 1.0, 1.5, 2.1],
+                                                          ["absorb", "emit", "absorb", "emit"])]
+    for i, j, times, channels in records:
+        slots = np.array([names.index(c) for c in channels], np.int64)
+        for e, reference in enumerate([plain, other]):
+            got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times))
+            assert got == pytest.approx(math.log(_density(reference, i, j, times, channels)),
+                                        abs=1e-12)
+
+
+def _two_bath_qubit():
+    """A qubit between a hot (beta 0.5) and a cold (beta 2) bath, Davies channels, t = 50."""
+    h = np.diag([0.5, -0.5]).astype(complex)
+    a = np.array([[0, 1], [1, 0]], complex)
+    channels = (mt.davies_channels(h, a, "hot", 0.5, lambda w: 0.2)
+                + mt.davies_channels(h, a, "cold", 2.0, lambda w: 0.2))
+    return OpenSystem(hamiltonian=h, channels=channels,
+                      baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                      initial=mt.gibbs_state(h, 1.0), duration=50.0)
+
+
+#: tilt of heat_hot whose exact tilted law has its mean at Q_hot = 21 (~9.3 standard deviations)
+TAIL_TILT = -2.4747727
+
+
+def test_tilted_dft_is_accurate_in_relative_terms_in_the_tail():
+    system = _two_bath_qubit()
+    tail = 21 + 60
+    one = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0, -2.0))
+    other = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0, -2.5))
+    assert math.exp(one[tail]) == pytest.approx(2.086943e-13, rel=1e-6)
+    assert abs(one[tail] - other[tail]) < 1e-9                 # two tilts: the same relative value
+    plain = open_tilting.exact_log_law(system, "heat_hot", 1.0, 60, (0.0,))
+    assert plain[tail] == -np.inf                              # the plain DFT cannot resolve it
+
+
+def _tail_run(spec, tilt, n=20000):
+    run = mt.sample(spec, n, 11, tilt=tilt)
+    law = run.tables["reweighted"]
+    reached = law[law.stderr > 0]
+    return run, reached.set_index("value"), (reached.probability - reached.probability_exact) / reached.stderr
+
+
+def test_two_bath_heat_tail_at_ten_standard_deviations():
+    """P(Q_hot = 21) = 2.1e-13 from 2e4 tilted trajectories, every reached atom within |z| <= 5."""
+    run, law, z = _tail_run(_two_bath_qubit(), {"heat_hot": TAIL_TILT})
+    assert law.loc[21.0, "probability_exact"] == pytest.approx(2.086943e-13, rel=1e-6)
+    assert law.loc[21.0, "stderr"] < 0.05 * law.loc[21.0, "probability_exact"]
+    assert law.index.max() >= 26 and np.abs(z).max() <= 5
+    tilted = run.tables["checks"][run.tables["checks"].tilt == f"heat_hot={TAIL_TILT:.6g}"]
+    heat = tilted[tilted.observable == "heat_hot"]
+    assert set(heat.verdict) == {"passed"}                     # the proposal against its own exact law
+
+
+def test_a_proposal_with_one_rate_two_percent_off_is_caught():
+    system = _two_bath_qubit()
+    spec = tilted_spec(system, {"heat_hot": TAIL_TILT})
+    spec.replays  # the weights replay the correct proposal
+    good = spec.systems[1]
+    wrong = OpenSystem(pieces=[Piece(p.hamiltonian, [Channel(c.name, c.operator * (math.sqrt(1.02) if
+                                                                                   c.name == "hot:-1" else 1),
+                                                             c.energy, c.bath) for c in p.channels],
+                                     p.duration) for p in good.pieces],
+                       baths=good.baths, initial=good.initial, energy_units=good.energy_units)
+    good.__dict__["_derived"]["tables"] = open_sampling.kernel_tables(wrong, good.layout())
+    run, law, z = _tail_run(system, spec)
+    checks = run.tables["checks"]
+    heat = checks[(checks.tilt == f"heat_hot={TAIL_TILT:.6g}") & (checks.observable == "heat_hot")]
+    assert "failed" in set(heat.verdict)   # the tilted histogram against the proposal's exact law
+
+
+def _quench_system():
+    """A qubit whose gap goes 20 -> 0.5 -> 4 (k_B T = 1) in three pieces with Davies relaxation:
+    <e^{-beta W}> is carried by paths of probability ~1e-9."""
+    a = np.array([[0, 1], [1, 0]], complex)
+    pieces = []
+    for gap in (20.0, 0.5, 4.0):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(Piece(h, mt.davies_channels(h, a, "bath", 1.0, lambda w: 0.3), 1.0))
+    return OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=1.0)},
+                      initial=mt.gibbs_state(pieces[0].hamiltonian, 1.0))
+
+
+def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cannot():
+    run = mt.sample(_quench_system(), 20000, 5, tilt="auto")
+    checks = run.tables["checks"]
+    plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
+    assert set(plain.verdict) == {"inconclusive"}
+    reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
+    for check in ("jarzynski", "integral_ft"):
+        assert reweighted.loc[check, "verdict"] == "passed"
+        assert abs(reweighted.loc[check, "z"]) <= 5
+        assert 0 < 5 * reweighted.loc[check, "stderr"] < 0.1   # dF +- 0.1 k_B T lies beyond 5 stderr
+    assert run.info["tilt"]["target"] == ["jarzynski", 1.0]
+
+
+def test_tilted_open_system_tables_do_not_depend_on_the_chunk_size():
+    system = _quench_system()
+    one = mt.sample(system, 3000, 2, tilt={"work": 0.9})
+    other = mt.sample(system, 3000, 2, tilt={"work": 0.9}, chunk_size=1000)
+    for name in ("reweighted", "checks"):
+        assert one.tables[name].equals(other.tables[name])
+
+
+def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
+    sx, sz = np.array([[0, 1], [1, 0]]), np.diag([0.5, -0.5])
+    driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,
+                              couplings=[mt.Coupling(sx, bath="b", spectral_density=lambda w: 0.02 * w)],
+                              baths={"b": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=20.0)
+    run = mt.sample(driven, 4000, 1, tilt={"heat_b": -1.0})
+    checks = run.tables["checks"]
+    assert run.info["model"] == "floquet_system"
+    assert "failed" not in set(checks.verdict)
+    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["integral_ft"]
+    assert row.verdict == "passed" and row.stderr_source == "data"
+    with pytest.raises(ValueError, match="forward only"):
+        mt.sample(driven, 10, 1, reverse=True, tilt={"heat_b": -1.0})
+
+
+def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
+    run = mt.sample(_quench_system(), 2000, 4, tilt={"work": [0.5, 0.95]}, out=tmp_path / "run",
+                    save_samples=True, chunk_size=700)
+    samples = mt.read(tmp_path / "run").samples
+    assert len(samples) == 3 * 2000 and set(samples.tilt) == {"", "work=0.5", "work=0.95"}
+    w = np.exp(samples.log_weight.to_numpy())
+    estimate = -math.log(np.sum(w * np.exp(-samples.work.to_numpy())) / np.sum(w))
+    checks = run.tables["checks"]
+    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["jarzynski"]
+    assert estimate == pytest.approx(row.estimate, abs=1e-9)
+
+
+def test_a_tilt_of_an_unknown_observable_is_refused_naming_it():
+    with pytest.raises(ValueError, match="heat_warm"):
+        mt.sample(_two_bath_qubit(), 10, 1, tilt={"heat_warm": 0.5})
