@@ -86,12 +86,11 @@ def exponents(log_g, std: float, extra=()) -> np.ndarray:
     if std > 0 and np.isfinite(std):
         targets = np.array(RELATIVE_VARIANCES)
         for sign in (1.0, -1.0):
-            s = sign * np.sqrt(np.log1p(targets)) / std
-            for _ in range(1):
-                v = relative_variance(log_g, s)
-                ok = np.isfinite(v) & (v > 0)
-                step = np.where(ok, np.sqrt(np.log1p(targets) / np.log1p(np.where(ok, v, 1.0))), 0.5)
-                s = s * np.clip(step, 0.25, 4.0)
+            s = sign * np.sqrt(np.log1p(targets)) / std          # Gaussian X: v = e^{s^2 std^2} - 1
+            v = relative_variance(log_g, s)
+            ok = np.isfinite(v) & (v > 0)
+            step = np.where(ok, np.sqrt(np.log1p(targets) / np.log1p(np.where(ok, v, 1.0))), 0.5)
+            s = s * np.clip(step, 0.25, 4.0)                       # one secant step in ln(1 + v) ~ s^2
             v = relative_variance(log_g, s)
             chosen += [_two_digits(t) for t, value in zip(s, v) if np.isfinite(value)]
     return np.unique(np.array(chosen, dtype=np.float64))
