@@ -21,7 +21,7 @@ calibration_power.parquet under --out and prints the summaries.
 
     python scripts/calibrate.py [--replicates 400] [--out data/calibration] [--only generating]
 
-(--only generating: section 4 alone, a few minutes on one core at 300 replicates.)
+(--only generating: section 4 alone, ~10 s on an idle core at 300 replicates.)
 """
 import argparse
 from pathlib import Path
