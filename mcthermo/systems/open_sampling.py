@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exact import tilted
-from ..kernels.lindblad import LindbladTables
+from ..kernels.lindblad import LANES, LindbladTables
 
 #: largest joint (i, j, heat lattices) histogram, in cells; wider baths are summarised by moments
 MAX_JOINT_CELLS = 2**20
@@ -139,6 +139,10 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
     observables = np.array([[vectors_n.conj().T @ a @ vectors_n for a in system.observables.values()]
                             for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
+    forms = np.array([[packed_form(m) for m in (gram[n], loss[n], *observables[n])]
+                      for n in range(len(pieces))])
+    time_piece, time_steps = _output_phases(system.output_times, [p.duration for p in pieces],
+                                            eigenvalues)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, gram=gram, loss=loss, jump_ops=jump_ops,
@@ -149,9 +153,33 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
+        forms=forms, time_steps=time_steps, time_piece=time_piece,
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count)
+
+
+def packed_form(matrix: np.ndarray) -> np.ndarray:
+    """The real vector f with v^dag M_h v = f . r(v) for the Hermitian part M_h of ``matrix`` and the
+    bilinears r(v) = (|v_a|^2 for a < d; Re, Im of conj(v_a) v_b for a < b) of the kernel:
+    f = (M_aa; 2 Re M_ab, -2 Im M_ab), zero padded to a multiple of LANES entries."""
+    d = matrix.shape[0]
+    upper = 0.5 * (matrix + matrix.conj().T)[np.triu_indices(d, 1)]
+    form = np.concatenate([np.real(np.diag(matrix)), np.column_stack([2 * upper.real, -2 * upper.imag]).ravel()])
+    return np.concatenate([form, np.zeros(-len(form) % LANES)])
+
+
+def _output_phases(times, durations, eigenvalues) -> tuple[np.ndarray, np.ndarray]:
+    """(piece of each output time, e^{-i lambda (t_j - t_{j-1})} with that piece's lambda): time j
+    belongs to the piece whose stretch [t_start, t_end) holds it (the last piece: up to its end),
+    with the boundaries summed in the kernel's order."""
+    piece = np.zeros(len(times), np.int64)
+    t_end = 0.0
+    for n, duration in enumerate(durations[:-1]):
+        t_end = t_end + duration
+        piece[np.asarray(times) >= t_end] = n + 1
+    gaps = np.diff(np.asarray(times, dtype=float), prepend=0.0)
+    return piece, np.ascontiguousarray(np.exp(-1j * gaps[:, None] * eigenvalues[piece]))
 
 
 def _start(system) -> tuple[np.ndarray, np.ndarray]:
