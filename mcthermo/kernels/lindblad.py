@@ -11,7 +11,10 @@ time and shared by the survival, its derivative and the observables.
 The next jump is at the root of S(tau) = u (u uniform on (0, 1)), found by Newton's method on
 ln S with a bisection safeguard to 1e-13 relative; the unnormalised vector is carried across piece
 boundaries, so a survival that stays above u (a dark state) never jumps.  At a jump the channel is
-drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||.
+drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||, all in
+the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
+||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse packed form) and the next stretch starts
+from c = J_k v / ||L_k psi||; psi = R v itself is formed only at the end of a piece.
 At consecutive output times of one stretch without a jump, v advances by the precomputed phases
 e^{-i lambda (t_j - t_{j-1})} (one complex product per level instead of one exponential; the
 relative error grows by ~1e-16 per output time, like the rounding of the exponent itself).
@@ -53,8 +56,15 @@ class LindbladTables(NamedTuple):
     left: np.ndarray             # (P, d, d) complex: R^{-1}
     gram: np.ndarray             # (P, d, d) complex: R^dag R
     loss: np.ndarray             # (P, d, d) complex: R^dag (sum L^dag L) R
-    jump_ops: np.ndarray         # (P, K, d, d) complex
     n_channels: np.ndarray       # (P,) int
+    jump_start: np.ndarray       # (P, K + 1) int: channel k of piece n is entries
+                                 # jump_start[n, k] .. jump_start[n, k + 1] - 1 of:
+    jump_row: np.ndarray         # (E,) int: row and column of J_k = R^{-1} L_k R
+    jump_col: np.ndarray         # (E,) int
+    jump_value: np.ndarray       # (E,) complex
+    rate_start: np.ndarray       # (P, K + 1) int: channel k's entries of:
+    rate_index: np.ndarray       # (F,) int: nonzero entries of the packed form of J_k^dag R^dag R J_k
+    rate_value: np.ndarray       # (F,) float
     slot: np.ndarray             # (P, K) int: counter (channel name) index
     bath_of: np.ndarray          # (P, K) int
     step: np.ndarray             # (P, K) int: heat given in lattice units (lattice baths)
@@ -167,6 +177,15 @@ def _record(tables, piece, v, r, partial, moments, row, index):
 
 
 @inline
+def _jump_weight(tables, piece, k, r):
+    """||L_k psi||^2 >= 0 from the sparse packed form of channel k and the bilinears r of v."""
+    weight = 0.0
+    for q in range(tables.rate_start[piece, k], tables.rate_start[piece, k + 1]):
+        weight += tables.rate_value[q] * r[tables.rate_index[q]]
+    return max(weight, 0.0)
+
+
+@inline
 def _draw(cumulative, u):
     for k in range(cumulative.shape[0]):
         if u < cumulative[k]:
@@ -193,7 +212,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     coefficients = np.empty(d, dtype=np.complex128)
     v = np.empty(d, dtype=np.complex128)
     scratch = np.empty(d, dtype=np.complex128)
-    weights = np.empty(tables.jump_ops.shape[1])
+    weights = np.empty(tables.slot.shape[1])
     r = np.zeros(tables.forms.shape[2])
     partial = np.empty(LANES)
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
@@ -224,15 +243,14 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 _record(tables, n, v, r, partial, moments, row, j_out)
                 j_out += 1
             _advance(coefficients, tables.eigenvalues[n], min(tau, horizon), v)
-            _matvec(tables.right[n], v, psi)
             if tau == np.inf:
+                _matvec(tables.right[n], v, psi)
                 break
-            # a jump: channel by ||L_k psi||^2, then psi <- L_k psi / ||L_k psi||
+            # a jump: channel by ||L_k psi||^2 = v^dag W_k v, then c <- J_k v / ||L_k psi||
+            _bilinears(v, r)
             total = 0.0
             for k in range(tables.n_channels[n]):
-                _matvec(tables.jump_ops[n, k], psi, scratch)
-                for a in range(d):
-                    total += scratch[a].real ** 2 + scratch[a].imag ** 2
+                total += _jump_weight(tables, n, k, r)
                 weights[k] = total
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             threshold = k53 * UNIT53 * total
@@ -241,13 +259,12 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 if threshold < weights[k]:
                     c = k
                     break
-            _matvec(tables.jump_ops[n, c], psi, scratch)
-            norm = 0.0
+            norm = np.sqrt(_jump_weight(tables, n, c, r))
+            coefficients[:] = 0.0
+            for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
+                coefficients[tables.jump_row[q]] += tables.jump_value[q] * v[tables.jump_col[q]]
             for a in range(d):
-                norm += scratch[a].real ** 2 + scratch[a].imag ** 2
-            norm = np.sqrt(norm)
-            for a in range(d):
-                psi[a] = scratch[a] / norm
+                coefficients[a] /= norm
             if jumps < jump_times.shape[0]:
                 jump_times[jumps] = origin + tau
                 jump_channels[jumps] = tables.slot[n, c]
@@ -260,7 +277,6 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             u = (k53 + 0.5) * UNIT53
             origin = origin + tau
-            _matvec(tables.left[n], psi, coefficients)
         t_start = t_end
     j = 0
     sigma = 0.0

@@ -19,6 +19,10 @@ from ..kernels.lindblad import LANES, LindbladTables
 MAX_JOINT_CELLS = 2**20
 #: H_eff eigenvector matrices worse conditioned than this are refused (exceptional points)
 MAX_CONDITION = 1e10
+#: entries of a jump operator in the H_eff eigenbasis, J = R^{-1} L R, below this fraction of its
+#: largest are round-off of the basis change (~d x 1e-16; Davies channels are exactly sparse there)
+#: and dropped: any jump probability moves by less than ~1e-12
+SPARSE_CUTOFF = 1e-12
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     width = max((len(p.channels) for p in pieces), default=0)
     eigenvalues = np.zeros((len(pieces), d), complex)
     right, left, gram, loss = (np.zeros((len(pieces), d, d), complex) for _ in range(4))
-    jump_ops = np.zeros((len(pieces), width, d, d), complex)
+    jump_start, rate_start = (np.zeros((len(pieces), width + 1), np.int64) for _ in range(2))
+    jumps, rates = [], []          # sparse entries of every channel, piece by piece, in order
     slot, bath_of, step = (np.zeros((len(pieces), width), np.int64) for _ in range(3))
     heat_given, energy_given = np.zeros((len(pieces), width)), np.zeros((len(pieces), width))
     for n, piece in enumerate(pieces):
@@ -114,9 +119,13 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         eigenvalues[n], right[n], left[n] = values, vectors, np.linalg.inv(vectors)
         gram[n] = vectors.conj().T @ vectors
         loss[n] = vectors.conj().T @ gamma @ vectors
+        jump_start[n, 0], rate_start[n, 0] = sum(len(j[0]) for j in jumps), sum(len(r[0]) for r in rates)
         for k, c in enumerate(piece.channels):
             mu = system.baths[c.bath].mu
-            jump_ops[n, k] = c.operator
+            jumps.append(_eigenbasis_jump(c.operator, vectors, left[n]))
+            rates.append(_jump_weight_form(jumps[-1], gram[n]))
+            jump_start[n, k + 1] = jump_start[n, k] + len(jumps[-1][0])
+            rate_start[n, k + 1] = rate_start[n, k] + len(rates[-1][0])
             slot[n, k], bath_of[n, k] = names.index(c.name), baths.index(c.bath)
             heat_given[n, k], energy_given[n, k] = c.energy - mu * c.particles, c.energy
             if c.bath in geometry.half_widths:
@@ -145,8 +154,11 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
                                             eigenvalues)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
-        left=left, gram=gram, loss=loss, jump_ops=jump_ops,
-        n_channels=np.array([len(p.channels) for p in pieces], np.int64), slot=slot,
+        left=left, gram=gram, loss=loss,
+        n_channels=np.array([len(p.channels) for p in pieces], np.int64), jump_start=jump_start,
+        jump_row=_flat(jumps, 0, np.int64), jump_col=_flat(jumps, 1, np.int64),
+        jump_value=_flat(jumps, 2, complex), rate_start=rate_start, rate_index=_flat(rates, 0, np.int64),
+        rate_value=_flat(rates, 1, float), slot=slot,
         bath_of=bath_of, step=step, heat_given=heat_given, energy_given=energy_given,
         initial_cumulative=_cumulative(p_start), initial_vectors=np.ascontiguousarray(vectors.T),
         final_projector=np.ascontiguousarray(final_vectors.conj().T), initial_energy=initial_energy,
@@ -157,6 +169,31 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count)
+
+
+def _eigenbasis_jump(operator, right, left):
+    """(rows, columns, values) of a channel in the H_eff eigenbasis, J = R^{-1} L R, with entries
+    below SPARSE_CUTOFF of the largest dropped."""
+    jump = left @ operator @ right
+    jump[np.abs(jump) <= SPARSE_CUTOFF * np.abs(jump).max(initial=0.0)] = 0.0
+    rows, columns = np.nonzero(jump)
+    return rows, columns, jump[rows, columns]
+
+
+def _jump_weight_form(jump, gram):
+    """(indices, values) of the nonzero entries of the packed form of J^dag (R^dag R) J, for the
+    sparse J = (rows, columns, values): v^dag . v = ||R J v||^2, the weight of the jump from R v."""
+    rows, columns, values = jump
+    matrix = np.zeros_like(gram)
+    matrix[rows, columns] = values
+    form = packed_form(matrix.conj().T @ gram @ matrix)
+    (indices,) = np.nonzero(form)
+    return indices, form[indices]
+
+
+def _flat(entries, position, dtype):
+    """One flat array of the ``position``-th part of every channel's sparse entries."""
+    return np.concatenate([e[position] for e in entries] + [np.zeros(0)]).astype(dtype)
 
 
 def packed_form(matrix: np.ndarray) -> np.ndarray:
