@@ -90,8 +90,10 @@ def test_waiting_time_solves_the_survival_equation():
         psi = rng.normal(size=3) + 1j * rng.normal(size=3)
         psi /= np.linalg.norm(psi)
         u = rng.random()
-        tau = lindblad.waiting_time(tables.left[0] @ psi, tables.eigenvalues[0], tables.forms[0], u,
-                                    50.0, v, r, partial)
+        c, values, forms = tables.left[0] @ psi, tables.eigenvalues[0], tables.forms[0]
+        start, end = (lindblad._survival(c, values, forms, t, v, r, partial) for t in (0.0, 50.0))
+        assert abs(start - 1) < 1e-14 and end < u
+        tau = lindblad.waiting_time(c, values, forms, u, 0.0, start, 50.0, end, v, r, partial)
         survival = np.linalg.norm(expm(-1j * h_eff * tau) @ psi) ** 2
         assert abs(survival - u) <= 1e-12 * u
 

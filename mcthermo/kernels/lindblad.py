@@ -134,20 +134,26 @@ def _matvec(matrix, x, out):
         out[a] = total
 
 
-@kernel
-def waiting_time(coefficients, eigenvalues, forms, u, horizon, v, r, partial):
-    """First tau in [0, horizon] with S(tau) = u, or inf if S(horizon) > u (``forms``: one piece's
-    packed forms; ``v``, ``r``, ``partial``: scratch)."""
-    _advance(coefficients, eigenvalues, horizon, v)
+@inline
+def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
+    """S(tau) = ||R v(tau)||^2, leaving v(tau) in ``v`` and its bilinears in ``r``."""
+    _advance(coefficients, eigenvalues, tau, v)
     _bilinears(v, r)
-    if _form(forms[GRAM], r, partial) > u:
-        return np.inf
+    return _form(forms[GRAM], r, partial)
+
+
+@kernel
+def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, survival_high, v, r,
+                 partial):
+    """The tau in (low, high] with S(tau) = u, given S(low) > u >= S(high) (S never increases):
+    Newton's method on ln S from the log-linear interpolation of the bracket, kept inside the
+    shrinking bracket by bisection, to ROOT_TOLERANCE relative (``forms``: one piece's packed
+    forms; ``v``, ``r``, ``partial``: scratch)."""
     log_u = np.log(u)
-    low, high, tau = 0.0, horizon, 0.0
+    log_low = np.log(survival_low)
+    tau = low + (high - low) * (log_low - log_u) / (log_low - np.log(survival_high))
     for _ in range(200):
-        _advance(coefficients, eigenvalues, tau, v)
-        _bilinears(v, r)
-        survival = _form(forms[GRAM], r, partial)
+        survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
         if survival > u:
             low = tau
         else:
@@ -164,12 +170,11 @@ def waiting_time(coefficients, eigenvalues, forms, u, horizon, v, r, partial):
 
 
 @inline
-def _record(tables, piece, v, r, partial, moments, row, index):
+def _record(tables, piece, r, partial, norm, moments, row, index):
     """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
-    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v from the packed forms."""
-    _bilinears(v, r)
+    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v from the packed forms, the bilinears
+    r of v and the norm v^dag (R^dag R) v."""
     forms = tables.forms[piece]
-    norm = _form(forms[GRAM], r, partial)
     for k in range(forms.shape[0] - FIRST_OBSERVABLE):
         value = _form(forms[FIRST_OBSERVABLE + k], r, partial) / norm
         moments[row, index, k, 0] += value
@@ -217,6 +222,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     partial = np.empty(LANES)
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     u = (k53 + 0.5) * UNIT53
+    survival_start = 1.0            # ||psi||^2 where the stretch starts
     t_start = 0.0
     j_out = 0
     n_times = tables.times.shape[0]
@@ -226,26 +232,39 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
         last = n == pieces - 1
         origin = t_start
         _matvec(tables.left[n], psi, coefficients)
+        forms, eigenvalues = tables.forms[n], tables.eigenvalues[n]
         while True:
-            horizon = t_end - origin
-            tau = waiting_time(coefficients, tables.eigenvalues[n], tables.forms[n], u, horizon,
-                               v, r, partial)
-            stop = t_end if tau == np.inf else origin + tau     # exactly t_end: last output time
+            # the output times of this stretch while the survival stays above u; the first one
+            # where it does not (or else the end of the piece) brackets the jump
+            low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
             chained = False         # v holds this stretch's state at the previous output time
-            while j_out < n_times and (tables.times[j_out] < stop or
-                                       (last and tau == np.inf and tables.times[j_out] <= stop)):
+            while j_out < n_times and (tables.times[j_out] < t_end or
+                                       (last and tables.times[j_out] <= t_end)):
+                tau = tables.times[j_out] - origin
                 if chained and tables.time_piece[j_out] == n:
                     for a in range(d):
                         v[a] *= tables.time_steps[j_out, a]
                 else:
-                    _advance(coefficients, tables.eigenvalues[n], tables.times[j_out] - origin, v)
+                    _advance(coefficients, eigenvalues, tau, v)
                     chained = True
-                _record(tables, n, v, r, partial, moments, row, j_out)
+                _bilinears(v, r)
+                survival = _form(forms[GRAM], r, partial)
+                if survival <= u:
+                    high, survival_high = tau, survival
+                    break
+                _record(tables, n, r, partial, survival, moments, row, j_out)
+                low, survival_low = tau, survival
                 j_out += 1
-            _advance(coefficients, tables.eigenvalues[n], min(tau, horizon), v)
-            if tau == np.inf:
-                _matvec(tables.right[n], v, psi)
-                break
+            if high == np.inf:
+                survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
+                if survival > u:            # no jump in this piece: carry the unnormalised state
+                    _matvec(tables.right[n], v, psi)
+                    survival_start = survival
+                    break
+                high, survival_high = t_end - origin, survival
+            tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
+                               survival_high, v, r, partial)
+            _advance(coefficients, eigenvalues, tau, v)
             # a jump: channel by ||L_k psi||^2 = v^dag W_k v, then c <- J_k v / ||L_k psi||
             _bilinears(v, r)
             total = 0.0
@@ -277,6 +296,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             u = (k53 + 0.5) * UNIT53
             origin = origin + tau
+            survival_start = 1.0
         t_start = t_end
     j = 0
     sigma = 0.0
