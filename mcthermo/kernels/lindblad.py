@@ -15,9 +15,10 @@ drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / 
 the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
 ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse packed form) and the next stretch starts
 from c = J_k v / ||L_k psi||; psi = R v itself is formed only at the end of a piece.
-At consecutive output times of one stretch without a jump, v advances by the precomputed phases
-e^{-i lambda (t_j - t_{j-1})} (one complex product per level instead of one exponential; the
-relative error grows by ~1e-16 per output time, like the rounding of the exponent itself).
+At the output times no exponential is evaluated: v(t_j) = [c e^{-i lambda (a_j - t0)}] e^{-i lambda (t_j - a_j)}
+with the second factor precomputed per output time (``time_phases``) from an anchor a_j <= t_j
+shared by a run of output times, and the bracket recomputed once per stretch and anchor (anchors
+are spaced so that no factor exceeds e^{+-300}).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
@@ -82,8 +83,9 @@ class LindbladTables(NamedTuple):
     times: np.ndarray            # (T,) float
     observables: np.ndarray      # (P, A, d, d) complex: R^dag A R per piece
     forms: np.ndarray            # (P, 2 + A, n) float: packed gram, loss, observables (n = d^2
-                                 # rounded up to a multiple of LANES, zero padded)
-    time_steps: np.ndarray       # (T, d) complex: e^{-i lambda (t_j - t_{j-1})} of piece time_piece[j]
+                                 # rounded up to a multiple of LANES, zero padded; 4 when d = 2)
+    time_phases: np.ndarray      # (T, d) complex: e^{-i lambda (t_j - a_j)} of piece time_piece[j]
+    time_anchor: np.ndarray      # (T,) float: the anchor a_j <= t_j of output time j
     time_piece: np.ndarray       # (T,) int: the piece during which output time j is recorded
     lattice: np.ndarray          # (B,) bool
     strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
@@ -115,7 +117,10 @@ def _bilinears(v, r):
 
 @inline
 def _form(form, r, partial):
-    """v^dag M v from the packed form of M and the bilinears r of v (LANES partial sums)."""
+    """v^dag M v from the packed form of M and the bilinears r of v: LANES partial sums, or the
+    four terms of a two-level form."""
+    if r.shape[0] == 4:
+        return (form[0] * r[0] + form[1] * r[1]) + (form[2] * r[2] + form[3] * r[3])
     for lane in range(LANES):
         partial[lane] = form[lane] * r[lane]
     for start in range(LANES, r.shape[0], LANES):
@@ -175,8 +180,9 @@ def _record(tables, piece, r, partial, norm, moments, row, index):
     with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v from the packed forms, the bilinears
     r of v and the norm v^dag (R^dag R) v."""
     forms = tables.forms[piece]
+    inverse = 1.0 / norm
     for k in range(forms.shape[0] - FIRST_OBSERVABLE):
-        value = _form(forms[FIRST_OBSERVABLE + k], r, partial) / norm
+        value = _form(forms[FIRST_OBSERVABLE + k], r, partial) * inverse
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
 
@@ -216,6 +222,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     psi = tables.initial_vectors[i].copy()
     coefficients = np.empty(d, dtype=np.complex128)
     v = np.empty(d, dtype=np.complex128)
+    anchored = np.empty(d, dtype=np.complex128)
     scratch = np.empty(d, dtype=np.complex128)
     weights = np.empty(tables.slot.shape[1])
     r = np.zeros(tables.forms.shape[2])
@@ -237,16 +244,15 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             # the output times of this stretch while the survival stays above u; the first one
             # where it does not (or else the end of the piece) brackets the jump
             low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
-            chained = False         # v holds this stretch's state at the previous output time
+            anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
             while j_out < n_times and (tables.times[j_out] < t_end or
                                        (last and tables.times[j_out] <= t_end)):
                 tau = tables.times[j_out] - origin
-                if chained and tables.time_piece[j_out] == n:
-                    for a in range(d):
-                        v[a] *= tables.time_steps[j_out, a]
-                else:
-                    _advance(coefficients, eigenvalues, tau, v)
-                    chained = True
+                if tables.time_anchor[j_out] != anchor or tables.time_piece[j_out] != n:
+                    anchor = tables.time_anchor[j_out]
+                    _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                for a in range(d):
+                    v[a] = anchored[a] * tables.time_phases[j_out, a]
                 _bilinears(v, r)
                 survival = _form(forms[GRAM], r, partial)
                 if survival <= u:

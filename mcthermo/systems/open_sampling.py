@@ -23,6 +23,8 @@ MAX_CONDITION = 1e10
 #: largest are round-off of the basis change (~d x 1e-16; Davies channels are exactly sparse there)
 #: and dropped: any jump probability moves by less than ~1e-12
 SPARSE_CUTOFF = 1e-12
+#: largest exponent of a precomputed output-time phase, |Im lambda| (t_j - anchor) (no overflow)
+MAX_DECAY = 300.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,8 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
                             for vectors_n in right]).reshape(len(pieces), len(system.observables), d, d)
     forms = np.array([[packed_form(m) for m in (gram[n], loss[n], *observables[n])]
                       for n in range(len(pieces))])
-    time_piece, time_steps = _output_phases(system.output_times, [p.duration for p in pieces],
-                                            eigenvalues)
+    time_piece, time_anchor, time_phases = _output_phases(
+        system.output_times, [p.duration for p in pieces], eigenvalues)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, gram=gram, loss=loss,
@@ -165,7 +167,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
-        forms=forms, time_steps=time_steps, time_piece=time_piece,
+        forms=forms, time_phases=time_phases, time_anchor=time_anchor, time_piece=time_piece,
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count)
@@ -199,24 +201,32 @@ def _flat(entries, position, dtype):
 def packed_form(matrix: np.ndarray) -> np.ndarray:
     """The real vector f with v^dag M_h v = f . r(v) for the Hermitian part M_h of ``matrix`` and the
     bilinears r(v) = (|v_a|^2 for a < d; Re, Im of conj(v_a) v_b for a < b) of the kernel:
-    f = (M_aa; 2 Re M_ab, -2 Im M_ab), zero padded to a multiple of LANES entries."""
+    f = (M_aa; 2 Re M_ab, -2 Im M_ab), zero padded to a multiple of LANES entries (d = 2: the
+    four entries alone)."""
     d = matrix.shape[0]
     upper = 0.5 * (matrix + matrix.conj().T)[np.triu_indices(d, 1)]
     form = np.concatenate([np.real(np.diag(matrix)), np.column_stack([2 * upper.real, -2 * upper.imag]).ravel()])
-    return np.concatenate([form, np.zeros(-len(form) % LANES)])
+    return np.concatenate([form, np.zeros(-len(form) % LANES if d > 2 else 0)])
 
 
-def _output_phases(times, durations, eigenvalues) -> tuple[np.ndarray, np.ndarray]:
-    """(piece of each output time, e^{-i lambda (t_j - t_{j-1})} with that piece's lambda): time j
-    belongs to the piece whose stretch [t_start, t_end) holds it (the last piece: up to its end),
-    with the boundaries summed in the kernel's order."""
+def _output_phases(times, durations, eigenvalues):
+    """(piece, anchor a_j, e^{-i lambda (t_j - a_j)} with that piece's lambda) of every output time.
+    Time j belongs to the piece whose stretch [t_start, t_end) holds it (the last piece: up to its
+    end), the boundaries summed in the kernel's order; an anchor is the first output time of a run
+    within one piece no longer than MAX_DECAY / (the fastest decay rate -Im lambda)."""
+    times = np.asarray(times, dtype=float)
     piece = np.zeros(len(times), np.int64)
     t_end = 0.0
     for n, duration in enumerate(durations[:-1]):
         t_end = t_end + duration
-        piece[np.asarray(times) >= t_end] = n + 1
-    gaps = np.diff(np.asarray(times, dtype=float), prepend=0.0)
-    return piece, np.ascontiguousarray(np.exp(-1j * gaps[:, None] * eigenvalues[piece]))
+        piece[times >= t_end] = n + 1
+    anchor = np.zeros(len(times))
+    for j, t in enumerate(times):
+        decay = max(float(-eigenvalues[piece[j]].imag.min()), 0.0)
+        same_run = j > 0 and piece[j] == piece[j - 1] and (t - anchor[j - 1]) * decay <= MAX_DECAY
+        anchor[j] = anchor[j - 1] if same_run else t
+    phases = np.exp(-1j * (times - anchor)[:, None] * eigenvalues[piece])
+    return piece, anchor, np.ascontiguousarray(phases)
 
 
 def _start(system) -> tuple[np.ndarray, np.ndarray]:
