@@ -8,9 +8,11 @@ S'(tau) = -<psi|sum_k L_k^dag L_k|psi> = -v^dag (R^dag Gamma R) v cost O(d^2) ea
 Every such Hermitian form v^dag M v is a real dot product of the packed form of M (``forms``) with
 the d^2 real bilinears of v (|v_a|^2, Re and Im of conj(v_a) v_b for a < b), computed once per
 time and shared by the survival, its derivative and the observables.
-The next jump is at the root of S(tau) = u (u uniform on (0, 1)), found by Newton's method on
-ln S with a bisection safeguard to 1e-13 relative; the unnormalised vector is carried across piece
-boundaries, so a survival that stays above u (a dark state) never jumps.  At a jump the channel is
+The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by the first output
+time (or piece end) where S <= u and found by Newton's method on ln S from the log-linear
+interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
+vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
+jumps.  At a jump the channel is
 drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||, all in
 the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
 ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse packed form) and the next stretch starts
@@ -152,8 +154,9 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, s
                  partial):
     """The tau in (low, high] with S(tau) = u, given S(low) > u >= S(high) (S never increases):
     Newton's method on ln S from the log-linear interpolation of the bracket, kept inside the
-    shrinking bracket by bisection, to ROOT_TOLERANCE relative (``forms``: one piece's packed
-    forms; ``v``, ``r``, ``partial``: scratch)."""
+    shrinking bracket by bisection, until the Newton step (or the bracket) is below ROOT_TOLERANCE
+    relative.  Returns the last tau evaluated, with v(tau) in ``v`` and its bilinears in ``r``
+    (``forms``: one piece's packed forms; ``partial``: scratch)."""
     log_u = np.log(u)
     log_low = np.log(survival_low)
     tau = low + (high - low) * (log_low - log_u) / (log_low - np.log(survival_high))
@@ -165,12 +168,11 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, s
             high = tau
         rate = _form(forms[LOSS], r, partial)
         step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
-        candidate = tau + step
-        if not (low < candidate < high):
-            candidate = 0.5 * (low + high)
-        if abs(candidate - tau) <= ROOT_TOLERANCE * candidate or high - low <= ROOT_TOLERANCE * high:
-            return candidate
-        tau = candidate
+        if abs(step) <= ROOT_TOLERANCE * tau or high - low <= ROOT_TOLERANCE * high:
+            return tau
+        tau = tau + step
+        if not (low < tau < high):
+            tau = 0.5 * (low + high)
     return tau
 
 
@@ -270,9 +272,8 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 high, survival_high = t_end - origin, survival
             tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
                                survival_high, v, r, partial)
-            _advance(coefficients, eigenvalues, tau, v)
-            # a jump: channel by ||L_k psi||^2 = v^dag W_k v, then c <- J_k v / ||L_k psi||
-            _bilinears(v, r)
+            # a jump (v, r hold v(tau)): channel by ||L_k psi||^2 = v^dag W_k v, then
+            # c <- J_k v / ||L_k psi||
             total = 0.0
             for k in range(tables.n_channels[n]):
                 total += _jump_weight(tables, n, k, r)
