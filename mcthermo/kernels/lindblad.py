@@ -235,10 +235,10 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     t_start = 0.0
     j_out = 0
     n_times = tables.times.shape[0]
+    times, anchors, phases = tables.times, tables.time_anchor, tables.time_phases
     pieces = tables.durations.shape[0]
     for n in range(pieces):
         t_end = t_start + tables.durations[n]
-        last = n == pieces - 1
         origin = t_start
         _matvec(tables.left[n], psi, coefficients)
         forms, eigenvalues = tables.forms[n], tables.eigenvalues[n]
@@ -247,14 +247,13 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             # where it does not (or else the end of the piece) brackets the jump
             low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
             anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
-            while j_out < n_times and (tables.times[j_out] < t_end or
-                                       (last and tables.times[j_out] <= t_end)):
-                tau = tables.times[j_out] - origin
-                if tables.time_anchor[j_out] != anchor or tables.time_piece[j_out] != n:
-                    anchor = tables.time_anchor[j_out]
+            while j_out < n_times and tables.time_piece[j_out] == n:
+                tau = times[j_out] - origin
+                if anchors[j_out] != anchor:
+                    anchor = anchors[j_out]
                     _advance(coefficients, eigenvalues, anchor - origin, anchored)
                 for a in range(d):
-                    v[a] = anchored[a] * tables.time_phases[j_out, a]
+                    v[a] = anchored[a] * phases[j_out, a]
                 _bilinears(v, r)
                 survival = _form(forms[GRAM], r, partial)
                 if survival <= u:
