@@ -12,15 +12,14 @@ The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by t
 time (or piece end) where S <= u and found by Newton's method on ln S from the log-linear
 interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
 vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
-jumps.  At a jump the channel is
-drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||, all in
-the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
+jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
+psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
 ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse packed form) and the next stretch starts
 from c = J_k v / ||L_k psi||; psi = R v itself is formed only at the end of a piece.
-At the output times no exponential is evaluated: v(t_j) = [c e^{-i lambda (a_j - t0)}] e^{-i lambda (t_j - a_j)}
-with the second factor precomputed per output time (``time_phases``) from an anchor a_j <= t_j
-shared by a run of output times, and the bracket recomputed once per stretch and anchor (anchors
-are spaced so that no factor exceeds e^{+-300}).
+At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
+w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
+from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
+anchor (anchors are spaced so that no factor exceeds e^{+-300}).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
@@ -57,8 +56,6 @@ class LindbladTables(NamedTuple):
     eigenvalues: np.ndarray      # (P, d) complex: lambda of H_eff
     right: np.ndarray            # (P, d, d) complex: R
     left: np.ndarray             # (P, d, d) complex: R^{-1}
-    gram: np.ndarray             # (P, d, d) complex: R^dag R
-    loss: np.ndarray             # (P, d, d) complex: R^dag (sum L^dag L) R
     n_channels: np.ndarray       # (P,) int
     jump_start: np.ndarray       # (P, K + 1) int: channel k of piece n is entries
                                  # jump_start[n, k] .. jump_start[n, k + 1] - 1 of:
@@ -84,7 +81,8 @@ class LindbladTables(NamedTuple):
     measure: bool
     times: np.ndarray            # (T,) float
     observables: np.ndarray      # (P, A, d, d) complex: R^dag A R per piece
-    forms: np.ndarray            # (P, 2 + A, n) float: packed gram, loss, observables (n = d^2
+    forms: np.ndarray            # (P, 2 + A, n) float: packed forms of R^dag R (gram), of
+                                 # R^dag (sum L^dag L) R (loss) and of the observables (n = d^2
                                  # rounded up to a multiple of LANES, zero padded; 4 when d = 2)
     time_phases: np.ndarray      # (T, d) complex: e^{-i lambda (t_j - a_j)} of piece time_piece[j]
     time_anchor: np.ndarray      # (T,) float: the anchor a_j <= t_j of output time j

@@ -156,8 +156,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         system.output_times, [p.duration for p in pieces], eigenvalues)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
-        left=left, gram=gram, loss=loss,
-        n_channels=np.array([len(p.channels) for p in pieces], np.int64), jump_start=jump_start,
+        left=left, n_channels=np.array([len(p.channels) for p in pieces], np.int64), jump_start=jump_start,
         jump_row=_flat(jumps, 0, np.int64), jump_col=_flat(jumps, 1, np.int64),
         jump_value=_flat(jumps, 2, complex), rate_start=rate_start, rate_index=_flat(rates, 0, np.int64),
         rate_value=_flat(rates, 1, float), slot=slot,
@@ -205,7 +204,8 @@ def packed_form(matrix: np.ndarray) -> np.ndarray:
     four entries alone)."""
     d = matrix.shape[0]
     upper = 0.5 * (matrix + matrix.conj().T)[np.triu_indices(d, 1)]
-    form = np.concatenate([np.real(np.diag(matrix)), np.column_stack([2 * upper.real, -2 * upper.imag]).ravel()])
+    pairs = np.column_stack([2 * upper.real, -2 * upper.imag]).ravel()
+    form = np.concatenate([np.real(np.diag(matrix)), pairs])
     return np.concatenate([form, np.zeros(-len(form) % LANES if d > 2 else 0)])
 
 
