@@ -13,9 +13,10 @@ time (or piece end) where S <= u and found by Newton's method on ln S from the l
 interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
 vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
 jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
-psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies channels have one entry per Bohr pair),
-||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse packed form) and the next stretch starts
-from c = J_k v / ||L_k psi||; psi = R v itself is formed only at the end of a piece.
+psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies
+channels have one entry per Bohr pair), ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse
+packed form) and the next stretch starts from c = J_k v / ||L_k psi||; psi = R v itself is formed
+only at the end of a piece.
 At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
 w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
 from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
@@ -116,16 +117,17 @@ def _bilinears(v, r):
 
 
 @inline
-def _form(form, r, partial):
-    """v^dag M v from the packed form of M and the bilinears r of v: LANES partial sums, or the
-    four terms of a two-level form."""
+def _form(forms, row, r, partial):
+    """v^dag M v from the packed form ``forms[row]`` of M and the bilinears r of v: LANES partial
+    sums, or the four terms of a two-level form (indexed in place: no array view per call)."""
     if r.shape[0] == 4:
-        return (form[0] * r[0] + form[1] * r[1]) + (form[2] * r[2] + form[3] * r[3])
+        return ((forms[row, 0] * r[0] + forms[row, 1] * r[1]) +
+                (forms[row, 2] * r[2] + forms[row, 3] * r[3]))
     for lane in range(LANES):
-        partial[lane] = form[lane] * r[lane]
+        partial[lane] = forms[row, lane] * r[lane]
     for start in range(LANES, r.shape[0], LANES):
         for lane in range(LANES):
-            partial[lane] += form[start + lane] * r[start + lane]
+            partial[lane] += forms[row, start + lane] * r[start + lane]
     return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + \
         ((partial[4] + partial[5]) + (partial[6] + partial[7]))
 
@@ -144,7 +146,7 @@ def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
     """S(tau) = ||R v(tau)||^2, leaving v(tau) in ``v`` and its bilinears in ``r``."""
     _advance(coefficients, eigenvalues, tau, v)
     _bilinears(v, r)
-    return _form(forms[GRAM], r, partial)
+    return _form(forms, GRAM, r, partial)
 
 
 @kernel
@@ -164,7 +166,7 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, s
             low = tau
         else:
             high = tau
-        rate = _form(forms[LOSS], r, partial)
+        rate = _form(forms, LOSS, r, partial)
         step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
         if abs(step) <= ROOT_TOLERANCE * tau or high - low <= ROOT_TOLERANCE * high:
             return tau
@@ -182,7 +184,7 @@ def _record(tables, piece, r, partial, norm, moments, row, index):
     forms = tables.forms[piece]
     inverse = 1.0 / norm
     for k in range(forms.shape[0] - FIRST_OBSERVABLE):
-        value = _form(forms[FIRST_OBSERVABLE + k], r, partial) * inverse
+        value = _form(forms, FIRST_OBSERVABLE + k, r, partial) * inverse
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
 
@@ -253,7 +255,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 for a in range(d):
                     v[a] = anchored[a] * phases[j_out, a]
                 _bilinears(v, r)
-                survival = _form(forms[GRAM], r, partial)
+                survival = _form(forms, GRAM, r, partial)
                 if survival <= u:
                     high, survival_high = tau, survival
                     break
