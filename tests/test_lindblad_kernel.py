@@ -88,13 +88,15 @@ def test_waiting_time_solves_the_survival_equation():
     rng = np.random.default_rng(5)
     piece = system.pieces[0]
     h_eff = piece.hamiltonian - 0.5j * sum(c.operator.conj().T @ c.operator for c in piece.channels)
-    v = np.empty(3, complex)
+    v, r, partial = np.empty(3, complex), np.zeros(tables.forms.shape[2]), np.empty(lindblad.LANES)
     for _ in range(20):
         psi = rng.normal(size=3) + 1j * rng.normal(size=3)
         psi /= np.linalg.norm(psi)
         u = rng.random()
-        tau = lindblad.waiting_time(tables.left[0] @ psi, tables.eigenvalues[0], tables.gram[0],
-                                    tables.loss[0], u, 50.0, v)
+        c, values, forms = tables.left[0] @ psi, tables.eigenvalues[0], tables.forms[0]
+        start, end = (lindblad._survival(c, values, forms, t, v, r, partial) for t in (0.0, 50.0))
+        assert abs(start - 1) < 1e-14 and end < u
+        tau = lindblad.waiting_time(c, values, forms, u, 0.0, start, 50.0, end, v, r, partial)
         survival = np.linalg.norm(expm(-1j * h_eff * tau) @ psi) ** 2
         assert abs(survival - u) <= 1e-12 * u
 

@@ -5,10 +5,22 @@ H_eff = R diag(lambda) R^{-1} (``LindbladTables``).  Between jumps the unnormali
 psi(tau) = R v(tau), v_a = c_a e^{-i lambda_a tau}, c = R^{-1} psi(0), so the survival
 S(tau) = ||psi(tau)||^2 = v^dag (R^dag R) v and its exact derivative
 S'(tau) = -<psi|sum_k L_k^dag L_k|psi> = -v^dag (R^dag Gamma R) v cost O(d^2) each, with no time grid.
-The next jump is at the root of S(tau) = u (u uniform on (0, 1)), found by Newton's method on
-ln S with a bisection safeguard to 1e-13 relative; the unnormalised vector is carried across piece
-boundaries, so a survival that stays above u (a dark state) never jumps.  At a jump the channel is
-drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and psi <- L_k psi / ||L_k psi||.
+Every such Hermitian form v^dag M v is a real dot product of the packed form of M (``forms``) with
+the d^2 real bilinears of v (|v_a|^2, Re and Im of conj(v_a) v_b for a < b), computed once per
+time and shared by the survival, its derivative and the observables.
+The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by the first output
+time (or piece end) where S <= u and found by Newton's method on ln S from the log-linear
+interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
+vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
+jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
+psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies
+channels have one entry per Bohr pair), ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse
+packed form) and the next stretch starts from c = J_k v / ||L_k psi||; psi = R v itself is formed
+only at the end of a piece.
+At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
+w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
+from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
+anchor (anchors are spaced so that no factor exceeds e^{+-300}).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
@@ -29,6 +41,11 @@ from .rng import UNIT53, stream_key, keyed_state, uniform53
 
 #: relative root tolerance of the waiting-time equation S(tau) = u
 ROOT_TOLERANCE = 1e-13
+#: independent partial sums of a packed form's dot product (a fixed order: the same bits on any
+#: thread; wide enough for the compiler to use vector registers)
+LANES = 8
+#: rows of ``LindbladTables.forms``: the survival form and its (minus) derivative
+GRAM, LOSS = 0, 1
 
 
 class LindbladTables(NamedTuple):
@@ -41,10 +58,15 @@ class LindbladTables(NamedTuple):
     eigenvalues: np.ndarray      # (P, d) complex: lambda of H_eff
     right: np.ndarray            # (P, d, d) complex: R
     left: np.ndarray             # (P, d, d) complex: R^{-1}
-    gram: np.ndarray             # (P, d, d) complex: R^dag R
-    loss: np.ndarray             # (P, d, d) complex: R^dag (sum L^dag L) R
-    jump_ops: np.ndarray         # (P, K, d, d) complex
     n_channels: np.ndarray       # (P,) int
+    jump_start: np.ndarray       # (P, K + 1) int: channel k of piece n is entries
+                                 # jump_start[n, k] .. jump_start[n, k + 1] - 1 of:
+    jump_row: np.ndarray         # (E,) int: row and column of J_k = R^{-1} L_k R
+    jump_col: np.ndarray         # (E,) int
+    jump_value: np.ndarray       # (E,) complex
+    rate_start: np.ndarray       # (P, K + 1) int: channel k's entries of:
+    rate_index: np.ndarray       # (F,) int: nonzero entries of the packed form of J_k^dag R^dag R J_k
+    rate_value: np.ndarray       # (F,) float
     slot: np.ndarray             # (P, K) int: counter (channel name) index
     bath_of: np.ndarray          # (P, K) int
     step: np.ndarray             # (P, K) int: heat given in lattice units (lattice baths)
@@ -61,6 +83,15 @@ class LindbladTables(NamedTuple):
     measure: bool
     times: np.ndarray            # (T,) float
     observables: np.ndarray      # (M, A, d, d) complex: R^dag A R (per piece, or per output time)
+    observable_forms: np.ndarray # (M, A, n) float: their packed forms (n as for ``forms``)
+    jump_ops: np.ndarray         # (P, K, d, d) complex: L_k as given (record replays; the kernel
+                                 # reads the sparse eigenbasis entries below)
+    forms: np.ndarray            # (P, 2, n) float: packed forms of R^dag R (gram) and of
+                                 # R^dag (sum L^dag L) R (loss) (n = d^2 rounded up to a multiple
+                                 # of LANES, zero padded; 4 when d = 2)
+    time_phases: np.ndarray      # (T, d) complex: e^{-i lambda (t_j - a_j)} of piece time_piece[j]
+    time_anchor: np.ndarray      # (T,) float: the anchor a_j <= t_j of output time j
+    time_piece: np.ndarray       # (T,) int: the piece during which output time j is recorded
     lattice: np.ndarray          # (B,) bool
     strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
     half_width: np.ndarray       # (B,) int: lattice index offset
@@ -78,15 +109,34 @@ def _advance(coefficients, eigenvalues, tau, v):
 
 
 @inline
-def _quadratic(v, matrix):
-    """Re v^dag M v."""
-    total = 0.0
-    for a in range(v.shape[0]):
-        row = 0.0j
-        for b in range(v.shape[0]):
-            row += matrix[a, b] * v[b]
-        total += (np.conj(v[a]) * row).real
-    return total
+def _bilinears(v, r):
+    """r <- |v_a|^2 (a < d), then Re and Im of conj(v_a) v_b (a < b), the layout of packed forms."""
+    d = v.shape[0]
+    for a in range(d):
+        r[a] = v[a].real * v[a].real + v[a].imag * v[a].imag
+    m = d
+    for a in range(d):
+        re, im = v[a].real, -v[a].imag
+        for b in range(a + 1, d):
+            r[m] = re * v[b].real - im * v[b].imag
+            r[m + 1] = re * v[b].imag + im * v[b].real
+            m += 2
+
+
+@inline
+def _form(forms, row, r, partial):
+    """v^dag M v from the packed form ``forms[row]`` of M and the bilinears r of v: LANES partial
+    sums, or the four terms of a two-level form (indexed in place: no array view per call)."""
+    if r.shape[0] == 4:
+        return ((forms[row, 0] * r[0] + forms[row, 1] * r[1]) +
+                (forms[row, 2] * r[2] + forms[row, 3] * r[3]))
+    for lane in range(LANES):
+        partial[lane] = forms[row, lane] * r[lane]
+    for start in range(LANES, r.shape[0], LANES):
+        for lane in range(LANES):
+            partial[lane] += forms[row, start + lane] * r[start + lane]
+    return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + \
+        ((partial[4] + partial[5]) + (partial[6] + partial[7]))
 
 
 @inline
@@ -98,42 +148,61 @@ def _matvec(matrix, x, out):
         out[a] = total
 
 
+@inline
+def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
+    """S(tau) = ||R v(tau)||^2, leaving v(tau) in ``v`` and its bilinears in ``r``."""
+    _advance(coefficients, eigenvalues, tau, v)
+    _bilinears(v, r)
+    return _form(forms, GRAM, r, partial)
+
+
 @kernel
-def waiting_time(coefficients, eigenvalues, gram, loss, u, horizon, v):
-    """First tau in [0, horizon] with S(tau) = u, or inf if S(horizon) > u.  ``v`` is scratch."""
-    _advance(coefficients, eigenvalues, horizon, v)
-    if _quadratic(v, gram) > u:
-        return np.inf
+def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, survival_high, v, r,
+                 partial):
+    """The tau in (low, high] with S(tau) = u, given S(low) > u >= S(high) (S never increases):
+    Newton's method on ln S from the log-linear interpolation of the bracket, kept inside the
+    shrinking bracket by bisection, until the Newton step (or the bracket) is below ROOT_TOLERANCE
+    relative.  Returns the last tau evaluated, with v(tau) in ``v`` and its bilinears in ``r``
+    (``forms``: one piece's packed forms; ``partial``: scratch)."""
     log_u = np.log(u)
-    low, high, tau = 0.0, horizon, 0.0
+    log_low = np.log(survival_low)
+    tau = low + (high - low) * (log_low - log_u) / (log_low - np.log(survival_high))
     for _ in range(200):
-        _advance(coefficients, eigenvalues, tau, v)
-        survival = _quadratic(v, gram)
+        survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
         if survival > u:
             low = tau
         else:
             high = tau
-        rate = _quadratic(v, loss)
+        rate = _form(forms, LOSS, r, partial)
         step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
-        candidate = tau + step
-        if not (low < candidate < high):
-            candidate = 0.5 * (low + high)
-        if abs(candidate - tau) <= ROOT_TOLERANCE * candidate or high - low <= ROOT_TOLERANCE * high:
-            return candidate
-        tau = candidate
+        if abs(step) <= ROOT_TOLERANCE * tau or high - low <= ROOT_TOLERANCE * high:
+            return tau
+        tau = tau + step
+        if not (low < tau < high):
+            tau = 0.5 * (low + high)
     return tau
 
 
 @inline
-def _record(tables, piece, v, moments, row, index):
+def _record(tables, piece, r, partial, norm, moments, row, index):
     """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
-    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v (A at that time's row)."""
-    norm = _quadratic(v, tables.gram[piece])
-    observables = tables.observables[tables.observable_row[index]]
-    for k in range(tables.observables.shape[1]):
-        value = _quadratic(v, observables[k]) / norm
+    with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v from the packed forms (A at that
+    time's row), the bilinears r of v and the norm v^dag (R^dag R) v."""
+    forms = tables.observable_forms[tables.observable_row[index]]
+    inverse = 1.0 / norm
+    for k in range(forms.shape[0]):
+        value = _form(forms, k, r, partial) * inverse
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
+
+
+@inline
+def _jump_weight(tables, piece, k, r):
+    """||L_k psi||^2 >= 0 from the sparse packed form of channel k and the bilinears r of v."""
+    weight = 0.0
+    for q in range(tables.rate_start[piece, k], tables.rate_start[piece, k + 1]):
+        weight += tables.rate_value[q] * r[tables.rate_index[q]]
+    return max(weight, 0.0)
 
 
 @inline
@@ -162,39 +231,58 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     psi = tables.initial_vectors[i].copy()
     coefficients = np.empty(d, dtype=np.complex128)
     v = np.empty(d, dtype=np.complex128)
+    anchored = np.empty(d, dtype=np.complex128)
     scratch = np.empty(d, dtype=np.complex128)
-    weights = np.empty(tables.jump_ops.shape[1])
+    weights = np.empty(tables.slot.shape[1])
+    r = np.zeros(tables.forms.shape[2])
+    partial = np.empty(LANES)
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     u = (k53 + 0.5) * UNIT53
+    survival_start = 1.0            # ||psi||^2 where the stretch starts
     t_start = 0.0
     j_out = 0
     n_times = tables.times.shape[0]
+    times, anchors, phases = tables.times, tables.time_anchor, tables.time_phases
     pieces = tables.durations.shape[0]
     for n in range(pieces):
         t_end = t_start + tables.durations[n]
-        last = n == pieces - 1
         origin = t_start
         _matvec(tables.left[n], psi, coefficients)
+        forms, eigenvalues = tables.forms[n], tables.eigenvalues[n]
         while True:
-            horizon = t_end - origin
-            tau = waiting_time(coefficients, tables.eigenvalues[n], tables.gram[n], tables.loss[n],
-                               u, horizon, v)
-            stop = t_end if tau == np.inf else origin + tau     # exactly t_end: last output time
-            while j_out < n_times and (tables.times[j_out] < stop or
-                                       (last and tau == np.inf and tables.times[j_out] <= stop)):
-                _advance(coefficients, tables.eigenvalues[n], tables.times[j_out] - origin, v)
-                _record(tables, n, v, moments, row, j_out)
+            # the output times of this stretch while the survival stays above u; the first one
+            # where it does not (or else the end of the piece) brackets the jump
+            low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
+            anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
+            while j_out < n_times and tables.time_piece[j_out] == n:
+                tau = times[j_out] - origin
+                if anchors[j_out] != anchor:
+                    anchor = anchors[j_out]
+                    _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                for a in range(d):
+                    v[a] = anchored[a] * phases[j_out, a]
+                _bilinears(v, r)
+                survival = _form(forms, GRAM, r, partial)
+                if survival <= u:
+                    high, survival_high = tau, survival
+                    break
+                _record(tables, n, r, partial, survival, moments, row, j_out)
+                low, survival_low = tau, survival
                 j_out += 1
-            _advance(coefficients, tables.eigenvalues[n], min(tau, horizon), v)
-            _matvec(tables.right[n], v, psi)
-            if tau == np.inf:
-                break
-            # a jump: channel by ||L_k psi||^2, then psi <- L_k psi / ||L_k psi||
+            if high == np.inf:
+                survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
+                if survival > u:            # no jump in this piece: carry the unnormalised state
+                    _matvec(tables.right[n], v, psi)
+                    survival_start = survival
+                    break
+                high, survival_high = t_end - origin, survival
+            tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
+                               survival_high, v, r, partial)
+            # a jump (v, r hold v(tau)): channel by ||L_k psi||^2 = v^dag W_k v, then
+            # c <- J_k v / ||L_k psi||
             total = 0.0
             for k in range(tables.n_channels[n]):
-                _matvec(tables.jump_ops[n, k], psi, scratch)
-                for a in range(d):
-                    total += scratch[a].real ** 2 + scratch[a].imag ** 2
+                total += _jump_weight(tables, n, k, r)
                 weights[k] = total
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             threshold = k53 * UNIT53 * total
@@ -203,13 +291,12 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 if threshold < weights[k]:
                     c = k
                     break
-            _matvec(tables.jump_ops[n, c], psi, scratch)
-            norm = 0.0
+            norm = np.sqrt(_jump_weight(tables, n, c, r))
+            coefficients[:] = 0.0
+            for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
+                coefficients[tables.jump_row[q]] += tables.jump_value[q] * v[tables.jump_col[q]]
             for a in range(d):
-                norm += scratch[a].real ** 2 + scratch[a].imag ** 2
-            norm = np.sqrt(norm)
-            for a in range(d):
-                psi[a] = scratch[a] / norm
+                coefficients[a] /= norm
             if jumps < jump_times.shape[0]:
                 jump_times[jumps] = origin + tau
                 jump_channels[jumps] = tables.slot[n, c]
@@ -222,7 +309,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             u = (k53 + 0.5) * UNIT53
             origin = origin + tau
-            _matvec(tables.left[n], psi, coefficients)
+            survival_start = 1.0
         t_start = t_end
     j = 0
     sigma = 0.0

@@ -15,13 +15,19 @@ import numpy as np
 from ..exact import tilted
 from ..exact.generating import entropy_production_reason, log_final_populations
 from ..exact.effort import Progress
-from ..kernels.lindblad import LindbladTables
+from ..kernels.lindblad import LANES, LindbladTables
 from . import open_exponential
 
 #: largest joint (i, j, heat lattices) histogram, in cells; wider baths are summarised by moments
 MAX_JOINT_CELLS = 2**20
 #: H_eff eigenvector matrices worse conditioned than this are refused (exceptional points)
 MAX_CONDITION = 1e10
+#: entries of a jump operator in the H_eff eigenbasis, J = R^{-1} L R, below this fraction of its
+#: largest are round-off of the basis change (~d x 1e-16; Davies channels are exactly sparse there)
+#: and dropped: any jump probability moves by less than ~1e-12
+SPARSE_CUTOFF = 1e-12
+#: largest exponent of a precomputed output-time phase, |Im lambda| (t_j - anchor) (no overflow)
+MAX_DECAY = 300.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,8 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     width = max((len(p.channels) for p in pieces), default=0)
     eigenvalues = np.zeros((len(pieces), d), complex)
     right, left, gram, loss = (np.zeros((len(pieces), d, d), complex) for _ in range(4))
+    jump_start, rate_start = (np.zeros((len(pieces), width + 1), np.int64) for _ in range(2))
+    jumps, rates = [], []          # sparse entries of every channel, piece by piece, in order
     jump_ops = np.zeros((len(pieces), width, d, d), complex)
     slot, bath_of, step = (np.zeros((len(pieces), width), np.int64) for _ in range(3))
     heat_given, energy_given = np.zeros((len(pieces), width)), np.zeros((len(pieces), width))
@@ -120,9 +128,14 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         eigenvalues[n], right[n], left[n] = values, vectors, np.linalg.inv(vectors)
         gram[n] = vectors.conj().T @ vectors
         loss[n] = vectors.conj().T @ gamma @ vectors
+        jump_start[n, 0], rate_start[n, 0] = sum(len(j[0]) for j in jumps), sum(len(r[0]) for r in rates)
         for k, c in enumerate(piece.channels):
             mu = system.baths[c.bath].mu
             jump_ops[n, k] = c.operator
+            jumps.append(_eigenbasis_jump(c.operator, vectors, left[n]))
+            rates.append(_jump_weight_form(jumps[-1], gram[n]))
+            jump_start[n, k + 1] = jump_start[n, k] + len(jumps[-1][0])
+            rate_start[n, k + 1] = rate_start[n, k] + len(rates[-1][0])
             slot[n, k], bath_of[n, k] = names.index(c.name), baths.index(c.bath)
             heat_given[n, k], energy_given[n, k] = c.energy - mu * c.particles, c.energy
             if c.bath in geometry.half_widths:
@@ -148,17 +161,27 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         strides[2 + baths.index(bath)] = c_strides[2 + position]
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
     observables, observable_row = _observable_tables(system, right)
+    width = len(packed_form(gram[0]))
+    observable_forms = np.array([[packed_form(a) for a in row] for row in observables]).reshape(
+        len(observables), observables.shape[1], width)
+    forms = np.array([[packed_form(gram[n]), packed_form(loss[n])] for n in range(len(pieces))])
+    time_piece, time_anchor, time_phases = _output_phases(
+        system.output_times, output_pieces(system), eigenvalues)
     return LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
-        left=left, gram=gram, loss=loss, jump_ops=jump_ops,
-        n_channels=np.array([len(p.channels) for p in pieces], np.int64), slot=slot,
+        left=left, n_channels=np.array([len(p.channels) for p in pieces], np.int64), jump_start=jump_start,
+        jump_row=_flat(jumps, 0, np.int64), jump_col=_flat(jumps, 1, np.int64),
+        jump_value=_flat(jumps, 2, complex), rate_start=rate_start, rate_index=_flat(rates, 0, np.int64),
+        rate_value=_flat(rates, 1, float), slot=slot,
         bath_of=bath_of, step=step, heat_given=heat_given, energy_given=energy_given,
         initial_cumulative=_cumulative(p_start), initial_vectors=np.ascontiguousarray(vectors.T),
         final_projector=np.ascontiguousarray(final_vectors.conj().T), initial_energy=initial_energy,
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
         times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
-        observable_row=observable_row,
+        observable_row=observable_row, observable_forms=np.ascontiguousarray(observable_forms),
+        jump_ops=np.ascontiguousarray(jump_ops),
+        forms=forms, time_phases=time_phases, time_anchor=time_anchor, time_piece=time_piece,
         lattice=np.array([b in geometry.half_widths for b in baths]),
         strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count,
@@ -189,6 +212,57 @@ def _observable_tables(system, right) -> tuple[np.ndarray, np.ndarray]:
                       for t, p in enumerate(pieces)])
     return (table.reshape(len(pieces), len(names), d, d),
             np.arange(len(pieces), dtype=np.int64))
+
+
+def _eigenbasis_jump(operator, right, left):
+    """(rows, columns, values) of a channel in the H_eff eigenbasis, J = R^{-1} L R, with entries
+    below SPARSE_CUTOFF of the largest dropped."""
+    jump = left @ operator @ right
+    jump[np.abs(jump) <= SPARSE_CUTOFF * np.abs(jump).max(initial=0.0)] = 0.0
+    rows, columns = np.nonzero(jump)
+    return rows, columns, jump[rows, columns]
+
+
+def _jump_weight_form(jump, gram):
+    """(indices, values) of the nonzero entries of the packed form of J^dag (R^dag R) J, for the
+    sparse J = (rows, columns, values): v^dag . v = ||R J v||^2, the weight of the jump from R v."""
+    rows, columns, values = jump
+    matrix = np.zeros_like(gram)
+    matrix[rows, columns] = values
+    form = packed_form(matrix.conj().T @ gram @ matrix)
+    (indices,) = np.nonzero(form)
+    return indices, form[indices]
+
+
+def _flat(entries, position, dtype):
+    """One flat array of the ``position``-th part of every channel's sparse entries."""
+    return np.concatenate([e[position] for e in entries] + [np.zeros(0)]).astype(dtype)
+
+
+def packed_form(matrix: np.ndarray) -> np.ndarray:
+    """The real vector f with v^dag M_h v = f . r(v) for the Hermitian part M_h of ``matrix`` and the
+    bilinears r(v) = (|v_a|^2 for a < d; Re, Im of conj(v_a) v_b for a < b) of the kernel:
+    f = (M_aa; 2 Re M_ab, -2 Im M_ab), zero padded to a multiple of LANES entries (d = 2: the
+    four entries alone)."""
+    d = matrix.shape[0]
+    upper = 0.5 * (matrix + matrix.conj().T)[np.triu_indices(d, 1)]
+    pairs = np.column_stack([2 * upper.real, -2 * upper.imag]).ravel()
+    form = np.concatenate([np.real(np.diag(matrix)), pairs])
+    return np.concatenate([form, np.zeros(-len(form) % LANES if d > 2 else 0)])
+
+
+def _output_phases(times, piece, eigenvalues):
+    """(piece, anchor a_j, e^{-i lambda (t_j - a_j)} with that piece's lambda) of every output time,
+    recorded in piece ``piece[j]`` (``output_pieces``); an anchor is the first output time of a run
+    within one piece no longer than MAX_DECAY / (the fastest decay rate -Im lambda)."""
+    times = np.asarray(times, dtype=float)
+    anchor = np.zeros(len(times))
+    for j, t in enumerate(times):
+        decay = max(float(-eigenvalues[piece[j]].imag.min()), 0.0)
+        same_run = j > 0 and piece[j] == piece[j - 1] and (t - anchor[j - 1]) * decay <= MAX_DECAY
+        anchor[j] = anchor[j - 1] if same_run else t
+    phases = np.exp(-1j * (times - anchor)[:, None] * eigenvalues[piece])
+    return piece, anchor, np.ascontiguousarray(phases)
 
 
 def _start(system) -> tuple[np.ndarray, np.ndarray]:
