@@ -154,10 +154,22 @@ class Run:
         return path
 
 
+#: largest ``parameters`` (as JSON) that every table repeats in its schema metadata; a larger system
+#: (a d = 40 open system is ~100 MB of matrices) is stored once, in run.json
+MAX_STAMPED_PARAMETERS = 1 << 16
+
+
 def table_stamp(info: dict) -> dict:
     """What every table carries as metadata: run.json without the file hashes (which include the
-    table's own)."""
-    return {key: value for key, value in info.items() if key != "files"}
+    table's own).  Parameters larger than ``MAX_STAMPED_PARAMETERS`` bytes of JSON are replaced by
+    the table's scalar parameter columns and ``parameters_in: "run.json"`` (Parquet readers refuse
+    schema metadata of many MB); ``system_id`` still names the system."""
+    stamp = {key: value for key, value in info.items() if key != "files"}
+    parameters = stamp.get("parameters", {})
+    if len(json.dumps(parameters, sort_keys=True)) > MAX_STAMPED_PARAMETERS:
+        stamp["parameters"] = MODELS[info["model"]].table_parameters(parameters)
+        stamp["parameters_in"] = "run.json"
+    return stamp
 
 
 def verdicts(checks: pd.DataFrame) -> pd.Series:

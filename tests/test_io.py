@@ -126,3 +126,28 @@ def test_manifest_ignores_a_line_cut_short(tmp_path):
     with open(tmp_path / io.MANIFEST, "a") as handle:
         handle.write('{"chunks/b.npz": "2')  # kill -9 in the middle of the line
     assert io.read_manifest(tmp_path) == {"chunks/a.npz": "1"}
+
+
+def test_a_large_system_is_not_repeated_in_every_tables_metadata(tmp_path):
+    """A system too large for Parquet schema metadata (a d = 40 open system is ~100 MB of matrices)
+    is stored once, in run.json; the tables stay readable by pandas and mt.read."""
+    from mcthermo import run as run_module
+
+    rng = np.random.default_rng(5)
+    d = 12
+    h = np.diag(np.sort(rng.normal(size=d)) * 3)
+    lower = np.tril(rng.normal(size=(d, d)), -1) * 0.1
+    system = mt.OpenSystem(hamiltonian=h, channels=[mt.Channel("x", lower, energy=0.0, bath="b")],
+                           baths={"b": mt.Bath(beta=1.0)}, initial=np.eye(d) / d, duration=0.5,
+                           measure_energy=False)
+    limit = run_module.MAX_STAMPED_PARAMETERS
+    try:
+        run_module.MAX_STAMPED_PARAMETERS = 1000
+        result = mt.sample(system, 200, 1, out=tmp_path / "big")
+    finally:
+        run_module.MAX_STAMPED_PARAMETERS = limit
+    stamp = io.table_metadata(tmp_path / "big" / "summary.parquet")
+    assert stamp["parameters_in"] == "run.json" and stamp["system_id"] == result.info["system_id"]
+    assert stamp["parameters"] == {"dimension": d, "pieces": 1, "duration": 0.5, "measure_energy": False}
+    assert len(pd.read_parquet(tmp_path / "big" / "checks.parquet")) == len(result.checks)
+    assert mt.read(tmp_path / "big").spec == system
