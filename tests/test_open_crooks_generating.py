@@ -7,6 +7,7 @@ import pytest
 
 import mcthermo as mt
 from mcthermo import checks
+from mcthermo.calibration import shift_free_energy
 from mcthermo.systems import open_exponential
 
 TRAJECTORIES = 30_000
@@ -31,8 +32,12 @@ def davies():
 
 
 @pytest.fixture(scope="module")
-def both_directions(davies):
-    accumulators = {d: davies.accumulate(d, 7, 0, TRAJECTORIES) for d in ("forward", "reverse")}
+def accumulators(davies):
+    return {d: davies.accumulate(d, 7, 0, TRAJECTORIES) for d in ("forward", "reverse")}
+
+
+@pytest.fixture(scope="module")
+def both_directions(davies, accumulators):
     return davies.results(accumulators)
 
 
@@ -69,3 +74,10 @@ def test_a_wrong_free_energy_is_flagged_by_both_rows(both_directions, shift):
     crooks = checks.generating_crooks_check(forward, reverse, beta, delta_f + shift)
     assert bar["verdict"] == "failed" and abs(bar["z"]) > 10, bar
     assert crooks["verdict"] == "failed" and crooks["p_value"] < 1e-20, crooks
+
+
+def test_a_shifted_free_energy_fails_both_rows_of_the_table(davies, accumulators):
+    """The calibration's wrong-dF run (``calibration.shift_free_energy``) on the same sums."""
+    shifted = shift_free_energy(davies.results(accumulators), 0.2)
+    table = mt.tables.build(shifted)["checks"].set_index("check")
+    assert table.loc["bar", "verdict"] == "failed" and table.loc["crooks", "verdict"] == "failed"
