@@ -677,6 +677,10 @@ def _log_ratio_covariance(obs: Observable, s) -> np.ndarray:
     return np.expm1(pairs - log_gs[:, None] - log_gs[None, :])
 
 
+def _deterministic_work(forward_work: Observable, reverse_work: Observable) -> bool:
+    return all(is_deterministic(w, *_exact(w)) for w in (forward_work, reverse_work))
+
+
 def generating_bar_check(forward_work: Observable, reverse_work: Observable, beta,
                          expected_free_energy, threshold=Z_THRESHOLD) -> dict:
     """BAR off the lattice: the midpoint (simple overlap, Bennett family with equal weights)
@@ -701,6 +705,14 @@ def generating_bar_check(forward_work: Observable, reverse_work: Observable, bet
     v = [float(exponential.relative_variance(obs.exact_log_generating, s)[0])
          for obs, s in ((forward_work, s_f), (reverse_work, s_r))]
     stderr = float(np.sqrt(v[0] / forward_work.n + v[1] / reverse_work.n)) / beta
+    if _deterministic_work(forward_work, reverse_work) and np.isfinite(expected):
+        tolerance = exponential.ROUND_OFF * max(value_scale(forward_work), value_scale(reverse_work))
+        passed = abs(estimate - expected) <= tolerance
+        return row("bar", "both", "work", verdict="passed" if passed else "failed",
+                   reason=("no sampled fluctuation: the work is deterministic; " if passed else
+                           f"the work is deterministic and the estimate is not dF; ") + method,
+                   estimate=estimate, expected=expected, stderr=0.0, z=0.0 if passed else np.inf,
+                   threshold=threshold, trajectories=n, exponent=s_f, method=method)
     est = Estimate.normal(estimate, stderr, n)
     z = est.z(expected) if np.isfinite(expected) else np.nan
     judged = _judged("bar", "both", "work", est, expected, z, threshold, exponent=s_f,
@@ -727,8 +739,9 @@ def generating_crooks_check(forward_work: Observable, reverse_work: Observable, 
     1e-9 of its largest eigenvalue dropped).  ``estimate`` is the statistic, ``expected`` the
     dof."""
     n = min(forward_work.n, reverse_work.n)
+    deterministic = _deterministic_work(forward_work, reverse_work)
     pairs = [(s, t) for s, t in _shared_exponents(reverse_work, forward_work, beta)
-             if exponential.usable(reverse_work.exact_log_generating, s, reverse_work.n)[0]
+             if deterministic or exponential.usable(reverse_work.exact_log_generating, s, reverse_work.n)[0]
              and exponential.usable(forward_work.exact_log_generating, t, forward_work.n)[0]]
     if not pairs or expected_free_energy is None:
         return row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
@@ -739,6 +752,16 @@ def generating_crooks_check(forward_work: Observable, reverse_work: Observable, 
     log_r = np.array([reverse_work.sample_log_exponential_sum(s) for s in s_r]) - np.log(reverse_work.n)
     log_f = np.array([forward_work.sample_log_exponential_sum(s) for s in s_f]) - np.log(forward_work.n)
     deviation = log_r - log_f - beta * float(expected_free_energy)
+    if deterministic:
+        # no sampled fluctuation: both sides are e^{-s W} of one value, equal within round-off
+        tolerance = exponential.ROUND_OFF * beta * max(value_scale(forward_work), value_scale(reverse_work))
+        off = float(np.abs(deviation).max())
+        passed = off <= tolerance
+        return row("crooks", "both", "work", verdict="passed" if passed else "failed",
+                   reason=("no sampled fluctuation: the work is deterministic and ln G_R(s) - "
+                           f"ln G_F(beta - s) - beta dF = {off:.3g}"), estimate=off, expected=0.0,
+                   z=0.0 if passed else np.inf, threshold=threshold, trajectories=n,
+                   method="generating functions, deterministic work")
     covariance = (_log_ratio_covariance(reverse_work, s_r) / reverse_work.n
                   + _log_ratio_covariance(forward_work, s_f) / forward_work.n)
     eigenvalues, vectors = np.linalg.eigh(covariance)

@@ -2,6 +2,8 @@
 midpoint (simple overlap) free-energy estimate and the generating-function Crooks relation
 G_R(s) = e^{beta dF} G_F(beta - s) on the symmetric exponents beta/2, beta/2 +- delta that both
 directions accumulate; both pass on the exact sampler and flag a free energy 0.2 off."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -76,8 +78,23 @@ def test_a_wrong_free_energy_is_flagged_by_both_rows(both_directions, shift):
     assert crooks["verdict"] == "failed" and crooks["p_value"] < 1e-20, crooks
 
 
-def test_a_shifted_free_energy_fails_both_rows_of_the_table(davies, accumulators):
+def test_a_shifted_free_energy_fails_both_rows_of_the_table(both_directions):
     """The calibration's wrong-dF run (``calibration.shift_free_energy``) on the same sums."""
-    shifted = shift_free_energy(davies.results(accumulators), 0.2)
+    shifted = shift_free_energy(copy.deepcopy(both_directions), 0.2)
     table = mt.tables.build(shifted)["checks"].set_index("check")
     assert table.loc["bar", "verdict"] == "failed" and table.loc["crooks", "verdict"] == "failed"
+
+
+def test_undriven_work_is_zero_and_the_rows_decide_without_fluctuations():
+    """One piece (no drive): W = 0 on every trajectory, dF = 0; both rows pass without a stderr,
+    and dF = 0.2 fails them."""
+    rng = np.random.default_rng(3)
+    coupling, h = _hermitian(rng, 3), 0.5 * _hermitian(rng, 3)
+    system = mt.OpenSystem(pieces=[mt.Piece(h, mt.davies_channels(h, coupling, "b", 1.0, lambda w: 1.0), 1.0)],
+                           baths={"b": mt.Bath(beta=1.0)}, initial=mt.Gibbs(bath="b"))
+    results = system.results({d: system.accumulate(d, 1, 0, 2000) for d in ("forward", "reverse")})
+    table = mt.tables.build(results)["checks"].set_index("check")
+    assert (table.loc[["bar", "crooks"], "verdict"] == "passed").all(), table.loc[["bar", "crooks"]]
+    forward, reverse = (results.directions[d].observable("work") for d in ("forward", "reverse"))
+    for check in (checks.generating_bar_check, checks.generating_crooks_check):
+        assert check(forward, reverse, 1.0, 0.2)["verdict"] == "failed"
