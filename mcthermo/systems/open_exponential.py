@@ -67,9 +67,9 @@ CROOKS_OFFSETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 def crooks_exponents(system) -> np.ndarray:
     """The work exponents both directions share when Crooks holds (``open_results.crooks_reason``
-    None): beta/2 and beta/2 +- delta for up to two offsets delta, the largest of
-    ``CROOKS_OFFSETS`` where the exact relative variances v(s) of BOTH directions at both
-    s = beta/2 +- delta stay below each of the two upper ``exponential.RELATIVE_VARIANCES``.  The
+    None): beta/2 and beta/2 +- delta for two offsets, delta_max and delta_max / 2, delta_max / beta
+    the largest of ``CROOKS_OFFSETS`` where the exact relative variances v(s) of BOTH directions at
+    both s = beta/2 +- delta stay below the largest of ``exponential.RELATIVE_VARIANCES``.  The
     set maps onto itself under s -> beta - s; the partner direction's G comes from this one's by
     Crooks, G_partner(s) = e^{beta dF} G(beta - s) (dF of this direction), so the forward and the
     reverse protocol choose the same set.  Empty when Crooks does not hold."""
@@ -89,12 +89,11 @@ def crooks_exponents(system) -> np.ndarray:
         return float(max(exponential.relative_variance(log_g, s).max(),
                          exponential.relative_variance(partner, s).max()))
 
-    middle = float(f"{beta / 2:.6g}")
-    chosen = [middle] if worst(0.0) <= exponential.RELATIVE_VARIANCES[-1] else []
-    for target in exponential.RELATIVE_VARIANCES[1:]:
-        fits = [f for f in CROOKS_OFFSETS if worst(f * beta) <= target]
-        if fits and chosen:
-            low = float(f"{beta / 2 - max(fits) * beta:.6g}")
+    chosen = [float(f"{beta / 2:.6g}")]             # the midpoint (bar) whatever its variance
+    fits = [f for f in CROOKS_OFFSETS if worst(f * beta) <= exponential.RELATIVE_VARIANCES[-1]]
+    if fits:
+        for offset in (max(fits), float(f"{max(fits) / 2:.2g}")):
+            low = float(f"{beta / 2 - offset * beta:.6g}")
             chosen += [low, float(f"{beta - low:.6g}")]
     return np.unique(np.array(chosen, dtype=np.float64))
 
