@@ -656,6 +656,131 @@ def crooks_checks(forward_work: Observable, reverse_work: Observable, beta, expe
     return [crooks, linearity]
 
 
+def _shared_exponents(first: Observable, second: Observable, beta):
+    """Pairs (s, beta - s): s accumulated for ``first``, beta - s (to 1e-9) for ``second``."""
+    pairs = []
+    a = np.array([] if first.exponents is None else first.exponents, float)
+    b = np.array([] if second.exponents is None else second.exponents, float)
+    for s in a:
+        hit = b[np.abs(b - (beta - s)) <= 1e-9 * max(1.0, abs(beta))]
+        if hit.size:
+            pairs.append((float(s), float(hit[0])))
+    return pairs
+
+
+def _log_ratio_covariance(obs: Observable, s) -> np.ndarray:
+    """n Cov(ln G_hat(s_i), ln G_hat(s_j)) = G(s_i + s_j) / (G(s_i) G(s_j)) - 1 (exact G)."""
+    s = np.asarray(s, float)
+    log_g = obs.exact_log_generating
+    log_gs = np.asarray(log_g(s), float)
+    pairs = np.asarray(log_g((s[:, None] + s[None, :]).ravel()), float).reshape(len(s), len(s))
+    return np.expm1(pairs - log_gs[:, None] - log_gs[None, :])
+
+
+def _deterministic_work(forward_work: Observable, reverse_work: Observable) -> bool:
+    return all(is_deterministic(w, *_exact(w)) for w in (forward_work, reverse_work))
+
+
+def generating_bar_check(forward_work: Observable, reverse_work: Observable, beta,
+                         expected_free_energy, threshold=Z_THRESHOLD) -> dict:
+    """BAR off the lattice: the midpoint (simple overlap, Bennett family with equal weights)
+    estimate dF = [ln G_R(beta/2) - ln G_F(beta/2)] / beta from both directions' exponential sums
+    at s = beta/2, against the exact dF with the EXACT null stderr
+    sqrt(v_F / n_F + v_R / n_R) / beta, v = G(beta) / G(beta/2)^2 - 1 of each direction.
+    Inconclusive where either direction cannot judge s = beta/2 (``exponential.usable``) or the
+    interval cannot see a deviation of DETECTABLE_KT (``power_problem``)."""
+    n = min(forward_work.n, reverse_work.n)
+    expected = np.nan if expected_free_energy is None else float(expected_free_energy)
+    method = ("midpoint (simple overlap) estimator at s = beta/2, the work not being on a lattice: "
+              "exact null stderr from G(beta)")
+    pair = [p for p in _shared_exponents(forward_work, reverse_work, beta) if abs(p[0] - p[1]) <= 1e-9 * max(1.0, beta)]
+    if not pair:
+        return row("bar", "both", "work", verdict="inconclusive", expected=expected, trajectories=n,
+                   reason=f"no exponential sum at s = beta/2 = {beta / 2:g} in both directions",
+                   method=method)
+    s_f, s_r = pair[0]
+    logs = [obs.sample_log_exponential_sum(s) - np.log(obs.n)
+            for obs, s in ((forward_work, s_f), (reverse_work, s_r))]
+    estimate = float(logs[1] - logs[0]) / beta
+    v = [float(exponential.relative_variance(obs.exact_log_generating, s)[0])
+         for obs, s in ((forward_work, s_f), (reverse_work, s_r))]
+    stderr = float(np.sqrt(v[0] / forward_work.n + v[1] / reverse_work.n)) / beta
+    if _deterministic_work(forward_work, reverse_work) and np.isfinite(expected):
+        tolerance = exponential.ROUND_OFF * max(value_scale(forward_work), value_scale(reverse_work))
+        passed = abs(estimate - expected) <= tolerance
+        return row("bar", "both", "work", verdict="passed" if passed else "failed",
+                   reason=("no sampled fluctuation: the work is deterministic; " if passed else
+                           f"the work is deterministic and the estimate is not dF; ") + method,
+                   estimate=estimate, expected=expected, stderr=0.0, z=0.0 if passed else np.inf,
+                   threshold=threshold, trajectories=n, exponent=s_f, method=method)
+    est = Estimate.normal(estimate, stderr, n)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _judged("bar", "both", "work", est, expected, z, threshold, exponent=s_f,
+                     relative_variance=max(v), method=method,
+                     p_value=float(2.0 * norm.sf(abs(z))) if np.isfinite(z) else np.nan)
+    problem = power_problem(stderr, np.nan, beta, threshold=threshold)
+    if not all(exponential.usable(obs.exact_log_generating, s, obs.n)[0]
+               for obs, s in ((forward_work, s_f), (reverse_work, s_r))):
+        problem = (f"the sample cannot judge <e^(-{s_f:g} W)> in both directions (exact relative "
+                   f"variances {v[0]:.3g}, {v[1]:.3g}): the paths that carry it are too rare")
+    judged = _unless(problem and f"{problem} ({method})", judged)
+    judged["reason"] = f"{judged['reason']} ({method})" if judged["reason"] and not problem else (
+        judged["reason"] or method)
+    return judged
+
+
+def generating_crooks_check(forward_work: Observable, reverse_work: Observable, beta,
+                            expected_free_energy, threshold=Z_THRESHOLD) -> dict:
+    """Crooks off the lattice, for generating functions: G_R(s) = e^{beta dF} G_F(beta - s).  Over
+    the s where the reverse sums hold s and the forward sums beta - s, both usable
+    (``exponential.usable``), the statistics ln G_R_hat(s) - ln G_F_hat(beta - s) - beta dF, one
+    chi-square with their exact covariance (each direction's from its exact G,
+    ``_log_ratio_covariance``; the directions independent; directions of the covariance below
+    1e-9 of its largest eigenvalue dropped).  ``estimate`` is the statistic, ``expected`` the
+    dof."""
+    n = min(forward_work.n, reverse_work.n)
+    deterministic = _deterministic_work(forward_work, reverse_work)
+    pairs = [(s, t) for s, t in _shared_exponents(reverse_work, forward_work, beta)
+             if deterministic or exponential.usable(reverse_work.exact_log_generating, s, reverse_work.n)[0]
+             and exponential.usable(forward_work.exact_log_generating, t, forward_work.n)[0]]
+    if not pairs or expected_free_energy is None:
+        return row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
+                   reason="no exact free energy given" if pairs else
+                   "no pair of accumulated s, beta - s with power in both directions")
+    s_r = np.array([p[0] for p in pairs])
+    s_f = np.array([p[1] for p in pairs])
+    log_r = np.array([reverse_work.sample_log_exponential_sum(s) for s in s_r]) - np.log(reverse_work.n)
+    log_f = np.array([forward_work.sample_log_exponential_sum(s) for s in s_f]) - np.log(forward_work.n)
+    deviation = log_r - log_f - beta * float(expected_free_energy)
+    if deterministic:
+        # no sampled fluctuation: both sides are e^{-s W} of one value, equal within round-off
+        tolerance = exponential.ROUND_OFF * beta * max(value_scale(forward_work), value_scale(reverse_work))
+        off = float(np.abs(deviation).max())
+        passed = off <= tolerance
+        return row("crooks", "both", "work", verdict="passed" if passed else "failed",
+                   reason=("no sampled fluctuation: the work is deterministic and ln G_R(s) - "
+                           f"ln G_F(beta - s) - beta dF = {off:.3g}"), estimate=off, expected=0.0,
+                   z=0.0 if passed else np.inf, threshold=threshold, trajectories=n,
+                   method="generating functions, deterministic work")
+    covariance = (_log_ratio_covariance(reverse_work, s_r) / reverse_work.n
+                  + _log_ratio_covariance(forward_work, s_f) / forward_work.n)
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    kept = eigenvalues > 1e-9 * eigenvalues.max()
+    projected = vectors[:, kept].T @ deviation
+    statistic = float(np.sum(projected**2 / eigenvalues[kept]))
+    dof = int(kept.sum())
+    p_value = float(chi2_distribution.sf(statistic, dof))
+    z = _p_to_z(p_value)
+    passed = z <= threshold
+    return row("crooks", "both", "work", verdict="passed" if passed else "failed",
+               reason=("G_R(s) = e^(beta dF) G_F(beta - s) at s = "
+                       + ", ".join(f"{s:.3g}" for s in s_r)
+                       + ("" if passed else f": p = {p_value:.3g} < {norm.sf(threshold):.2g}")),
+               estimate=statistic, expected=dof, z=z, threshold=threshold, trajectories=n,
+               statistic=statistic, dof=dof, p_value=p_value,
+               method="generating functions, exact covariance")
+
+
 # --- expectation values and exact identities -------------------------------------------------
 def bonferroni_threshold(m: int, threshold=Z_THRESHOLD) -> float:
     """Max-|z| threshold over m z-scores at the family false-alarm rate 2 P(Z > threshold)

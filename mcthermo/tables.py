@@ -50,9 +50,13 @@ def build(results: Results) -> dict[str, pd.DataFrame]:
         beta, free_energy_change = results.bar_crooks
         forward = results.directions["forward"].observable("work")
         reverse = results.directions["reverse"].observable("work")
-        rows.append({**_checks.bar_check(forward, reverse, beta, free_energy_change), "beta": beta})
-        rows += [{**row, "beta": beta}
-                 for row in _checks.crooks_checks(forward, reverse, beta, free_energy_change)]
+        if forward.histogrammed and reverse.histogrammed:
+            rows.append({**_checks.bar_check(forward, reverse, beta, free_energy_change), "beta": beta})
+            rows += [{**row, "beta": beta}
+                     for row in _checks.crooks_checks(forward, reverse, beta, free_energy_change)]
+        else:                       # off the lattice: exponential sums and exact G(s) of the work
+            rows += [{**check(forward, reverse, beta, free_energy_change), "beta": beta}
+                     for check in (_checks.generating_bar_check, _checks.generating_crooks_check)]
     tables = {
         "histogram": (pd.concat(histogram, ignore_index=True) if histogram
                       else pd.DataFrame(columns=HISTOGRAM_COLUMNS)),

@@ -45,6 +45,7 @@ def exponents(system) -> np.ndarray:
         if name == "work" and len(system.baths) == 1:
             (bath,) = system.baths.values()
             extra = (bath.beta,) if np.isfinite(bath.beta) and bath.beta > 0 else ()
+            extra += tuple(crooks_exponents(system))
         if name == "entropy_production":
             extra = (1.0,)
         _, variance = system.exact_moments(name)
@@ -57,6 +58,44 @@ def exponents(system) -> np.ndarray:
     for k, r in enumerate(rows):
         table[k, :len(r)] = r
     return table
+
+
+#: half-widths delta / beta tried for the Crooks exponents beta/2 +- delta (a fixed grid: the set
+#: is a deterministic function of the spec)
+CROOKS_OFFSETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+
+
+def crooks_exponents(system) -> np.ndarray:
+    """The work exponents both directions share when Crooks holds (``open_results.crooks_reason``
+    None): beta/2 and beta/2 +- delta for two offsets, delta_max and delta_max / 2, delta_max / beta
+    the largest of ``CROOKS_OFFSETS`` where the exact relative variances v(s) of BOTH directions at
+    both s = beta/2 +- delta stay below the largest of ``exponential.RELATIVE_VARIANCES``.  The
+    set maps onto itself under s -> beta - s; the partner direction's G comes from this one's by
+    Crooks, G_partner(s) = e^{beta dF} G(beta - s) (dF of this direction), so the forward and the
+    reverse protocol choose the same set.  Empty when Crooks does not hold."""
+    from .open_results import crooks_reason, free_energy_change
+    if not system.exact or crooks_reason(system) is not None:
+        return np.zeros(0)
+    (bath,) = system.baths.values()
+    beta = bath.beta
+    log_g = log_generating_function(system, "work")
+    shift = beta * free_energy_change(system, beta)
+
+    def partner(s):                                 # ln G of the other direction, by Crooks
+        return shift + np.asarray(log_g(beta - np.asarray(s, dtype=np.float64)), float)
+
+    def worst(delta):
+        s = np.array([beta / 2 - delta, beta / 2 + delta])
+        return float(max(exponential.relative_variance(log_g, s).max(),
+                         exponential.relative_variance(partner, s).max()))
+
+    chosen = [float(f"{beta / 2:.6g}")]             # the midpoint (bar) whatever its variance
+    fits = [f for f in CROOKS_OFFSETS if worst(f * beta) <= exponential.RELATIVE_VARIANCES[-1]]
+    if fits:
+        for offset in (max(fits), float(f"{max(fits) / 2:.2g}")):
+            low = float(f"{beta / 2 - offset * beta:.6g}")
+            chosen += [low, float(f"{beta - low:.6g}")]
+    return np.unique(np.array(chosen, dtype=np.float64))
 
 
 def value_scale(system, observable: str) -> float:

@@ -250,9 +250,26 @@ def _engine_efficiency(system, geometry, work, given, joint, work_moments, e_ini
 
 def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | str:
     """(beta, dF) of the forward protocol when Crooks and BAR hold for ``system`` and its
-    reversal (one bath at finite beta, no particle exchange, a Gibbs start at the bath's beta,
-    every channel an eigenoperator of its piece's H with a detailed-balanced partner, work
-    histograms in both directions), else the reason they do not apply."""
+    reversal (``crooks_reason``) and the sample can test them: work histograms in both directions
+    (Crooks on the work atoms, Bennett's acceptance ratio), or else the work's exact generating
+    function and exponential sums in both directions (``checks.generating_bar_check`` and
+    ``checks.generating_crooks_check``), else the reason they do not apply."""
+    reason = crooks_reason(system)
+    if reason is not None:
+        return reason
+    works = [d.observable("work") for d in directions.values()]
+    if not all(w is not None and (w.histogrammed or w.log_generating_function is not None)
+               for w in works):
+        return ("Crooks and BAR need the work histograms or the work's exact generating function: "
+                "the heat is not on a lattice (moments only)")
+    (bath,) = system.baths.values()
+    return bath.beta, free_energy_change(system, bath.beta)
+
+
+def crooks_reason(system) -> str | None:
+    """Why Crooks and BAR do not hold for ``system`` and its reversal (None when they do): one
+    bath at finite beta, no particle exchange, a Gibbs start at the bath's beta, every channel an
+    eigenoperator of its piece's H with a detailed-balanced partner."""
     if len(system.baths) != 1:
         return f"Crooks and BAR need one bath (this system has {len(system.baths)})"
     (name, bath), = system.baths.items()
@@ -268,10 +285,7 @@ def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | st
     reason = reverse_partner_reason(system) or eigenoperator_reason(system)
     if reason is not None:
         return f"Crooks and BAR need detailed balance: {reason}"
-    if not all(d.observable("work") is not None and d.observable("work").histogrammed
-               for d in directions.values()):
-        return "Crooks and BAR need the work histograms: the heat is not on a lattice (moments only)"
-    return bath.beta, free_energy_change(system, bath.beta)
+    return None
 
 
 def eigenoperator_reason(system) -> str | None:
