@@ -33,6 +33,7 @@ from .theorems import EstimatorError, bar, crooks, exponential_average, jarzynsk
 from .validation import validate
 from .exact.golden_rule import GoldenRuleLimit, golden_rule_limit, sample_paths
 from . import examples  # noqa: E402  (after the systems it builds on)
+from .systems import open_tilting  # noqa: E402,F401  (registers the jump systems' tilted engine)
 
 __all__ = ["HEAT_CONVENTION", "MODELS", "Bath", "Channel", "Collection", "Coupling", "DirectionResults",
            "DrivenQubit", "Estimate", "EstimatorError", "ExactCount", "Expectation", "FloquetSystem", "Gibbs", "GoldenRuleLimit",

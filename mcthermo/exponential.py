@@ -11,7 +11,7 @@ the sums never depend on threads, chunks or workers.  The checks then use only t
 the sample has power (``usable``): exact relative stderr sqrt(v / n) and exact skewness of the
 sample mean (from G(3s)) both small, so a normal z-test with the EXACT null stderr is honest.
 
-Units hbar = k_B = 1; heat is energy into the system (spec G0).
+Units hbar = k_B = 1; heat is energy into the system.
 """
 from __future__ import annotations
 

@@ -393,15 +393,19 @@ def auto_ladder(spec, observable: str, target: float, direction: str = "forward"
     return tuple(float(s) for s in ladder), relative(top)
 
 
+#: tilted-sampling engines of other kernels, as (accepts(spec) -> bool, engine class): each engine's
+#: module registers itself (``systems/open_tilting.py``: jump systems), so this layer imports no
+#: system; ``Tilted`` (stroke protocols and chains) is the default
+ENGINES: list = []
+
+
 def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
     """The ``Tilted`` model of ``mt.sample(..., tilt=...)``: a dict {observable: s or [s, ...]}, or
     "auto" (see the module docstring).  Jump systems (``OpenSystem``, ``FloquetSystem``) get the
     proposal-unravelling engine ``systems.open_tilting.JumpTilted``."""
     if isinstance(tilt, Tilted):
         return tilt
-    engine = Tilted
-    if hasattr(spec, "kernel_tables") or hasattr(spec, "open_system"):
-        from .systems.open_tilting import JumpTilted as engine
+    engine = next((engine for accepts, engine in ENGINES if accepts(spec)), Tilted)
     if isinstance(tilt, str) and tilt in AUTO_ROWS:
         beta = jarzynski_beta(spec) if engine is Tilted else engine.jarzynski_beta(spec)
         row = tilt.partition(":")[2] or ("jarzynski" if beta is not None else "integral_ft")

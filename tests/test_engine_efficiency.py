@@ -75,7 +75,8 @@ def test_too_few_trajectories_or_no_exact_moments_are_inconclusive():
     few = engine_efficiency(grids["work"], grids["heat_hot"], counts, "hot", exact)
     assert engine_efficiency_check("forward", few)["verdict"] == "inconclusive"
     blind = EngineEfficiency("hot", few.n, few.sums, None)
-    assert "not applicable" in engine_efficiency_check("forward", blind)["reason"]
+    blind_row = engine_efficiency_check("forward", blind)
+    assert blind_row["verdict"] == "not applicable" and "no exact moments" in blind_row["reason"]
 
 
 def test_open_system_engine_efficiency():
@@ -151,4 +152,4 @@ def test_open_system_samples_carry_particles_per_bath():
 
 def test_without_joint_moments_the_row_says_not_applicable():
     row = engine_efficiency_check("forward", EngineEfficiency("hot", 1000, None))
-    assert row["verdict"] == "inconclusive" and "no joint moments" in row["reason"]
+    assert row["verdict"] == "not applicable" and "no joint moments" in row["reason"]

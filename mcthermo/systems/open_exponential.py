@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import exponential
 from ..exact import tilted
+from .open_theorems import crooks_reason, free_energy_change
 
 
 def observable_names(system) -> list[str]:
@@ -66,14 +67,13 @@ CROOKS_OFFSETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 
 def crooks_exponents(system) -> np.ndarray:
-    """The work exponents both directions share when Crooks holds (``open_results.crooks_reason``
+    """The work exponents both directions share when Crooks holds (``open_theorems.crooks_reason``
     None): beta/2 and beta/2 +- delta for two offsets, delta_max and delta_max / 2, delta_max / beta
     the largest of ``CROOKS_OFFSETS`` where the exact relative variances v(s) of BOTH directions at
     both s = beta/2 +- delta stay below the largest of ``exponential.RELATIVE_VARIANCES``.  The
     set maps onto itself under s -> beta - s; the partner direction's G comes from this one's by
     Crooks, G_partner(s) = e^{beta dF} G(beta - s) (dF of this direction), so the forward and the
     reverse protocol choose the same set.  Empty when Crooks does not hold."""
-    from .open_results import crooks_reason, free_energy_change
     if not system.exact or crooks_reason(system) is not None:
         return np.zeros(0)
     (bath,) = system.baths.values()

@@ -59,7 +59,7 @@ from ..exact import generating, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
 from ..stats import Estimate
-from ..tilting import REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
+from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
 from . import open_sampling
 from .open_system import OpenSystem, Piece
 
@@ -503,3 +503,11 @@ def exact_log_law(system, observable, unit, half_width, tilts) -> np.ndarray:
         best_tilted = np.where(better, log_tilted, best_tilted)
         best = np.where(better, log_tilted + math.log(scale) + sigma * unit * m, best)
     return best[wide - half_width:wide + half_width + 1]
+
+
+def is_jump_system(spec) -> bool:
+    """An OpenSystem, or a system that compiles to one (FloquetSystem)."""
+    return hasattr(spec, "kernel_tables") or hasattr(spec, "open_system")
+
+
+ENGINES.append((is_jump_system, JumpTilted))
