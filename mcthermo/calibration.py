@@ -38,10 +38,10 @@ def _scaled(chain: TwoStateChain, factor: float) -> TwoStateChain:
 def shift_free_energy(results: Results, shift: float) -> Results:
     """The declared results judged against a free-energy change off by ``shift`` (a wrong dF)."""
     for direction, declared in results.directions.items():
-        if declared.jarzynski is not None:
+        if isinstance(declared.jarzynski, tuple):  # a string says why the row does not apply
             beta, free_energy = declared.jarzynski
             declared.jarzynski = (beta, free_energy + (shift if direction == "forward" else -shift))
-    if results.bar_crooks is not None:
+    if isinstance(results.bar_crooks, tuple):
         beta, free_energy = results.bar_crooks
         results.bar_crooks = (beta, free_energy + shift)
     return results

@@ -182,3 +182,20 @@ def test_exact_stderr_not_sample_stderr():
     v = np.e - 1
     assert row["stderr"] == pytest.approx(np.sqrt(v / x.size))
     assert row["z"] == pytest.approx(-np.expm1(-0.5) / np.sqrt(v / x.size))
+
+
+def test_a_gibbs_start_without_detailed_balance_says_why_jarzynski_does_not_hold():
+    """One bath and a Gibbs start, but the absorption rate doubled: <e^{-beta W}> != e^{-beta dF};
+    the jarzynski row says so (it used to be missing)."""
+    h0, h1 = np.diag([0.0, 1.0]), np.array([[0.0, 0.3], [0.3, 1.5]])
+    a = np.array([[0.0, 1.0], [1.0, 0.0]])
+
+    def channels(h):
+        out = mt.davies_channels(h, a, "b", 1.0, lambda w: 0.2)
+        return [mt.Channel(c.name, c.operator * (np.sqrt(2.0) if c.energy < 0 else 1.0), c.energy, c.bath)
+                for c in out]
+
+    system = mt.OpenSystem(pieces=[mt.Piece(h0, channels(h0), 1.0), mt.Piece(h1, channels(h1), 1.0)],
+                           baths={"b": mt.Bath(beta=1.0)}, initial=mt.Gibbs(bath="b"))
+    row = mt.sample(system, 2048, 3).checks.query("check == 'jarzynski'").iloc[0]
+    assert row["verdict"] == "not applicable" and "Jarzynski does not hold" in row["reason"]

@@ -245,8 +245,9 @@ def bar_crooks_declaration(system, directions: dict) -> tuple[float, float] | st
 
 
 def _jarzynski(system, out, e_initial, e_final):
-    """(beta, dF) when Jarzynski is stated: one bath, no particles, Gibbs start, work histogram,
-    and the exact ln<e^{-beta W}> equal to -beta dF (to 1e-9)."""
+    """(beta, dF) when Jarzynski is stated: one bath, no particles, a Gibbs start, and the exact
+    ln<e^{-beta W}> equal to -beta dF (to 1e-9 relative to max(1, |beta dF|)); the reason as a string
+    when the system has all but the last (its channels break detailed balance); else None."""
     work = out.observable("work")
     if len(system.baths) != 1 or work is None or not system.exact:
         return None
@@ -258,7 +259,10 @@ def _jarzynski(system, out, e_initial, e_final):
         return None
     delta_f = free_energy_change(system, beta)
     exact = generating.log_generating_function(system, "work", beta)
-    return (beta, float(delta_f)) if abs(exact + beta * delta_f) <= 1e-9 else None
+    if abs(exact + beta * delta_f) <= 1e-9 * max(1.0, abs(beta * delta_f)):
+        return beta, float(delta_f)
+    return (f"the exact ln<e^(-beta W)> = {float(exact):.6g} differs from -beta dF = "
+            f"{-beta * delta_f:.6g}: Jarzynski does not hold for these channels (no detailed balance)")
 
 
 def _attach_exponential_sums(system, geometry, acc, out):
