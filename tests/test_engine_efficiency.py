@@ -153,3 +153,55 @@ def test_open_system_samples_carry_particles_per_bath():
 def test_without_joint_moments_the_row_says_not_applicable():
     row = engine_efficiency_check("forward", EngineEfficiency("hot", 1000, None))
     assert row["verdict"] == "not applicable" and "no joint moments" in row["reason"]
+
+
+def two_lead_dot(mu_left=1.0):
+    """A single level (empty / occupied) between two leads: a net particle current left -> right."""
+    h = np.diag([0.0, 0.3])
+    hop = np.array([[0, 1.0], [1.0, 0]])
+    baths = {"left": mt.Bath(beta=2.0, mu=mu_left), "right": mt.Bath(beta=2.0, mu=-0.5)}
+    channels = [c for name, bath in baths.items() for c in mt.davies_channels(
+        h, hop, name, bath.beta, lambda w: 0.6, mu=bath.mu, particles=[0, 1])]
+    return mt.OpenSystem(hamiltonian=h, channels=channels, baths=baths,
+                         initial=np.diag([1.0, 0.0]), duration=2.0)
+
+
+def test_open_system_particles_per_bath_are_observables():
+    """particles_<bath> of each lead: exact mean against the rate equation integrated in time, the
+    mean check passes on the sampler and fails against a wrong exact mean or a wrong mu."""
+    from dataclasses import replace
+
+    from scipy.integrate import quad_vec
+    from scipy.linalg import expm
+
+    from mcthermo.checks import mean_check
+    from mcthermo.exact import tilted
+    from mcthermo.systems.open_results import direction_results
+    system = two_lead_dot()
+    rates = {(c.bath, c.particles): np.linalg.norm(c.operator) ** 2 for c in system.pieces[0].channels}
+    into = {b: rates[(b, -1)] for b in system.baths}            # nu = -1: a particle given to the dot
+    out = {b: rates[(b, 1)] for b in system.baths}
+    generator = np.array([[-sum(into.values()), sum(out.values())],
+                          [sum(into.values()), -sum(out.values())]])
+    populations = quad_vec(lambda t: expm(generator * t) @ [1.0, 0.0], 0, 2.0, epsabs=1e-14)[0]
+    exact = {b: into[b] * populations[0] - out[b] * populations[1] for b in system.baths}
+    assert exact["left"] > 0.1 and exact["right"] < -0.1
+
+    acc = system.accumulate("forward", 5, 0, 12_000)
+    observables = {o.name: o for o in direction_results(system, system.layout(), acc)[0].observables}
+    for bath in ("left", "right"):
+        obs = observables[f"particles_{bath}"]
+        assert obs.mean_exact == pytest.approx(exact[bath], abs=1e-12)
+        row = mean_check("forward", obs)
+        assert row["verdict"] == "passed" and abs(row["z"]) < 4, row
+        wrong = mean_check("forward", replace(obs, mean_exact=obs.mean_exact + 6 * row["stderr"]))
+        assert wrong["verdict"] == "failed"
+    wrong_mu = tilted.moments(two_lead_dot(mu_left=0.5),
+                              lambda c: -float(c.particles) if c.bath == "left" else 0.0)
+    wrong = replace(observables["particles_left"], mean_exact=wrong_mu[0], variance_exact=wrong_mu[1])
+    assert mean_check("forward", wrong)["verdict"] == "failed"
+    run = mt.sample(system, trajectories=4096, seed=1)
+    rows = run.checks.query("observable == 'particles_left'")
+    assert list(rows["check"]) == ["mean"] and rows["verdict"].iloc[0] == "passed"
+    summary = run.summary.set_index("observable").loc["particles_left"]
+    assert summary.mean_exact == pytest.approx(exact["left"], abs=1e-12) and np.isnan(summary["std"])

@@ -7,6 +7,9 @@ Observables (docs/observables.md: heat = energy INTO the system):
 - ``work`` and ``entropy_production`` (with the two-point energy measurement): histogram on exact
   atoms with their exact law when every bath is on a lattice (work: and no chemical work), else
   moments; sigma = ln p0(i) - ln p_t(j) - sum_b beta_b Q_b with p_t the final populations;
+- ``particles_<bath>`` for every bath whose channels carry particles: the net particles into the
+  system, mean only (from the jump-count histograms) against the exact mean, its null stderr from
+  the exact variance (``_particle_observables``);
 - ``integral_ft``: the exact ln<e^{-sigma}> from the tilted generator (never assumed 0), or why it
   does not apply; ``jarzynski``: (beta, dF) when there is one bath, no particle exchange, a Gibbs
   start, and the exact ln<e^{-beta W}> equals -beta dF;
@@ -133,6 +136,7 @@ def direction_results(system, geometry: Layout, acc: dict) -> tuple[DirectionRes
                                       None if law is None else law.sum(axis=others), moments))
         else:
             observables.append(_moments_only(f"heat_{bath}", n, floats[b], moments))
+    observables += _particle_observables(system, acc, n)
     # trajectories outside the histogram windows (each has probability < 1e-15 by construction)
     overflow = int(acc["count_overflow"].sum() + acc["joint_overflow"].sum())
     out = DirectionResults(observables, exact_counts=[ExactCount("histogram_overflow", "jumps",
@@ -153,6 +157,31 @@ def direction_results(system, geometry: Layout, acc: dict) -> tuple[DirectionRes
             "time": np.repeat(e.times, len(e.components)), "mean": e.mean.ravel(),
             "stderr": e.stderr.ravel(), "exact": e.exact.ravel()})
     return out, tables
+
+
+def _particle_observables(system, acc, n) -> list[Observable]:
+    """``particles_<bath>`` for every bath whose channels carry particles: the net particles into
+    the system per trajectory, -sum over the bath's channels k of nu_k x (jumps of k).
+
+    Mean only: the kernel keeps no per-trajectory particle sums, but the mean is linear in the
+    channels' jump counts, so the sample total is exact from the count histograms (a trajectory whose
+    count left a histogram window -- probability < 1e-15, the ``histogram_overflow`` row -- adds
+    nothing).  The mean check is judged with the EXACT variance from the tilted generator as its
+    null stderr (``tilted.moments``, increment -nu_k on the bath's channels); no sample variance
+    exists (the summary row's std is NaN).  An exactly deterministic particle number has no check.
+    """
+    out = []
+    histogram = acc["count_histogram"]
+    counted = histogram @ np.arange(histogram.shape[1], dtype=np.float64)   # total jumps per channel
+    for bath, into in system.particles_per_jump().items():
+        moments = NO_MOMENTS if not system.exact else tilted.moments(
+            system, lambda ch, bath=bath: -float(ch.particles) if ch.bath == bath else 0.0)
+        scale = float(np.abs(into).max()) * max(1.0, abs(moments[0] or 0.0))
+        fixed = moments[1] is not None and np.sqrt(max(moments[1], 0.0)) <= exponential.ROUND_OFF * scale
+        out.append(Observable(f"particles_{bath}", n=n, total=float(np.dot(counted, into)),
+                              total_squares=np.nan, mean_exact=moments[0], variance_exact=moments[1],
+                              checks=() if fixed else ("mean",)))
+    return out
 
 
 def _energy_observables(system, geometry, joint, law, floats, n, out):
