@@ -270,3 +270,16 @@ def test_exact_lz_with_very_slow_driving_is_refused_at_once(tmp_path, capsys):
     code, _, stderr = _run(capsys, "exact", "lz", "--speed", "1e-6", "--out", str(tmp_path / "x"))
     assert code == 2 and "--speed/--speeds: the exact propagation needs 2e+08 time steps" in stderr
     assert time.perf_counter() - started < 10 and not (tmp_path / "x").exists()
+
+
+def test_exact_lz_estimates_the_tpm_enumeration_up_front(tmp_path, capsys, monkeypatch):
+    """Issue #22: the up-front estimate counted the propagation only (0.19 s for an 18 s run)."""
+    from mcthermo.exact import lz_comparison
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped after the estimate")
+
+    monkeypatch.setattr(lz_comparison, "exact_lz", stop)
+    code, _, stderr = _run(capsys, "exact", "lz", "--levels", "1,2,3,4,5,6,7,8,9,9.5,9.8",
+                           "--speed", "0.3", "--out", str(tmp_path / "x"))
+    assert code == 2 and "TPM work enumeration of 2 x 2.7e+06 pairs, about" in stderr

@@ -211,3 +211,68 @@ def test_every_direction_gets_its_exact_law_before_the_first_chunk(monkeypatch):
     assert protocol.engine("forward").mode == "sparse"
     mt.sample(protocol, trajectories=64, seed=1, reverse=True)
     assert seen and all(seen)
+
+
+def test_progress_with_a_work_model_extrapolates_work_not_steps(monkeypatch, capsys):
+    """Fake clock: 10 units of work done in 2 s with 90 units left -> 10 %, 18 s to go."""
+    clock = iter([0.0, 2.0, 2.0])
+    monkeypatch.setattr(effort.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(effort.sys.stderr, "isatty", lambda: False, raising=False)
+    progress = effort.Progress("model", 1000, left=lambda: 90.0)
+    progress.advance(10.0)
+    assert "10% after 2 s, about 18 s to go" in capsys.readouterr().err
+
+
+def test_the_sparse_law_eta_follows_the_widening_support(monkeypatch):
+    """Issue #22: a linear ETA in steps said 27 s for a law that took minutes.  The work of a step is
+    the support it starts from; after 10 % of the steps the extrapolated work left is within a
+    factor 2 of the work actually left (a linear extrapolation in steps is off by ~10x)."""
+    from mcthermo.exact import strokes_dp
+
+    work = []
+
+    class Recording:
+        def __init__(self, label, total, left=None):
+            pass
+
+        def advance(self, amount=1.0):
+            work.append(amount)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(strokes_dp, "Progress", Recording)
+    engine = mt.examples.two_level_otto(cycles=100).engine("forward")
+    strokes_dp.log_sparse_pmf(engine.chain, engine.box, 1 << 40)
+    work = np.array(work, dtype=float)
+    steps = engine.chain.steps
+    assert len(work) == steps and work[-1] > 5 * work[steps // 10]  # the support does widen
+    for done in (steps // 20, steps // 10, steps // 4):
+        left = strokes_dp.support_work_left(list(work[:done]), steps, 1 << 40)
+        assert 0.5 < left / work[done:].sum() < 2.0
+    # the support cap bounds the model
+    assert strokes_dp.support_work_left([5, 10, 20, 40], 8, 50) == 4 * 50
+
+
+def test_the_tpm_enumeration_reports_progress_that_ends_at_its_total(monkeypatch, capsys):
+    """Work units: a pair of N-particle determinants counts N, the final merge 1.3 per pair."""
+    from mcthermo.exact import lz_tpm
+
+    monkeypatch.setattr(effort, "QUIET_SECONDS", 0.0)
+    meters = []
+
+    class Keeping(effort.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            meters.append(self)
+
+    monkeypatch.setattr(lz_tpm, "Progress", Keeping)
+    rng = np.random.default_rng(1)
+    modes = 6
+    h = np.diag(rng.standard_normal(modes))
+    unitary, _ = np.linalg.qr(rng.standard_normal((modes, modes)) + 1j * rng.standard_normal((modes, modes)))
+    atoms = lz_tpm.tpm_work_distribution(h, h, unitary, 1.0, 0.0)
+    assert abs(atoms.probability.sum() - 1.0) < 1e-12
+    assert meters[0].done == pytest.approx(meters[0].total, rel=1e-12)
+    err = capsys.readouterr().err
+    assert "exact TPM work distribution" in err and "done after" in err

@@ -74,16 +74,21 @@ def run(args) -> int:
 
     from .effort import Effort, reporting
     from .lz_comparison import exact_lz, write_exact
+    from .lz_tpm import require_enumerable, tpm_pairs, tpm_seconds
 
     spec = EXACT_MODELS[args.exact_model].from_arguments(args)
+    require_enumerable(len(spec.levels))
     steps, seconds = cost_estimate(spec, args.time_step)
+    enumeration = 2 * tpm_seconds(len(spec.levels))  # forward and reverse
     # the system row of U at every time step is kept: (L + 2) complex numbers per step
-    Effort("Landau-Zener propagation", 16.0 * steps * (len(spec.levels) + 2), seconds).require(
+    (Effort("Landau-Zener propagation", 16.0 * steps * (len(spec.levels) + 2), seconds)
+     + Effort("TPM work enumeration", 0.0, enumeration)).require(
         "drive faster, narrow --level-start/--level-end, or loosen --tolerance / a larger --time-step")
     if not args.quiet:
-        print(f"mcthermo: exact {args.exact_model}: at least {steps:.3g} time steps, about "
-              f"{max(seconds, 0.1):.2g} s or more (each halving of the step for --tolerance doubles it)",
-              file=sys.stderr)
+        print(f"mcthermo: exact {args.exact_model}: propagation of at least {steps:.3g} time steps, "
+              f"about {max(seconds, 0.1):.2g} s or more (each halving of the step for --tolerance "
+              f"doubles it); TPM work enumeration of 2 x {tpm_pairs(len(spec.levels)):.3g} pairs, "
+              f"about {max(enumeration, 0.1):.2g} s", file=sys.stderr)
     with reporting(not args.quiet):
         result = exact_lz(spec, time_step=args.time_step, tolerance=args.tolerance,
                           initial_occupation=args.initial_occupation)

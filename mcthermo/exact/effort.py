@@ -107,13 +107,17 @@ def reporting(enabled: bool):
 class Progress:
     """Progress of one exact computation of ``total`` steps (any unit that grows evenly in time).
 
+    When the cost per step is not even, ``left`` (a callable, asked only when a line is printed)
+    gives the work still to do in the units ``advance`` counts: the fraction is done / (done +
+    left) and the expected end extrapolates the time per unit of work, not per step.
     Silent for its first ``QUIET_SECONDS``; then, on a terminal, a line rewritten in place
     (fraction, elapsed, expected end), elsewhere (a log) one line when it becomes long and one
     when it ends.  ``with Progress(...) as progress: ... progress.advance(k)``.
     """
 
-    def __init__(self, label: str, total: float):
+    def __init__(self, label: str, total: float, left=None):
         self.label, self.total = label, max(float(total), 1e-300)
+        self.left = left
         self.done, self.start = 0.0, time.perf_counter()
         self.enabled = _REPORT.get()
         self.terminal = sys.stderr.isatty()
@@ -132,13 +136,20 @@ class Progress:
         if elapsed < QUIET_SECONDS or (self.shown and not self.terminal) or now - self.last < 0.5:
             return
         self.last = now
-        fraction = min(self.done / self.total, 1.0)
+        fraction = self.fraction()
         left = elapsed * (1.0 - fraction) / fraction if fraction > 0 else float("inf")
         line = (f"mcthermo: exact {self.label}: {100 * fraction:.0f}% after {duration(elapsed)}, "
                 f"about {duration(left)} to go (Ctrl-C stops; exact=False skips it)")
         sys.stderr.write(f"\r{line}  " if self.terminal else f"{line}\n")
         sys.stderr.flush()
         self.shown = True
+
+    def fraction(self) -> float:
+        """Share of the work done: done / total, or done / (done + left()) with a work model."""
+        if self.left is None:
+            return min(self.done / self.total, 1.0)
+        whole = self.done + max(float(self.left()), 0.0)
+        return min(self.done / whole, 1.0) if whole > 0 else 0.0
 
     def close(self) -> None:
         self.__exit__(None, None, None)

@@ -49,6 +49,7 @@ import pandas as pd
 from scipy.special import expit
 
 from ..model import require
+from .effort import Progress
 
 #: largest L for the exact Slater-determinant enumeration of the TPM distribution
 MAX_ENUMERATION_LEVELS = 11
@@ -138,10 +139,47 @@ def tpm_work_distribution(h_initial, h_final, unitary, beta, mu) -> pd.DataFrame
     """Exact TPM work distribution (columns work, probability) by Slater-determinant enumeration."""
     require_enumerable(h_initial.shape[0] - 1)
     works, probs = [], []
-    for energy_i, energy_f, weight, prob in transition_blocks(h_initial, h_final, unitary, beta, mu):
-        works.append((energy_f[:, None] - energy_i[None, :]).ravel())
-        probs.append((prob * weight[None, :]).ravel())
-    return merge_atoms(np.concatenate(works), np.concatenate(probs))
+    modes = h_initial.shape[0]
+    # work units: a pair of N-particle determinants costs ~N (measured: ~250 ns N per pair on one
+    # core), the final merge ~1.3 per pair; sum_N N C(m, N)^2 = m C(2m - 1, m - 1)
+    pairs = tpm_pairs(modes - 1)
+    merging = 1.3 * pairs
+    with Progress("TPM work distribution", modes * math.comb(2 * modes - 1, modes - 1) + 1 + merging) as progress:
+        particles, previous = -1, None
+        for energy_i, energy_f, weight, prob in transition_blocks(h_initial, h_final, unitary, beta, mu):
+            if energy_i is not previous:  # the blocks come by particle number N = 0, 1, ..., m
+                particles, previous = particles + 1, energy_i
+            works.append((energy_f[:, None] - energy_i[None, :]).ravel())
+            probs.append((prob * weight[None, :]).ravel())
+            progress.advance(prob.size * max(particles, 1))
+        atoms = merge_atoms(np.concatenate(works), np.concatenate(probs))
+        progress.advance(merging)
+    return atoms
+
+
+def tpm_pairs(levels: int) -> int:
+    """Pairs (S, T) of Slater determinants the enumeration visits for L reservoir levels:
+    sum_N C(L+1, N)^2 = C(2L+2, L+1)."""
+    return math.comb(2 * levels + 2, levels + 1)
+
+
+def tpm_seconds(levels: int) -> float:
+    """Seconds ``tpm_work_distribution`` needs for L reservoir levels: one block of the largest
+    determinants (N = (L+1)/2 particles) is timed as the enumeration computes it (gather, det,
+    work and probability of every pair), times the number of pairs; most pairs are smaller."""
+    import time
+
+    modes = levels + 1
+    subsets = _subsets(modes, modes // 2)
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((modes, modes)) + 1j * rng.standard_normal((modes, modes))
+    energy, weight = rng.standard_normal(len(subsets)), rng.random(len(subsets))
+    t = subsets[:max(1, 4096 // len(subsets))]
+    started = time.perf_counter()
+    prob = np.abs(np.linalg.det(v[t[:, None, :, None], subsets[None, :, None, :]])) ** 2
+    work = (energy[:len(t), None] - energy[None, :]).ravel()
+    merge_atoms(work, (prob * weight[None, :]).ravel())
+    return tpm_pairs(levels) * (time.perf_counter() - started) / prob.size
 
 
 def crooks_residual(forward: pd.DataFrame, reverse: pd.DataFrame, beta, delta_omega) -> dict:

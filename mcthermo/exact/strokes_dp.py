@@ -283,6 +283,22 @@ def sparse_updates(chain: StrokeChain, box: Lattice, max_support: int) -> float:
     return float(np.sum(states * np.maximum(fan_out, 1.0)))
 
 
+def support_work_left(supports, steps: int, max_support: float) -> float:
+    """Support entries still to process after ``len(supports)`` of ``steps`` DP steps, the n-th of
+    which started from ``supports[n]`` states: the support is extrapolated as a power law
+    supports[n] (m / n)^p of the step m, p measured between the last step and the one half-way
+    (the reach of a random walk grows like a power of the steps), capped at ``max_support``."""
+    n = len(supports)
+    if n == 0:
+        return float("inf")
+    last = float(supports[-1])
+    half = float(supports[n // 2 - 1]) if n >= 4 else last
+    power = math.log(last / half) / math.log(n / (n // 2)) if n >= 4 and half > 0 else 1.0
+    power = min(max(power, 0.0), 8.0)
+    future = np.arange(n + 1, steps + 1, dtype=np.float64)
+    return float(np.sum(np.minimum(last * (future / n) ** power, float(max_support))))
+
+
 def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
     """Exact ln P on the support only: (sorted histogram keys, ln P) with key = (i d + j) cells +
     flat box index (the C order of ``log_joint_pmf``'s array), or None as soon as more than
@@ -297,9 +313,14 @@ def log_sparse_pmf(chain: StrokeChain, box: Lattice, max_support: int):
     # states as (i d + s) cells + index: one int64 code each
     code = (levels * d + levels) * cells + box.flat_origin()
     log_p = chain.log_initial[levels]
-    progress = Progress("law of the strokes on its support", chain.steps)
+    # a step costs in proportion to the support it starts from, which widens as the paths spread:
+    # progress counts support entries and extrapolates their measured growth (support_work_left)
+    supports = []
+    progress = Progress("law of the strokes on its support", chain.steps,
+                        left=lambda: support_work_left(supports, chain.steps, max_support))
     for n in range(chain.steps):
-        progress.advance()
+        supports.append(code.size)
+        progress.advance(code.size)
         pair = code // cells  # i d + s
         current, index = pair % d, code % cells
         parts, logs = [], []
