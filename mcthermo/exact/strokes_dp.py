@@ -161,11 +161,13 @@ def lattice(chain: StrokeChain, tracked, declared: float | None = None) -> Latti
     (observable, quantum) pair in use, from the smallest to the largest index any reachable
     trajectory holds at any step (bounds by min/max dynamic programming).  An observable's
     quantum: ``declared``, else the common unit of its increments, else the quanta of its
-    endpoint values (incommensurate energies)."""
+    endpoint values (incommensurate energies); a particle counter (particles_<bath>): 1."""
     possible = chain.possible()
     axes_unit, axes_owner, axes_steps = [], [], []
     for position, k in enumerate(tracked):
-        unit = common_unit(chain.increments[k][possible], declared)
+        # particle counters count whole particles whatever the energy quantum
+        unit = common_unit(chain.increments[k][possible],
+                           1.0 if chain.names[k].startswith("particles_") else declared)
         for unit, steps in (_axes_of_increments(chain, k, [unit]) if unit is not None
                             else _axes_of_endpoints(chain, k)):
             steps = np.where(possible, steps, 0)

@@ -77,7 +77,11 @@ class StrokeEngine:
         coldest = max(self.baths, key=lambda b: protocol.baths[b].beta) if self.baths else None
         self.derived = coldest if self.baths and (len(self.baths) == 1 or not exchange) else None
         self.hot = min(self.baths, key=lambda b: protocol.baths[b].beta) if self.baths else None
-        self.tracked = [0] + [1 + i for i, b in enumerate(self.baths) if b != self.derived]
+        #: particle counters particles_<bath> of a protocol with two or more particle-exchanging
+        #: baths; the last follows from N_final - N_initial, the others are tracked
+        self.counters = list(protocol.particle_baths)
+        self.tracked = ([0] + [1 + i for i, b in enumerate(self.baths) if b != self.derived]
+                        + [1 + len(self.baths) + i for i in range(len(self.counters) - 1)])
         # the lattice quanta of the tracked observables: the declared energy_unit (ValueError if an
         # increment is off it), else one per class of commensurate increments
         self.box  # the lattice (ValueError here for a declared energy_unit that does not fit)
@@ -97,7 +101,7 @@ class StrokeEngine:
             chain, log_g = doob_chain(self.chain, s, *terms)
             engine = StrokeEngine.__new__(StrokeEngine)
             engine.__dict__.update({k: v for k, v in self.__dict__.items()
-                                    if k in ("protocol", "baths", "derived", "hot", "tracked", "box")})
+                                    if k in ("protocol", "baths", "derived", "hot", "counters", "tracked", "box")})
             engine.chain, engine.log_g, engine.plain = chain, log_g, self
             if self.support is None:  # same reachable states: no sparse support either (not recomputed)
                 engine.__dict__["support"] = None
@@ -310,7 +314,8 @@ class StrokeEngine:
         initial, final, lattice = index[0], index[1], index[2:]
         tracked = [sum(box.values(a)[lattice[a]] for a in box.axes_of(p)) for p in range(len(self.tracked))]
         work = tracked[0]
-        heats = {chain.names[k][len("heat_"):]: tracked[p] for p, k in enumerate(self.tracked) if k > 0}
+        heats = {chain.names[k][len("heat_"):]: tracked[p] for p, k in enumerate(self.tracked)
+                 if chain.names[k].startswith("heat_")}
         if self.derived is not None:
             # first law: Q_derived = E_j - E_i - W - (other heats) - mu N_b
             n = protocol.level_particles
@@ -328,6 +333,13 @@ class StrokeEngine:
         if self.particle_bath is not None:
             n = protocol.level_particles
             values[f"particles_{self.particle_bath}"] = n[final] - n[initial]
+        if self.counters:
+            # tracked counters, the last from particle conservation (quenches conserve N)
+            n = protocol.level_particles
+            counted = {chain.names[k][len("particles_"):]: tracked[p] for p, k in enumerate(self.tracked)
+                       if chain.names[k].startswith("particles_")}
+            counted[self.counters[-1]] = n[final] - n[initial] - sum(counted.values(), 0.0)
+            values.update({f"particles_{b}": counted[b] for b in self.counters})
         return {name: np.broadcast_to(value, initial.shape) for name, value in values.items()}
 
     @cached_property
@@ -341,8 +353,8 @@ class StrokeEngine:
     def particle_bath(self) -> str | None:
         """The bath whose net particles into the system, particles_<bath> = N_final - N_initial,
         are an observable: the only bath of a protocol whose levels carry different particle
-        numbers (quenches conserve N).  With two baths the split of N_final - N_initial between
-        them is not tracked (None)."""
+        numbers (quenches conserve N).  None with two or more baths: their particles_<bath> are
+        counters of the chain (``StrokeProtocol.particle_baths``)."""
         n = self.protocol.level_particles
         return self.baths[0] if len(self.baths) == 1 and np.any(n != n[0]) else None
 
@@ -380,14 +392,15 @@ class StrokeEngine:
 
     def _entropy_terms(self):
         """sigma = ln p0(i) - sum_b beta_b Q_b - ln p~(j) as (coefficients, start, end)."""
-        betas = [0.0] + [-self.protocol.baths[b].beta for b in self.baths]
+        betas = [0.0] + [-self.protocol.baths[b].beta for b in self.baths] + [0.0] * len(self.counters)
         log_p0, log_pt = self.chain.log_initial, self.protocol.reference_log_populations()
         return np.array(betas), log_p0, -log_pt
 
     def observable_terms(self, name: str):
         """An additive observable as (coefficients of the increments, start term per initial level,
         end term per final level): X = start[i] + sum_n coefficients . increments_n + end[j].
-        ValueError naming ``name`` when it is not one (work, heat_<bath>, entropy_production)."""
+        ValueError naming ``name`` when it is not one (work, heat_<bath>, entropy_production,
+        particles_<bath>)."""
         names = self.chain.names
         if name in names:
             return np.eye(len(names))[names.index(name)], None, None

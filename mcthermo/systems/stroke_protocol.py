@@ -268,8 +268,17 @@ class StrokeProtocol:
             return np.log(np.asarray(self.initial))
 
     @property
+    def particle_baths(self) -> tuple[str, ...]:
+        """The baths whose particle counters particles_<bath> (net particles from the bath into the
+        system) are chain observables: every bath of a protocol with two or more baths whose levels
+        carry different particle numbers; empty otherwise (one bath: N_final - N_initial)."""
+        n = self.level_particles
+        return tuple(self.baths) if len(self.baths) >= 2 and np.any(n != n[0]) else ()
+
+    @property
     def observable_names(self) -> tuple[str, ...]:
-        return ("work",) + tuple(f"heat_{b}" for b in self.baths)
+        return (("work",) + tuple(f"heat_{b}" for b in self.baths)
+                + tuple(f"particles_{b}" for b in self.particle_baths))
 
     @cached_property
     def chain(self) -> StrokeChain:
@@ -282,8 +291,9 @@ class StrokeProtocol:
         quench = np.array([isinstance(stroke, Quench) for stroke in strokes])
         eye = np.eye(d)
         # endpoint values before (per s) and after (per s') each stroke: energies for the work,
-        # E - mu N for the heat of the bath it touches
-        endpoints = np.zeros((1 + len(names), len(strokes), 2, d))
+        # E - mu N for the heat of the bath it touches, N for its particle counter (if any)
+        counters = len(self.particle_baths)
+        endpoints = np.zeros((1 + len(names) + counters, len(strokes), 2, d))
         endpoints[0, quench, 0], endpoints[0, quench, 1] = before[quench], after[quench]
         with np.errstate(divide="ignore"):
             log_steps = np.log(np.array([stroke.transitions if isinstance(stroke, Quench)
@@ -303,6 +313,8 @@ class StrokeProtocol:
                 steps[:, np.arange(d), np.arange(d)] = np.logaddexp(np.log1p(-k), np.log(k) + log_pi)
                 log_steps[touched] = steps
                 endpoints[1 + b, touched, 0] = endpoints[1 + b, touched, 1] = h
+                if counters:
+                    endpoints[1 + len(names) + b, touched, 0] = endpoints[1 + len(names) + b, touched, 1] = n
         increments = endpoints[:, :, 1, None, :] - endpoints[:, :, 0, :, None]
         return StrokeChain(self.log_initial(), log_steps, np.ascontiguousarray(increments),
                            self.observable_names, np.ascontiguousarray(endpoints))
