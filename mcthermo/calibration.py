@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from .exact.strokes_dp import StrokeChain
 from .model import STREAMS
 from .systems.two_state_chain import TwoStateChain
 from .results import Observable, Results
@@ -183,3 +184,16 @@ def calibrate_generating(system, trajectories: int, replicates: int, seed: int =
         frames.append(frame.assign(replicate=replicate, seed=seed + replicate))
     table = pd.concat(frames, ignore_index=True)
     return table.assign(perturbation="none", size=0.0, trajectories=trajectories)
+
+
+def biased_doob(honest, factor: float = 1.02):
+    """A wrong tilted sampler for power tests: the Doob transform ``honest`` (``strokes_dp.doob_chain``)
+    with the start in level 1 drawn ``factor`` times too often (two-level protocols)."""
+    def wrong(chain, s, *terms):
+        tilted, log_g = honest(chain, s, *terms)
+        p = np.exp(tilted.log_initial)
+        p[1] *= factor
+        p[0] = 1.0 - p[1]
+        return StrokeChain(np.log(p), tilted.log_transition, tilted.increments, tilted.names,
+                           tilted.endpoints), log_g
+    return wrong

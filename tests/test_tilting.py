@@ -8,7 +8,7 @@ from scipy.special import logsumexp
 
 import mcthermo as mt
 from mcthermo import tilting
-from mcthermo.exact.strokes_dp import StrokeChain
+from mcthermo.calibration import biased_doob
 from mcthermo.systems import stroke_engine
 
 
@@ -62,17 +62,7 @@ def test_one_step_quench_jarzynski_reweighted_with_power():
 
 def test_a_sampler_with_one_transition_two_percent_off_fails_the_tilted_histogram(monkeypatch):
     """The Doob chain's excited start 2 % too likely: the tilted histogram's G-test fails."""
-    honest = stroke_engine.doob_chain
-
-    def wrong(chain, s, *terms):
-        tilted, log_g = honest(chain, s, *terms)
-        p = np.exp(tilted.log_initial)
-        p[1] *= 1.02
-        p[0] = 1.0 - p[1]
-        return StrokeChain(np.log(p), tilted.log_transition, tilted.increments, tilted.names,
-                           tilted.endpoints), log_g
-
-    monkeypatch.setattr(stroke_engine, "doob_chain", wrong)
+    monkeypatch.setattr(stroke_engine, "doob_chain", biased_doob(stroke_engine.doob_chain, 1.02))
     run = mt.sample(quench(), 1_000_000, 3, tilt="auto")
     row = rows(run, "distribution", "work=").iloc[0]
     assert row.verdict == "failed" and row.z > 8
