@@ -75,6 +75,13 @@ class Model(abc.ABC):
     def samples(self, direction: str, seed: int, first: int, count: int) -> pd.DataFrame:
         """Per-trajectory rows of the same trajectories (column ``trajectory`` = index)."""
 
+    def _cached(self, key, compute):
+        """``compute()`` once per spec instance (frozen dataclasses: kept in ``__dict__``)."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
     @abc.abstractmethod
     def results(self, accumulators: dict[str, dict[str, np.ndarray]]) -> "Results":
         """What the merged accumulators and the exact answers declare (``mcthermo.results``); the

@@ -553,12 +553,6 @@ class FloquetSystem(Model):
                           output_times=times, observables=observables,
                           measure_energy=self.measure_energy, exact=self.exact)
 
-    def _cached(self, key, compute):
-        cache = self.__dict__.setdefault("_derived", {})
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
-
     # --- the Model interface: the Floquet-frame OpenSystem's ------------------------------------
     def parameters(self) -> dict:
         """The OpenSystem's parameters with the drive frequency and the sidebands kept."""

@@ -714,12 +714,6 @@ class OpenSystem(Model):
         """Flat arrays of the jump kernel (computed once per system)."""
         return self._cached("tables", lambda: open_sampling.kernel_tables(self, self.layout()))
 
-    def _cached(self, key, compute):
-        cache = self.__dict__.setdefault("_derived", {})
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
-
     def check_tables_feasible(self) -> None:
         """Size the exact references before computing any (``systems/open_effort.py``): refuse in
         one line, naming the size and ``exact=False``, what exceeds the limits of

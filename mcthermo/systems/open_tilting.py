@@ -232,12 +232,6 @@ class JumpTilted(Tilted):
         return next((beta for check, _, beta, _ in rows if check == "jarzynski"), None)
 
     # --- the ensembles (computed once) ---------------------------------------------------------
-    def _cached(self, key, compute):
-        cache = self.__dict__.setdefault("_derived", {})
-        if key not in cache:
-            cache[key] = compute()
-        return cache[key]
-
     @property
     def systems(self) -> list[OpenSystem]:
         """The plain system (bare) and one proposal per tilt."""
