@@ -9,14 +9,28 @@ Every such Hermitian form v^dag M v is a real dot product of the packed form of 
 the d^2 real bilinears of v (|v_a|^2, Re and Im of conj(v_a) v_b for a < b), computed once per
 time and shared by the survival, its derivative and the observables.
 The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by the first output
-time (or piece end) where S <= u and found by Newton's method on ln S from the log-linear
-interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
+time (or piece end) where S <= u and found by Newton's method on ln S (started from the quadratic
+through the bracket's ends with the exact slope at its low end), with a bisection safeguard, to
+1e-13 relative; the unnormalised
 vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
 jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
 psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies
 channels have one entry per Bohr pair), ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse
 packed form) and the next stretch starts from c = J_k v / ||L_k psi||; psi = R v itself is formed
 only at the end of a piece.
+Mixture pieces (``mixture``, decided by the table builder): when R^dag R is diagonal (H_eff is
+normal, [H, sum_k L_k^dag L_k] = 0: e.g. Davies channels, a Floquet-frame system), the survival
+is a mixture of exponentials, S(tau) = sum_a g_a |c_a|^2 e^{-Gamma_a tau} with g_a = (R^dag R)_aa
+and Gamma_a = -2 Im lambda_a >= 0, so the waiting time is drawn exactly with no root finding:
+branch a with probability g_a |c_a|^2 / S(0), then tau ~ Exp(Gamma_a) (never a jump from a
+branch with Gamma_a = 0).  P(tau > t) = sum_a (g_a |c_a|^2 / S(0)) e^{-Gamma_a t} = S(t) / S(0)
+is the exact no-jump probability; the output times before tau are recorded, the channel and the
+post-jump state are drawn from v(tau) as on the root-finding path (the joint density of
+(tau, channel) is ||L_k psi(tau)||^2 either way).  A stretch that reaches the piece end without a
+jump carries the normalised state into the next piece, where fresh draws start (the process is
+Markov in the normalised state: conditioning on no jump so far is exact) -- unless the next piece
+has the same H_eff (one piece split in several, as the tilted proposals' plain ensemble is): then
+the waiting time drawn goes on, and a split system draws the trajectories of the unsplit one.
 At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
 w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
 from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
@@ -24,12 +38,25 @@ anchor (anchors are spaced so that no factor exceeds e^{+-300}).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
-count of every channel name, the heat of every bath (float, and its integer lattice index where the
-bath's heat quanta lie on a lattice), the work W = E_j - E_i + sum of jump energies given to the
-baths (first law, G0) and sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).
+count of every channel name, the heat of every bath, the integer index m_x of every histogram
+lattice axis x (each jump of channel k adds step[k, x]: e.g. a bath's heat in lattice units), the
+work W = E_j - E_i + sum of jump energies given to the baths (first law, G0) and
+sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).  Where the tables declare an integer
+first law (``balance`` not all 0), a trajectory with
+level_quanta[j] - level_quanta[i] + sum_x balance[x] m_x != 0 is counted as a violation.
+
+Retrodiction (``retrodict``): when every piece's H_eff is diagonal in the measurement basis and no
+basis state is reached by a jump from two basis states, the unravelling is a classical chain on
+the basis states: a trajectory started from an eigenvector psi of rho0 WITHOUT the initial
+measurement is a superposition of basis components that never interfere, each carrying the
+initial label it descends from (a jump with entries (row, col) hands component col's label to
+row).  The final label j is drawn from |<j|psi(t)>|^2 as with the measurement and i is the label
+component j descends from: (i, j, record) then has exactly the law of a measured start, while the
+expectation values see the unmeasured coherent evolution of rho0.
+
 Floats are summed per block of consecutive trajectory indices in index order (exponential sums
 ln sum e^{-s x} as a streaming log-sum-exp in index order); integer histograms merge by addition:
-results never depend on threads or chunks.
+results never depend on threads or chunks (``tally`` adds one trajectory).
 """
 from typing import NamedTuple
 
@@ -49,10 +76,10 @@ GRAM, LOSS = 0, 1
 
 
 class LindbladTables(NamedTuple):
-    """Flat arrays of one system (see ``mcthermo.systems.open_kernel.kernel_tables``).
+    """Flat arrays of one system (see ``mcthermo.systems.open_sampling.kernel_tables``).
 
-    Shapes: P pieces, d levels, K channels per piece (padded), B baths, T output times,
-    A observables."""
+    Shapes: P pieces, d levels, K channels per piece (padded), B baths, X histogram lattice axes,
+    T output times, A observables."""
 
     durations: np.ndarray        # (P,) float
     eigenvalues: np.ndarray      # (P, d) complex: lambda of H_eff
@@ -69,7 +96,7 @@ class LindbladTables(NamedTuple):
     rate_value: np.ndarray       # (F,) float
     slot: np.ndarray             # (P, K) int: counter (channel name) index
     bath_of: np.ndarray          # (P, K) int
-    step: np.ndarray             # (P, K) int: heat given in lattice units (lattice baths)
+    step: np.ndarray             # (P, K, X) int: increment of lattice axis x per jump
     heat_given: np.ndarray       # (P, K) float: omega - mu nu
     energy_given: np.ndarray     # (P, K) float: omega
     initial_cumulative: np.ndarray  # (d,) float
@@ -92,14 +119,20 @@ class LindbladTables(NamedTuple):
     time_phases: np.ndarray      # (T, d) complex: e^{-i lambda (t_j - a_j)} of piece time_piece[j]
     time_anchor: np.ndarray      # (T,) float: the anchor a_j <= t_j of output time j
     time_piece: np.ndarray       # (T,) int: the piece during which output time j is recorded
-    lattice: np.ndarray          # (B,) bool
-    strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
-    half_width: np.ndarray       # (B,) int: lattice index offset
+    strides: np.ndarray          # (2 + X,) int: joint-histogram index strides of (i, j, m_x); an
+                                 # axis of stride 0 is tracked but not histogrammed
+    half_width: np.ndarray       # (X,) int: lattice index offset (histogrammed: |m_x| <= half_width)
     cells: int                   # joint histogram size
     max_count: int               # jump-count histogram length - 1
     observable_row: np.ndarray   # (T,) int: the row of ``observables`` used at each output time
     exponents: np.ndarray        # (C + B + 2, S) float: s values of ln sum e^{-s x} per observable
                                  # (jump counts, heat into the system per bath, W, sigma); NaN: unused
+    level_quanta: np.ndarray     # (d,) int: energy of each measured level in quanta (first law)
+    balance: np.ndarray          # (X,) int: quanta per unit of axis x (all 0: no first-law check)
+    retrodict: bool              # unmeasured start, measured labels read off retrodictively
+    initial_label: np.ndarray    # (d,) int: initial-measurement label of each basis component
+                                 # (retrodict only)
+    mixture: np.ndarray          # (P,) bool: survival of piece n is a mixture of exponentials
 
 
 @inline
@@ -157,16 +190,27 @@ def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
 
 
 @kernel
-def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, survival_high, v, r,
-                 partial):
+def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_low, high,
+                 survival_high, v, r, partial):
     """The tau in (low, high] with S(tau) = u, given S(low) > u >= S(high) (S never increases):
-    Newton's method on ln S from the log-linear interpolation of the bracket, kept inside the
-    shrinking bracket by bisection, until the Newton step (or the bracket) is below ROOT_TOLERANCE
-    relative.  Returns the last tau evaluated, with v(tau) in ``v`` and its bilinears in ``r``
-    (``forms``: one piece's packed forms; ``partial``: scratch)."""
+    Newton's method on ln S, kept inside the shrinking bracket by bisection, until the Newton step
+    (or the bracket) is below ROOT_TOLERANCE relative.  The first guess is the root of the
+    quadratic in ln S through (low, ln S(low)) with slope ``slope_low`` = d ln S / d tau there and
+    through (high, ln S(high)) when it lies in the bracket, else (slope NaN: unknown) the
+    log-linear interpolation of the bracket.  Returns the last tau evaluated, with v(tau) in ``v``
+    and its bilinears in ``r`` (``forms``: one piece's packed forms; ``partial``: scratch)."""
     log_u = np.log(u)
     log_low = np.log(survival_low)
-    tau = low + (high - low) * (log_low - log_u) / (log_low - np.log(survival_high))
+    width = high - low
+    drop = log_low - np.log(survival_high)
+    tau = low + width * (log_low - log_u) / drop
+    # ln S(low + x) ~ log_low + slope_low x + curvature x^2 through both ends of the bracket
+    curvature = (slope_low * width + drop) / (width * width)
+    discriminant = slope_low * slope_low - 4.0 * curvature * (log_low - log_u)
+    if slope_low < 0.0 and discriminant >= 0.0 and drop < np.inf:
+        x = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
+        if 0.0 < x < width:
+            tau = low + x
     for _ in range(200):
         survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
         if survival > u:
@@ -213,12 +257,36 @@ def _draw(cumulative, u):
     return cumulative.shape[0] - 1
 
 
+@inline
+def _same_generator(tables, n):
+    """Whether pieces n and n + 1 have the same H_eff eigen-decomposition (one piece split in
+    two): a waiting time drawn in n is then the one of n + 1 as well."""
+    for a in range(tables.eigenvalues.shape[1]):
+        if tables.eigenvalues[n, a] != tables.eigenvalues[n + 1, a]:
+            return False
+        for b in range(tables.eigenvalues.shape[1]):
+            if tables.right[n, a, b] != tables.right[n + 1, a, b]:
+                return False
+    return True
+
+
+@inline
+def workspace(tables):
+    """The scratch arrays of ``trajectory`` (allocated once per thread group, not per trajectory):
+    complex (5, d) rows psi, c, v, anchored, scratch; int (2, d) rows source, previous; channel
+    weights (K,); bilinears (2, n) (zero padded: the padding is never written); partial (LANES,)."""
+    d = tables.initial_vectors.shape[0]
+    return (np.empty((5, d), dtype=np.complex128), np.empty((2, d), dtype=np.int64),
+            np.empty(tables.slot.shape[1]), np.zeros((2, tables.forms.shape[2])), np.empty(LANES))
+
+
 @kernel
 def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
-               jump_channels):
-    """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` and ``heat`` (heat
-    given to each bath), records expectation values into ``moments[row]`` and the first
-    len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
+               jump_channels, scratch_space):
+    """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` (per lattice axis)
+    and ``heat`` (heat given to each bath), records expectation values into ``moments[row]`` and
+    the first len(jump_times) jump times and counter indices; returns (i, j, W, sigma).
+    ``scratch_space``: ``workspace(tables)``, allocated once per caller and thread group."""
     s0, s1, s2, s3 = keyed_state(key, index)
     d = tables.initial_vectors.shape[0]
     counts[:] = 0
@@ -226,19 +294,22 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     heat[:] = 0.0
     work = 0.0
     jumps = 0
+    vectors, labels, weights, bilinears, partial = scratch_space
+    psi, coefficients, v, anchored, scratch = (vectors[0], vectors[1], vectors[2], vectors[3],
+                                               vectors[4])
+    # retrodiction: the initial label each basis component descends from (jumps permute them)
+    source, previous = labels[0], labels[1]
+    r, r_low = bilinears[0], bilinears[1]     # r_low: the bilinears at the bracket's low end
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     i = _draw(tables.initial_cumulative, k53 * UNIT53)
-    psi = tables.initial_vectors[i].copy()
-    coefficients = np.empty(d, dtype=np.complex128)
-    v = np.empty(d, dtype=np.complex128)
-    anchored = np.empty(d, dtype=np.complex128)
-    scratch = np.empty(d, dtype=np.complex128)
-    weights = np.empty(tables.slot.shape[1])
-    r = np.zeros(tables.forms.shape[2])
-    partial = np.empty(LANES)
+    psi[:] = tables.initial_vectors[i]
+    source[:] = tables.initial_label
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     u = (k53 + 0.5) * UNIT53
     survival_start = 1.0            # ||psi||^2 where the stretch starts
+    stale = False                   # after a mixture piece: u does not belong to the carried psi
+    pending = False                 # a mixture waiting time carried into a piece of the same H_eff
+    jump_at = 0.0
     t_start = 0.0
     j_out = 0
     n_times = tables.times.shape[0]
@@ -249,35 +320,100 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
         origin = t_start
         _matvec(tables.left[n], psi, coefficients)
         forms, eigenvalues = tables.forms[n], tables.eigenvalues[n]
+        mixture = tables.mixture[n]
+        if stale and not mixture:   # a fresh threshold for the normalised state carried in
+            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+            u = (k53 + 0.5) * UNIT53
+            survival_start = 1.0
+            stale = False
         while True:
-            # the output times of this stretch while the survival stays above u; the first one
-            # where it does not (or else the end of the piece) brackets the jump
-            low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
             anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
-            while j_out < n_times and tables.time_piece[j_out] == n:
-                tau = times[j_out] - origin
-                if anchors[j_out] != anchor:
-                    anchor = anchors[j_out]
-                    _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                for a in range(d):
-                    v[a] = anchored[a] * phases[j_out, a]
-                _bilinears(v, r)
-                survival = _form(forms, GRAM, r, partial)
-                if survival <= u:
-                    high, survival_high = tau, survival
-                    break
-                _record(tables, n, r, partial, survival, moments, row, j_out)
-                low, survival_low = tau, survival
-                j_out += 1
-            if high == np.inf:
-                survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
-                if survival > u:            # no jump in this piece: carry the unnormalised state
+            if mixture:
+                # S(tau) = sum_a g_a |c_a|^2 e^{-Gamma_a tau}: branch a with probability
+                # g_a |c_a|^2 / S(0), then an Exp(Gamma_a) waiting time
+                if pending:         # the draw of the previous piece, the same H_eff, goes on
+                    tau = jump_at - origin
+                    pending = False
+                else:
+                    total = 0.0
+                    for a in range(d):
+                        total += forms[GRAM, a] * (coefficients[a].real ** 2 + coefficients[a].imag ** 2)
+                    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                    threshold = k53 * UNIT53 * total
+                    branch = d - 1
+                    running = 0.0
+                    for a in range(d):
+                        running += forms[GRAM, a] * (coefficients[a].real ** 2 + coefficients[a].imag ** 2)
+                        if threshold < running:
+                            branch = a
+                            break
+                    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                    decay = -2.0 * eigenvalues[branch].imag
+                    tau = -np.log((k53 + 0.5) * UNIT53) / decay if decay > 0 else np.inf
+                jump = tau < t_end - origin
+                while j_out < n_times and tables.time_piece[j_out] == n and (
+                        not jump or times[j_out] - origin < tau):
+                    if anchors[j_out] != anchor:
+                        anchor = anchors[j_out]
+                        _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                    for a in range(d):
+                        v[a] = anchored[a] * phases[j_out, a]
+                    _bilinears(v, r)
+                    # the norm v^dag (R^dag R) v of a diagonal Gram matrix: d terms, not d^2
+                    norm = 0.0
+                    for a in range(d):
+                        norm += forms[GRAM, a] * r[a]
+                    _record(tables, n, r, partial, norm, moments, row, j_out)
+                    j_out += 1
+                if not jump:
+                    survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
                     _matvec(tables.right[n], v, psi)
-                    survival_start = survival
+                    if n + 1 < pieces and tables.mixture[n + 1] and _same_generator(tables, n):
+                        pending = True      # a split piece: the waiting time drawn here goes on
+                        jump_at = origin + tau
+                    else:                   # carry the normalised state; fresh draws from here
+                        scale = 1.0 / np.sqrt(survival)
+                        for a in range(d):
+                            psi[a] *= scale
+                        stale = True
                     break
-                high, survival_high = t_end - origin, survival
-            tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
-                               survival_high, v, r, partial)
+                _advance(coefficients, eigenvalues, tau, v)
+                _bilinears(v, r)
+            else:
+                # the output times of this stretch while the survival stays above u; the first
+                # one where it does not (or else the end of the piece) brackets the jump
+                low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
+                while j_out < n_times and tables.time_piece[j_out] == n:
+                    tau = times[j_out] - origin
+                    if anchors[j_out] != anchor:
+                        anchor = anchors[j_out]
+                        _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                    for a in range(d):
+                        v[a] = anchored[a] * phases[j_out, a]
+                    _bilinears(v, r)
+                    survival = _form(forms, GRAM, r, partial)
+                    if survival <= u:
+                        high, survival_high = tau, survival
+                        break
+                    _record(tables, n, r, partial, survival, moments, row, j_out)
+                    low, survival_low = tau, survival
+                    j_out += 1
+                if high == np.inf:
+                    survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
+                    if survival > u:        # no jump in this piece: carry the unnormalised state
+                        _matvec(tables.right[n], v, psi)
+                        survival_start = survival
+                        break
+                    high, survival_high = t_end - origin, survival
+                # a bracket from the stretch start (no output time before the jump: often wide)
+                # starts Newton from the quadratic with d ln S / d tau(0) = -c^dag (R^dag Gamma R) c
+                # / S(0); a bracket between output times is narrow: the log-linear start
+                slope_low = np.nan
+                if low == 0.0:
+                    _bilinears(coefficients, r_low)
+                    slope_low = -_form(forms, LOSS, r_low, partial) / survival_low
+                tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_low,
+                                   high, survival_high, v, r, partial)
             # a jump (v, r hold v(tau)): channel by ||L_k psi||^2 = v^dag W_k v, then
             # c <- J_k v / ||L_k psi||
             total = 0.0
@@ -295,6 +431,10 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             coefficients[:] = 0.0
             for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
                 coefficients[tables.jump_row[q]] += tables.jump_value[q] * v[tables.jump_col[q]]
+            if tables.retrodict:        # one column per row (checked when the tables are built)
+                previous[:] = source
+                for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
+                    source[tables.jump_row[q]] = previous[tables.jump_col[q]]
             for a in range(d):
                 coefficients[a] /= norm
             if jumps < jump_times.shape[0]:
@@ -302,18 +442,19 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 jump_channels[jumps] = tables.slot[n, c]
             counts[tables.slot[n, c]] += 1
             jumps += 1
-            b = tables.bath_of[n, c]
-            lattice_index[b] += tables.step[n, c]
-            heat[b] += tables.heat_given[n, c]
+            for x in range(lattice_index.shape[0]):
+                lattice_index[x] += tables.step[n, c, x]
+            heat[tables.bath_of[n, c]] += tables.heat_given[n, c]
             work += tables.energy_given[n, c]
-            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
-            u = (k53 + 0.5) * UNIT53
+            if not mixture:
+                k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                u = (k53 + 0.5) * UNIT53
+                survival_start = 1.0
             origin = origin + tau
-            survival_start = 1.0
         t_start = t_end
     j = 0
     sigma = 0.0
-    if tables.measure:
+    if tables.measure or tables.retrodict:
         _matvec(tables.final_projector, psi, scratch)
         total = 0.0
         for a in range(d):
@@ -327,6 +468,12 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             if threshold < running:
                 j = a
                 break
+        if tables.retrodict:            # the label the measured component j descends from
+            component = 0
+            for a in range(d):
+                if abs(tables.final_projector[j, a]) > abs(tables.final_projector[j, component]):
+                    component = a
+            i = source[component]
         work += tables.final_energy[j] - tables.initial_energy[i]
         sigma = tables.log_initial[i] - tables.log_final[j]
         for b in range(heat.shape[0]):
@@ -360,20 +507,75 @@ def _add_exponentials(exponents, counts, heat, work, sigma, top, scaled):
                 scaled[o, k] += np.exp(a - top[o, k])
 
 
+@inline
+def tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats, joint,
+          joint_overflow, histogram, overflow, violations, top, scaled):
+    """Add one trajectory (i, j, W, sigma, jump ``counts``, ``lattice_index``, ``heat`` given to
+    each bath) to the accumulators of ``accumulate``: ``floats[block]`` (sums and squares of the
+    heat INTO the system per bath, W, sigma), the joint histogram cell of (i, j, m_x) of thread
+    group ``g`` (``joint_overflow`` when a histogrammed axis lies outside its half width), the
+    count histogram (``overflow`` above max_count), the first-law ``violations`` and the
+    block's streaming log-sum-exp (top, scaled) (``close_block`` turns it into ln sum)."""
+    n_baths = heat.shape[0]
+    for b in range(n_baths):
+        floats[block, b, 0] -= heat[b]
+        floats[block, b, 1] += heat[b] * heat[b]
+    floats[block, n_baths, 0] += work
+    floats[block, n_baths, 1] += work * work
+    floats[block, n_baths + 1, 0] += sigma
+    floats[block, n_baths + 1, 1] += sigma * sigma
+    cell = i * tables.strides[0] + j * tables.strides[1]
+    inside = True
+    checked = False
+    residual = tables.level_quanta[j] - tables.level_quanta[i]
+    for x in range(lattice_index.shape[0]):
+        if tables.strides[2 + x] != 0:
+            m = lattice_index[x] + tables.half_width[x]
+            inside = inside and 0 <= m <= 2 * tables.half_width[x]
+            cell += m * tables.strides[2 + x]
+        if tables.balance[x] != 0:
+            checked = True
+            residual += tables.balance[x] * lattice_index[x]
+    if inside:
+        joint[g, cell] += 1
+    else:
+        joint_overflow[g] += 1
+    if checked and residual != 0:
+        violations[g] += 1
+    for c in range(counts.shape[0]):
+        if counts[c] <= tables.max_count:
+            histogram[g, c, counts[c]] += 1
+        else:
+            overflow[g, c] += 1
+    _add_exponentials(tables.exponents, counts, heat, work, sigma, top, scaled)
+
+
+@inline
+def close_block(top, scaled, exponential, block):
+    """exponential[block] <- ln sum e^{-s x} of the block's streaming log-sum-exp (NaN: empty)."""
+    for o in range(top.shape[0]):
+        for k in range(top.shape[1]):
+            if scaled[o, k] > 0:
+                exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
+
+
 @parallel_kernel
 def accumulate(tables, seed, stream, first, count, block_size, groups):
     """Accumulators of trajectories ``first .. first + count - 1``.
 
-    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow, exponential):
-    moments (blocks, T, A, 2) sums of expectation values and their squares; floats (blocks, B + 2, 2)
-    sums and sums of squares of the heat INTO the system of each bath (G0), W and sigma; joint
-    (cells,) histogram of (i, j, lattice indices of the lattice baths); count_histogram (C, max + 1)
-    of each channel's jump count; overflow counters for both; exponential (blocks, C + B + 2, S)
-    ln sum e^{-s x} over the block's trajectories at ``tables.exponents`` (NaN where unused).
+    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow, exponential,
+    violations): moments (blocks, T, A, 2) sums of expectation values and their squares; floats
+    (blocks, B + 2, 2) sums and sums of squares of the heat INTO the system of each bath (G0), W and
+    sigma; joint (cells,) histogram of (i, j, indices of the histogrammed lattice axes);
+    count_histogram (C, max + 1) of each channel's jump count; overflow counters for both;
+    exponential (blocks, C + B + 2, S) ln sum e^{-s x} over the block's trajectories at
+    ``tables.exponents`` (NaN where unused); violations: trajectories breaking the integer first
+    law (``tally``).
     """
     key = stream_key(seed, stream)
     blocks = (count + block_size - 1) // block_size
     n_baths = tables.betas.shape[0]
+    n_axes = tables.half_width.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
     moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
     floats = np.zeros((blocks, n_baths + 2, 2))
@@ -381,52 +583,30 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     joint_overflow = np.zeros(groups, dtype=np.int64)
     histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
     overflow = np.zeros((groups, n_slots), dtype=np.int64)
+    violations = np.zeros(groups, dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
     exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
     no_times = np.zeros(0)
     no_channels = np.zeros(0, dtype=np.int64)
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(n_axes, dtype=np.int64)
         heat = np.zeros(n_baths)
         top = np.empty(tables.exponents.shape)
         scaled = np.empty(tables.exponents.shape)
+        scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             top[:] = -np.inf
             scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
-                                               lattice_index, heat, no_times, no_channels)
-                for b in range(n_baths):
-                    floats[block, b, 0] -= heat[b]
-                    floats[block, b, 1] += heat[b] * heat[b]
-                floats[block, n_baths, 0] += work
-                floats[block, n_baths, 1] += work * work
-                floats[block, n_baths + 1, 0] += sigma
-                floats[block, n_baths + 1, 1] += sigma * sigma
-                cell = i * tables.strides[0] + j * tables.strides[1]
-                inside = True
-                for b in range(n_baths):
-                    if tables.lattice[b]:
-                        m = lattice_index[b] + tables.half_width[b]
-                        inside = inside and 0 <= m <= 2 * tables.half_width[b]
-                        cell += m * tables.strides[2 + b]
-                if inside:
-                    joint[g, cell] += 1
-                else:
-                    joint_overflow[g] += 1
-                for c in range(n_slots):
-                    if counts[c] <= tables.max_count:
-                        histogram[g, c, counts[c]] += 1
-                    else:
-                        overflow[g, c] += 1
-                _add_exponentials(tables.exponents, counts, heat, work, sigma, top, scaled)
-            for o in range(top.shape[0]):
-                for k in range(top.shape[1]):
-                    if scaled[o, k] > 0:
-                        exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
+                                               lattice_index, heat, no_times, no_channels,
+                                               scratch_space)
+                tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
+                      joint, joint_overflow, histogram, overflow, violations, top, scaled)
+            close_block(top, scaled, exponential, block)
     return (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
-            overflow.sum(axis=0), exponential)
+            overflow.sum(axis=0), exponential, violations.sum())
 
 
 @parallel_kernel
@@ -441,10 +621,10 @@ def samples(tables, seed, stream, first, count):
     values = np.empty((count, 2))
     for t in numba.prange(count):
         scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(tables.half_width.shape[0], dtype=np.int64)
         i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
                                        lattice_index, heat[t], np.zeros(0),
-                                       np.zeros(0, dtype=np.int64))
+                                       np.zeros(0, dtype=np.int64), workspace(tables))
         for b in range(n_baths):
             heat[t, b] = -heat[t, b]
         labels[t, 0] = i
@@ -463,7 +643,7 @@ def jump_record(tables, seed, stream, index):
     counts = np.zeros(n_slots, dtype=np.int64)
     jump_times = np.zeros(tables.max_count + 1)
     jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)
-    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.betas.shape[0], np.int64),
-               np.zeros(tables.betas.shape[0]), jump_times, jump_channels)
+    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.half_width.shape[0], np.int64),
+               np.zeros(tables.betas.shape[0]), jump_times, jump_channels, workspace(tables))
     jumps = min(counts.sum(), jump_times.shape[0])
     return jump_times[:jumps].copy(), jump_channels[:jumps].copy()

@@ -15,7 +15,9 @@ kernel does, renormalised after every jump with ln of the norm accumulated, so l
 underflows.  The ratio of two such densities is the exact importance weight of a trajectory drawn
 from one unravelling for estimates under the other: no exact answer enters it.
 
-``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run), replays
+``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run: the
+plain ensemble's pieces are split into sub-pieces, and the kernel draws the same trajectories from
+a split piece as from the whole one, on root-finding and mixture pieces alike), replays
 every trajectory under every ensemble of the run, and accumulates log-sums of the mixture weights
 w = p_plain / mean_e p_e per block of consecutive trajectory indices (index order, so results never
 depend on threads or chunks).
@@ -26,7 +28,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import LindbladTables, _advance, _matvec, trajectory
+from .lindblad import LindbladTables, _advance, _matvec, trajectory, workspace
 from .rng import stream_key
 
 
@@ -150,7 +152,8 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
         slots = np.zeros(buffer, dtype=np.int64)
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
         i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
-                                       np.zeros(n_baths, dtype=np.int64), np.zeros(n_baths), times, slots)
+                                       np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
+                                       times, slots, workspace(tables))
         jumps = counts.sum()
         out[t] = log_weight(replays, i, j, times, slots, jumps) if jumps <= buffer else np.nan
     return out
@@ -189,15 +192,16 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     per_group = (blocks + groups - 1) // groups
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(tables.half_width.shape[0], dtype=np.int64)
         heat = np.zeros(n_baths)
         times = np.zeros(buffer)
         slots = np.zeros(buffer, dtype=np.int64)
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+        scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
-                                               lattice_index, heat, times, slots)
+                                               lattice_index, heat, times, slots, scratch_space)
                 jumps = counts.sum()
                 if jumps > buffer:
                     unreplayed[g] += 1
