@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -309,40 +310,59 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
 CROOKS_RELATIVE_STDERR = 0.2
 
 
+class WorkLaw(NamedTuple):
+    """A reweighted work law of one direction for ``crooks_row``: the distinct work values (sorted),
+    ln P per value, Var(ln P-hat) per value, and ``covariance(indices)`` -> Cov(ln P-hat) of those
+    values (the estimator's own, shared normalisation errors included)."""
+
+    values: np.ndarray
+    log_p: np.ndarray
+    log_variance: np.ndarray
+    covariance: object
+
+
 def reweighted_crooks(forward, reverse, beta, expected) -> dict:
-    """Crooks from the reweighted work laws of both directions (each (MBAR solution, work per cell)):
-    every work value W reached forward whose -W is reached in reverse (both probabilities known to
-    ``CROOKS_RELATIVE_STDERR``) gives
-    dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
-    dF, its stderr from the full MBAR covariance of the atoms' ln P in each direction (the shared
-    normalisation errors included; the directions are independent)."""
+    """Crooks from the MBAR-reweighted work laws of both directions (each (MBAR solution, work per
+    cell)): ``crooks_row`` with the full MBAR covariance of the atoms' ln P in each direction."""
     laws = []
     for solved, work in (forward, reverse):
         values, inverse = lattice_groups(work)
-        laws.append((solved, values, inverse, log_group_sum(inverse, solved.log_p, values.size)))
-    (f_solved, f_values, f_inverse, f_log), (r_solved, r_values, r_inverse, r_log) = laws
+        laws.append(WorkLaw(values, log_group_sum(inverse, solved.log_p, values.size),
+                            reweighting.atom_log_variances(solved, inverse, values.size),
+                            lambda atoms, solved=solved, inverse=inverse, size=values.size:
+                            reweighting.atom_log_covariance(solved, inverse, size, atoms)))
+    n = int(forward[0].counts.sum() + reverse[0].counts.sum())
+    return crooks_row(laws[0], laws[1], beta, expected, n)
+
+
+def crooks_row(forward: WorkLaw, reverse: WorkLaw, beta, expected, n) -> dict:
+    """Crooks from the reweighted work laws of both directions: every work value W reached forward
+    whose -W is reached in reverse (both probabilities known to ``CROOKS_RELATIVE_STDERR``) gives
+    dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
+    dF, its stderr from each direction's covariance of the atoms' ln P (the directions are
+    independent).  ``n``: trajectories of both directions."""
+    f_values, f_log = forward.values, forward.log_p
+    r_values, r_log = reverse.values, reverse.log_p
     scale = max(1.0, float(np.abs(f_values).max(initial=0.0)))
     where = np.searchsorted(r_values, -f_values)
     where = np.clip(where, 0, max(r_values.size - 1, 0))
     match = (r_values.size > 0) & (np.abs(r_values[where] + f_values) <= 1e-9 * scale)
     pairs = np.flatnonzero(match & (f_log > -np.inf) & (r_log[where] > -np.inf))
-    n = int(f_solved.counts.sum() + r_solved.counts.sum())
     if pairs.size == 0:
         return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
                            reason="no work value reached forward whose negative is reached in reverse")
     # atoms whose ln P is near-normal in both directions: relative stderr <= CROOKS_RELATIVE_STDERR
     # (a log of a handful of counts is skewed)
     partner = where[pairs]
-    precise = ((reweighting.atom_log_variances(f_solved, f_inverse, f_values.size)[pairs] <= CROOKS_RELATIVE_STDERR**2)
-               & (reweighting.atom_log_variances(r_solved, r_inverse, r_values.size)[partner]
-                  <= CROOKS_RELATIVE_STDERR**2))
+    with np.errstate(invalid="ignore"):
+        precise = ((forward.log_variance[pairs] <= CROOKS_RELATIVE_STDERR**2)
+                   & (reverse.log_variance[partner] <= CROOKS_RELATIVE_STDERR**2))
     pairs, partner = pairs[precise], partner[precise]
     if pairs.size == 0:
         return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
                            reason=f"no work value W with P_F(W) and P_R(-W) both known to "
                                   f"{CROOKS_RELATIVE_STDERR:.0%}")
-    covariance = (reweighting.atom_log_covariance(f_solved, f_inverse, f_values.size, pairs)
-                  + reweighting.atom_log_covariance(r_solved, r_inverse, r_values.size, partner)) / beta**2
+    covariance = (forward.covariance(pairs) + reverse.covariance(partner)) / beta**2
     estimates = f_values[pairs] - (f_log[pairs] - r_log[partner]) / beta
     inverse_variance = 1.0 / np.maximum(np.diag(covariance), 1e-300)
     c = inverse_variance / inverse_variance.sum()
@@ -414,11 +434,16 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
                              "a Gibbs start in its one bath); use 'auto:integral_ft'")
         observable, target = ("work", beta) if row == "jarzynski" else ("entropy_production", 1.0)
         rungs, relative = auto_ladder(spec, observable, target)
-        if engine is not Tilted:  # forward only; the exact-Doob variance is no figure of a proposal
+        try:
+            reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
+        except ValueError:  # no reverse protocol (a jump system with several baths): forward only
+            reverse_rungs = reverse_relative = None
+        if engine is not Tilted:  # the exact-Doob variance is no figure of a proposal
             if not quiet:
-                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}", file=sys.stderr)
-            return engine(spec, observable, rungs, (row, float(target)))
-        reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
+                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}"
+                      + ("" if reverse_rungs is None else f" (reverse: {tilt_label(observable, reverse_rungs)})"),
+                      file=sys.stderr)
+            return engine(spec, observable, rungs, (row, float(target)), reverse_tilts=reverse_rungs)
         if not quiet:
             print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)} (reverse: "
                   f"{tilt_label(observable, reverse_rungs)}); a-priori relative variance of the "

@@ -163,7 +163,7 @@ HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
 
 @parallel_kernel
 def weighted(tables, replays, seed, stream, first, count, block_size, groups, kind, index,
-             unit, half_width, exponents, buffer):
+             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width):
     """Trajectories ``first .. first + count - 1`` of one ensemble (kernel tables ``tables``, RNG
     stream ``stream``), each replayed under every ensemble of ``replays``.
 
@@ -172,8 +172,12 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     sums (blocks, Q, 3): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q;
     atoms (blocks, 2 half_width + 1, 2): ln sum w and ln sum w^2 over the trajectories whose X lies
     on lattice atom m = round(X / unit) (index m + half_width; none when half_width < 0);
-    outside: trajectories with |m| > half_width; unreplayed: trajectories with more than ``buffer``
-    jumps (not counted anywhere else).
+    cells (blocks, d d (2 cell_half_width + 1), 2): ln sum w and ln sum w^2 per cell (i, j, m) of
+    the two-point outcomes and the heat lattice index m = round(Q / cell_unit) given to bath
+    ``cell_bath`` (index (i d + j) (2 cell_half_width + 1) + m + cell_half_width; none when
+    cell_half_width < 0: the work law of ``open_tilting``'s Crooks row);
+    outside: trajectories with |m| > half_width or outside the cells; unreplayed: trajectories with
+    more than ``buffer`` jumps (not counted anywhere else).
     """
     key = stream_key(seed, stream)
     blocks = (count + block_size - 1) // block_size
@@ -184,6 +188,9 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     width = 2 * half_width + 1 if half_width >= 0 else 0
     sums = np.full((blocks, rows, 3), -np.inf)
     atoms = np.full((blocks, width, 2), -np.inf)
+    d = replays.start_vectors.shape[0]
+    lattice_width = 2 * cell_half_width + 1
+    cells = np.full((blocks, d * d * lattice_width if cell_half_width >= 0 else 0, 2), -np.inf)
     outside = np.zeros(groups, dtype=np.int64)
     unreplayed = np.zeros(groups, dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
@@ -227,4 +234,12 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                                                                    2.0 * log_w)
                     else:
                         outside[g] += 1
-    return sums, atoms, outside.sum(), unreplayed.sum()
+                if cell_half_width >= 0:
+                    m = int(np.round(heat[cell_bath] / cell_unit))
+                    if abs(m) <= cell_half_width:
+                        cell = (i * d + j) * lattice_width + m + cell_half_width
+                        cells[block, cell, 0] = _log_add(cells[block, cell, 0], log_w)
+                        cells[block, cell, 1] = _log_add(cells[block, cell, 1], 2.0 * log_w)
+                    else:
+                        outside[g] += 1
+    return sums, atoms, cells, outside.sum(), unreplayed.sum()

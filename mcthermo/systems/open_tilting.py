@@ -58,10 +58,12 @@ from .. import checks as _checks
 from ..exact import generating, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
-from ..stats import Estimate
-from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
+from ..results import Results
+from ..stats import Estimate, lattice_groups, log_group_sum
+from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, WorkLaw, _ladder, crooks_row, tilt_label
 from . import open_sampling
 from .open_system import OpenSystem, Piece
+from .open_theorems import crooks_reason
 
 #: smallest tilted probability P(m) e^{-sigma X} / G(sigma) at which a DFT atom is trusted
 #: (DFT round-off ~1e-16 absolute: relative error < 1e-4 above it)
@@ -209,10 +211,14 @@ def open_system_of(spec) -> OpenSystem:
 @dataclass(frozen=True, eq=False)
 class JumpTilted(Tilted):
     """An open system sampled plain and under the proposal unravellings of the tilts ``tilts`` of
-    ``observable`` (module docstring); ``target``/``relative_variance`` as in ``tilting.Tilted``."""
+    ``observable`` (module docstring), per direction (the reverse direction: the time-reversed
+    protocol ``OpenSystem.reversed`` with its own proposals, tilts ``reverse_tilts`` when given);
+    ``target``/``relative_variance`` as in ``tilting.Tilted``."""
 
     def __post_init__(self):
         object.__setattr__(self, "tilts", _ladder(self.tilts))
+        if self.reverse_tilts is not None:
+            object.__setattr__(self, "reverse_tilts", _ladder(self.reverse_tilts))
         generating.counted(self.system, self.observable)  # ValueError naming a missing observable
 
     @property
@@ -221,9 +227,7 @@ class JumpTilted(Tilted):
         return open_system_of(self.spec)
 
     def directions(self, reverse: bool) -> list[str]:
-        if reverse:
-            raise ValueError("tilted sampling of an open system is forward only (reverse must be False)")
-        return ["forward"]
+        return self.system.directions(reverse)
 
     @staticmethod
     def jarzynski_beta(system) -> float | None:
@@ -231,46 +235,66 @@ class JumpTilted(Tilted):
         rows = _declared_rows(open_system_of(system))
         return next((beta for check, _, beta, _ in rows if check == "jarzynski"), None)
 
-    # --- the ensembles (computed once) ---------------------------------------------------------
-    @property
-    def systems(self) -> list[OpenSystem]:
-        """The plain system (bare) and one proposal per tilt."""
-        return self._cached("systems", lambda: [bare(self.system, split(self.system.pieces))] + [
-            proposal(self.system, self.observable, s) for s in self.tilts])
+    # --- the ensembles of each direction (computed once) -------------------------------------------
+    def protocol(self, direction: str) -> OpenSystem:
+        """The open system that ``direction`` samples (``OpenSystem.protocol``)."""
+        return self.system.protocol(direction)
 
-    @property
-    def replays(self) -> replay.Replays:
-        return self._cached("replays", lambda: replays(self.systems))
+    def systems_of(self, direction: str) -> list[OpenSystem]:
+        """The plain protocol of ``direction`` (bare, split like the proposals) and one proposal
+        per tilt of that direction."""
+        def compute():
+            protocol = self.protocol(direction)
+            return [bare(protocol, split(protocol.pieces))] + [
+                proposal(protocol, self.observable, s) for s in self.tilts_of(direction)]
+        return self._cached(f"systems_{direction}", compute)
 
-    def lattice(self) -> tuple[float, int] | None:
+    def replays_of(self, direction: str) -> replay.Replays:
+        return self._cached(f"replays_{direction}", lambda: replays(self.systems_of(direction)))
+
+    def lattice(self, direction: str) -> tuple[float, int] | None:
         """(unit, half width) of X's atoms when X lies on a lattice (heat of a lattice bath, a jump
         count), the width covering every ensemble's law; else None."""
         def compute():
+            systems = self.systems_of(direction)
             if self.observable.startswith("jumps_"):
-                return 1.0, max(s.layout().max_count for s in self.systems)
+                return 1.0, max(s.layout().max_count for s in systems)
             if self.observable.startswith("heat_"):
-                bath = self.observable[5:]
-                unit = self.system.lattice_unit(bath)
-                if unit is None or unit == 0:
-                    return None
-                return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in self.systems)
+                return _bath_lattice(systems, self.observable[5:])
             return None
-        return self._cached("lattice", compute)
+        return self._cached(f"lattice_{direction}", compute)
 
-    def _kind(self) -> tuple[int, int]:
+    def work_cells(self, direction: str) -> tuple[int, float, int] | None:
+        """(bath index, unit, half width) of the cells (i, j, heat lattice index) whose reweighted
+        law gives the work law of the Crooks row (every ensemble's law covered), when Crooks holds
+        (``open_theorems.crooks_reason``: one bath, Gibbs start, detailed balance) and the bath's
+        heat lies on a lattice of at most MAX_WORK_CELLS cells; else None."""
+        def compute():
+            if crooks_reason(self.system) is not None:
+                return None
+            (bath,) = self.system.bath_names
+            lattice = _bath_lattice(self.systems_of(direction), bath)
+            if lattice is None or self.system.dimension ** 2 * (2 * lattice[1] + 1) > MAX_WORK_CELLS:
+                return None
+            return (0, *lattice)
+        return self._cached(f"cells_{direction}", compute)
+
+    def _kind(self, direction: str) -> tuple[int, int]:
+        system = self.protocol(direction)
         if self.observable.startswith("heat_"):
-            return replay.HEAT, self.system.bath_names.index(self.observable[5:])
+            return replay.HEAT, system.bath_names.index(self.observable[5:])
         if self.observable.startswith("jumps_"):
-            return replay.JUMPS, self.system.channel_names.index(self.observable[6:])
+            return replay.JUMPS, system.channel_names.index(self.observable[6:])
         return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
 
-    def _rows(self) -> list[tuple[str, str, float, float]]:
+    def _rows(self, direction: str) -> list[tuple[str, str, float, float]]:
         """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
-        return self._cached("rows", lambda: _declared_rows(self.system))
+        return self._cached(f"rows_{direction}", lambda: _declared_rows(self.protocol(direction)))
 
     # --- the Model interface ---------------------------------------------------------------------
     def steps_per_trajectory(self) -> float:
-        return self.spec.steps_per_trajectory() * (1 + 2 * len(self.tilts)) + 1
+        tilts = max(len(self.tilts), len(self.tilts_of("reverse")))
+        return self.spec.steps_per_trajectory() * (1 + 2 * tilts) + 1
 
     def check_tables_feasible(self) -> None:
         self.spec.check_tables_feasible()
@@ -279,30 +303,33 @@ class JumpTilted(Tilted):
         """The plain system's exact work, the proposals, their tables and the lattice of X: before
         the first chunk (and before the spec is shipped to Dask workers)."""
         self.spec.prepare(direction)
-        for system in self.systems:
+        for system in self.systems_of(direction):
             system.kernel_tables()
-        self.replays, self.lattice(), self._rows()
+        self.replays_of(direction), self.lattice(direction), self.work_cells(direction), self._rows(direction)
 
     def accumulate(self, direction, seed, first, count):
         out = dict(self.spec.accumulate(direction, seed, first, count))
-        lattice = self.lattice()
+        lattice = self.lattice(direction)
         unit, half_width = lattice if lattice is not None else (1.0, -1)
-        kind, index = self._kind()
-        rows = self._rows()
+        cells = self.work_cells(direction)
+        cell_bath, cell_unit, cell_half_width = cells if cells is not None else (0, 1.0, -1)
+        kind, index = self._kind(direction)
+        rows = self._rows(direction)
         exponents = np.array([[0.0, 0.0]] + [[beta, 0.0] if name == "work" else [0.0, beta]
                                              for _, name, beta, _ in rows])
-        for e, system in enumerate(self.systems):
+        for e, system in enumerate(self.systems_of(direction)):
             tables = system.kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
             if e > 0:
                 out.update({f"tilted_{e - 1}_{key}": value for key, value in
                             _plain_accumulate(system, seed, stream, first, count).items()})
             blocks = -(-count // self.block_size)
-            sums, atoms, outside, unreplayed = replay.weighted(
-                tables, self.replays, seed, stream, first, count, self.block_size,
+            sums, atoms, work_cells, outside, unreplayed = replay.weighted(
+                tables, self.replays_of(direction), seed, stream, first, count, self.block_size,
                 max(1, min(blocks, numba.get_num_threads())), kind, index, unit, half_width, exponents,
-                2 * tables.max_count + 16)
+                2 * tables.max_count + 16, cell_bath, cell_unit, cell_half_width)
             out[f"weighted_{e}_sums"], out[f"weighted_{e}_atoms"] = sums, atoms
+            out[f"weighted_{e}_cells"] = work_cells
             out[f"weighted_{e}_lost"] = np.array([outside, unreplayed], np.int64)
         return out
 
@@ -311,11 +338,13 @@ class JumpTilted(Tilted):
         plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
         weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
         frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
-        plain = self.systems[0].kernel_tables()
-        for e, system in enumerate(self.systems):
+        systems = self.systems_of(direction)
+        plain = systems[0].kernel_tables()
+        tilts = self.tilts_of(direction)
+        for e, system in enumerate(systems):
             tables = system.kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
-            weights = replay.log_weights(tables, self.replays, seed, stream, first, count,
+            weights = replay.log_weights(tables, self.replays_of(direction), seed, stream, first, count,
                                          2 * tables.max_count + 16)
             if e == 0:
                 frames[0]["log_weight"] = weights
@@ -328,12 +357,12 @@ class JumpTilted(Tilted):
             frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
             frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(system.bath_names)})
             frame.update({f"particles_{bath}": counts @ into
-                          for bath, into in self.system.particles_per_jump().items()})
+                          for bath, into in self.protocol(direction).particles_per_jump().items()})
             if system.measure_energy:  # the plain process's sigma
                 sigma = (values[:, 1] + plain.log_initial[i] - tables.log_initial[i]
                          - plain.log_final[j] + tables.log_final[j])
                 frame.update(work=values[:, 0], entropy_production=sigma)
-            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [self.tilts[e - 1]]),
+            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [tilts[e - 1]]),
                                                      log_weight=weights))
         return pd.concat(frames, ignore_index=True)
 
@@ -341,27 +370,40 @@ class JumpTilted(Tilted):
         plain = self.spec.results({d: {k: v for k, v in acc.items()
                                        if not k.startswith(("tilted_", "weighted_"))}
                                    for d, acc in accumulators.items()})
-        tilted_results = {}
-        for k, (s, system) in enumerate(zip(self.tilts, self.systems[1:])):
-            tilted_results[tilt_label(self.observable, [s])] = system.results(
-                {d: {key[len(f"tilted_{k}_"):]: value for key, value in acc.items()
-                     if key.startswith(f"tilted_{k}_")} for d, acc in accumulators.items()})
-        rows, laws = [], []
-        ensembles = len(self.systems)
+        tilted_parts = {}
         for direction, acc in accumulators.items():
+            for k, (s, system) in enumerate(zip(self.tilts_of(direction), self.systems_of(direction)[1:])):
+                # the proposal is sampled as a forward protocol of its own
+                own = system.results({"forward": {key[len(f"tilted_{k}_"):]: value for key, value
+                                                  in acc.items() if key.startswith(f"tilted_{k}_")}})
+                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = \
+                    own.directions["forward"]
+        rows, laws, work_laws = [], [], {}
+        for direction, acc in accumulators.items():
+            ensembles = len(self.systems_of(direction))
             sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
             n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
-            for q, (check, name, beta, expected) in enumerate(self._rows(), start=1):
+            for q, (check, name, beta, expected) in enumerate(self._rows(direction), start=1):
                 rows.append(_row(check, direction, name, beta, expected, sums, q, n, lost))
-            if self.lattice() is not None:
+            if self.lattice(direction) is not None:
                 laws.append(self._law(direction, acc, sums, n))
-        label = tilt_label(self.observable, self.tilts) + "(reweighted)"
+            if self.work_cells(direction) is not None:
+                work_laws[direction] = self._work_law(direction, acc, sums, n)
+        if set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+            beta, free_energy_change = plain.bar_crooks
+            total = int(sum((acc["joint"].sum() + acc["joint_overflow"].sum()) * len(self.systems_of(d))
+                            for d, acc in accumulators.items()))
+            rows.append({**crooks_row(work_laws["forward"], work_laws["reverse"], beta,
+                                      free_energy_change, total), "beta": beta})
         for row in rows:
-            row.update(tilt=label, relative_variance_apriori=self.relative_variance)
+            row.update(tilt=tilt_label(self.observable, self.tilts_of(
+                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)",
+                relative_variance_apriori=self.relative_variance)
         extra = dict(plain.extra_tables)
         extra["reweighted"] = (pd.concat(laws, ignore_index=True) if laws
                                else pd.DataFrame(columns=REWEIGHTED_COLUMNS))
+        tilted_results = {label: Results(parts) for label, parts in tilted_parts.items()}
         return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                            tilted=tilted_results, extra_checks=rows)
 
@@ -369,33 +411,98 @@ class JumpTilted(Tilted):
         """Per atom of X: the self-normalised reweighted probability with its stderr (NaN where the
         atom's effective sample size (sum w)^2 / sum w^2 is below checks.MIN_EFFECTIVE_SAMPLES), and
         the exact probability from the tilted DFT."""
-        unit, half_width = self.lattice()
+        unit, half_width = self.lattice(direction)
         atoms = [logsumexp(np.asarray(acc[f"weighted_{e}_atoms"]), axis=0) for e in range(len(n))]
-        log_w = np.array([logsumexp(s[:, 0, 0]) for s in sums])           # ln sum w per ensemble
-        log_w2 = np.array([logsumexp(s[:, 0, 1]) for s in sums])          # ln sum w^2
-        log_norm = logsumexp(log_w)
-        a1 = np.array([a[:, 0] for a in atoms])                             # (E, atoms) ln sum w 1_a
-        a2 = np.array([a[:, 1] for a in atoms])                             # ln sum w^2 1_a
-        p = np.exp(logsumexp(a1, axis=0) - log_norm)
-        # stratified delta method: u = w (1_a - p) / sum w, per ensemble var of u
-        scale = np.exp(-log_norm)
-        w1, w2 = np.exp(log_w), np.exp(log_w2)
-        s1, s2 = np.exp(a1), np.exp(a2)
-        mean_u = (s1 - p[None, :] * w1[:, None]) / n[:, None]
-        second = ((1 - 2 * p[None, :]) * s2 + p[None, :] ** 2 * w2[:, None]) / n[:, None]
-        variance = np.sum(n[:, None] * np.maximum(second - mean_u ** 2, 0.0), axis=0) * scale ** 2
-        # the data's stderr is meaningless on an atom carried by a few weighted samples
-        with np.errstate(invalid="ignore"):
-            ess = np.exp(2 * logsumexp(a1, axis=0) - logsumexp(a2, axis=0))
-        stderr = np.where(ess >= _checks.MIN_EFFECTIVE_SAMPLES, np.sqrt(variance), np.nan)
+        law = _AtomEstimate(sums, np.array([a[:, 0] for a in atoms]), np.array([a[:, 1] for a in atoms]), n)
+        stderr = np.where(law.effective_sizes >= _checks.MIN_EFFECTIVE_SAMPLES,
+                          np.sqrt(law.variances), np.nan)
+        p = law.p
         values = unit * np.arange(-half_width, half_width + 1)
-        exact = np.exp(exact_log_law(self.system, self.observable, unit, half_width,
-                                     (0.0, *self.tilts)))
+        exact = np.exp(exact_log_law(self.protocol(direction), self.observable, unit, half_width,
+                                     (0.0, *self.tilts_of(direction))))
         keep = (p > 0) | (exact > 0)
         return pd.DataFrame({"direction": direction, "observable": self.observable,
                              "value": values[keep], "probability": p[keep],
                              "stderr": np.where(p[keep] > 0, stderr[keep], np.nan),
                              "probability_exact": exact[keep]})
+
+    def _work_law(self, direction, acc, sums, n) -> WorkLaw:
+        """The reweighted work law of ``direction`` from the weighted cells (i, j, m): W = E_j - E_i
+        + unit m (energy given to the bath, G0), cells of equal work merged; atoms whose effective
+        sample size is below checks.MIN_EFFECTIVE_SAMPLES get an infinite variance (never paired)."""
+        _, unit, half_width = self.work_cells(direction)
+        protocol = self.protocol(direction)
+        e_initial, e_final = tilted.initial_basis(protocol)[0], tilted.final_basis(protocol)[0]
+        i, j, m = np.meshgrid(np.arange(len(e_initial)), np.arange(len(e_final)),
+                              np.arange(-half_width, half_width + 1), indexing="ij")
+        values, inverse = lattice_groups((e_final[j] - e_initial[i] + unit * m).ravel())
+        cells = [logsumexp(np.asarray(acc[f"weighted_{e}_cells"]), axis=0) for e in range(len(n))]
+        grouped = [np.array([log_group_sum(inverse, c[:, column], values.size) for c in cells])
+                   for column in (0, 1)]
+        law = _AtomEstimate(sums, grouped[0], grouped[1], n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_variance = np.where((law.p > 0) & (law.effective_sizes >= _checks.MIN_EFFECTIVE_SAMPLES),
+                                    law.variances / law.p ** 2, np.inf)
+            log_p = np.where(law.p > 0, np.log(law.p), -np.inf)
+        return WorkLaw(values, log_p, log_variance, law.log_covariance)
+
+
+class _AtomEstimate:
+    """The self-normalised reweighted probabilities p_a = sum w 1_a / sum w of disjoint atoms a
+    from E ensembles of n_e trajectories each, and their stratified delta-method covariance:
+    with X_a = w (1_a - p_a), Cov(p_a, p_b) = sum_e n_e Cov_e(X_a, X_b) / (sum w)^2, where, atoms
+    being disjoint, n_e E_e[X_a X_b] = delta_ab S2_a - p_b S2_a - p_a S2_b + p_a p_b W2 and
+    n_e E_e[X_a] = S1_a - p_a W1 (S1_a, S2_a: sums of w and w^2 over the atom; W1, W2: over all).
+    ``sums``: each ensemble's weighted sums (row 0: ln sum w, ln sum w^2); ``log_s1``/``log_s2``:
+    (E, atoms)."""
+
+    def __init__(self, sums, log_s1, log_s2, n):
+        log_w1 = np.array([logsumexp(s[:, 0, 0]) for s in sums])
+        log_w2 = np.array([logsumexp(s[:, 0, 1]) for s in sums])
+        log_norm = logsumexp(log_w1)
+        self.n = np.asarray(n, float)
+        self.w1, self.w2 = np.exp(log_w1 - log_norm), np.exp(log_w2 - 2 * log_norm)
+        self.s1, self.s2 = np.exp(log_s1 - log_norm), np.exp(log_s2 - 2 * log_norm)
+        self.p = self.s1.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            self.effective_sizes = np.exp(2 * logsumexp(log_s1, axis=0) - logsumexp(log_s2, axis=0))
+
+    def _covariance(self, a, b) -> np.ndarray:
+        p, s1, s2 = self.p, self.s1, self.s2
+        w1, w2, n = self.w1[:, None, None], self.w2[:, None, None], self.n[:, None, None]
+        pa, pb = p[a][None, :, None], p[b][None, None, :]
+        s2a, s2b = s2[:, a][:, :, None], s2[:, b][:, None, :]
+        same = (a[:, None] == b[None, :])[None]
+        second = np.where(same, s2a, 0.0) - pb * s2a - pa * s2b + pa * pb * w2
+        mean_a = s1[:, a][:, :, None] - pa * w1
+        mean_b = s1[:, b][:, None, :] - pb * w1
+        return np.sum(second - mean_a * mean_b / n, axis=0)
+
+    @property
+    def variances(self) -> np.ndarray:
+        """Var(p_a) of every atom."""
+        p, w1, w2, n = self.p[None], self.w1[:, None], self.w2[:, None], self.n[:, None]
+        second = (1 - 2 * p) * self.s2 + p ** 2 * w2
+        return np.maximum(np.sum(second - (self.s1 - p * w1) ** 2 / n, axis=0), 0.0)
+
+    def log_covariance(self, atoms) -> np.ndarray:
+        """Cov(ln p_a, ln p_b) over ``atoms``."""
+        atoms = np.asarray(atoms)
+        p = self.p[atoms]
+        return self._covariance(atoms, atoms) / (p[:, None] * p[None, :])
+
+
+def _bath_lattice(systems, bath) -> tuple[float, int] | None:
+    """(unit, half width) of ``bath``'s heat lattice covering every system's law, or None when its
+    heat is not on a lattice."""
+    unit = systems[0].lattice_unit(bath)
+    if unit is None or unit == 0:
+        return None
+    return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in systems)
+
+
+#: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
+MAX_WORK_CELLS = 2**16
 
 
 def _plain_accumulate(system, seed, stream, first, count) -> dict:
