@@ -24,12 +24,25 @@ anchor (anchors are spaced so that no factor exceeds e^{+-300}).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
-count of every channel name, the heat of every bath (float, and its integer lattice index where the
-bath's heat quanta lie on a lattice), the work W = E_j - E_i + sum of jump energies given to the
-baths (first law, G0) and sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).
+count of every channel name, the heat of every bath, the integer index m_x of every histogram
+lattice axis x (each jump of channel k adds step[k, x]: e.g. a bath's heat in lattice units), the
+work W = E_j - E_i + sum of jump energies given to the baths (first law, G0) and
+sigma = ln p0(i) - ln p~(j) + sum_b beta_b (heat given to b).  Where the tables declare an integer
+first law (``balance`` not all 0), a trajectory with
+level_quanta[j] - level_quanta[i] + sum_x balance[x] m_x != 0 is counted as a violation.
+
+Retrodiction (``retrodict``): when every piece's H_eff is diagonal in the measurement basis and no
+basis state is reached by a jump from two basis states, the unravelling is a classical chain on
+the basis states: a trajectory started from an eigenvector psi of rho0 WITHOUT the initial
+measurement is a superposition of basis components that never interfere, each carrying the
+initial label it descends from (a jump with entries (row, col) hands component col's label to
+row).  The final label j is drawn from |<j|psi(t)>|^2 as with the measurement and i is the label
+component j descends from: (i, j, record) then has exactly the law of a measured start, while the
+expectation values see the unmeasured coherent evolution of rho0.
+
 Floats are summed per block of consecutive trajectory indices in index order (exponential sums
 ln sum e^{-s x} as a streaming log-sum-exp in index order); integer histograms merge by addition:
-results never depend on threads or chunks.
+results never depend on threads or chunks (``tally`` adds one trajectory).
 """
 from typing import NamedTuple
 
@@ -49,10 +62,10 @@ GRAM, LOSS = 0, 1
 
 
 class LindbladTables(NamedTuple):
-    """Flat arrays of one system (see ``mcthermo.systems.open_kernel.kernel_tables``).
+    """Flat arrays of one system (see ``mcthermo.systems.open_sampling.kernel_tables``).
 
-    Shapes: P pieces, d levels, K channels per piece (padded), B baths, T output times,
-    A observables."""
+    Shapes: P pieces, d levels, K channels per piece (padded), B baths, X histogram lattice axes,
+    T output times, A observables."""
 
     durations: np.ndarray        # (P,) float
     eigenvalues: np.ndarray      # (P, d) complex: lambda of H_eff
@@ -69,7 +82,7 @@ class LindbladTables(NamedTuple):
     rate_value: np.ndarray       # (F,) float
     slot: np.ndarray             # (P, K) int: counter (channel name) index
     bath_of: np.ndarray          # (P, K) int
-    step: np.ndarray             # (P, K) int: heat given in lattice units (lattice baths)
+    step: np.ndarray             # (P, K, X) int: increment of lattice axis x per jump
     heat_given: np.ndarray       # (P, K) float: omega - mu nu
     energy_given: np.ndarray     # (P, K) float: omega
     initial_cumulative: np.ndarray  # (d,) float
@@ -92,14 +105,20 @@ class LindbladTables(NamedTuple):
     time_phases: np.ndarray      # (T, d) complex: e^{-i lambda (t_j - a_j)} of piece time_piece[j]
     time_anchor: np.ndarray      # (T,) float: the anchor a_j <= t_j of output time j
     time_piece: np.ndarray       # (T,) int: the piece during which output time j is recorded
-    lattice: np.ndarray          # (B,) bool
-    strides: np.ndarray          # (2 + B,) int: joint-histogram index strides of (i, j, m_b)
-    half_width: np.ndarray       # (B,) int: lattice index offset
+    strides: np.ndarray          # (2 + X,) int: joint-histogram index strides of (i, j, m_x); an
+                                 # axis of stride 0 is tracked but not histogrammed
+    half_width: np.ndarray       # (X,) int: lattice index offset (histogrammed: |m_x| <= half_width)
     cells: int                   # joint histogram size
     max_count: int               # jump-count histogram length - 1
     observable_row: np.ndarray   # (T,) int: the row of ``observables`` used at each output time
     exponents: np.ndarray        # (C + B + 2, S) float: s values of ln sum e^{-s x} per observable
                                  # (jump counts, heat into the system per bath, W, sigma); NaN: unused
+    level_quanta: np.ndarray     # (d,) int: energy of each measured level in quanta (first law)
+    balance: np.ndarray          # (X,) int: quanta per unit of axis x (all 0: no first-law check)
+    retrodict: bool              # unmeasured start, measured labels read off retrodictively
+    initial_label: np.ndarray    # (d,) int: initial-measurement label of each basis component
+                                 # (retrodict only)
+    mixture: np.ndarray          # (P,) bool: survival of piece n is a mixture of exponentials
 
 
 @inline
@@ -216,9 +235,9 @@ def _draw(cumulative, u):
 @kernel
 def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
                jump_channels):
-    """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` and ``heat`` (heat
-    given to each bath), records expectation values into ``moments[row]`` and the first
-    len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
+    """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` (per lattice axis)
+    and ``heat`` (heat given to each bath), records expectation values into ``moments[row]`` and
+    the first len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
     s0, s1, s2, s3 = keyed_state(key, index)
     d = tables.initial_vectors.shape[0]
     counts[:] = 0
@@ -233,6 +252,9 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     v = np.empty(d, dtype=np.complex128)
     anchored = np.empty(d, dtype=np.complex128)
     scratch = np.empty(d, dtype=np.complex128)
+    # retrodiction: the initial label each basis component descends from (jumps permute them)
+    source = tables.initial_label.copy()
+    previous = np.empty(d, dtype=np.int64)
     weights = np.empty(tables.slot.shape[1])
     r = np.zeros(tables.forms.shape[2])
     partial = np.empty(LANES)
@@ -295,6 +317,10 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             coefficients[:] = 0.0
             for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
                 coefficients[tables.jump_row[q]] += tables.jump_value[q] * v[tables.jump_col[q]]
+            if tables.retrodict:        # one column per row (checked when the tables are built)
+                previous[:] = source
+                for q in range(tables.jump_start[n, c], tables.jump_start[n, c + 1]):
+                    source[tables.jump_row[q]] = previous[tables.jump_col[q]]
             for a in range(d):
                 coefficients[a] /= norm
             if jumps < jump_times.shape[0]:
@@ -302,9 +328,9 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 jump_channels[jumps] = tables.slot[n, c]
             counts[tables.slot[n, c]] += 1
             jumps += 1
-            b = tables.bath_of[n, c]
-            lattice_index[b] += tables.step[n, c]
-            heat[b] += tables.heat_given[n, c]
+            for x in range(lattice_index.shape[0]):
+                lattice_index[x] += tables.step[n, c, x]
+            heat[tables.bath_of[n, c]] += tables.heat_given[n, c]
             work += tables.energy_given[n, c]
             k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
             u = (k53 + 0.5) * UNIT53
@@ -313,7 +339,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
         t_start = t_end
     j = 0
     sigma = 0.0
-    if tables.measure:
+    if tables.measure or tables.retrodict:
         _matvec(tables.final_projector, psi, scratch)
         total = 0.0
         for a in range(d):
@@ -327,6 +353,12 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             if threshold < running:
                 j = a
                 break
+        if tables.retrodict:            # the label the measured component j descends from
+            component = 0
+            for a in range(d):
+                if abs(tables.final_projector[j, a]) > abs(tables.final_projector[j, component]):
+                    component = a
+            i = source[component]
         work += tables.final_energy[j] - tables.initial_energy[i]
         sigma = tables.log_initial[i] - tables.log_final[j]
         for b in range(heat.shape[0]):
@@ -360,20 +392,75 @@ def _add_exponentials(exponents, counts, heat, work, sigma, top, scaled):
                 scaled[o, k] += np.exp(a - top[o, k])
 
 
+@inline
+def tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats, joint,
+          joint_overflow, histogram, overflow, violations, top, scaled):
+    """Add one trajectory (i, j, W, sigma, jump ``counts``, ``lattice_index``, ``heat`` given to
+    each bath) to the accumulators of ``accumulate``: ``floats[block]`` (sums and squares of the
+    heat INTO the system per bath, W, sigma), the joint histogram cell of (i, j, m_x) of thread
+    group ``g`` (``joint_overflow`` when a histogrammed axis lies outside its half width), the
+    count histogram (``overflow`` above max_count), the first-law ``violations`` and the
+    block's streaming log-sum-exp (top, scaled) (``close_block`` turns it into ln sum)."""
+    n_baths = heat.shape[0]
+    for b in range(n_baths):
+        floats[block, b, 0] -= heat[b]
+        floats[block, b, 1] += heat[b] * heat[b]
+    floats[block, n_baths, 0] += work
+    floats[block, n_baths, 1] += work * work
+    floats[block, n_baths + 1, 0] += sigma
+    floats[block, n_baths + 1, 1] += sigma * sigma
+    cell = i * tables.strides[0] + j * tables.strides[1]
+    inside = True
+    checked = False
+    residual = tables.level_quanta[j] - tables.level_quanta[i]
+    for x in range(lattice_index.shape[0]):
+        if tables.strides[2 + x] != 0:
+            m = lattice_index[x] + tables.half_width[x]
+            inside = inside and 0 <= m <= 2 * tables.half_width[x]
+            cell += m * tables.strides[2 + x]
+        if tables.balance[x] != 0:
+            checked = True
+            residual += tables.balance[x] * lattice_index[x]
+    if inside:
+        joint[g, cell] += 1
+    else:
+        joint_overflow[g] += 1
+    if checked and residual != 0:
+        violations[g] += 1
+    for c in range(counts.shape[0]):
+        if counts[c] <= tables.max_count:
+            histogram[g, c, counts[c]] += 1
+        else:
+            overflow[g, c] += 1
+    _add_exponentials(tables.exponents, counts, heat, work, sigma, top, scaled)
+
+
+@inline
+def close_block(top, scaled, exponential, block):
+    """exponential[block] <- ln sum e^{-s x} of the block's streaming log-sum-exp (NaN: empty)."""
+    for o in range(top.shape[0]):
+        for k in range(top.shape[1]):
+            if scaled[o, k] > 0:
+                exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
+
+
 @parallel_kernel
 def accumulate(tables, seed, stream, first, count, block_size, groups):
     """Accumulators of trajectories ``first .. first + count - 1``.
 
-    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow, exponential):
-    moments (blocks, T, A, 2) sums of expectation values and their squares; floats (blocks, B + 2, 2)
-    sums and sums of squares of the heat INTO the system of each bath (G0), W and sigma; joint
-    (cells,) histogram of (i, j, lattice indices of the lattice baths); count_histogram (C, max + 1)
-    of each channel's jump count; overflow counters for both; exponential (blocks, C + B + 2, S)
-    ln sum e^{-s x} over the block's trajectories at ``tables.exponents`` (NaN where unused).
+    Returns (moments, floats, joint, joint_overflow, count_histogram, count_overflow, exponential,
+    violations): moments (blocks, T, A, 2) sums of expectation values and their squares; floats
+    (blocks, B + 2, 2) sums and sums of squares of the heat INTO the system of each bath (G0), W and
+    sigma; joint (cells,) histogram of (i, j, indices of the histogrammed lattice axes);
+    count_histogram (C, max + 1) of each channel's jump count; overflow counters for both;
+    exponential (blocks, C + B + 2, S) ln sum e^{-s x} over the block's trajectories at
+    ``tables.exponents`` (NaN where unused); violations: trajectories breaking the integer first
+    law (``tally``).
     """
     key = stream_key(seed, stream)
     blocks = (count + block_size - 1) // block_size
     n_baths = tables.betas.shape[0]
+    n_axes = tables.half_width.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
     moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
     floats = np.zeros((blocks, n_baths + 2, 2))
@@ -381,13 +468,14 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     joint_overflow = np.zeros(groups, dtype=np.int64)
     histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
     overflow = np.zeros((groups, n_slots), dtype=np.int64)
+    violations = np.zeros(groups, dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
     exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
     no_times = np.zeros(0)
     no_channels = np.zeros(0, dtype=np.int64)
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(n_axes, dtype=np.int64)
         heat = np.zeros(n_baths)
         top = np.empty(tables.exponents.shape)
         scaled = np.empty(tables.exponents.shape)
@@ -397,36 +485,11 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
                                                lattice_index, heat, no_times, no_channels)
-                for b in range(n_baths):
-                    floats[block, b, 0] -= heat[b]
-                    floats[block, b, 1] += heat[b] * heat[b]
-                floats[block, n_baths, 0] += work
-                floats[block, n_baths, 1] += work * work
-                floats[block, n_baths + 1, 0] += sigma
-                floats[block, n_baths + 1, 1] += sigma * sigma
-                cell = i * tables.strides[0] + j * tables.strides[1]
-                inside = True
-                for b in range(n_baths):
-                    if tables.lattice[b]:
-                        m = lattice_index[b] + tables.half_width[b]
-                        inside = inside and 0 <= m <= 2 * tables.half_width[b]
-                        cell += m * tables.strides[2 + b]
-                if inside:
-                    joint[g, cell] += 1
-                else:
-                    joint_overflow[g] += 1
-                for c in range(n_slots):
-                    if counts[c] <= tables.max_count:
-                        histogram[g, c, counts[c]] += 1
-                    else:
-                        overflow[g, c] += 1
-                _add_exponentials(tables.exponents, counts, heat, work, sigma, top, scaled)
-            for o in range(top.shape[0]):
-                for k in range(top.shape[1]):
-                    if scaled[o, k] > 0:
-                        exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
+                tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
+                      joint, joint_overflow, histogram, overflow, violations, top, scaled)
+            close_block(top, scaled, exponential, block)
     return (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
-            overflow.sum(axis=0), exponential)
+            overflow.sum(axis=0), exponential, violations.sum())
 
 
 @parallel_kernel
@@ -441,7 +504,7 @@ def samples(tables, seed, stream, first, count):
     values = np.empty((count, 2))
     for t in numba.prange(count):
         scratch = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(tables.half_width.shape[0], dtype=np.int64)
         i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
                                        lattice_index, heat[t], np.zeros(0),
                                        np.zeros(0, dtype=np.int64))
@@ -463,7 +526,7 @@ def jump_record(tables, seed, stream, index):
     counts = np.zeros(n_slots, dtype=np.int64)
     jump_times = np.zeros(tables.max_count + 1)
     jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)
-    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.betas.shape[0], np.int64),
+    trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.half_width.shape[0], np.int64),
                np.zeros(tables.betas.shape[0]), jump_times, jump_channels)
     jumps = min(counts.sum(), jump_times.shape[0])
     return jump_times[:jumps].copy(), jump_channels[:jumps].copy()

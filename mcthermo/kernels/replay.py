@@ -150,7 +150,8 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
         slots = np.zeros(buffer, dtype=np.int64)
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
         i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
-                                       np.zeros(n_baths, dtype=np.int64), np.zeros(n_baths), times, slots)
+                                       np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
+                                       times, slots)
         jumps = counts.sum()
         out[t] = log_weight(replays, i, j, times, slots, jumps) if jumps <= buffer else np.nan
     return out
@@ -196,7 +197,7 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     per_group = (blocks + groups - 1) // groups
     for g in numba.prange(groups):
         counts = np.zeros(n_slots, dtype=np.int64)
-        lattice_index = np.zeros(n_baths, dtype=np.int64)
+        lattice_index = np.zeros(tables.half_width.shape[0], dtype=np.int64)
         heat = np.zeros(n_baths)
         times = np.zeros(buffer)
         slots = np.zeros(buffer, dtype=np.int64)

@@ -106,18 +106,26 @@ def layout(system) -> Layout:
     return Layout(max_count, units, widths, n, n, open_exponential.exponents(system))
 
 
-def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
-    """The flat arrays of ``system`` for the jump kernel."""
+def kernel_tables(system, geometry: Layout | None = None, retrodict: bool = False) -> LindbladTables:
+    """The flat arrays of ``system`` for the jump kernel: one histogram lattice axis per lattice
+    bath of ``geometry`` (its heat in lattice units), no first-law check.
+
+    ``retrodict``: start from the eigenvectors of rho0 (no initial measurement) and read the
+    initial label off retrodictively (``lindblad.trajectory``); ValueError unless every piece's
+    H_eff is diagonal in the basis of the operators, both energy measurements are in that basis
+    and every jump operator has at most one nonzero entry per row (``check_retrodiction``)."""
     geometry = layout(system) if geometry is None else geometry
     d, pieces = system.dimension, system.pieces
     names, baths = system.channel_names, system.bath_names
+    axes = geometry.lattice_baths
     width = max((len(p.channels) for p in pieces), default=0)
     eigenvalues = np.zeros((len(pieces), d), complex)
     right, left, gram, loss = (np.zeros((len(pieces), d, d), complex) for _ in range(4))
     jump_start, rate_start = (np.zeros((len(pieces), width + 1), np.int64) for _ in range(2))
     jumps, rates = [], []          # sparse entries of every channel, piece by piece, in order
     jump_ops = np.zeros((len(pieces), width, d, d), complex)
-    slot, bath_of, step = (np.zeros((len(pieces), width), np.int64) for _ in range(3))
+    slot, bath_of = (np.zeros((len(pieces), width), np.int64) for _ in range(2))
+    step = np.zeros((len(pieces), width, len(axes)), np.int64)
     heat_given, energy_given = np.zeros((len(pieces), width)), np.zeros((len(pieces), width))
     for n, piece in enumerate(pieces):
         gamma = sum((c.operator.conj().T @ c.operator for c in piece.channels), np.zeros((d, d), complex))
@@ -139,8 +147,8 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
             slot[n, k], bath_of[n, k] = names.index(c.name), baths.index(c.bath)
             heat_given[n, k], energy_given[n, k] = c.energy - mu * c.particles, c.energy
             if c.bath in geometry.half_widths:
-                step[n, k] = int(round(heat_given[n, k] / geometry.units[c.bath]))
-    p_start, vectors = _start(system)
+                step[n, k, axes.index(c.bath)] = int(round(heat_given[n, k] / geometry.units[c.bath]))
+    p_start, vectors = _unmeasured_start(system) if retrodict else _start(system)
     final_energy, final_vectors = tilted.final_basis(system)
     initial_energy = tilted.initial_basis(system)[0]
     log_initial = np.zeros(d)
@@ -154,11 +162,10 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
             log_pt = log_final_populations(system)
             log_final = np.where(np.isfinite(log_pt), log_pt, 0.0)
     shape = geometry.joint_shape
-    strides = np.zeros(2 + len(baths), np.int64)
+    strides = np.zeros(2 + len(axes), np.int64)
     c_strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
     strides[0], strides[1] = (c_strides[0], c_strides[1]) if system.measure_energy else (0, 0)
-    for position, bath in enumerate(geometry.lattice_baths):
-        strides[2 + baths.index(bath)] = c_strides[2 + position]
+    strides[2:] = c_strides[2:]
     betas = np.array([system.baths[b].beta for b in baths], dtype=np.float64)
     observables, observable_row = _observable_tables(system, right)
     width = len(packed_form(gram[0]))
@@ -167,7 +174,7 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
     forms = np.array([[packed_form(gram[n]), packed_form(loss[n])] for n in range(len(pieces))])
     time_piece, time_anchor, time_phases = _output_phases(
         system.output_times, output_pieces(system), eigenvalues)
-    return LindbladTables(
+    tables = LindbladTables(
         durations=np.array([p.duration for p in pieces]), eigenvalues=eigenvalues, right=right,
         left=left, n_channels=np.array([len(p.channels) for p in pieces], np.int64), jump_start=jump_start,
         jump_row=_flat(jumps, 0, np.int64), jump_col=_flat(jumps, 1, np.int64),
@@ -182,11 +189,59 @@ def kernel_tables(system, geometry: Layout | None = None) -> LindbladTables:
         observable_row=observable_row, observable_forms=np.ascontiguousarray(observable_forms),
         jump_ops=np.ascontiguousarray(jump_ops),
         forms=forms, time_phases=time_phases, time_anchor=time_anchor, time_piece=time_piece,
-        lattice=np.array([b in geometry.half_widths for b in baths]),
-        strides=strides, half_width=np.array([geometry.half_widths.get(b, 0) for b in baths], np.int64),
+        strides=strides, half_width=np.array([geometry.half_widths[b] for b in axes], np.int64),
         cells=int(math.prod(shape)), max_count=geometry.max_count,
         exponents=np.ascontiguousarray(geometry.exponents if geometry.exponents is not None
-                                       else np.full((len(names) + len(baths) + 2, 1), np.nan)))
+                                       else np.full((len(names) + len(baths) + 2, 1), np.nan)),
+        level_quanta=np.zeros(d, np.int64), balance=np.zeros(len(axes), np.int64),
+        retrodict=False, initial_label=np.arange(d, dtype=np.int64),
+        mixture=np.zeros(len(pieces), bool))
+    if retrodict:
+        if not system.measure_energy:
+            raise ValueError("retrodiction reads off the labels of the energy measurements: "
+                             "measure_energy=True")
+        tables = tables._replace(retrodict=True, initial_label=check_retrodiction(
+            tables, tilted.initial_basis(system)[1]))
+    return tables
+
+
+#: off-diagonal entries of R, R^{-1} and of the measurement bases above this are not round-off
+RETRODICTION_TOLERANCE = 1e-10
+
+
+def check_retrodiction(tables: LindbladTables, initial_vectors: np.ndarray) -> np.ndarray:
+    """The initial-measurement label of each basis component, after checking that a trajectory
+    started without the initial measurement can report it retrodictively: every piece's H_eff is
+    diagonal (R and R^{-1} diagonal to RETRODICTION_TOLERANCE), the final projector and the
+    initial measurement basis ``initial_vectors`` (columns) are the basis up to order and phases,
+    and every jump operator, in that basis, has at most one nonzero entry per row (each basis
+    state is reached from at most one: no amplitudes of different origins interfere, so the
+    unravelling is a classical chain on the basis states and a state's label has one origin).
+    ValueError naming the first condition that fails."""
+    def diagonal(m):
+        m = np.asarray(m)
+        return np.abs(m - np.diag(np.diagonal(m, axis1=-2, axis2=-1))).max(initial=0.0) \
+            <= RETRODICTION_TOLERANCE * np.abs(m).max(initial=1.0)
+
+    for n in range(len(tables.durations)):
+        if not (diagonal(tables.right[n]) and diagonal(tables.left[n])):
+            raise ValueError(f"retrodiction: the effective Hamiltonian of piece {n} is not "
+                             "diagonal in the measurement basis")
+    labels = []
+    for name, basis in (("final", tables.final_projector), ("initial", np.asarray(initial_vectors).T)):
+        big = np.abs(basis) > RETRODICTION_TOLERANCE
+        if not (np.all(big.sum(axis=0) == 1) and np.all(big.sum(axis=1) == 1)):
+            raise ValueError(f"retrodiction: the {name} energy measurement is not in the basis "
+                             "of the operators")
+        labels.append(np.argmax(big, axis=0))          # label of each basis component
+    starts = tables.jump_start
+    for n in range(len(tables.durations)):
+        for k in range(int(tables.n_channels[n])):
+            rows = tables.jump_row[starts[n, k]:starts[n, k + 1]]
+            if len(np.unique(rows)) != len(rows):
+                raise ValueError(f"retrodiction: jump channel {k} of piece {n} reaches a basis "
+                                 "state from two (an interference of origins)")
+    return labels[1].astype(np.int64)
 
 
 def output_pieces(system) -> np.ndarray:
@@ -271,6 +326,13 @@ def _start(system) -> tuple[np.ndarray, np.ndarray]:
     start without measurement); the same log-space p0 as every exact reference."""
     log_p0, vectors = tilted.log_start(system)
     return np.exp(log_p0), vectors
+
+
+def _unmeasured_start(system) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, vectors as columns) of the eigen-decomposition of rho0 (round-off
+    negatives as 0)."""
+    p, vectors = np.linalg.eigh(system.initial)
+    return np.clip(p, 0.0, None), vectors
 
 
 def _cumulative(p: np.ndarray) -> np.ndarray:

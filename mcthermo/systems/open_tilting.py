@@ -511,7 +511,7 @@ def _plain_accumulate(system, seed, stream, first, count) -> dict:
     blocks = -(-count // system.block_size)
     groups = max(1, min(blocks, numba.get_num_threads()))
     # the exponential sums of a proposal are not those of the target: not passed on
-    moments, floats, joint, joint_overflow, histogram, overflow, _ = lindblad.accumulate(
+    moments, floats, joint, joint_overflow, histogram, overflow, _, _ = lindblad.accumulate(
         tables, seed, stream, first, count, system.block_size, groups)
     return {"moments": moments, "floats": floats, "joint": joint,
             "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
