@@ -59,7 +59,8 @@ def test_replayed_density_equals_matrix_exponential_formula():
     for i, j, times, channels in records:
         slots = np.array([names.index(c) for c in channels], np.int64)
         for e, reference in enumerate([plain, other]):
-            got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times))
+            got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times),
+                                     np.empty(2, complex), np.empty(2, complex))
             assert got == pytest.approx(math.log(_density(reference, i, j, times, channels)),
                                         abs=1e-12)
 

@@ -185,7 +185,9 @@ def _log_start(system: OpenSystem) -> np.ndarray:
 
 
 def replays(systems: list[OpenSystem]) -> replay.Replays:
-    """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``."""
+    """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``: per
+    ensemble the eigenvalues of every piece's H_eff, the start states and the changes of eigenbasis
+    in each piece's eigenbasis, and the kernel's own sparse jump entries."""
     tables = [s.kernel_tables() for s in systems]
     plain = systems[0]
     names = plain.channel_names
@@ -193,13 +195,19 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
     for n, piece in enumerate(plain.pieces):
         for k, c in enumerate(piece.channels):
             channel_of[n, names.index(c.name)] = k
+    starts = tables[0].initial_vectors
+    offsets = np.cumsum([0] + [t.jump_row.size for t in tables[:-1]])
     return replay.Replays(
-        eigenvalues=np.stack([t.eigenvalues for t in tables]), right=np.stack([t.right for t in tables]),
-        left=np.stack([t.left for t in tables]), jump_ops=np.stack([t.jump_ops for t in tables]),
+        eigenvalues=np.stack([t.eigenvalues for t in tables]),
+        start=np.stack([starts @ t.left[0].T for t in tables]),
+        transfer=np.stack([np.concatenate([t.left[1:] @ t.right[:-1], t.right[-1:]]) for t in tables]),
+        jump_start=np.stack([t.jump_start + o for t, o in zip(tables, offsets)]),
+        jump_row=np.concatenate([t.jump_row for t in tables]),
+        jump_col=np.concatenate([t.jump_col for t in tables]),
+        jump_value=np.concatenate([t.jump_value for t in tables]),
         log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
-        durations=tables[0].durations, start_vectors=tables[0].initial_vectors,
-        final_projector=tables[0].final_projector, measure=bool(tables[0].measure),
-        log_initial=tables[0].log_initial, log_final=tables[0].log_final)
+        durations=tables[0].durations, final_projector=tables[0].final_projector,
+        measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final)
 
 
 def open_system_of(spec) -> OpenSystem:
@@ -308,7 +316,9 @@ class JumpTilted(Tilted):
         self.replays_of(direction), self.lattice(direction), self.work_cells(direction), self._rows(direction)
 
     def accumulate(self, direction, seed, first, count):
-        out = dict(self.spec.accumulate(direction, seed, first, count))
+        """One pass per ensemble (``replay.weighted``): the plain ensemble is drawn with the plain
+        protocol's own tables and stream (its accumulators are those of a plain run, bit for bit),
+        each proposal with its own; every trajectory is tallied and replayed under every ensemble."""
         lattice = self.lattice(direction)
         unit, half_width = lattice if lattice is not None else (1.0, -1)
         cells = self.work_cells(direction)
@@ -317,17 +327,24 @@ class JumpTilted(Tilted):
         rows = self._rows(direction)
         exponents = np.array([[0.0, 0.0]] + [[beta, 0.0] if name == "work" else [0.0, beta]
                                              for _, name, beta, _ in rows])
+        blocks = -(-count // self.block_size)
+        groups = max(1, min(blocks, numba.get_num_threads()))
+        out = {}
         for e, system in enumerate(self.systems_of(direction)):
-            tables = system.kernel_tables()
+            tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
-            if e > 0:
-                out.update({f"tilted_{e - 1}_{key}": value for key, value in
-                            _plain_accumulate(system, seed, stream, first, count).items()})
-            blocks = -(-count // self.block_size)
-            sums, atoms, work_cells, outside, unreplayed = replay.weighted(
-                tables, self.replays_of(direction), seed, stream, first, count, self.block_size,
-                max(1, min(blocks, numba.get_num_threads())), kind, index, unit, half_width, exponents,
-                2 * tables.max_count + 16, cell_bath, cell_unit, cell_half_width)
+            plain, (sums, atoms, work_cells, outside, unreplayed) = replay.weighted(
+                tables, self.replays_of(direction), seed, stream, first, count, self.block_size, groups,
+                kind, index, unit, half_width, exponents, 2 * tables.max_count + 16, cell_bath, cell_unit,
+                cell_half_width)
+            moments, floats, joint, joint_overflow, histogram, overflow, exponential, _ = plain
+            own = {"moments": moments, "floats": floats, "joint": joint,
+                   "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
+                   "count_overflow": overflow}
+            if e == 0:
+                out.update(own, exponential=exponential)
+            else:   # the exponential sums of a proposal are not those of the target: not passed on
+                out.update({f"tilted_{e - 1}_{key}": value for key, value in own.items()})
             out[f"weighted_{e}_sums"], out[f"weighted_{e}_atoms"] = sums, atoms
             out[f"weighted_{e}_cells"] = work_cells
             out[f"weighted_{e}_lost"] = np.array([outside, unreplayed], np.int64)
@@ -342,7 +359,7 @@ class JumpTilted(Tilted):
         plain = systems[0].kernel_tables()
         tilts = self.tilts_of(direction)
         for e, system in enumerate(systems):
-            tables = system.kernel_tables()
+            tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
             weights = replay.log_weights(tables, self.replays_of(direction), seed, stream, first, count,
                                          2 * tables.max_count + 16)
@@ -503,19 +520,6 @@ def _bath_lattice(systems, bath) -> tuple[float, int] | None:
 
 #: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
 MAX_WORK_CELLS = 2**16
-
-
-def _plain_accumulate(system, seed, stream, first, count) -> dict:
-    """``OpenSystem.accumulate`` of ``system`` on RNG stream ``stream``."""
-    tables = system.kernel_tables()
-    blocks = -(-count // system.block_size)
-    groups = max(1, min(blocks, numba.get_num_threads()))
-    # the exponential sums of a proposal are not those of the target: not passed on
-    moments, floats, joint, joint_overflow, histogram, overflow, _, _ = lindblad.accumulate(
-        tables, seed, stream, first, count, system.block_size, groups)
-    return {"moments": moments, "floats": floats, "joint": joint,
-            "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
-            "count_overflow": overflow}
 
 
 def _declared_rows(system) -> list[tuple[str, str, float, float]]:
