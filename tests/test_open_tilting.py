@@ -2,7 +2,9 @@
 import math
 from dataclasses import replace
 
+import numba
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.linalg import expm
 
@@ -151,12 +153,35 @@ def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cann
     assert run.info["tilt"]["target"] == ["jarzynski", 1.0]
 
 
-def test_tilted_open_system_tables_do_not_depend_on_the_chunk_size():
-    system = _quench_system()
-    one = mt.sample(system, 3000, 2, tilt={"work": 0.9})
-    other = mt.sample(system, 3000, 2, tilt={"work": 0.9}, chunk_size=1000)
-    for name in ("reweighted", "checks"):
-        assert one.tables[name].equals(other.tables[name])
+def test_tilted_open_system_accumulators_do_not_depend_on_threads_or_chunks():
+    spec = tilted_spec(_quench_system(), {"work": [0.5, 0.9]})
+    for direction in ("forward", "reverse"):
+        whole = spec.accumulate(direction, 2, 0, 3 * 4096)
+        parts = [spec.accumulate(direction, 2, 0, 4096), spec.accumulate(direction, 2, 4096, 2 * 4096)]
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            serial = spec.accumulate(direction, 2, 0, 3 * 4096)
+        finally:
+            numba.set_num_threads(threads)
+        for key, value in whole.items():
+            merged = (np.concatenate([p[key] for p in parts]) if value.dtype.kind == "f"
+                      else parts[0][key] + parts[1][key])
+            assert (np.array_equal(value, merged, equal_nan=True)
+                    and np.array_equal(value, serial[key], equal_nan=True)), key
+
+
+def test_tilted_open_system_run_resumes_to_identical_tables_in_both_directions(tmp_path):
+    out, tilt = tmp_path / "run", {"work": 0.9}
+    first = mt.sample(_quench_system(), 3000, 2, reverse=True, out=out, chunk_size=1000, tilt=tilt)
+    for path in sorted((out / "chunks").glob("reverse-*"))[1:3]:
+        path.unlink()
+    (out / "reweighted.parquet").unlink()
+    again = mt.sample(_quench_system(), 3000, 2, reverse=True, out=out, tilt=tilt)
+    for name in ("histogram", "summary", "checks", "reweighted"):
+        pd.testing.assert_frame_equal(first.tables[name], again.tables[name])
+    reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
+    assert set(reweighted.direction) == {"forward", "reverse", "both"}
 
 
 def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
@@ -230,3 +255,40 @@ def test_a_reverse_proposal_with_one_rate_two_percent_off_is_caught():
     checks = run.tables["checks"]
     flagged = checks[(checks.verdict == "failed") & (checks.direction == "reverse")]
     assert set(flagged.tilt) == {"work=1"} and "jumps_bath:+0.05" in set(flagged.observable)
+
+
+def test_the_classical_replay_of_davies_channels_equals_the_matrix_exponential_formula():
+    """Davies channels and a measured start: one eigenbasis component at a time, replayed as a sum
+    of logs; the same densities as the coherent replay and the matrix exponentials."""
+    system = _quench_system()
+    spec = tilted_spec(system, {"work": 0.9})
+    replays = spec.replays_of("forward")
+    assert replays.classical
+    coherent = replays._replace(classical=False)
+    plain = spec.systems_of("forward")[0]
+    names = system.channel_names
+    records = [(0, 0, [], []), (0, 1, [1.5], ["bath:-0.5"]), (1, 1, [0.3, 1.2, 1.7, 2.9],
+                                                             ["bath:+20", "bath:-0.5", "bath:+0.5", "bath:-4"]),
+               (0, 0, [1.5], ["bath:+0.5"])]   # the last: emission from the ground state, impossible
+    work = np.empty(2, complex), np.empty(2, complex)
+    for i, j, times, channels in records:
+        slots = np.array([names.index(c) for c in channels], np.int64)
+        for e, reference in enumerate(spec.systems_of("forward")):
+            args = (e, i, j, np.array(times, float), slots, len(times), *work)
+            got, expected = replay.log_density(replays, *args), replay.log_density(coherent, *args)
+            if channels[-1:] == ["bath:+0.5"] and len(channels) == 1:
+                assert got == expected == -np.inf
+                continue
+            assert got == pytest.approx(expected, abs=1e-12)
+            if e == 0:
+                assert got == pytest.approx(math.log(_density(plain, i, j, times, channels)), abs=1e-12)
+
+
+def test_the_plain_ensemble_of_a_tilted_run_is_the_plain_run():
+    """One fused pass: the plain ensemble's tables are those of a plain run, bit for bit."""
+    system = _quench_system()
+    plain = mt.sample(system, 3000, 2).tables["checks"]
+    tilted = mt.sample(system, 3000, 2, tilt={"work": 0.9}).tables["checks"]
+    columns = ["check", "direction", "observable", "verdict", "estimate", "expected", "stderr", "z"]
+    own = tilted[tilted.tilt == ""].reset_index(drop=True)
+    assert own[columns].equals(plain[columns])

@@ -54,6 +54,15 @@ class Replays(NamedTuple):
     measure: bool
     log_initial: np.ndarray     # (d,) float: ln p0(i) of the plain process (its sigma)
     log_final: np.ndarray       # (d,) float: ln p~(j) of the plain process (its sigma)
+    # the classical replay (``classical``: every start state, change of basis and jump maps one
+    # eigenbasis component to one): the record's one occupied component and ln of its weight
+    classical: bool
+    start_to: np.ndarray        # (E, d) int: the component of start state i
+    start_log: np.ndarray       # (E, d) float: ln |start[e, i, start_to]|^2
+    transfer_to: np.ndarray     # (E, P, d) int: the component that component a becomes (-1: none)
+    transfer_log: np.ndarray    # (E, P, d) float: ln |transfer entry|^2
+    jump_log: np.ndarray        # (F,) float: ln |jump_value|^2
+    final_log: np.ndarray       # (E, d, d) float: ln |<j|R_last|a>|^2 (measured; else ln ||R_last|a>||^2 in row 0)
 
 
 @inline
@@ -84,6 +93,8 @@ def log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch):
     log_p = replays.log_start[e, i]
     if log_p == -np.inf:
         return -np.inf
+    if replays.classical:
+        return _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p)
     d = c.shape[0]
     for a in range(d):
         c[a] = replays.start[e, i, a]
@@ -135,6 +146,49 @@ def log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch):
     if final == 0.0:
         return -np.inf
     return log_p + np.log(final)
+
+
+@inline
+def _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p):
+    """``log_density`` when one eigenbasis component a is occupied at a time (``classical``): the
+    phase advance over tau multiplies its squared modulus by e^{2 Im(lambda_a) tau}, a jump or a
+    change of basis moves it to the one component its column reaches -- ln p is a sum, with no
+    exponential and no complex arithmetic."""
+    a = replays.start_to[e, i]
+    if a < 0:
+        return -np.inf
+    log_p += replays.start_log[e, i]
+    pieces = replays.durations.shape[0]
+    q = 0
+    t_start = 0.0
+    for n in range(pieces):
+        t_end = t_start + replays.durations[n]
+        origin = t_start
+        while q < jumps and (jump_times[q] <= t_end or n == pieces - 1):
+            k = replays.channel_of[n, jump_slots[q]]
+            if k < 0:
+                return -np.inf
+            log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (jump_times[q] - origin)
+            target = -1
+            for f in range(replays.jump_start[e, n, k], replays.jump_start[e, n, k + 1]):
+                if replays.jump_col[f] == a:
+                    target = replays.jump_row[f]
+                    log_p += replays.jump_log[f]
+                    break
+            if target < 0:
+                return -np.inf
+            a = target
+            origin = jump_times[q]
+            q += 1
+        log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (t_end - origin)
+        if n < pieces - 1:
+            target = replays.transfer_to[e, n, a]
+            if target < 0:
+                return -np.inf
+            log_p += replays.transfer_log[e, n, a]
+            a = target
+        t_start = t_end
+    return log_p + replays.final_log[e, j if replays.measure else 0, a]
 
 
 @kernel

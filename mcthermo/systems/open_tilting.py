@@ -197,17 +197,46 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
             channel_of[n, names.index(c.name)] = k
     starts = tables[0].initial_vectors
     offsets = np.cumsum([0] + [t.jump_row.size for t in tables[:-1]])
-    return replay.Replays(
-        eigenvalues=np.stack([t.eigenvalues for t in tables]),
-        start=np.stack([starts @ t.left[0].T for t in tables]),
-        transfer=np.stack([np.concatenate([t.left[1:] @ t.right[:-1], t.right[-1:]]) for t in tables]),
-        jump_start=np.stack([t.jump_start + o for t, o in zip(tables, offsets)]),
-        jump_row=np.concatenate([t.jump_row for t in tables]),
-        jump_col=np.concatenate([t.jump_col for t in tables]),
-        jump_value=np.concatenate([t.jump_value for t in tables]),
-        log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
-        durations=tables[0].durations, final_projector=tables[0].final_projector,
-        measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final)
+    start = np.stack([starts @ t.left[0].T for t in tables])
+    transfer = np.stack([np.concatenate([t.left[1:] @ t.right[:-1], t.right[-1:]]) for t in tables])
+    jump_start = np.stack([t.jump_start + o for t, o in zip(tables, offsets)])
+    jump_row = np.concatenate([t.jump_row for t in tables])
+    jump_col = np.concatenate([t.jump_col for t in tables])
+    jump_value = np.concatenate([t.jump_value for t in tables])
+    # the classical replay: one component at a time (every start state, change of basis and jump
+    # maps each eigenbasis component to at most one)
+    start_to, start_log, start_ok = _monomial(np.swapaxes(start, 1, 2))
+    transfer_to, transfer_log, transfer_ok = _monomial(transfer[:, :-1])
+    classical = start_ok and transfer_ok and all(
+        np.unique(jump_col[a:b]).size == b - a for a, b in zip(jump_start[..., :-1].ravel(), jump_start[..., 1:].ravel()))
+    last = transfer[:, -1]
+    if tables[0].measure:
+        final = np.abs(np.einsum("ja,eab->ejb", tables[0].final_projector, last)) ** 2
+    else:
+        final = np.zeros((len(tables),) + last.shape[1:])
+        final[:, 0] = (np.abs(last) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return replay.Replays(
+            eigenvalues=np.stack([t.eigenvalues for t in tables]), start=start, transfer=transfer,
+            jump_start=jump_start, jump_row=jump_row, jump_col=jump_col, jump_value=jump_value,
+            log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
+            durations=tables[0].durations, final_projector=tables[0].final_projector,
+            measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final,
+            classical=classical, start_to=start_to, start_log=start_log, transfer_to=transfer_to, transfer_log=transfer_log,
+            jump_log=np.log(np.abs(jump_value) ** 2), final_log=np.log(final))
+
+
+def _monomial(matrices) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(to, ln |entry|^2, ok) per column a of each matrix (..., d, d): the row of its one entry above
+    ROUND_OFF x the matrix's largest (-1 and -inf for an empty column); ok: no column has two."""
+    scale = np.abs(matrices).max(axis=(-2, -1), keepdims=True)
+    kept = np.abs(matrices) > generating.ROUND_OFF * scale
+    entries = kept.sum(axis=-2)
+    to = np.where(entries == 1, np.argmax(kept, axis=-2), -1)
+    chosen = np.take_along_axis(matrices, np.maximum(to, 0)[..., None, :], axis=-2)[..., 0, :]
+    with np.errstate(divide="ignore"):
+        log = np.where(to >= 0, np.log(np.abs(chosen) ** 2), -np.inf)
+    return to.astype(np.int64), log, bool(np.all(entries <= 1))
 
 
 def open_system_of(spec) -> OpenSystem:
