@@ -71,13 +71,16 @@ DFT_FLOOR = 1e-12
 
 
 def bare(system: OpenSystem, pieces=None, initial=None) -> OpenSystem:
-    """The system without observables (no expectation values to record), optionally with other
-    pieces or start state; the same lattice units."""
+    """The system without observables (no expectation values to record) and without exponential
+    sums (``open_sampling.layout``), optionally with other pieces or start state; the same lattice
+    units."""
     units = {b: system.lattice_unit(b) for b in system.bath_names}
-    return OpenSystem(pieces=system.pieces if pieces is None else pieces, baths=system.baths,
-                      initial=system.initial if initial is None else initial,
-                      measure_energy=system.measure_energy,
-                      energy_units={b: u for b, u in units.items() if u is not None and u > 0})
+    out = OpenSystem(pieces=system.pieces if pieces is None else pieces, baths=system.baths,
+                     initial=system.initial if initial is None else initial,
+                     measure_energy=system.measure_energy,
+                     energy_units={b: u for b, u in units.items() if u is not None and u > 0})
+    out._cached("layout", lambda: open_sampling.layout(out, exponential_sums=False))
+    return out
 
 
 #: every piece is split into this many equal sub-pieces, each with its own Doob gauge
@@ -544,7 +547,8 @@ def _bath_lattice(systems, bath) -> tuple[float, int] | None:
     unit = systems[0].lattice_unit(bath)
     if unit is None or unit == 0:
         return None
-    return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in systems)
+    return unit, max(s.layout().half_widths[bath] if bath in s.layout().half_widths
+                     else open_sampling.lattice_half_width(s, bath, unit) for s in systems)
 
 
 #: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
