@@ -8,7 +8,9 @@ exactly: the finite-time Doob transform of the chain (backward functions h_n of 
 matrices, in log space) is just another set of per-step stochastic matrices, compiled into the same
 kernel tables as the plain protocol; every trajectory carries the exact log-weight
 ln P/Q = ln G(s) + sX (the ``log_weight`` column of the samples).  Chains and stroke protocols
-(``Staircase``, ``LandauZener``, ``Strokes``) only.
+(``Staircase``, ``LandauZener``, ``Strokes``); jump systems (``OpenSystem``, ``FloquetSystem``) have
+their own engine, proposal unravellings with exact replayed weights (``systems/open_tilting.py``),
+registered in ``ENGINES``.
 
 The sampler is tested, not the exact numbers: the reweighted law p(c) of the histogram cells is the
 MBAR estimate from all ensembles with the normalisations G(s) taken from the data
@@ -22,7 +24,8 @@ one, "X=s1,s2,...(reweighted)" for rows of the reweighted estimate):
   probability, stderr, probability_exact), reaching the tails the tilts reach (1e-30 and below);
 * ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, judged by z-scores whose
   stderr is the exact asymptotic MBAR variance (from the exact cell law; from the data without it);
-  with both directions a ``crooks`` row from the two reweighted work laws (``reweighted_crooks``).
+  with both directions a ``crooks`` row from the two reweighted work laws (``reweighted_crooks``;
+  ``crooks_row`` is shared with the jump systems' engine).
 
 Protocols whose histogram box is too large to hold count histogram keys instead (float rows
 (key, count), exact below 2**53); their tilted ensembles are checked against the exact tilted mean

@@ -28,6 +28,15 @@ within-piece variation of l), so the proposal at s = target is a genuine test, n
 G(s).  (The plain rate rescaling l = 1 was tried first: at t = 50 its no-jump factors make the
 weights log-normal with a huge spread, and a stationary l misses paths driven by quenches.)
 
+One pass per ensemble (``replay.weighted``): each trajectory is drawn once, tallied into its
+ensemble's own tables (``lindblad.tally``; the plain ensemble is drawn with the plain protocol's own
+tables and RNG stream, so its tables are those of a plain run, bit for bit) and replayed under every
+ensemble in the same pass.
+
+With ``reverse=True`` the reverse direction is the time-reversed protocol (``OpenSystem.reversed``)
+with its own proposals, tilted by ``reverse_tilts`` (``tilt="auto"``: the ladder of its own row) or
+else the same tilts; proposals are sampled as forward protocols of their own.
+
 Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
 normalisation taken from the data), with the delta-method standard error of a stratified sample
 (each ensemble's own variance) from the data -- the a-priori variance of a proposal is not computed,
@@ -42,7 +51,12 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   the exact probability from a tilted DFT (the DFT of
   G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
-* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates.
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction;
+* with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
+  on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
+  directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
+  the bath; ``tilting.crooks_row``), its stderr from the data (``_AtomEstimate``: the stratified
+  delta-method covariance of the atoms' ln P).
 """
 from __future__ import annotations
 
