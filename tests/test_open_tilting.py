@@ -141,16 +141,19 @@ def _quench_system():
 
 
 def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cannot():
-    run = mt.sample(_quench_system(), 20000, 5, tilt="auto")
-    checks = run.tables["checks"]
-    plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
-    assert set(plain.verdict) == {"inconclusive"}
-    reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
-    for check in ("jarzynski", "integral_ft"):
+    for tilt, check, other in (("auto", "jarzynski", "integral_ft"), ("auto:integral_ft", "integral_ft", "jarzynski")):
+        run = mt.sample(_quench_system(), 20000, 5, tilt=tilt)
+        checks = run.tables["checks"]
+        plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
+        assert set(plain.verdict) == {"inconclusive"}
+        reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
         assert reweighted.loc[check, "verdict"] == "passed"
         assert abs(reweighted.loc[check, "z"]) <= 5
         assert 0 < 5 * reweighted.loc[check, "stderr"] < 0.1   # dF +- 0.1 k_B T lies beyond 5 stderr
-    assert run.info["tilt"]["target"] == ["jarzynski", 1.0]
+        assert run.info["tilt"]["target"] == [check, 1.0]
+        # the other row's exponential average is carried by paths the ladder need not reach
+        assert reweighted.loc[other, "verdict"] == "inconclusive"
+        assert "not judged" in reweighted.loc[other, "reason"]
 
 
 def test_tilted_open_system_accumulators_do_not_depend_on_threads_or_chunks():
@@ -189,12 +192,13 @@ def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
     driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,
                               couplings=[mt.Coupling(sx, bath="b", spectral_density=lambda w: 0.02 * w)],
                               baths={"b": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=20.0)
-    run = mt.sample(driven, 4000, 1, tilt={"heat_b": -1.0})
+    run = mt.sample(driven, 4000, 1, reverse=True, tilt={"entropy_production": 0.5})
     checks = run.tables["checks"]
     assert run.info["model"] == "floquet_system"
     assert "failed" not in set(checks.verdict)
-    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["integral_ft"]
-    assert row.verdict == "passed" and row.stderr_source == "data"
+    rows = checks[checks.tilt.str.endswith("(reweighted)") & (checks.check == "integral_ft")]
+    assert set(rows.direction) == {"forward", "reverse"}
+    assert set(rows.verdict) == {"passed"} and set(rows.stderr_source) == {"data"}
 
 
 def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
