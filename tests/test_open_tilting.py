@@ -296,3 +296,25 @@ def test_the_plain_ensemble_of_a_tilted_run_is_the_plain_run():
     columns = ["check", "direction", "observable", "verdict", "estimate", "expected", "stderr", "z"]
     own = tilted[tilted.tilt == ""].reset_index(drop=True)
     assert own[columns].equals(plain[columns])
+
+
+def test_crooks_row_from_reweighted_laws_flags_disagreeing_work_values():
+    """dF_W = W - ln(P_F(W) / P_R(-W)) / beta of each work value: consistent values pass against
+    the right dF and fail against dF + 0.1; one value off by 100 stderr makes the row
+    inconclusive (its paths were missed, the stderr from the data cannot be trusted)."""
+    from mcthermo.tilting import WorkLaw, crooks_row
+
+    values = np.array([-1.0, 0.0, 1.0])
+    forward = np.array([-2.0, -1.0, -0.5])
+    reverse = forward[::-1] - values[::-1]          # ln P_R(-W) = ln P_F(W) - beta (W - dF), dF = 0
+
+    def law(log_p):
+        return WorkLaw(values, log_p, np.full(3, 1e-4), lambda atoms: 1e-4 * np.eye(len(atoms)))
+
+    good = crooks_row(law(forward), law(reverse), 1.0, 0.0, 1000)
+    assert good["verdict"] == "passed" and abs(good["estimate"]) < 1e-12 and good["atoms"] == 3
+    assert crooks_row(law(forward), law(reverse), 1.0, 0.1, 1000)["verdict"] == "failed"
+    broken = reverse.copy()
+    broken[0] += 1.0
+    row = crooks_row(law(forward), law(broken), 1.0, 0.0, 1000)
+    assert row["verdict"] == "inconclusive" and "disagree" in row["reason"]
