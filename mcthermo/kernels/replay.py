@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import close_block, tally, trajectory
+from .lindblad import close_block, tally, trajectory, workspace
 from .rng import stream_key
 
 
@@ -223,7 +223,7 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
         i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
                                        np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
-                                       times, slots)
+                                       times, slots, workspace(tables))
         jumps = counts.sum()
         out[t] = log_weight(replays, i, j, times, slots, jumps, np.empty(d, np.complex128),
                             np.empty(d, np.complex128)) if jumps <= buffer else np.nan
@@ -291,12 +291,13 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
         scaled = np.empty(tables.exponents.shape)
         c = np.empty(d, dtype=np.complex128)
         scratch = np.empty(d, dtype=np.complex128)
+        scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             top[:] = -np.inf
             scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
-                                               lattice_index, heat, times, slots)
+                                               lattice_index, heat, times, slots, scratch_space)
                 tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
                       joint, joint_overflow, histogram, overflow, violations, top, scaled)
                 jumps = counts.sum()
