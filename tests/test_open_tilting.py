@@ -255,7 +255,7 @@ def test_a_reverse_proposal_with_one_rate_two_percent_off_is_caught():
                                                      for c in p.channels], p.duration) for p in good.pieces],
                        baths=good.baths, initial=good.initial, energy_units=good.energy_units)
     good.__dict__["_derived"]["tables"] = open_sampling.kernel_tables(wrong, good.layout())
-    run = mt.sample(_cycles(), 8000, 5, reverse=True, tilt=spec)
+    run = mt.sample(_cycles(), 16000, 5, reverse=True, tilt=spec)
     checks = run.tables["checks"]
     flagged = checks[(checks.verdict == "failed") & (checks.direction == "reverse")]
     assert set(flagged.tilt) == {"work=1"} and "jumps_bath:+0.05" in set(flagged.observable)

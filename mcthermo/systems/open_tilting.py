@@ -53,7 +53,8 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
 * ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction; a row whose
   observable (work, entropy_production) is not the tilted one is shown but inconclusive
-  (``UNTARGETED``);
+  (``UNTARGETED``), as is one whose rungs all stop short of its exponential average
+  (``JumpTilted._reach_problem``: the a-priori variance of the best rung, exact G);
 * with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
   on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
   directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
@@ -71,6 +72,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .. import checks as _checks
+from .. import exponential
 from ..exact import generating, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
@@ -453,6 +455,8 @@ class JumpTilted(Tilted):
                 row = _row(check, direction, name, beta, expected, sums, q, n, lost)
                 if name != self.observable and row["verdict"] != "inconclusive":
                     row = _checks._unless(UNTARGETED.format(x=self.observable, y=name, beta=beta), row)
+                elif row["verdict"] != "inconclusive":
+                    row = _checks._unless(self._reach_problem(direction, beta, int(n[0])), row)
                 rows.append(row)
             if self.lattice(direction) is not None:
                 laws.append(self._law(direction, acc, sums, n))
@@ -474,6 +478,24 @@ class JumpTilted(Tilted):
         tilted_results = {label: Results(parts) for label, parts in tilted_parts.items()}
         return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                            tilted=tilted_results, extra_checks=rows)
+
+    def _reach_problem(self, direction, target, trajectories) -> str:
+        """Why the ladder cannot judge <e^{-target X}> ('' when it can): even the best rung s has an
+        a-priori relative variance v(s) = G(s) G(2 target - s) / G(target)^2 - 1 (that of the exact
+        Doob transform at s alone; exact G) above trajectories x MAX_RELATIVE_STDERR^2 -- the rungs
+        stop short of the paths that carry the average, and a stderr from the data cannot see
+        them (a ladder up to s = 1 for beta = 2 put a correct sampler's Jarzynski row at z = 4.2)."""
+        def log_g(s):
+            return float(self.spec.log_generating_function(self.observable, s, direction))
+        rungs = (0.0, *self.tilts_of(direction))
+        variances = [math.expm1(min(log_g(s) + log_g(2 * target - s) - 2 * log_g(target), 700.0))
+                     for s in rungs]
+        best = int(np.argmin(variances))
+        if variances[best] <= trajectories * exponential.MAX_RELATIVE_STDERR ** 2:
+            return ""
+        return (f"the rungs stop short of <e^(-{target:g} {self.observable})>: the best, s = {rungs[best]:g}, "
+                f"has a-priori relative variance {variances[best]:.3g} > {trajectories} x "
+                f"{exponential.MAX_RELATIVE_STDERR:g}^2 (a ladder toward s = {target:g}: tilt='auto')")
 
     def _law(self, direction, acc, sums, n) -> pd.DataFrame:
         """Per atom of X: the self-normalised reweighted probability with its stderr (NaN where the
