@@ -8,7 +8,9 @@ exactly: the finite-time Doob transform of the chain (backward functions h_n of 
 matrices, in log space) is just another set of per-step stochastic matrices, compiled into the same
 kernel tables as the plain protocol; every trajectory carries the exact log-weight
 ln P/Q = ln G(s) + sX (the ``log_weight`` column of the samples).  Chains and stroke protocols
-(``Staircase``, ``LandauZener``, ``Strokes``) only.
+(``Staircase``, ``LandauZener``, ``Strokes``); jump systems (``OpenSystem``, ``FloquetSystem``) have
+their own engine, proposal unravellings with exact replayed weights (``systems/open_tilting.py``),
+registered in ``ENGINES``.
 
 The sampler is tested, not the exact numbers: the reweighted law p(c) of the histogram cells is the
 MBAR estimate from all ensembles with the normalisations G(s) taken from the data
@@ -22,7 +24,8 @@ one, "X=s1,s2,...(reweighted)" for rows of the reweighted estimate):
   probability, stderr, probability_exact), reaching the tails the tilts reach (1e-30 and below);
 * ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, judged by z-scores whose
   stderr is the exact asymptotic MBAR variance (from the exact cell law; from the data without it);
-  with both directions a ``crooks`` row from the two reweighted work laws (``reweighted_crooks``).
+  with both directions a ``crooks`` row from the two reweighted work laws (``reweighted_crooks``;
+  ``crooks_row`` is shared with the jump systems' engine).
 
 Protocols whose histogram box is too large to hold count histogram keys instead (float rows
 (key, count), exact below 2**53); their tilted ensembles are checked against the exact tilted mean
@@ -53,10 +56,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
+from scipy.stats import chi2 as chi2_distribution
 
 from . import checks as _checks
 from . import reweighting
@@ -309,48 +314,99 @@ def reweighted_row(check, direction, name, x, beta, expected, solved, log_p, exa
 CROOKS_RELATIVE_STDERR = 0.2
 
 
+class WorkLaw(NamedTuple):
+    """A reweighted work law of one direction for ``crooks_row``: the distinct work values (sorted),
+    ln P per value, Var(ln P-hat) per value, and ``covariance(indices)`` -> Cov(ln P-hat) of those
+    values (the estimator's own, shared normalisation errors included)."""
+
+    values: np.ndarray
+    log_p: np.ndarray
+    log_variance: np.ndarray
+    covariance: object
+
+
+#: the per-value dF_W of the Crooks row disagree grossly (chi2 about their mean beyond this z): some
+#: value's paths were reached by no ensemble.  The atoms' stderrs are asymptotic (a log at 20 %
+#: relative stderr is skewed), so this is a detector of gross failures, not a test: correct MBAR
+#: runs (staircase N = 10, tilts 1, 2, 12 seeds) reach z = 6.1 (p = 5e-10); a jump-system ladder up
+#: to s = 1.94 at beta = 2 that misses 70 % of a tail atom's paths gives p = 3e-52
+CROOKS_CONSISTENCY_Z = 8.0
+
+
 def reweighted_crooks(forward, reverse, beta, expected) -> dict:
-    """Crooks from the reweighted work laws of both directions (each (MBAR solution, work per cell)):
-    every work value W reached forward whose -W is reached in reverse (both probabilities known to
-    ``CROOKS_RELATIVE_STDERR``) gives
-    dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
-    dF, its stderr from the full MBAR covariance of the atoms' ln P in each direction (the shared
-    normalisation errors included; the directions are independent)."""
+    """Crooks from the MBAR-reweighted work laws of both directions (each (MBAR solution, work per
+    cell)): ``crooks_row`` with the full MBAR covariance of the atoms' ln P in each direction."""
     laws = []
     for solved, work in (forward, reverse):
         values, inverse = lattice_groups(work)
-        laws.append((solved, values, inverse, log_group_sum(inverse, solved.log_p, values.size)))
-    (f_solved, f_values, f_inverse, f_log), (r_solved, r_values, r_inverse, r_log) = laws
+        laws.append(WorkLaw(values, log_group_sum(inverse, solved.log_p, values.size),
+                            reweighting.atom_log_variances(solved, inverse, values.size),
+                            lambda atoms, solved=solved, inverse=inverse, size=values.size:
+                            reweighting.atom_log_covariance(solved, inverse, size, atoms)))
+    n = int(forward[0].counts.sum() + reverse[0].counts.sum())
+    return crooks_row(laws[0], laws[1], beta, expected, n)
+
+
+def crooks_row(forward: WorkLaw, reverse: WorkLaw, beta, expected, n) -> dict:
+    """Crooks from the reweighted work laws of both directions: every work value W reached forward
+    whose -W is reached in reverse (both probabilities known to ``CROOKS_RELATIVE_STDERR``) gives
+    dF_W = W - ln(P_F(W) / P_R(-W)) / beta; their inverse-variance weighted mean against the exact
+    dF, its stderr from each direction's covariance of the atoms' ln P (the directions are
+    independent).  The dF_W must agree with each other within that covariance (chi2 about the
+    mean: ``statistic``, ``dof``, ``p_value``); beyond ``CROOKS_CONSISTENCY_Z`` the row is
+    inconclusive (some value's paths were missed by every ensemble: its stderr from the data is
+    not to be trusted).  ``n``: trajectories of both directions."""
+    f_values, f_log = forward.values, forward.log_p
+    r_values, r_log = reverse.values, reverse.log_p
     scale = max(1.0, float(np.abs(f_values).max(initial=0.0)))
     where = np.searchsorted(r_values, -f_values)
     where = np.clip(where, 0, max(r_values.size - 1, 0))
     match = (r_values.size > 0) & (np.abs(r_values[where] + f_values) <= 1e-9 * scale)
     pairs = np.flatnonzero(match & (f_log > -np.inf) & (r_log[where] > -np.inf))
-    n = int(f_solved.counts.sum() + r_solved.counts.sum())
     if pairs.size == 0:
         return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
                            reason="no work value reached forward whose negative is reached in reverse")
     # atoms whose ln P is near-normal in both directions: relative stderr <= CROOKS_RELATIVE_STDERR
     # (a log of a handful of counts is skewed)
     partner = where[pairs]
-    precise = ((reweighting.atom_log_variances(f_solved, f_inverse, f_values.size)[pairs] <= CROOKS_RELATIVE_STDERR**2)
-               & (reweighting.atom_log_variances(r_solved, r_inverse, r_values.size)[partner]
-                  <= CROOKS_RELATIVE_STDERR**2))
+    with np.errstate(invalid="ignore"):
+        precise = ((forward.log_variance[pairs] <= CROOKS_RELATIVE_STDERR**2)
+                   & (reverse.log_variance[partner] <= CROOKS_RELATIVE_STDERR**2))
     pairs, partner = pairs[precise], partner[precise]
     if pairs.size == 0:
         return _checks.row("crooks", "both", "work", verdict="inconclusive", trajectories=n,
                            reason=f"no work value W with P_F(W) and P_R(-W) both known to "
                                   f"{CROOKS_RELATIVE_STDERR:.0%}")
-    covariance = (reweighting.atom_log_covariance(f_solved, f_inverse, f_values.size, pairs)
-                  + reweighting.atom_log_covariance(r_solved, r_inverse, r_values.size, partner)) / beta**2
+    covariance = (forward.covariance(pairs) + reverse.covariance(partner)) / beta**2
     estimates = f_values[pairs] - (f_log[pairs] - r_log[partner]) / beta
     inverse_variance = 1.0 / np.maximum(np.diag(covariance), 1e-300)
     c = inverse_variance / inverse_variance.sum()
     est = Estimate.normal(float(c @ estimates), float(np.sqrt(max(c @ covariance @ c, 0.0))), n)
     z = est.z(expected) if np.isfinite(expected) else np.nan
+    statistic, dof, p_value = _consistency(estimates - est.value, covariance)
     judged = _checks._judged("crooks", "both", "work", est, expected, z, stderr_source="data",
-                             atoms=int(pairs.size))
-    return _checks._unless(_checks.power_problem(est.stderr, 0.0, beta), judged)
+                             atoms=int(pairs.size), statistic=statistic, dof=dof, p_value=p_value)
+    problem = _checks.power_problem(est.stderr, 0.0, beta)
+    if not problem and _checks._p_to_z(p_value) > CROOKS_CONSISTENCY_Z:
+        # the estimate is consistent only if every work value agrees within its stderr from the
+        # data; one that does not means paths that carry it were reached by no ensemble (a stderr
+        # from the data cannot see them: the estimate is not judged)
+        problem = (f"the work values' dF_W disagree beyond their stderr (chi2 = {statistic:.3g}, dof {dof}, "
+                   f"p = {p_value:.2g}): paths that carry some of them were reached by no ensemble")
+    return _checks._unless(problem, judged)
+
+
+def _consistency(deviations, covariance) -> tuple[float, int, float]:
+    """(chi2, dof, p) of the per-value estimates about their weighted mean (directions of the
+    covariance below 1e-9 of its largest eigenvalue dropped; one dof for the mean)."""
+    if deviations.size < 2:
+        return 0.0, 0, 1.0
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    kept = eigenvalues > 1e-9 * eigenvalues.max()
+    projected = vectors[:, kept].T @ deviations
+    statistic = float(np.sum(projected**2 / eigenvalues[kept]))
+    dof = max(int(kept.sum()) - 1, 1)
+    return statistic, dof, float(chi2_distribution.sf(statistic, dof))
 
 
 # --- choosing the tilt ----------------------------------------------------------------------
@@ -414,11 +470,16 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
                              "a Gibbs start in its one bath); use 'auto:integral_ft'")
         observable, target = ("work", beta) if row == "jarzynski" else ("entropy_production", 1.0)
         rungs, relative = auto_ladder(spec, observable, target)
-        if engine is not Tilted:  # forward only; the exact-Doob variance is no figure of a proposal
+        try:
+            reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
+        except ValueError:  # no reverse protocol (a jump system with several baths): forward only
+            reverse_rungs = reverse_relative = None
+        if engine is not Tilted:  # the exact-Doob variance is no figure of a proposal
             if not quiet:
-                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}", file=sys.stderr)
-            return engine(spec, observable, rungs, (row, float(target)))
-        reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
+                print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}"
+                      + ("" if reverse_rungs is None else f" (reverse: {tilt_label(observable, reverse_rungs)})"),
+                      file=sys.stderr)
+            return engine(spec, observable, rungs, (row, float(target)), reverse_tilts=reverse_rungs)
         if not quiet:
             print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)} (reverse: "
                   f"{tilt_label(observable, reverse_rungs)}); a-priori relative variance of the "

@@ -6,15 +6,25 @@ kernel for the staircase, the alias-table kernel for d-level stroke protocols.  
 ``--trajectories`` trajectories (the histogram accumulation of one chunk), best of ``--repeats``,
 kernel caches warm; the one-off construction of the Doob transform is timed separately.
 
-    python scripts/bench_tilted.py [--trajectories 1000000] [--repeats 3] [--threads N]
+Jump systems (``mcthermo.systems.open_tilting``): the plain system and every proposal are sampled
+by the jump kernel and every trajectory is replayed under every ensemble (E ensembles: E replays
+per trajectory) in the same pass that tallies the ensemble's own tables; timed: one direction's
+accumulators of ``--jump-trajectories`` trajectories per ensemble (the plain run samples each
+trajectory once), cost per trajectory against the plain run's.
+
+    python scripts/bench_tilted.py [--trajectories 1000000] [--jump-trajectories 20000] [--repeats 3]
+                                   [--threads N]
 """
 import argparse
+import os
 import time
 
 import numba
+import numpy as np
 
 import mcthermo as mt
 from mcthermo.model import STREAMS
+from mcthermo.tilting import tilted_spec
 
 
 def best(function, repeats):
@@ -37,15 +47,52 @@ CASES = {
 }
 
 
+def _jump_cases():
+    """(label, system, tilt) of the jump-system benchmark."""
+    h = np.diag([0.5, -0.5]).astype(complex)
+    a = np.array([[0, 1], [1, 0]], complex)
+    two_bath = mt.OpenSystem(hamiltonian=h, channels=mt.davies_channels(h, a, "hot", 0.5, lambda w: 0.2)
+                             + mt.davies_channels(h, a, "cold", 2.0, lambda w: 0.2),
+                             baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                             initial=mt.gibbs_state(h, 1.0), duration=50.0)
+    pieces = []
+    for gap in (6.0, 0.05) * 4 + (5.0,):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(mt.Piece(h, mt.davies_channels(h, a, "bath", 2.0, lambda w: 1.0), 1.0))
+    cycles = mt.OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=2.0)}, initial=mt.Gibbs(2.0))
+    return [("two-bath qubit t = 50, heat_hot s = -2.47", two_bath, {"heat_hot": -2.4747727}),
+            ("qubit, 4 cycles of 9 pieces at beta = 2, work s = 0.5, 1", cycles, {"work": [0.5, 1.0]})]
+
+
+def bench_jumps(n, repeats):
+    for label, system, tilt in _jump_cases():
+        spec = tilted_spec(system, tilt, quiet=True)
+        spec.prepare("forward")
+        ensembles = len(spec.systems_of("forward"))
+        spec.accumulate("forward", 0, 0, 200)   # compiles
+        plain = best(lambda: system.accumulate("forward", 1, 0, n), repeats)
+        tilted = best(lambda: spec.accumulate("forward", 1, 0, n), repeats)
+        print(f"{label} ({ensembles} ensembles, {ensembles} replays per trajectory): plain "
+              f"{n / plain:.3g} traj/s, tilted {ensembles * n / tilted:.3g} traj/s, tilted / plain cost "
+              f"per trajectory {tilted / (ensembles * plain):.2f} x")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trajectories", type=int, default=1_000_000)
+    parser.add_argument("--jump-trajectories", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("chains", "jumps"), default=None)
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
     n = args.trajectories
-    print(f"{n:,} trajectories, {args.threads} thread(s), best of {args.repeats}")
+    print(f"{n:,} trajectories, {args.threads} thread(s), best of {args.repeats}, load average "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.only != "chains":
+        bench_jumps(args.jump_trajectories, args.repeats)
+    if args.only == "jumps":
+        return
     for label, (spec, observable, s) in CASES.items():
         started = time.perf_counter()
         spec.tilted_counts("forward", observable, s, 0, 2, 0, 1000)  # builds the Doob transform, compiles

@@ -1,4 +1,5 @@
 """Runs on a Dask LocalCluster (2 worker processes) are bit-identical to local runs."""
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,11 +28,24 @@ def test_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, re
     assert len(list((tmp_path / "run" / "chunks").glob("*.npz"))) == (2 if reverse else 1) * 4
 
 
-def test_tilted_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path):
-    """A tilted run (plain + tilted ensembles, MBAR on the merged counts) on the cluster."""
-    spec, tilt = mt.examples.ladder_otto(), {"entropy_production": [0.4, 0.8]}
-    local = mt.sample(spec, 30_000, 5, tilt=tilt)
-    remote = mt.sample(spec, 30_000, 5, chunk_size=8_192, out=tmp_path / "run",
+def _quench():
+    """A qubit quenched 20 -> 0.5 -> 4 k_B T with Davies relaxation (an open system with Crooks)."""
+    a = np.array([[0, 1], [1, 0]], complex)
+    pieces = []
+    for gap in (20.0, 0.5, 4.0):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(mt.Piece(h, mt.davies_channels(h, a, "bath", 1.0, lambda w: 0.3), 1.0))
+    return mt.OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=1.0)}, initial=mt.Gibbs(1.0))
+
+
+@pytest.mark.parametrize("spec,tilt,reverse,n", [
+    (mt.examples.ladder_otto(), {"entropy_production": [0.4, 0.8]}, False, 30_000),
+    (_quench(), {"work": 0.9}, True, 12_000)])
+def test_tilted_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, tilt, reverse, n):
+    """Tilted runs on the cluster: plain + tilted ensembles (MBAR on the merged counts), and an open
+    system's proposals with replayed weights in both directions."""
+    local = mt.sample(spec, n, 5, tilt=tilt, reverse=reverse)
+    remote = mt.sample(spec, n, 5, chunk_size=8_192, out=tmp_path / "run", reverse=reverse,
                        scheduler=cluster.scheduler_address, tilt=tilt)
     for name in local.tables:
         pd.testing.assert_frame_equal(local.tables[name], remote.tables[name], check_exact=True)

@@ -1,7 +1,10 @@
 """Tilted sampling of open systems: exact replayed weights, tilted tails, reweighted theorems."""
 import math
+from dataclasses import replace
 
+import numba
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.linalg import expm
 
@@ -58,7 +61,8 @@ def test_replayed_density_equals_matrix_exponential_formula():
     for i, j, times, channels in records:
         slots = np.array([names.index(c) for c in channels], np.int64)
         for e, reference in enumerate([plain, other]):
-            got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times))
+            got = replay.log_density(replays, e, i, j, np.array(times, float), slots, len(times),
+                                     np.empty(2, complex), np.empty(2, complex))
             assert got == pytest.approx(math.log(_density(reference, i, j, times, channels)),
                                         abs=1e-12)
 
@@ -110,8 +114,8 @@ def test_two_bath_heat_tail_at_ten_standard_deviations():
 def test_a_proposal_with_one_rate_two_percent_off_is_caught():
     system = _two_bath_qubit()
     spec = tilted_spec(system, {"heat_hot": TAIL_TILT})
-    spec.replays  # the weights replay the correct proposal
-    good = spec.systems[1]
+    spec.replays_of("forward")  # the weights replay the correct proposal
+    good = spec.systems_of("forward")[1]
     wrong = OpenSystem(pieces=[Piece(p.hamiltonian, [Channel(c.name, c.operator * (math.sqrt(1.02) if
                                                                                    c.name == "hot:-1" else 1),
                                                              c.energy, c.bath) for c in p.channels],
@@ -137,24 +141,50 @@ def _quench_system():
 
 
 def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cannot():
-    run = mt.sample(_quench_system(), 20000, 5, tilt="auto")
-    checks = run.tables["checks"]
-    plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
-    assert set(plain.verdict) == {"inconclusive"}
-    reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
-    for check in ("jarzynski", "integral_ft"):
+    for tilt, check, other in (("auto", "jarzynski", "integral_ft"), ("auto:integral_ft", "integral_ft", "jarzynski")):
+        run = mt.sample(_quench_system(), 20000, 5, tilt=tilt)
+        checks = run.tables["checks"]
+        plain = checks[(checks.tilt == "") & checks.check.isin(["jarzynski", "integral_ft"])]
+        assert set(plain.verdict) == {"inconclusive"}
+        reweighted = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check")
         assert reweighted.loc[check, "verdict"] == "passed"
         assert abs(reweighted.loc[check, "z"]) <= 5
         assert 0 < 5 * reweighted.loc[check, "stderr"] < 0.1   # dF +- 0.1 k_B T lies beyond 5 stderr
-    assert run.info["tilt"]["target"] == ["jarzynski", 1.0]
+        assert run.info["tilt"]["target"] == [check, 1.0]
+        # the other row's exponential average is carried by paths the ladder need not reach
+        assert reweighted.loc[other, "verdict"] == "inconclusive"
+        assert "not judged" in reweighted.loc[other, "reason"]
 
 
-def test_tilted_open_system_tables_do_not_depend_on_the_chunk_size():
-    system = _quench_system()
-    one = mt.sample(system, 3000, 2, tilt={"work": 0.9})
-    other = mt.sample(system, 3000, 2, tilt={"work": 0.9}, chunk_size=1000)
-    for name in ("reweighted", "checks"):
-        assert one.tables[name].equals(other.tables[name])
+def test_tilted_open_system_accumulators_do_not_depend_on_threads_or_chunks():
+    spec = tilted_spec(_quench_system(), {"work": [0.5, 0.9]})
+    for direction in ("forward", "reverse"):
+        whole = spec.accumulate(direction, 2, 0, 3 * 4096)
+        parts = [spec.accumulate(direction, 2, 0, 4096), spec.accumulate(direction, 2, 4096, 2 * 4096)]
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            serial = spec.accumulate(direction, 2, 0, 3 * 4096)
+        finally:
+            numba.set_num_threads(threads)
+        for key, value in whole.items():
+            merged = (np.concatenate([p[key] for p in parts]) if value.dtype.kind == "f"
+                      else parts[0][key] + parts[1][key])
+            assert (np.array_equal(value, merged, equal_nan=True)
+                    and np.array_equal(value, serial[key], equal_nan=True)), key
+
+
+def test_tilted_open_system_run_resumes_to_identical_tables_in_both_directions(tmp_path):
+    out, tilt = tmp_path / "run", {"work": 0.9}
+    first = mt.sample(_quench_system(), 3000, 2, reverse=True, out=out, chunk_size=1000, tilt=tilt)
+    for path in sorted((out / "chunks").glob("reverse-*"))[1:3]:
+        path.unlink()
+    (out / "reweighted.parquet").unlink()
+    again = mt.sample(_quench_system(), 3000, 2, reverse=True, out=out, tilt=tilt)
+    for name in ("histogram", "summary", "checks", "reweighted"):
+        pd.testing.assert_frame_equal(first.tables[name], again.tables[name])
+    reweighted = first.checks[first.checks.tilt.str.endswith("(reweighted)")]
+    assert set(reweighted.direction) == {"forward", "reverse", "both"}
 
 
 def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
@@ -162,14 +192,13 @@ def test_a_floquet_system_is_tilted_through_its_floquet_frame_open_system():
     driven = mt.FloquetSystem(hamiltonian=sz, drive={1: 0.1 * sx}, frequency=1.0,
                               couplings=[mt.Coupling(sx, bath="b", spectral_density=lambda w: 0.02 * w)],
                               baths={"b": mt.Bath(beta=2.0)}, initial=np.diag([0.0, 1.0]), duration=20.0)
-    run = mt.sample(driven, 4000, 1, tilt={"heat_b": -1.0})
+    run = mt.sample(driven, 4000, 1, reverse=True, tilt={"entropy_production": 0.5})
     checks = run.tables["checks"]
     assert run.info["model"] == "floquet_system"
     assert "failed" not in set(checks.verdict)
-    row = checks[checks.tilt.str.endswith("(reweighted)")].set_index("check").loc["integral_ft"]
-    assert row.verdict == "passed" and row.stderr_source == "data"
-    with pytest.raises(ValueError, match="forward only"):
-        mt.sample(driven, 10, 1, reverse=True, tilt={"heat_b": -1.0})
+    rows = checks[checks.tilt.str.endswith("(reweighted)") & (checks.check == "integral_ft")]
+    assert set(rows.direction) == {"forward", "reverse"}
+    assert set(rows.verdict) == {"passed"} and set(rows.stderr_source) == {"data"}
 
 
 def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
@@ -187,3 +216,105 @@ def test_saved_samples_carry_the_weights_of_the_reweighted_rows(tmp_path):
 def test_a_tilt_of_an_unknown_observable_is_refused_naming_it():
     with pytest.raises(ValueError, match="heat_warm"):
         mt.sample(_two_bath_qubit(), 10, 1, tilt={"heat_warm": 0.5})
+
+
+def _cycles():
+    """A qubit at beta = 2 cycled four times between gaps 6 and 0.05 (Davies relaxation, one time
+    unit per piece), ending at gap 5: both directions dissipate ~10 k_B T, so plain sampling leaves
+    Jarzynski inconclusive and Crooks too imprecise to see dF +- 0.1 k_B T."""
+    a = np.array([[0, 1], [1, 0]], complex)
+    pieces = []
+    for gap in (6.0, 0.05) * 4 + (5.0,):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(Piece(h, mt.davies_channels(h, a, "bath", 2.0, lambda w: 1.0), 1.0))
+    return OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=2.0)}, initial=mt.Gibbs(2.0))
+
+
+def _rows(run, check):
+    checks = run.tables["checks"]
+    return checks[checks.check == check].set_index("tilt")
+
+
+def test_tilted_crooks_of_a_jump_system_from_both_directions():
+    run = mt.sample(_cycles(), 5000, 5, reverse=True, tilt={"work": [0.5, 1.0]})
+    assert set(_rows(run, "jarzynski").loc[""].verdict) == {"inconclusive"}
+    plain, tilted = _rows(run, "crooks").loc[""], _rows(run, "crooks").loc["work=0.5,1(reweighted)"]
+    assert 5 * plain.stderr > 0.1                      # plain sampling cannot see dF +- 0.1 k_B T
+    assert tilted.verdict == "passed" and abs(tilted.z) <= 5 and tilted.direction == "both"
+    for shift in (-0.1, 0.1):                          # ... the tilted run can
+        assert abs(tilted.estimate - tilted.expected - shift) > 5 * tilted.stderr
+    assert set(run.tables["checks"][run.tables["checks"].direction == "reverse"].tilt) >= {"work=0.5", "work=1"}
+
+
+def test_a_reverse_proposal_with_one_rate_two_percent_off_is_caught():
+    spec = tilted_spec(_cycles(), {"work": [0.5, 1.0]})
+    spec.replays_of("reverse")  # the weights replay the correct proposals
+    good = spec.systems_of("reverse")[2]
+    wrong = OpenSystem(pieces=[Piece(p.hamiltonian, [replace(c, operator=c.operator * (math.sqrt(1.02) if
+                                                                                    c.name == "bath:+0.05" else 1))
+                                                     for c in p.channels], p.duration) for p in good.pieces],
+                       baths=good.baths, initial=good.initial, energy_units=good.energy_units)
+    good.__dict__["_derived"]["tables"] = open_sampling.kernel_tables(wrong, good.layout())
+    run = mt.sample(_cycles(), 16000, 5, reverse=True, tilt=spec)
+    checks = run.tables["checks"]
+    flagged = checks[(checks.verdict == "failed") & (checks.direction == "reverse")]
+    assert set(flagged.tilt) == {"work=1"} and "jumps_bath:+0.05" in set(flagged.observable)
+
+
+def test_the_classical_replay_of_davies_channels_equals_the_matrix_exponential_formula():
+    """Davies channels and a measured start: one eigenbasis component at a time, replayed as a sum
+    of logs; the same densities as the coherent replay and the matrix exponentials."""
+    system = _quench_system()
+    spec = tilted_spec(system, {"work": 0.9})
+    replays = spec.replays_of("forward")
+    assert replays.classical
+    coherent = replays._replace(classical=False)
+    plain = spec.systems_of("forward")[0]
+    names = system.channel_names
+    records = [(0, 0, [], []), (0, 1, [1.5], ["bath:-0.5"]), (1, 1, [0.3, 1.2, 1.7, 2.9],
+                                                             ["bath:+20", "bath:-0.5", "bath:+0.5", "bath:-4"]),
+               (0, 0, [1.5], ["bath:+0.5"])]   # the last: emission from the ground state, impossible
+    work = np.empty(2, complex), np.empty(2, complex)
+    for i, j, times, channels in records:
+        slots = np.array([names.index(c) for c in channels], np.int64)
+        for e, reference in enumerate(spec.systems_of("forward")):
+            args = (e, i, j, np.array(times, float), slots, len(times), *work)
+            got, expected = replay.log_density(replays, *args), replay.log_density(coherent, *args)
+            if channels[-1:] == ["bath:+0.5"] and len(channels) == 1:
+                assert got == expected == -np.inf
+                continue
+            assert got == pytest.approx(expected, abs=1e-12)
+            if e == 0:
+                assert got == pytest.approx(math.log(_density(plain, i, j, times, channels)), abs=1e-12)
+
+
+def test_the_plain_ensemble_of_a_tilted_run_is_the_plain_run():
+    """One fused pass: the plain ensemble's tables are those of a plain run, bit for bit."""
+    system = _quench_system()
+    plain = mt.sample(system, 3000, 2).tables["checks"]
+    tilted = mt.sample(system, 3000, 2, tilt={"work": 0.9}).tables["checks"]
+    columns = ["check", "direction", "observable", "verdict", "estimate", "expected", "stderr", "z"]
+    own = tilted[tilted.tilt == ""].reset_index(drop=True)
+    assert own[columns].equals(plain[columns])
+
+
+def test_crooks_row_from_reweighted_laws_flags_disagreeing_work_values():
+    """dF_W = W - ln(P_F(W) / P_R(-W)) / beta of each work value: consistent values pass against
+    the right dF and fail against dF + 0.1; one value off by 100 stderr makes the row
+    inconclusive (its paths were missed, the stderr from the data cannot be trusted)."""
+    from mcthermo.tilting import WorkLaw, crooks_row
+
+    values = np.array([-1.0, 0.0, 1.0])
+    forward = np.array([-2.0, -1.0, -0.5])
+    reverse = forward[::-1] - values[::-1]          # ln P_R(-W) = ln P_F(W) - beta (W - dF), dF = 0
+
+    def law(log_p):
+        return WorkLaw(values, log_p, np.full(3, 1e-4), lambda atoms: 1e-4 * np.eye(len(atoms)))
+
+    good = crooks_row(law(forward), law(reverse), 1.0, 0.0, 1000)
+    assert good["verdict"] == "passed" and abs(good["estimate"]) < 1e-12 and good["atoms"] == 3
+    assert crooks_row(law(forward), law(reverse), 1.0, 0.1, 1000)["verdict"] == "failed"
+    broken = reverse.copy()
+    broken[0] += 1.0
+    row = crooks_row(law(forward), law(broken), 1.0, 0.0, 1000)
+    assert row["verdict"] == "inconclusive" and "disagree" in row["reason"]

@@ -10,17 +10,20 @@ density is
 
 (without the final measurement: the squared norm of the vector).  ``log_density`` REPLAYS a record
 under any set of tables of the same system layout (same pieces, channel slots and measurement
-bases): the unnormalised vector is propagated with the eigen-decomposition of H_eff exactly as the
-kernel does, renormalised after every jump with ln of the norm accumulated, so ln p never
-underflows.  The ratio of two such densities is the exact importance weight of a trajectory drawn
-from one unravelling for estimates under the other: no exact answer enters it.
+bases) in the eigenbasis of each piece's H_eff = R diag(lambda) R^{-1}, as the kernel samples it:
+between jumps the coefficients only turn, c_a <- c_a e^{-i lambda_a tau} (one diagonal phase
+advance), a jump applies the kernel's own sparse J_k = R^{-1} L_k R, and a piece boundary the
+precomputed d x d change of eigenbasis R_{n+1}^{-1} R_n.  The vector is renormalised after every
+jump (any norm: the density is linear in the vector) with ln of the norm accumulated, so ln p
+never underflows; no waiting-time equation is solved.  The ratio of two such densities is the
+exact importance weight of a trajectory drawn from one unravelling for estimates under the other:
+no exact answer enters it.
 
-``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run: the
-plain ensemble's pieces are split into sub-pieces, and the kernel draws the same trajectories from
-a split piece as from the whole one, on root-finding and mixture pieces alike), replays
-every trajectory under every ensemble of the run, and accumulates log-sums of the mixture weights
-w = p_plain / mean_e p_e per block of consecutive trajectory indices (index order, so results never
-depend on threads or chunks).
+``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run),
+tallies its own plain accumulators (``lindblad.tally``: the same arrays as ``lindblad.accumulate``,
+bit for bit) and, in the same pass, replays every trajectory under every ensemble of the run and
+accumulates log-sums of the mixture weights w = p_plain / mean_e p_e per block of consecutive
+trajectory indices (index order, so results never depend on threads or chunks).
 """
 from typing import NamedTuple
 
@@ -28,7 +31,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import LindbladTables, _advance, _matvec, trajectory, workspace
+from .lindblad import close_block, tally, trajectory, workspace
 from .rng import stream_key
 
 
@@ -37,17 +40,29 @@ class Replays(NamedTuple):
     C channel slots); ensemble 0 is the plain process."""
 
     eigenvalues: np.ndarray     # (E, P, d) complex: lambda of each ensemble's H_eff
-    right: np.ndarray           # (E, P, d, d) complex: R
-    left: np.ndarray            # (E, P, d, d) complex: R^{-1}
-    jump_ops: np.ndarray        # (E, P, K, d, d) complex
+    start: np.ndarray           # (E, d, d) complex: row i = R_0^{-1} |start state i> of each ensemble
+    transfer: np.ndarray        # (E, P, d, d) complex: R_{n+1}^{-1} R_n (piece n to n + 1; last: R_n)
+    jump_start: np.ndarray      # (E, P, K + 1) int: channel k of piece n of ensemble e is entries
+                                # jump_start[e, n, k] .. jump_start[e, n, k + 1] - 1 of:
+    jump_row: np.ndarray        # (F,) int: row and column of J_k = R^{-1} L_k R (the kernel's)
+    jump_col: np.ndarray        # (F,) int
+    jump_value: np.ndarray      # (F,) complex
     log_start: np.ndarray       # (E, d) float: ln p0(i) of each ensemble (-inf: never drawn)
     channel_of: np.ndarray      # (P, C) int: channel index in piece n of slot c (-1: absent)
     durations: np.ndarray       # (P,) float
-    start_vectors: np.ndarray   # (d, d) complex, rows: the start states (common to all ensembles)
     final_projector: np.ndarray  # (d, d) complex: amplitudes of the final measurement
     measure: bool
     log_initial: np.ndarray     # (d,) float: ln p0(i) of the plain process (its sigma)
     log_final: np.ndarray       # (d,) float: ln p~(j) of the plain process (its sigma)
+    # the classical replay (``classical``: every start state, change of basis and jump maps one
+    # eigenbasis component to one): the record's one occupied component and ln of its weight
+    classical: bool
+    start_to: np.ndarray        # (E, d) int: the component of start state i
+    start_log: np.ndarray       # (E, d) float: ln |start[e, i, start_to]|^2
+    transfer_to: np.ndarray     # (E, P, d) int: the component that component a becomes (-1: none)
+    transfer_log: np.ndarray    # (E, P, d) float: ln |transfer entry|^2
+    jump_log: np.ndarray        # (F,) float: ln |jump_value|^2
+    final_log: np.ndarray       # (E, d, d) float: ln |<j|R_last|a>|^2 (measured; else ln ||R_last|a>||^2 in row 0)
 
 
 @inline
@@ -63,77 +78,131 @@ def _log_add(a, b):
 
 
 @inline
-def _squared_norm(x):
-    total = 0.0
-    for a in range(x.shape[0]):
-        total += x[a].real ** 2 + x[a].imag ** 2
-    return total
+def _turn(c, eigenvalues, tau):
+    """c_a <- c_a e^{-i lambda_a tau}: the no-jump evolution in the eigenbasis."""
+    for a in range(c.shape[0]):
+        c[a] *= np.exp(-1j * eigenvalues[a] * tau)
 
 
 @kernel
-def log_density(replays, e, i, j, jump_times, jump_slots, jumps):
+def log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch):
     """ln p(record) under ensemble ``e`` (see the module docstring): start outcome ``i``, final
     outcome ``j`` (ignored without the final measurement), the first ``jumps`` entries of
-    ``jump_times`` / ``jump_slots`` (channel slots).  -inf when the record is impossible there."""
+    ``jump_times`` / ``jump_slots`` (channel slots); ``c``, ``scratch``: (d,) complex work space.
+    -inf when the record is impossible there."""
     log_p = replays.log_start[e, i]
     if log_p == -np.inf:
         return -np.inf
-    d = replays.start_vectors.shape[0]
-    psi = replays.start_vectors[i].copy()
-    coefficients = np.empty(d, dtype=np.complex128)
-    v = np.empty(d, dtype=np.complex128)
-    scratch = np.empty(d, dtype=np.complex128)
+    if replays.classical:
+        return _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p)
+    d = c.shape[0]
+    for a in range(d):
+        c[a] = replays.start[e, i, a]
     pieces = replays.durations.shape[0]
     q = 0
     t_start = 0.0
     for n in range(pieces):
         t_end = t_start + replays.durations[n]   # the kernel's piece boundaries, bit for bit
         origin = t_start
-        _matvec(replays.left[e, n], psi, coefficients)
+        eigenvalues = replays.eigenvalues[e, n]
         while q < jumps and (jump_times[q] <= t_end or n == pieces - 1):
-            _advance(coefficients, replays.eigenvalues[e, n], jump_times[q] - origin, v)
-            _matvec(replays.right[e, n], v, psi)
             k = replays.channel_of[n, jump_slots[q]]
             if k < 0:
                 return -np.inf
-            _matvec(replays.jump_ops[e, n, k], psi, scratch)
-            norm2 = _squared_norm(scratch)
+            _turn(c, eigenvalues, jump_times[q] - origin)
+            scratch[:] = 0.0
+            for f in range(replays.jump_start[e, n, k], replays.jump_start[e, n, k + 1]):
+                scratch[replays.jump_row[f]] += replays.jump_value[f] * c[replays.jump_col[f]]
+            norm2 = 0.0
+            for a in range(d):
+                norm2 += scratch[a].real ** 2 + scratch[a].imag ** 2
             if norm2 == 0.0:
                 return -np.inf
             log_p += np.log(norm2)
-            norm = np.sqrt(norm2)
+            inverse = 1.0 / np.sqrt(norm2)
             for a in range(d):
-                psi[a] = scratch[a] / norm
+                c[a] = scratch[a] * inverse
             origin = jump_times[q]
             q += 1
-            _matvec(replays.left[e, n], psi, coefficients)
-        _advance(coefficients, replays.eigenvalues[e, n], t_end - origin, v)
-        _matvec(replays.right[e, n], v, psi)
+        _turn(c, eigenvalues, t_end - origin)
+        # to the next piece's eigenbasis (after the last piece: psi = R v)
+        for a in range(d):
+            total = 0.0j
+            for b in range(d):
+                total += replays.transfer[e, n, a, b] * c[b]
+            scratch[a] = total
+        for a in range(d):
+            c[a] = scratch[a]
         t_start = t_end
     if replays.measure:
         amplitude = 0.0j
         for a in range(d):
-            amplitude += replays.final_projector[j, a] * psi[a]
+            amplitude += replays.final_projector[j, a] * c[a]
         final = amplitude.real ** 2 + amplitude.imag ** 2
     else:
-        final = _squared_norm(psi)
+        final = 0.0
+        for a in range(d):
+            final += c[a].real ** 2 + c[a].imag ** 2
     if final == 0.0:
         return -np.inf
     return log_p + np.log(final)
 
 
+@inline
+def _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p):
+    """``log_density`` when one eigenbasis component a is occupied at a time (``classical``): the
+    phase advance over tau multiplies its squared modulus by e^{2 Im(lambda_a) tau}, a jump or a
+    change of basis moves it to the one component its column reaches -- ln p is a sum, with no
+    exponential and no complex arithmetic."""
+    a = replays.start_to[e, i]
+    if a < 0:
+        return -np.inf
+    log_p += replays.start_log[e, i]
+    pieces = replays.durations.shape[0]
+    q = 0
+    t_start = 0.0
+    for n in range(pieces):
+        t_end = t_start + replays.durations[n]
+        origin = t_start
+        while q < jumps and (jump_times[q] <= t_end or n == pieces - 1):
+            k = replays.channel_of[n, jump_slots[q]]
+            if k < 0:
+                return -np.inf
+            log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (jump_times[q] - origin)
+            target = -1
+            for f in range(replays.jump_start[e, n, k], replays.jump_start[e, n, k + 1]):
+                if replays.jump_col[f] == a:
+                    target = replays.jump_row[f]
+                    log_p += replays.jump_log[f]
+                    break
+            if target < 0:
+                return -np.inf
+            a = target
+            origin = jump_times[q]
+            q += 1
+        log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (t_end - origin)
+        if n < pieces - 1:
+            target = replays.transfer_to[e, n, a]
+            if target < 0:
+                return -np.inf
+            log_p += replays.transfer_log[e, n, a]
+            a = target
+        t_start = t_end
+    return log_p + replays.final_log[e, j if replays.measure else 0, a]
+
+
 @kernel
-def log_weight(replays, i, j, jump_times, jump_slots, jumps):
+def log_weight(replays, i, j, jump_times, jump_slots, jumps, c, scratch):
     """ln w = ln p_0(record) - ln(sum_e p_e(record) / E): the mixture importance weight of a record
-    for estimates under the plain process (ensemble 0) from all E ensembles (equal sizes)."""
+    for estimates under the plain process (ensemble 0) from all E ensembles (equal sizes); -inf
+    without replaying the others when the plain process cannot produce the record (w = 0)."""
     ensembles = replays.log_start.shape[0]
-    plain = -np.inf
-    mixture = -np.inf
-    for e in range(ensembles):
-        log_p = log_density(replays, e, i, j, jump_times, jump_slots, jumps)
-        mixture = _log_add(mixture, log_p)
-        if e == 0:
-            plain = log_p
+    plain = log_density(replays, 0, i, j, jump_times, jump_slots, jumps, c, scratch)
+    if plain == -np.inf:
+        return -np.inf
+    mixture = plain
+    for e in range(1, ensembles):
+        mixture = _log_add(mixture, log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch))
     return plain - (mixture - np.log(ensembles))
 
 
@@ -145,6 +214,7 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
     key = stream_key(seed, stream)
     n_baths = tables.betas.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    d = replays.start.shape[1]
     out = np.empty(count)
     for t in numba.prange(count):
         counts = np.zeros(n_slots, dtype=np.int64)
@@ -155,7 +225,8 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
                                        np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
                                        times, slots, workspace(tables))
         jumps = counts.sum()
-        out[t] = log_weight(replays, i, j, times, slots, jumps) if jumps <= buffer else np.nan
+        out[t] = log_weight(replays, i, j, times, slots, jumps, np.empty(d, np.complex128),
+                            np.empty(d, np.complex128)) if jumps <= buffer else np.nan
     return out
 
 
@@ -166,27 +237,47 @@ HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
 
 @parallel_kernel
 def weighted(tables, replays, seed, stream, first, count, block_size, groups, kind, index,
-             unit, half_width, exponents, buffer):
+             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width):
     """Trajectories ``first .. first + count - 1`` of one ensemble (kernel tables ``tables``, RNG
-    stream ``stream``), each replayed under every ensemble of ``replays``.
+    stream ``stream``), tallied into the ensemble's own accumulators and replayed under every
+    ensemble of ``replays``, in one pass.
 
-    With w = p_0 / (sum_e p_e / E) (the mixture weight, E ensembles of equal size) and, per row q,
-    ln A_q = -exponents[q, 0] W - exponents[q, 1] sigma (sigma of the plain process), returns
+    Returns (plain, weighted): ``plain`` the 8 outputs of ``lindblad.accumulate`` for the same
+    arguments (moments, floats, joint, joint_overflow, count_histogram, count_overflow,
+    exponential, violations; bit for bit); ``weighted`` (sums, atoms, cells, outside, unreplayed):
+    with w = p_0 / (sum_e p_e / E) (the mixture weight, E ensembles of equal size) and, per row q,
+    ln A_q = -exponents[q, 0] W - exponents[q, 1] sigma (sigma of the plain process),
     sums (blocks, Q, 3): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q;
     atoms (blocks, 2 half_width + 1, 2): ln sum w and ln sum w^2 over the trajectories whose X lies
     on lattice atom m = round(X / unit) (index m + half_width; none when half_width < 0);
-    outside: trajectories with |m| > half_width; unreplayed: trajectories with more than ``buffer``
-    jumps (not counted anywhere else).
+    cells (blocks, d d (2 cell_half_width + 1), 2): ln sum w and ln sum w^2 per cell (i, j, m) of
+    the two-point outcomes and the heat lattice index m = round(Q / cell_unit) given to bath
+    ``cell_bath`` (index (i d + j) (2 cell_half_width + 1) + m + cell_half_width; none when
+    cell_half_width < 0: the work law of ``open_tilting``'s Crooks row);
+    outside: trajectories with |m| > half_width or outside the cells; unreplayed: trajectories with
+    more than ``buffer`` jumps (tallied, but in no weighted sum).
     """
     key = stream_key(seed, stream)
     blocks = (count + block_size - 1) // block_size
-    ensembles = replays.log_start.shape[0]
     rows = exponents.shape[0]
     n_baths = tables.betas.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    d = replays.start.shape[1]
     width = 2 * half_width + 1 if half_width >= 0 else 0
+    lattice_width = 2 * cell_half_width + 1
+    # the ensemble's own accumulators (as lindblad.accumulate)
+    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
+    floats = np.zeros((blocks, n_baths + 2, 2))
+    joint = np.zeros((groups, tables.cells), dtype=np.int64)
+    joint_overflow = np.zeros(groups, dtype=np.int64)
+    histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
+    overflow = np.zeros((groups, n_slots), dtype=np.int64)
+    violations = np.zeros(groups, dtype=np.int64)
+    exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
+    # the weighted sums
     sums = np.full((blocks, rows, 3), -np.inf)
     atoms = np.full((blocks, width, 2), -np.inf)
+    cells = np.full((blocks, d * d * lattice_width if cell_half_width >= 0 else 0, 2), -np.inf)
     outside = np.zeros(groups, dtype=np.int64)
     unreplayed = np.zeros(groups, dtype=np.int64)
     per_group = (blocks + groups - 1) // groups
@@ -196,17 +287,26 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
         heat = np.zeros(n_baths)
         times = np.zeros(buffer)
         slots = np.zeros(buffer, dtype=np.int64)
-        moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+        top = np.empty(tables.exponents.shape)
+        scaled = np.empty(tables.exponents.shape)
+        c = np.empty(d, dtype=np.complex128)
+        scratch = np.empty(d, dtype=np.complex128)
         scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
+            top[:] = -np.inf
+            scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
-                i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
+                i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
                                                lattice_index, heat, times, slots, scratch_space)
+                tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
+                      joint, joint_overflow, histogram, overflow, violations, top, scaled)
                 jumps = counts.sum()
                 if jumps > buffer:
                     unreplayed[g] += 1
                     continue
-                log_w = log_weight(replays, i, j, times, slots, jumps)
+                log_w = log_weight(replays, i, j, times, slots, jumps, c, scratch)
+                if log_w == -np.inf:    # a record the plain process cannot produce: w = 0
+                    continue
                 if replays.measure:  # the plain process's sigma, whatever ensemble drew the path
                     sigma += (replays.log_initial[i] - tables.log_initial[i]
                               - replays.log_final[j] + tables.log_final[j])
@@ -231,4 +331,15 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                                                                    2.0 * log_w)
                     else:
                         outside[g] += 1
-    return sums, atoms, outside.sum(), unreplayed.sum()
+                if cell_half_width >= 0:
+                    m = int(np.round(heat[cell_bath] / cell_unit))
+                    if abs(m) <= cell_half_width:
+                        cell = (i * d + j) * lattice_width + m + cell_half_width
+                        cells[block, cell, 0] = _log_add(cells[block, cell, 0], log_w)
+                        cells[block, cell, 1] = _log_add(cells[block, cell, 1], 2.0 * log_w)
+                    else:
+                        outside[g] += 1
+            close_block(top, scaled, exponential, block)
+    plain = (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
+             overflow.sum(axis=0), exponential, violations.sum())
+    return plain, (sums, atoms, cells, outside.sum(), unreplayed.sum())

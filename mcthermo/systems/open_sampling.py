@@ -96,7 +96,10 @@ def lattice_half_width(system, bath: str, unit: float) -> int:
         return int(math.ceil(min(float(worst), max(edge(1.0), edge(-1.0), 0.0))))
 
 
-def layout(system) -> Layout:
+def layout(system, exponential_sums: bool = True) -> Layout:
+    """The histogram geometry of ``system``; ``exponential_sums`` False: no exponential sums are
+    accumulated (``Layout.exponents`` None: a tilted run's proposals, whose sums are not the
+    target's)."""
     max_count = max_jump_count(system)
     n = system.dimension if system.measure_energy else 1
     units, widths = {}, {}
@@ -107,7 +110,8 @@ def layout(system) -> Layout:
     while widths and n * n * math.prod(2 * h + 1 for h in widths.values()) > MAX_JOINT_CELLS:
         widest = max(widths, key=widths.get)
         del widths[widest], units[widest]
-    return Layout(max_count, units, widths, n, n, open_exponential.exponents(system))
+    return Layout(max_count, units, widths, n, n,
+                  open_exponential.exponents(system) if exponential_sums else None)
 
 
 def kernel_tables(system, geometry: Layout | None = None, retrodict: bool = False) -> LindbladTables:

@@ -28,6 +28,15 @@ within-piece variation of l), so the proposal at s = target is a genuine test, n
 G(s).  (The plain rate rescaling l = 1 was tried first: at t = 50 its no-jump factors make the
 weights log-normal with a huge spread, and a stationary l misses paths driven by quenches.)
 
+One pass per ensemble (``replay.weighted``): each trajectory is drawn once, tallied into its
+ensemble's own tables (``lindblad.tally``; the plain ensemble is drawn with the plain protocol's own
+tables and RNG stream, so its tables are those of a plain run, bit for bit) and replayed under every
+ensemble in the same pass.
+
+With ``reverse=True`` the reverse direction is the time-reversed protocol (``OpenSystem.reversed``)
+with its own proposals, tilted by ``reverse_tilts`` (``tilt="auto"``: the ladder of its own row) or
+else the same tilts; proposals are sampled as forward protocols of their own.
+
 Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
 normalisation taken from the data), with the delta-method standard error of a stratified sample
 (each ensemble's own variance) from the data -- the a-priori variance of a proposal is not computed,
@@ -42,7 +51,15 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   the exact probability from a tilted DFT (the DFT of
   G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
-* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates.
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction; a row whose
+  observable (work, entropy_production) is not the tilted one is shown but inconclusive
+  (``UNTARGETED``), as is one whose rungs all stop short of its exponential average
+  (``JumpTilted._reach_problem``: the a-priori variance of the best rung, exact G);
+* with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
+  on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
+  directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
+  the bath; ``tilting.crooks_row``), its stderr from the data (``_AtomEstimate``: the stratified
+  delta-method covariance of the atoms' ln P).
 """
 from __future__ import annotations
 
@@ -55,13 +72,16 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .. import checks as _checks
+from .. import exponential
 from ..exact import generating, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
-from ..stats import Estimate
-from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, _ladder, tilt_label
+from ..results import Results
+from ..stats import Estimate, lattice_groups, log_group_sum
+from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, WorkLaw, _ladder, crooks_row, tilt_label
 from . import open_sampling
 from .open_system import OpenSystem, Piece
+from .open_theorems import crooks_reason
 
 #: smallest tilted probability P(m) e^{-sigma X} / G(sigma) at which a DFT atom is trusted
 #: (DFT round-off ~1e-16 absolute: relative error < 1e-4 above it)
@@ -69,13 +89,16 @@ DFT_FLOOR = 1e-12
 
 
 def bare(system: OpenSystem, pieces=None, initial=None) -> OpenSystem:
-    """The system without observables (no expectation values to record), optionally with other
-    pieces or start state; the same lattice units."""
+    """The system without observables (no expectation values to record) and without exponential
+    sums (``open_sampling.layout``), optionally with other pieces or start state; the same lattice
+    units."""
     units = {b: system.lattice_unit(b) for b in system.bath_names}
-    return OpenSystem(pieces=system.pieces if pieces is None else pieces, baths=system.baths,
-                      initial=system.initial if initial is None else initial,
-                      measure_energy=system.measure_energy,
-                      energy_units={b: u for b, u in units.items() if u is not None and u > 0})
+    out = OpenSystem(pieces=system.pieces if pieces is None else pieces, baths=system.baths,
+                     initial=system.initial if initial is None else initial,
+                     measure_energy=system.measure_energy,
+                     energy_units={b: u for b, u in units.items() if u is not None and u > 0})
+    out._cached("layout", lambda: open_sampling.layout(out, exponential_sums=False))
+    return out
 
 
 #: every piece is split into this many equal sub-pieces, each with its own Doob gauge
@@ -183,7 +206,9 @@ def _log_start(system: OpenSystem) -> np.ndarray:
 
 
 def replays(systems: list[OpenSystem]) -> replay.Replays:
-    """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``."""
+    """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``: per
+    ensemble the eigenvalues of every piece's H_eff, the start states and the changes of eigenbasis
+    in each piece's eigenbasis, and the kernel's own sparse jump entries."""
     tables = [s.kernel_tables() for s in systems]
     plain = systems[0]
     names = plain.channel_names
@@ -191,13 +216,48 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
     for n, piece in enumerate(plain.pieces):
         for k, c in enumerate(piece.channels):
             channel_of[n, names.index(c.name)] = k
-    return replay.Replays(
-        eigenvalues=np.stack([t.eigenvalues for t in tables]), right=np.stack([t.right for t in tables]),
-        left=np.stack([t.left for t in tables]), jump_ops=np.stack([t.jump_ops for t in tables]),
-        log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
-        durations=tables[0].durations, start_vectors=tables[0].initial_vectors,
-        final_projector=tables[0].final_projector, measure=bool(tables[0].measure),
-        log_initial=tables[0].log_initial, log_final=tables[0].log_final)
+    starts = tables[0].initial_vectors
+    offsets = np.cumsum([0] + [t.jump_row.size for t in tables[:-1]])
+    start = np.stack([starts @ t.left[0].T for t in tables])
+    transfer = np.stack([np.concatenate([t.left[1:] @ t.right[:-1], t.right[-1:]]) for t in tables])
+    jump_start = np.stack([t.jump_start + o for t, o in zip(tables, offsets)])
+    jump_row = np.concatenate([t.jump_row for t in tables])
+    jump_col = np.concatenate([t.jump_col for t in tables])
+    jump_value = np.concatenate([t.jump_value for t in tables])
+    # the classical replay: one component at a time (every start state, change of basis and jump
+    # maps each eigenbasis component to at most one)
+    start_to, start_log, start_ok = _monomial(np.swapaxes(start, 1, 2))
+    transfer_to, transfer_log, transfer_ok = _monomial(transfer[:, :-1])
+    classical = start_ok and transfer_ok and all(
+        np.unique(jump_col[a:b]).size == b - a for a, b in zip(jump_start[..., :-1].ravel(), jump_start[..., 1:].ravel()))
+    last = transfer[:, -1]
+    if tables[0].measure:
+        final = np.abs(np.einsum("ja,eab->ejb", tables[0].final_projector, last)) ** 2
+    else:
+        final = np.zeros((len(tables),) + last.shape[1:])
+        final[:, 0] = (np.abs(last) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return replay.Replays(
+            eigenvalues=np.stack([t.eigenvalues for t in tables]), start=start, transfer=transfer,
+            jump_start=jump_start, jump_row=jump_row, jump_col=jump_col, jump_value=jump_value,
+            log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
+            durations=tables[0].durations, final_projector=tables[0].final_projector,
+            measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final,
+            classical=classical, start_to=start_to, start_log=start_log, transfer_to=transfer_to, transfer_log=transfer_log,
+            jump_log=np.log(np.abs(jump_value) ** 2), final_log=np.log(final))
+
+
+def _monomial(matrices) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(to, ln |entry|^2, ok) per column a of each matrix (..., d, d): the row of its one entry above
+    ROUND_OFF x the matrix's largest (-1 and -inf for an empty column); ok: no column has two."""
+    scale = np.abs(matrices).max(axis=(-2, -1), keepdims=True)
+    kept = np.abs(matrices) > generating.ROUND_OFF * scale
+    entries = kept.sum(axis=-2)
+    to = np.where(entries == 1, np.argmax(kept, axis=-2), -1)
+    chosen = np.take_along_axis(matrices, np.maximum(to, 0)[..., None, :], axis=-2)[..., 0, :]
+    with np.errstate(divide="ignore"):
+        log = np.where(to >= 0, np.log(np.abs(chosen) ** 2), -np.inf)
+    return to.astype(np.int64), log, bool(np.all(entries <= 1))
 
 
 def open_system_of(spec) -> OpenSystem:
@@ -209,10 +269,14 @@ def open_system_of(spec) -> OpenSystem:
 @dataclass(frozen=True, eq=False)
 class JumpTilted(Tilted):
     """An open system sampled plain and under the proposal unravellings of the tilts ``tilts`` of
-    ``observable`` (module docstring); ``target``/``relative_variance`` as in ``tilting.Tilted``."""
+    ``observable`` (module docstring), per direction (the reverse direction: the time-reversed
+    protocol ``OpenSystem.reversed`` with its own proposals, tilts ``reverse_tilts`` when given);
+    ``target``/``relative_variance`` as in ``tilting.Tilted``."""
 
     def __post_init__(self):
         object.__setattr__(self, "tilts", _ladder(self.tilts))
+        if self.reverse_tilts is not None:
+            object.__setattr__(self, "reverse_tilts", _ladder(self.reverse_tilts))
         generating.counted(self.system, self.observable)  # ValueError naming a missing observable
 
     @property
@@ -221,9 +285,7 @@ class JumpTilted(Tilted):
         return open_system_of(self.spec)
 
     def directions(self, reverse: bool) -> list[str]:
-        if reverse:
-            raise ValueError("tilted sampling of an open system is forward only (reverse must be False)")
-        return ["forward"]
+        return self.system.directions(reverse)
 
     @staticmethod
     def jarzynski_beta(system) -> float | None:
@@ -231,46 +293,66 @@ class JumpTilted(Tilted):
         rows = _declared_rows(open_system_of(system))
         return next((beta for check, _, beta, _ in rows if check == "jarzynski"), None)
 
-    # --- the ensembles (computed once) ---------------------------------------------------------
-    @property
-    def systems(self) -> list[OpenSystem]:
-        """The plain system (bare) and one proposal per tilt."""
-        return self._cached("systems", lambda: [bare(self.system, split(self.system.pieces))] + [
-            proposal(self.system, self.observable, s) for s in self.tilts])
+    # --- the ensembles of each direction (computed once) -------------------------------------------
+    def protocol(self, direction: str) -> OpenSystem:
+        """The open system that ``direction`` samples (``OpenSystem.protocol``)."""
+        return self.system.protocol(direction)
 
-    @property
-    def replays(self) -> replay.Replays:
-        return self._cached("replays", lambda: replays(self.systems))
+    def systems_of(self, direction: str) -> list[OpenSystem]:
+        """The plain protocol of ``direction`` (bare, split like the proposals) and one proposal
+        per tilt of that direction."""
+        def compute():
+            protocol = self.protocol(direction)
+            return [bare(protocol, split(protocol.pieces))] + [
+                proposal(protocol, self.observable, s) for s in self.tilts_of(direction)]
+        return self._cached(f"systems_{direction}", compute)
 
-    def lattice(self) -> tuple[float, int] | None:
+    def replays_of(self, direction: str) -> replay.Replays:
+        return self._cached(f"replays_{direction}", lambda: replays(self.systems_of(direction)))
+
+    def lattice(self, direction: str) -> tuple[float, int] | None:
         """(unit, half width) of X's atoms when X lies on a lattice (heat of a lattice bath, a jump
         count), the width covering every ensemble's law; else None."""
         def compute():
+            systems = self.systems_of(direction)
             if self.observable.startswith("jumps_"):
-                return 1.0, max(s.layout().max_count for s in self.systems)
+                return 1.0, max(s.layout().max_count for s in systems)
             if self.observable.startswith("heat_"):
-                bath = self.observable[5:]
-                unit = self.system.lattice_unit(bath)
-                if unit is None or unit == 0:
-                    return None
-                return unit, max(open_sampling.lattice_half_width(s, bath, unit) for s in self.systems)
+                return _bath_lattice(systems, self.observable[5:])
             return None
-        return self._cached("lattice", compute)
+        return self._cached(f"lattice_{direction}", compute)
 
-    def _kind(self) -> tuple[int, int]:
+    def work_cells(self, direction: str) -> tuple[int, float, int] | None:
+        """(bath index, unit, half width) of the cells (i, j, heat lattice index) whose reweighted
+        law gives the work law of the Crooks row (every ensemble's law covered), when Crooks holds
+        (``open_theorems.crooks_reason``: one bath, Gibbs start, detailed balance) and the bath's
+        heat lies on a lattice of at most MAX_WORK_CELLS cells; else None."""
+        def compute():
+            if crooks_reason(self.system) is not None:
+                return None
+            (bath,) = self.system.bath_names
+            lattice = _bath_lattice(self.systems_of(direction), bath)
+            if lattice is None or self.system.dimension ** 2 * (2 * lattice[1] + 1) > MAX_WORK_CELLS:
+                return None
+            return (0, *lattice)
+        return self._cached(f"cells_{direction}", compute)
+
+    def _kind(self, direction: str) -> tuple[int, int]:
+        system = self.protocol(direction)
         if self.observable.startswith("heat_"):
-            return replay.HEAT, self.system.bath_names.index(self.observable[5:])
+            return replay.HEAT, system.bath_names.index(self.observable[5:])
         if self.observable.startswith("jumps_"):
-            return replay.JUMPS, self.system.channel_names.index(self.observable[6:])
+            return replay.JUMPS, system.channel_names.index(self.observable[6:])
         return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
 
-    def _rows(self) -> list[tuple[str, str, float, float]]:
+    def _rows(self, direction: str) -> list[tuple[str, str, float, float]]:
         """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
-        return self._cached("rows", lambda: _declared_rows(self.system))
+        return self._cached(f"rows_{direction}", lambda: _declared_rows(self.protocol(direction)))
 
     # --- the Model interface ---------------------------------------------------------------------
     def steps_per_trajectory(self) -> float:
-        return self.spec.steps_per_trajectory() * (1 + 2 * len(self.tilts)) + 1
+        tilts = max(len(self.tilts), len(self.tilts_of("reverse")))
+        return self.spec.steps_per_trajectory() * (1 + 2 * tilts) + 1
 
     def check_tables_feasible(self) -> None:
         self.spec.check_tables_feasible()
@@ -279,30 +361,42 @@ class JumpTilted(Tilted):
         """The plain system's exact work, the proposals, their tables and the lattice of X: before
         the first chunk (and before the spec is shipped to Dask workers)."""
         self.spec.prepare(direction)
-        for system in self.systems:
+        for system in self.systems_of(direction):
             system.kernel_tables()
-        self.replays, self.lattice(), self._rows()
+        self.replays_of(direction), self.lattice(direction), self.work_cells(direction), self._rows(direction)
 
     def accumulate(self, direction, seed, first, count):
-        out = dict(self.spec.accumulate(direction, seed, first, count))
-        lattice = self.lattice()
+        """One pass per ensemble (``replay.weighted``): the plain ensemble is drawn with the plain
+        protocol's own tables and stream (its accumulators are those of a plain run, bit for bit),
+        each proposal with its own; every trajectory is tallied and replayed under every ensemble."""
+        lattice = self.lattice(direction)
         unit, half_width = lattice if lattice is not None else (1.0, -1)
-        kind, index = self._kind()
-        rows = self._rows()
+        cells = self.work_cells(direction)
+        cell_bath, cell_unit, cell_half_width = cells if cells is not None else (0, 1.0, -1)
+        kind, index = self._kind(direction)
+        rows = self._rows(direction)
         exponents = np.array([[0.0, 0.0]] + [[beta, 0.0] if name == "work" else [0.0, beta]
                                              for _, name, beta, _ in rows])
-        for e, system in enumerate(self.systems):
-            tables = system.kernel_tables()
+        blocks = -(-count // self.block_size)
+        groups = max(1, min(blocks, numba.get_num_threads()))
+        out = {}
+        for e, system in enumerate(self.systems_of(direction)):
+            tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
-            if e > 0:
-                out.update({f"tilted_{e - 1}_{key}": value for key, value in
-                            _plain_accumulate(system, seed, stream, first, count).items()})
-            blocks = -(-count // self.block_size)
-            sums, atoms, outside, unreplayed = replay.weighted(
-                tables, self.replays, seed, stream, first, count, self.block_size,
-                max(1, min(blocks, numba.get_num_threads())), kind, index, unit, half_width, exponents,
-                2 * tables.max_count + 16)
+            plain, (sums, atoms, work_cells, outside, unreplayed) = replay.weighted(
+                tables, self.replays_of(direction), seed, stream, first, count, self.block_size, groups,
+                kind, index, unit, half_width, exponents, 2 * tables.max_count + 16, cell_bath, cell_unit,
+                cell_half_width)
+            moments, floats, joint, joint_overflow, histogram, overflow, exponential, _ = plain
+            own = {"moments": moments, "floats": floats, "joint": joint,
+                   "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
+                   "count_overflow": overflow}
+            if e == 0:
+                out.update(own, exponential=exponential)
+            else:   # the exponential sums of a proposal are not those of the target: not passed on
+                out.update({f"tilted_{e - 1}_{key}": value for key, value in own.items()})
             out[f"weighted_{e}_sums"], out[f"weighted_{e}_atoms"] = sums, atoms
+            out[f"weighted_{e}_cells"] = work_cells
             out[f"weighted_{e}_lost"] = np.array([outside, unreplayed], np.int64)
         return out
 
@@ -311,11 +405,13 @@ class JumpTilted(Tilted):
         plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
         weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
         frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
-        plain = self.systems[0].kernel_tables()
-        for e, system in enumerate(self.systems):
-            tables = system.kernel_tables()
+        systems = self.systems_of(direction)
+        plain = systems[0].kernel_tables()
+        tilts = self.tilts_of(direction)
+        for e, system in enumerate(systems):
+            tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
-            weights = replay.log_weights(tables, self.replays, seed, stream, first, count,
+            weights = replay.log_weights(tables, self.replays_of(direction), seed, stream, first, count,
                                          2 * tables.max_count + 16)
             if e == 0:
                 frames[0]["log_weight"] = weights
@@ -328,12 +424,12 @@ class JumpTilted(Tilted):
             frame.update({f"jumps_{name}": counts[:, c] for c, name in enumerate(system.channel_names)})
             frame.update({f"heat_{bath}": heat[:, b] for b, bath in enumerate(system.bath_names)})
             frame.update({f"particles_{bath}": counts @ into
-                          for bath, into in self.system.particles_per_jump().items()})
+                          for bath, into in self.protocol(direction).particles_per_jump().items()})
             if system.measure_energy:  # the plain process's sigma
                 sigma = (values[:, 1] + plain.log_initial[i] - tables.log_initial[i]
                          - plain.log_final[j] + tables.log_final[j])
                 frame.update(work=values[:, 0], entropy_production=sigma)
-            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [self.tilts[e - 1]]),
+            frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [tilts[e - 1]]),
                                                      log_weight=weights))
         return pd.concat(frames, ignore_index=True)
 
@@ -341,74 +437,171 @@ class JumpTilted(Tilted):
         plain = self.spec.results({d: {k: v for k, v in acc.items()
                                        if not k.startswith(("tilted_", "weighted_"))}
                                    for d, acc in accumulators.items()})
-        tilted_results = {}
-        for k, (s, system) in enumerate(zip(self.tilts, self.systems[1:])):
-            tilted_results[tilt_label(self.observable, [s])] = system.results(
-                {d: {key[len(f"tilted_{k}_"):]: value for key, value in acc.items()
-                     if key.startswith(f"tilted_{k}_")} for d, acc in accumulators.items()})
-        rows, laws = [], []
-        ensembles = len(self.systems)
+        tilted_parts = {}
         for direction, acc in accumulators.items():
+            for k, (s, system) in enumerate(zip(self.tilts_of(direction), self.systems_of(direction)[1:])):
+                # the proposal is sampled as a forward protocol of its own
+                own = system.results({"forward": {key[len(f"tilted_{k}_"):]: value for key, value
+                                                  in acc.items() if key.startswith(f"tilted_{k}_")}})
+                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = \
+                    own.directions["forward"]
+        rows, laws, work_laws = [], [], {}
+        for direction, acc in accumulators.items():
+            ensembles = len(self.systems_of(direction))
             sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
             n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
-            for q, (check, name, beta, expected) in enumerate(self._rows(), start=1):
-                rows.append(_row(check, direction, name, beta, expected, sums, q, n, lost))
-            if self.lattice() is not None:
+            for q, (check, name, beta, expected) in enumerate(self._rows(direction), start=1):
+                row = _row(check, direction, name, beta, expected, sums, q, n, lost)
+                if name != self.observable and row["verdict"] != "inconclusive":
+                    row = _checks._unless(UNTARGETED.format(x=self.observable, y=name, beta=beta), row)
+                elif row["verdict"] != "inconclusive":
+                    row = _checks._unless(self._reach_problem(direction, beta, int(n[0])), row)
+                rows.append(row)
+            if self.lattice(direction) is not None:
                 laws.append(self._law(direction, acc, sums, n))
-        label = tilt_label(self.observable, self.tilts) + "(reweighted)"
+            if self.work_cells(direction) is not None:
+                work_laws[direction] = self._work_law(direction, acc, sums, n)
+        if set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+            beta, free_energy_change = plain.bar_crooks
+            total = int(sum((acc["joint"].sum() + acc["joint_overflow"].sum()) * len(self.systems_of(d))
+                            for d, acc in accumulators.items()))
+            rows.append({**crooks_row(work_laws["forward"], work_laws["reverse"], beta,
+                                      free_energy_change, total), "beta": beta})
         for row in rows:
-            row.update(tilt=label, relative_variance_apriori=self.relative_variance)
+            row.update(tilt=tilt_label(self.observable, self.tilts_of(
+                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)",
+                relative_variance_apriori=self.relative_variance)
         extra = dict(plain.extra_tables)
         extra["reweighted"] = (pd.concat(laws, ignore_index=True) if laws
                                else pd.DataFrame(columns=REWEIGHTED_COLUMNS))
+        tilted_results = {label: Results(parts) for label, parts in tilted_parts.items()}
         return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                            tilted=tilted_results, extra_checks=rows)
+
+    def _reach_problem(self, direction, target, trajectories) -> str:
+        """Why the ladder cannot judge <e^{-target X}> ('' when it can): even the best rung s has an
+        a-priori relative variance v(s) = G(s) G(2 target - s) / G(target)^2 - 1 (that of the exact
+        Doob transform at s alone; exact G) above trajectories x MAX_RELATIVE_STDERR^2 -- the rungs
+        stop short of the paths that carry the average, and a stderr from the data cannot see
+        them (a ladder up to s = 1 for beta = 2 put a correct sampler's Jarzynski row at z = 4.2)."""
+        def log_g(s):
+            return float(self.spec.log_generating_function(self.observable, s, direction))
+        rungs = (0.0, *self.tilts_of(direction))
+        variances = [math.expm1(min(log_g(s) + log_g(2 * target - s) - 2 * log_g(target), 700.0))
+                     for s in rungs]
+        best = int(np.argmin(variances))
+        if variances[best] <= trajectories * exponential.MAX_RELATIVE_STDERR ** 2:
+            return ""
+        return (f"the rungs stop short of <e^(-{target:g} {self.observable})>: the best, s = {rungs[best]:g}, "
+                f"has a-priori relative variance {variances[best]:.3g} > {trajectories} x "
+                f"{exponential.MAX_RELATIVE_STDERR:g}^2 (a ladder toward s = {target:g}: tilt='auto')")
 
     def _law(self, direction, acc, sums, n) -> pd.DataFrame:
         """Per atom of X: the self-normalised reweighted probability with its stderr (NaN where the
         atom's effective sample size (sum w)^2 / sum w^2 is below checks.MIN_EFFECTIVE_SAMPLES), and
         the exact probability from the tilted DFT."""
-        unit, half_width = self.lattice()
+        unit, half_width = self.lattice(direction)
         atoms = [logsumexp(np.asarray(acc[f"weighted_{e}_atoms"]), axis=0) for e in range(len(n))]
-        log_w = np.array([logsumexp(s[:, 0, 0]) for s in sums])           # ln sum w per ensemble
-        log_w2 = np.array([logsumexp(s[:, 0, 1]) for s in sums])          # ln sum w^2
-        log_norm = logsumexp(log_w)
-        a1 = np.array([a[:, 0] for a in atoms])                             # (E, atoms) ln sum w 1_a
-        a2 = np.array([a[:, 1] for a in atoms])                             # ln sum w^2 1_a
-        p = np.exp(logsumexp(a1, axis=0) - log_norm)
-        # stratified delta method: u = w (1_a - p) / sum w, per ensemble var of u
-        scale = np.exp(-log_norm)
-        w1, w2 = np.exp(log_w), np.exp(log_w2)
-        s1, s2 = np.exp(a1), np.exp(a2)
-        mean_u = (s1 - p[None, :] * w1[:, None]) / n[:, None]
-        second = ((1 - 2 * p[None, :]) * s2 + p[None, :] ** 2 * w2[:, None]) / n[:, None]
-        variance = np.sum(n[:, None] * np.maximum(second - mean_u ** 2, 0.0), axis=0) * scale ** 2
-        # the data's stderr is meaningless on an atom carried by a few weighted samples
-        with np.errstate(invalid="ignore"):
-            ess = np.exp(2 * logsumexp(a1, axis=0) - logsumexp(a2, axis=0))
-        stderr = np.where(ess >= _checks.MIN_EFFECTIVE_SAMPLES, np.sqrt(variance), np.nan)
+        law = _AtomEstimate(sums, np.array([a[:, 0] for a in atoms]), np.array([a[:, 1] for a in atoms]), n)
+        stderr = np.where(law.effective_sizes >= _checks.MIN_EFFECTIVE_SAMPLES,
+                          np.sqrt(law.variances), np.nan)
+        p = law.p
         values = unit * np.arange(-half_width, half_width + 1)
-        exact = np.exp(exact_log_law(self.system, self.observable, unit, half_width,
-                                     (0.0, *self.tilts)))
+        exact = np.exp(exact_log_law(self.protocol(direction), self.observable, unit, half_width,
+                                     (0.0, *self.tilts_of(direction))))
         keep = (p > 0) | (exact > 0)
         return pd.DataFrame({"direction": direction, "observable": self.observable,
                              "value": values[keep], "probability": p[keep],
                              "stderr": np.where(p[keep] > 0, stderr[keep], np.nan),
                              "probability_exact": exact[keep]})
 
+    def _work_law(self, direction, acc, sums, n) -> WorkLaw:
+        """The reweighted work law of ``direction`` from the weighted cells (i, j, m): W = E_j - E_i
+        + unit m (energy given to the bath, G0), cells of equal work merged; atoms whose effective
+        sample size is below checks.MIN_EFFECTIVE_SAMPLES get an infinite variance (never paired)."""
+        _, unit, half_width = self.work_cells(direction)
+        protocol = self.protocol(direction)
+        e_initial, e_final = tilted.initial_basis(protocol)[0], tilted.final_basis(protocol)[0]
+        i, j, m = np.meshgrid(np.arange(len(e_initial)), np.arange(len(e_final)),
+                              np.arange(-half_width, half_width + 1), indexing="ij")
+        values, inverse = lattice_groups((e_final[j] - e_initial[i] + unit * m).ravel())
+        cells = [logsumexp(np.asarray(acc[f"weighted_{e}_cells"]), axis=0) for e in range(len(n))]
+        grouped = [np.array([log_group_sum(inverse, c[:, column], values.size) for c in cells])
+                   for column in (0, 1)]
+        law = _AtomEstimate(sums, grouped[0], grouped[1], n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_variance = np.where((law.p > 0) & (law.effective_sizes >= _checks.MIN_EFFECTIVE_SAMPLES),
+                                    law.variances / law.p ** 2, np.inf)
+            log_p = np.where(law.p > 0, np.log(law.p), -np.inf)
+        return WorkLaw(values, log_p, log_variance, law.log_covariance)
 
-def _plain_accumulate(system, seed, stream, first, count) -> dict:
-    """``OpenSystem.accumulate`` of ``system`` on RNG stream ``stream``."""
-    tables = system.kernel_tables()
-    blocks = -(-count // system.block_size)
-    groups = max(1, min(blocks, numba.get_num_threads()))
-    # the exponential sums of a proposal are not those of the target: not passed on
-    moments, floats, joint, joint_overflow, histogram, overflow, _, _ = lindblad.accumulate(
-        tables, seed, stream, first, count, system.block_size, groups)
-    return {"moments": moments, "floats": floats, "joint": joint,
-            "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
-            "count_overflow": overflow}
+
+class _AtomEstimate:
+    """The self-normalised reweighted probabilities p_a = sum w 1_a / sum w of disjoint atoms a
+    from E ensembles of n_e trajectories each, and their stratified delta-method covariance:
+    with X_a = w (1_a - p_a), Cov(p_a, p_b) = sum_e n_e Cov_e(X_a, X_b) / (sum w)^2, where, atoms
+    being disjoint, n_e E_e[X_a X_b] = delta_ab S2_a - p_b S2_a - p_a S2_b + p_a p_b W2 and
+    n_e E_e[X_a] = S1_a - p_a W1 (S1_a, S2_a: sums of w and w^2 over the atom; W1, W2: over all).
+    ``sums``: each ensemble's weighted sums (row 0: ln sum w, ln sum w^2); ``log_s1``/``log_s2``:
+    (E, atoms)."""
+
+    def __init__(self, sums, log_s1, log_s2, n):
+        log_w1 = np.array([logsumexp(s[:, 0, 0]) for s in sums])
+        log_w2 = np.array([logsumexp(s[:, 0, 1]) for s in sums])
+        log_norm = logsumexp(log_w1)
+        self.n = np.asarray(n, float)
+        self.w1, self.w2 = np.exp(log_w1 - log_norm), np.exp(log_w2 - 2 * log_norm)
+        self.s1, self.s2 = np.exp(log_s1 - log_norm), np.exp(log_s2 - 2 * log_norm)
+        self.p = self.s1.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            self.effective_sizes = np.exp(2 * logsumexp(log_s1, axis=0) - logsumexp(log_s2, axis=0))
+
+    def _covariance(self, a, b) -> np.ndarray:
+        p, s1, s2 = self.p, self.s1, self.s2
+        w1, w2, n = self.w1[:, None, None], self.w2[:, None, None], self.n[:, None, None]
+        pa, pb = p[a][None, :, None], p[b][None, None, :]
+        s2a, s2b = s2[:, a][:, :, None], s2[:, b][:, None, :]
+        same = (a[:, None] == b[None, :])[None]
+        second = np.where(same, s2a, 0.0) - pb * s2a - pa * s2b + pa * pb * w2
+        mean_a = s1[:, a][:, :, None] - pa * w1
+        mean_b = s1[:, b][:, None, :] - pb * w1
+        return np.sum(second - mean_a * mean_b / n, axis=0)
+
+    @property
+    def variances(self) -> np.ndarray:
+        """Var(p_a) of every atom."""
+        p, w1, w2, n = self.p[None], self.w1[:, None], self.w2[:, None], self.n[:, None]
+        second = (1 - 2 * p) * self.s2 + p ** 2 * w2
+        return np.maximum(np.sum(second - (self.s1 - p * w1) ** 2 / n, axis=0), 0.0)
+
+    def log_covariance(self, atoms) -> np.ndarray:
+        """Cov(ln p_a, ln p_b) over ``atoms``."""
+        atoms = np.asarray(atoms)
+        p = self.p[atoms]
+        return self._covariance(atoms, atoms) / (p[:, None] * p[None, :])
+
+
+def _bath_lattice(systems, bath) -> tuple[float, int] | None:
+    """(unit, half width) of ``bath``'s heat lattice covering every system's law, or None when its
+    heat is not on a lattice."""
+    unit = systems[0].lattice_unit(bath)
+    if unit is None or unit == 0:
+        return None
+    return unit, max(s.layout().half_widths[bath] if bath in s.layout().half_widths
+                     else open_sampling.lattice_half_width(s, bath, unit) for s in systems)
+
+
+#: the reason of a reweighted row whose observable is not the tilted one: the proposals reach the
+#: paths that carry <e^{-s X}>, not necessarily those of <e^{-beta Y}> (sigma and beta (W - dF) differ
+#: by ln p~(j) / p_Gibbs(j): a work ladder misses sigma's tail where the final state is far from
+#: Gibbs, and the data's stderr cannot see paths no ensemble drew -- a correct sampler failed at
+#: z = 5 to 6), so its estimate is shown but not judged
+UNTARGETED = ("the tilts of {x} reach the paths that carry <e^(-s {x})>, not necessarily those of "
+              "<e^(-{beta:g} {y})>: not judged (tilt {y} for this row)")
+
+#: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
+MAX_WORK_CELLS = 2**16
 
 
 def _declared_rows(system) -> list[tuple[str, str, float, float]]:
