@@ -194,7 +194,8 @@ def test_open_system_particles_per_bath_are_observables():
         assert obs.mean_exact == pytest.approx(exact[bath], abs=1e-12)
         row = mean_check("forward", obs)
         assert row["verdict"] == "passed" and abs(row["z"]) < 4, row
-        wrong = mean_check("forward", replace(obs, mean_exact=obs.mean_exact + 6 * row["stderr"]))
+        # 10 stderr off: |z - 10| > 6 whatever the sample's own |z| < 4, so it must fail
+        wrong = mean_check("forward", replace(obs, mean_exact=obs.mean_exact + 10 * row["stderr"]))
         assert wrong["verdict"] == "failed"
     wrong_mu = tilted.moments(two_lead_dot(mu_left=0.5),
                               lambda c: -float(c.particles) if c.bath == "left" else 0.0)

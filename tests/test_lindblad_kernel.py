@@ -1,5 +1,7 @@
 """The exact-waiting-time jump kernel of open systems, statistically against exact references
 (fixed seeds, bounds from the sampler's own standard errors), every check shown able to fail."""
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
@@ -283,3 +285,91 @@ def test_jarzynski_is_declared_and_passes_for_one_bath_and_a_gibbs_start(tmp_pat
     assert bool(row["passed"]) and run.passed
     declared = system.results({"forward": system.accumulate("forward", 3, 0, 4096)})
     assert declared.directions["forward"].jarzynski == pytest.approx((0.7, delta_f), rel=1e-12)
+
+
+def random_davies(d, seed, rate=3.0):
+    """Random H, the Davies channels of one random coupling (non-degenerate Bohr frequencies):
+    H_eff is normal, every piece draws its waiting times from the mixture of exponentials
+    (``exact=False``: no exponential sums, whose exponents cost more than the test)."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    h = (a + a.conj().T) / 2
+    coupling = rng.normal(size=(d, d))
+    channels = mt.davies_channels(h, (coupling + coupling.T) / np.sqrt(d), "bath", 1.0,
+                                  lambda w: rate * w / (1 + w))
+    return mt.OpenSystem(hamiltonian=h, channels=channels, baths={"bath": Bath(beta=1.0)},
+                         initial=mt.gibbs_state(h, 0.5), duration=3.0, exact=False,
+                         output_times=np.linspace(0, 3.0, 4), observables={"h": h})
+
+
+def count_and_heat_z(system, acc, n):
+    """z-scores of the mean total jump count, of the mean jump count of the (at most 4) channels
+    with the largest operators and of the mean heat against the exact moments (tilted
+    generator), with the exact standard errors."""
+    histogram = acc["count_histogram"]
+    (piece,) = system.pieces
+    largest = sorted(piece.channels, key=lambda ch: -np.linalg.norm(ch.operator))[:4]
+    observables = [(lambda ch: 1.0, histogram.sum(axis=0) @ np.arange(histogram.shape[1]))]
+    observables += [(lambda ch, name=c.name: float(ch.name == name),
+                     histogram[system.channel_names.index(c.name)] @ np.arange(histogram.shape[1]))
+                    for c in largest]
+    observables.append((lambda ch: -ch.energy, acc["floats"][:, 0, 0].sum()))
+    z = []
+    for weight, total in observables:
+        mean, variance = tilted.moments(system, weight)
+        z.append((total / n - mean) / np.sqrt(variance / n))
+    return np.array(z)
+
+
+@pytest.mark.parametrize("d, seed", [(2, 4), (4, 4), (8, 8)])
+def test_mixture_waiting_times_on_random_davies_systems(d, seed):
+    """The mixture-of-exponentials path is taken and its jump-count means and heat mean agree with
+    the exact ones; the same samples are flagged against rates 30 % off."""
+    system = random_davies(d, seed)
+    assert system.kernel_tables().mixture.all()
+    n = 20_000
+    acc = system.accumulate("forward", 2, 0, n)
+    z = count_and_heat_z(system, acc, n)
+    assert np.abs(z).max() <= 5, z
+    wrong = mt.OpenSystem(pieces=[mt.Piece(p.hamiltonian, [dataclasses.replace(c, operator=1.14 * c.operator)
+                                                           for c in p.channels], p.duration)
+                                  for p in system.pieces], baths=system.baths, initial=system.initial)
+    assert np.abs(count_and_heat_z(wrong, acc, n)).max() > 5
+
+
+def test_mixture_on_a_piece_that_is_not_one_is_flagged():
+    """A wrong sampler: the driven qubit's H_eff is not normal; forcing the mixture draw (from the
+    diagonal of its Gram matrix) gives a wrong waiting-time law, and the check sees it."""
+    sx = np.array([[0, 1], [1, 0]], complex)
+    down = np.array([[0, 0], [1, 0]], complex)
+    system = mt.OpenSystem(hamiltonian=np.diag([0.5, -0.5]) + 0.6 * sx,
+                           channels=[mt.Channel("emit", 0.8 * down, 1.0, "b"),
+                                     mt.Channel("absorb", 0.4 * down.T, -1.0, "b")],
+                           baths={"b": Bath(beta=1.0)}, initial=np.diag([0.0, 1.0]), duration=3.0,
+                           measure_energy=False)
+    tables = system.kernel_tables()
+    assert not tables.mixture.any()
+    n = 20_000
+    good = lindblad.accumulate(tables, 2, 0, 0, n, 4096, 1)
+    forced = lindblad.accumulate(tables._replace(mixture=np.ones(1, bool)), 2, 0, 0, n, 4096, 1)
+    for acc, flagged in ((good, False), (forced, True)):
+        z = count_and_heat_z(system, {"count_histogram": acc[4], "floats": acc[1]}, n)
+        assert (np.abs(z).max() > 5) == flagged, z
+
+
+def test_a_split_mixture_piece_draws_the_trajectories_of_the_whole_one():
+    """The tilted engine's plain ensemble is the system with every piece split in four: on
+    mixture pieces the waiting time drawn goes on across the split, so the records agree (times
+    to round-off); a fresh draw at each split would be another (equally exact) sample."""
+    from mcthermo.systems import open_tilting
+    system = maser(pieces=2)
+    split = open_tilting.bare(system, open_tilting.split(system.pieces))
+    whole, parts = system.kernel_tables(), split.kernel_tables()
+    assert whole.mixture.all() and parts.mixture.all() and len(parts.mixture) == 8
+    a, b = lindblad.samples(whole, 3, 0, 0, 2000), lindblad.samples(parts, 3, 0, 0, 2000)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.abs(a[3] - b[3]).max() < 1e-12
+    for index in (1, 7, 1234):
+        times_a, slots_a = lindblad.jump_record(whole, 3, 0, index)
+        times_b, slots_b = lindblad.jump_record(parts, 3, 0, index)
+        assert np.array_equal(slots_a, slots_b) and np.allclose(times_a, times_b, rtol=1e-13, atol=1e-13)

@@ -65,7 +65,11 @@ def test_exact_false_samples_the_same_trajectories_without_references():
     exact = mt.sample(open_system(), trajectories=4096, seed=5)
     plain = mt.sample(open_system(exact=False), trajectories=4096, seed=5)
     a, b = (run.tables["summary"].set_index("observable") for run in (exact, plain))
-    np.testing.assert_array_equal(a.loc[b.index, "mean"], b["mean"])   # same trajectories
+    # the same trajectories: equal jump counts; the float observables' atoms sit on lattices of
+    # other widths (the exact widths are narrower), so their means agree to round-off
+    jumps = [name for name in b.index if name.startswith("jumps_")]
+    np.testing.assert_array_equal(a.loc[jumps, "mean"], b.loc[jumps, "mean"])
+    np.testing.assert_allclose(a.loc[b.index, "mean"], b["mean"], rtol=1e-14, atol=1e-15)
     assert b["mean_exact"].isna().all() and a["mean_exact"].notna().all()
     checks = plain.tables["checks"]
     exactless = checks[checks["check"].isin(["mean", "variance", "distribution", "integral_ft",

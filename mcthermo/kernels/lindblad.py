@@ -17,6 +17,19 @@ psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sp
 channels have one entry per Bohr pair), ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse
 packed form) and the next stretch starts from c = J_k v / ||L_k psi||; psi = R v itself is formed
 only at the end of a piece.
+Mixture pieces (``mixture``, decided by the table builder): when R^dag R is diagonal (H_eff is
+normal, [H, sum_k L_k^dag L_k] = 0: e.g. Davies channels, a Floquet-frame system), the survival
+is a mixture of exponentials, S(tau) = sum_a g_a |c_a|^2 e^{-Gamma_a tau} with g_a = (R^dag R)_aa
+and Gamma_a = -2 Im lambda_a >= 0, so the waiting time is drawn exactly with no root finding:
+branch a with probability g_a |c_a|^2 / S(0), then tau ~ Exp(Gamma_a) (never a jump from a
+branch with Gamma_a = 0).  P(tau > t) = sum_a (g_a |c_a|^2 / S(0)) e^{-Gamma_a t} = S(t) / S(0)
+is the exact no-jump probability; the output times before tau are recorded, the channel and the
+post-jump state are drawn from v(tau) as on the root-finding path (the joint density of
+(tau, channel) is ||L_k psi(tau)||^2 either way).  A stretch that reaches the piece end without a
+jump carries the normalised state into the next piece, where fresh draws start (the process is
+Markov in the normalised state: conditioning on no jump so far is exact) -- unless the next piece
+has the same H_eff (one piece split in several, as the tilted proposals' plain ensemble is): then
+the waiting time drawn goes on, and a split system draws the trajectories of the unsplit one.
 At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
 w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
 from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
@@ -232,6 +245,19 @@ def _draw(cumulative, u):
     return cumulative.shape[0] - 1
 
 
+@inline
+def _same_generator(tables, n):
+    """Whether pieces n and n + 1 have the same H_eff eigen-decomposition (one piece split in
+    two): a waiting time drawn in n is then the one of n + 1 as well."""
+    for a in range(tables.eigenvalues.shape[1]):
+        if tables.eigenvalues[n, a] != tables.eigenvalues[n + 1, a]:
+            return False
+        for b in range(tables.eigenvalues.shape[1]):
+            if tables.right[n, a, b] != tables.right[n + 1, a, b]:
+                return False
+    return True
+
+
 @kernel
 def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
                jump_channels):
@@ -261,6 +287,9 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     u = (k53 + 0.5) * UNIT53
     survival_start = 1.0            # ||psi||^2 where the stretch starts
+    stale = False                   # after a mixture piece: u does not belong to the carried psi
+    pending = False                 # a mixture waiting time carried into a piece of the same H_eff
+    jump_at = 0.0
     t_start = 0.0
     j_out = 0
     n_times = tables.times.shape[0]
@@ -271,35 +300,89 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
         origin = t_start
         _matvec(tables.left[n], psi, coefficients)
         forms, eigenvalues = tables.forms[n], tables.eigenvalues[n]
+        mixture = tables.mixture[n]
+        if stale and not mixture:   # a fresh threshold for the normalised state carried in
+            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+            u = (k53 + 0.5) * UNIT53
+            survival_start = 1.0
+            stale = False
         while True:
-            # the output times of this stretch while the survival stays above u; the first one
-            # where it does not (or else the end of the piece) brackets the jump
-            low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
             anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
-            while j_out < n_times and tables.time_piece[j_out] == n:
-                tau = times[j_out] - origin
-                if anchors[j_out] != anchor:
-                    anchor = anchors[j_out]
-                    _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                for a in range(d):
-                    v[a] = anchored[a] * phases[j_out, a]
-                _bilinears(v, r)
-                survival = _form(forms, GRAM, r, partial)
-                if survival <= u:
-                    high, survival_high = tau, survival
-                    break
-                _record(tables, n, r, partial, survival, moments, row, j_out)
-                low, survival_low = tau, survival
-                j_out += 1
-            if high == np.inf:
-                survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
-                if survival > u:            # no jump in this piece: carry the unnormalised state
+            if mixture:
+                # S(tau) = sum_a g_a |c_a|^2 e^{-Gamma_a tau}: branch a with probability
+                # g_a |c_a|^2 / S(0), then an Exp(Gamma_a) waiting time
+                if pending:         # the draw of the previous piece, the same H_eff, goes on
+                    tau = jump_at - origin
+                    pending = False
+                else:
+                    total = 0.0
+                    for a in range(d):
+                        total += forms[GRAM, a] * (coefficients[a].real ** 2 + coefficients[a].imag ** 2)
+                    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                    threshold = k53 * UNIT53 * total
+                    branch = d - 1
+                    running = 0.0
+                    for a in range(d):
+                        running += forms[GRAM, a] * (coefficients[a].real ** 2 + coefficients[a].imag ** 2)
+                        if threshold < running:
+                            branch = a
+                            break
+                    k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                    decay = -2.0 * eigenvalues[branch].imag
+                    tau = -np.log((k53 + 0.5) * UNIT53) / decay if decay > 0 else np.inf
+                jump = tau < t_end - origin
+                while j_out < n_times and tables.time_piece[j_out] == n and (
+                        not jump or times[j_out] - origin < tau):
+                    if anchors[j_out] != anchor:
+                        anchor = anchors[j_out]
+                        _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                    for a in range(d):
+                        v[a] = anchored[a] * phases[j_out, a]
+                    _bilinears(v, r)
+                    _record(tables, n, r, partial, _form(forms, GRAM, r, partial), moments, row, j_out)
+                    j_out += 1
+                if not jump:
+                    survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
                     _matvec(tables.right[n], v, psi)
-                    survival_start = survival
+                    if n + 1 < pieces and tables.mixture[n + 1] and _same_generator(tables, n):
+                        pending = True      # a split piece: the waiting time drawn here goes on
+                        jump_at = origin + tau
+                    else:                   # carry the normalised state; fresh draws from here
+                        scale = 1.0 / np.sqrt(survival)
+                        for a in range(d):
+                            psi[a] *= scale
+                        stale = True
                     break
-                high, survival_high = t_end - origin, survival
-            tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
-                               survival_high, v, r, partial)
+                _advance(coefficients, eigenvalues, tau, v)
+                _bilinears(v, r)
+            else:
+                # the output times of this stretch while the survival stays above u; the first
+                # one where it does not (or else the end of the piece) brackets the jump
+                low, survival_low, high, survival_high = 0.0, survival_start, np.inf, 0.0
+                while j_out < n_times and tables.time_piece[j_out] == n:
+                    tau = times[j_out] - origin
+                    if anchors[j_out] != anchor:
+                        anchor = anchors[j_out]
+                        _advance(coefficients, eigenvalues, anchor - origin, anchored)
+                    for a in range(d):
+                        v[a] = anchored[a] * phases[j_out, a]
+                    _bilinears(v, r)
+                    survival = _form(forms, GRAM, r, partial)
+                    if survival <= u:
+                        high, survival_high = tau, survival
+                        break
+                    _record(tables, n, r, partial, survival, moments, row, j_out)
+                    low, survival_low = tau, survival
+                    j_out += 1
+                if high == np.inf:
+                    survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
+                    if survival > u:        # no jump in this piece: carry the unnormalised state
+                        _matvec(tables.right[n], v, psi)
+                        survival_start = survival
+                        break
+                    high, survival_high = t_end - origin, survival
+                tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
+                                   survival_high, v, r, partial)
             # a jump (v, r hold v(tau)): channel by ||L_k psi||^2 = v^dag W_k v, then
             # c <- J_k v / ||L_k psi||
             total = 0.0
@@ -332,10 +415,11 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                 lattice_index[x] += tables.step[n, c, x]
             heat[tables.bath_of[n, c]] += tables.heat_given[n, c]
             work += tables.energy_given[n, c]
-            k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
-            u = (k53 + 0.5) * UNIT53
+            if not mixture:
+                k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
+                u = (k53 + 0.5) * UNIT53
+                survival_start = 1.0
             origin = origin + tau
-            survival_start = 1.0
         t_start = t_end
     j = 0
     sigma = 0.0

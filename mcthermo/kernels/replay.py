@@ -15,7 +15,9 @@ kernel does, renormalised after every jump with ln of the norm accumulated, so l
 underflows.  The ratio of two such densities is the exact importance weight of a trajectory drawn
 from one unravelling for estimates under the other: no exact answer enters it.
 
-``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run), replays
+``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run: the
+plain ensemble's pieces are split into sub-pieces, and the kernel draws the same trajectories from
+a split piece as from the whole one, on root-finding and mixture pieces alike), replays
 every trajectory under every ensemble of the run, and accumulates log-sums of the mixture weights
 w = p_plain / mean_e p_e per block of consecutive trajectory indices (index order, so results never
 depend on threads or chunks).

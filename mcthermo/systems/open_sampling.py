@@ -26,6 +26,10 @@ MAX_CONDITION = 1e10
 #: largest are round-off of the basis change (~d x 1e-16; Davies channels are exactly sparse there)
 #: and dropped: any jump probability moves by less than ~1e-12
 SPARSE_CUTOFF = 1e-12
+#: a piece whose Gram matrix R^dag R of H_eff eigenvectors has no off-diagonal entry above this
+#: fraction of its largest (H_eff normal: [H, sum L^dag L] = 0) draws its waiting times as a
+#: mixture of exponentials (``lindblad.trajectory``); the survival moves by ~ d x this
+MIXTURE_TOLERANCE = 1e-13
 #: largest exponent of a precomputed output-time phase, |Im lambda| (t_j - anchor) (no overflow)
 MAX_DECAY = 300.0
 
@@ -195,7 +199,7 @@ def kernel_tables(system, geometry: Layout | None = None, retrodict: bool = Fals
                                        else np.full((len(names) + len(baths) + 2, 1), np.nan)),
         level_quanta=np.zeros(d, np.int64), balance=np.zeros(len(axes), np.int64),
         retrodict=False, initial_label=np.arange(d, dtype=np.int64),
-        mixture=np.zeros(len(pieces), bool))
+        mixture=np.array([mixture_of_exponentials(g) for g in gram], bool))
     if retrodict:
         if not system.measure_energy:
             raise ValueError("retrodiction reads off the labels of the energy measurements: "
@@ -242,6 +246,13 @@ def check_retrodiction(tables: LindbladTables, initial_vectors: np.ndarray) -> n
                 raise ValueError(f"retrodiction: jump channel {k} of piece {n} reaches a basis "
                                  "state from two (an interference of origins)")
     return labels[1].astype(np.int64)
+
+
+def mixture_of_exponentials(gram: np.ndarray) -> bool:
+    """Whether a piece's survival S(tau) = v^dag (R^dag R) v is a mixture of exponentials: its
+    Gram matrix R^dag R is diagonal to MIXTURE_TOLERANCE (relative)."""
+    off = gram - np.diag(np.diag(gram))
+    return bool(np.abs(off).max(initial=0.0) <= MIXTURE_TOLERANCE * np.abs(gram).max(initial=1.0))
 
 
 def output_pieces(system) -> np.ndarray:
