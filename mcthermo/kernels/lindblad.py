@@ -339,7 +339,11 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                     for a in range(d):
                         v[a] = anchored[a] * phases[j_out, a]
                     _bilinears(v, r)
-                    _record(tables, n, r, partial, _form(forms, GRAM, r, partial), moments, row, j_out)
+                    # the norm v^dag (R^dag R) v of a diagonal Gram matrix: d terms, not d^2
+                    norm = 0.0
+                    for a in range(d):
+                        norm += forms[GRAM, a] * r[a]
+                    _record(tables, n, r, partial, norm, moments, row, j_out)
                     j_out += 1
                 if not jump:
                     survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
