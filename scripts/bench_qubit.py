@@ -88,8 +88,10 @@ def main():
     args = parser.parse_args()
     spec = DrivenQubit()                                            # ground start, t in [0, 40], 201 times
     rate, wall, variance = ours(spec, args.trajectories)
+    threads = numba.get_num_threads()
     print(f"mcthermo jump engine: {rate:,.0f} trajectories per CPU second ({wall:,.0f} per wall "
-          f"second, {numba.get_num_threads()} threads), per-trajectory Bloch variance {variance:.4f}")
+          f"second, {threads} thread{'s' if threads > 1 else ''}), per-trajectory Bloch variance "
+          f"{variance:.4f}")
     try:
         import qutip  # noqa: F401
     except ImportError:
