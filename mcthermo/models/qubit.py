@@ -354,7 +354,10 @@ class DrivenQubit(Model):
         ``y``, ``z``: the lab Bloch components as Floquet-frame operators at each output time (the
         map ``bloch_map`` composed with the quasi-energy phases), so their expectation values are
         the lab Bloch vector r(t).  In the rates-only form the three dephasing-bath slots carry
-        (g_z, g-, g+) and the dephasing bath's temperature is a placeholder (no heat is reported)."""
+        (g_z, g-, g+) and the dephasing bath's temperature is a placeholder (no heat is reported).
+        Sampled on its own (``mt.sample(spec.open_system(), ...)``) this system measures the
+        quasi-energy at t = 0, which dephases a Floquet-coherent start; the qubit's own tables
+        (``kernel_tables``) start unmeasured and retrodict the initial label instead."""
         return self._cached("open_system", self._open_system)
 
     def _open_system(self) -> OpenSystem:
