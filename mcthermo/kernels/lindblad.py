@@ -258,12 +258,23 @@ def _same_generator(tables, n):
     return True
 
 
+@inline
+def workspace(tables):
+    """The scratch arrays of ``trajectory`` (allocated once per thread group, not per trajectory):
+    complex (5, d) rows psi, c, v, anchored, scratch; int (2, d) rows source, previous; channel
+    weights (K,); bilinears (2, n) (zero padded: the padding is never written); partial (LANES,)."""
+    d = tables.initial_vectors.shape[0]
+    return (np.empty((5, d), dtype=np.complex128), np.empty((2, d), dtype=np.int64),
+            np.empty(tables.slot.shape[1]), np.zeros((2, tables.forms.shape[2])), np.empty(LANES))
+
+
 @kernel
 def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, jump_times,
-               jump_channels):
+               jump_channels, scratch_space):
     """One trajectory: fills ``counts`` (per channel name), ``lattice_index`` (per lattice axis)
     and ``heat`` (heat given to each bath), records expectation values into ``moments[row]`` and
-    the first len(jump_times) jump times and counter indices; returns (i, j, W, sigma)."""
+    the first len(jump_times) jump times and counter indices; returns (i, j, W, sigma).
+    ``scratch_space``: ``workspace(tables)``, allocated once per caller and thread group."""
     s0, s1, s2, s3 = keyed_state(key, index)
     d = tables.initial_vectors.shape[0]
     counts[:] = 0
@@ -271,19 +282,16 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     heat[:] = 0.0
     work = 0.0
     jumps = 0
+    vectors, labels, weights, bilinears, partial = scratch_space
+    psi, coefficients, v, anchored, scratch = (vectors[0], vectors[1], vectors[2], vectors[3],
+                                               vectors[4])
+    # retrodiction: the initial label each basis component descends from (jumps permute them)
+    source, previous = labels[0], labels[1]
+    r = bilinears[0]
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     i = _draw(tables.initial_cumulative, k53 * UNIT53)
-    psi = tables.initial_vectors[i].copy()
-    coefficients = np.empty(d, dtype=np.complex128)
-    v = np.empty(d, dtype=np.complex128)
-    anchored = np.empty(d, dtype=np.complex128)
-    scratch = np.empty(d, dtype=np.complex128)
-    # retrodiction: the initial label each basis component descends from (jumps permute them)
-    source = tables.initial_label.copy()
-    previous = np.empty(d, dtype=np.int64)
-    weights = np.empty(tables.slot.shape[1])
-    r = np.zeros(tables.forms.shape[2])
-    partial = np.empty(LANES)
+    psi[:] = tables.initial_vectors[i]
+    source[:] = tables.initial_label
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     u = (k53 + 0.5) * UNIT53
     survival_start = 1.0            # ||psi||^2 where the stretch starts
@@ -567,12 +575,14 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
         heat = np.zeros(n_baths)
         top = np.empty(tables.exponents.shape)
         scaled = np.empty(tables.exponents.shape)
+        scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             top[:] = -np.inf
             scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
-                                               lattice_index, heat, no_times, no_channels)
+                                               lattice_index, heat, no_times, no_channels,
+                                               scratch_space)
                 tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
                       joint, joint_overflow, histogram, overflow, violations, top, scaled)
             close_block(top, scaled, exponential, block)
@@ -595,7 +605,7 @@ def samples(tables, seed, stream, first, count):
         lattice_index = np.zeros(tables.half_width.shape[0], dtype=np.int64)
         i, j, work, sigma = trajectory(tables, key, first + t, scratch, 0, counts[t],
                                        lattice_index, heat[t], np.zeros(0),
-                                       np.zeros(0, dtype=np.int64))
+                                       np.zeros(0, dtype=np.int64), workspace(tables))
         for b in range(n_baths):
             heat[t, b] = -heat[t, b]
         labels[t, 0] = i
@@ -615,6 +625,6 @@ def jump_record(tables, seed, stream, index):
     jump_times = np.zeros(tables.max_count + 1)
     jump_channels = np.zeros(tables.max_count + 1, dtype=np.int64)
     trajectory(tables, key, index, scratch, 0, counts, np.zeros(tables.half_width.shape[0], np.int64),
-               np.zeros(tables.betas.shape[0]), jump_times, jump_channels)
+               np.zeros(tables.betas.shape[0]), jump_times, jump_channels, workspace(tables))
     jumps = min(counts.sum(), jump_times.shape[0])
     return jump_times[:jumps].copy(), jump_channels[:jumps].copy()

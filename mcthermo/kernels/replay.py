@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import LindbladTables, _advance, _matvec, trajectory
+from .lindblad import LindbladTables, _advance, _matvec, trajectory, workspace
 from .rng import stream_key
 
 
@@ -153,7 +153,7 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
         i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
                                        np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
-                                       times, slots)
+                                       times, slots, workspace(tables))
         jumps = counts.sum()
         out[t] = log_weight(replays, i, j, times, slots, jumps) if jumps <= buffer else np.nan
     return out
@@ -197,10 +197,11 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
         times = np.zeros(buffer)
         slots = np.zeros(buffer, dtype=np.int64)
         moments = np.zeros((1, tables.times.shape[0], tables.observables.shape[1], 2))
+        scratch_space = workspace(tables)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
                 i, j, work, sigma = trajectory(tables, key, first + t, moments, 0, counts,
-                                               lattice_index, heat, times, slots)
+                                               lattice_index, heat, times, slots, scratch_space)
                 jumps = counts.sum()
                 if jumps > buffer:
                     unreplayed[g] += 1
