@@ -9,8 +9,9 @@ Every such Hermitian form v^dag M v is a real dot product of the packed form of 
 the d^2 real bilinears of v (|v_a|^2, Re and Im of conj(v_a) v_b for a < b), computed once per
 time and shared by the survival, its derivative and the observables.
 The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by the first output
-time (or piece end) where S <= u and found by Newton's method on ln S from the log-linear
-interpolation of the bracket, with a bisection safeguard, to 1e-13 relative; the unnormalised
+time (or piece end) where S <= u and found by Newton's method on ln S (started from the quadratic
+through the bracket's ends with the exact slope at its low end), with a bisection safeguard, to
+1e-13 relative; the unnormalised
 vector is carried across piece boundaries, so a survival that stays above u (a dark state) never
 jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
 psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies
@@ -189,16 +190,27 @@ def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
 
 
 @kernel
-def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high, survival_high, v, r,
-                 partial):
+def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_low, high,
+                 survival_high, v, r, partial):
     """The tau in (low, high] with S(tau) = u, given S(low) > u >= S(high) (S never increases):
-    Newton's method on ln S from the log-linear interpolation of the bracket, kept inside the
-    shrinking bracket by bisection, until the Newton step (or the bracket) is below ROOT_TOLERANCE
-    relative.  Returns the last tau evaluated, with v(tau) in ``v`` and its bilinears in ``r``
-    (``forms``: one piece's packed forms; ``partial``: scratch)."""
+    Newton's method on ln S, kept inside the shrinking bracket by bisection, until the Newton step
+    (or the bracket) is below ROOT_TOLERANCE relative.  The first guess is the root of the
+    quadratic in ln S through (low, ln S(low)) with slope ``slope_low`` = d ln S / d tau there and
+    through (high, ln S(high)) when it lies in the bracket, else (slope NaN: unknown) the
+    log-linear interpolation of the bracket.  Returns the last tau evaluated, with v(tau) in ``v``
+    and its bilinears in ``r`` (``forms``: one piece's packed forms; ``partial``: scratch)."""
     log_u = np.log(u)
     log_low = np.log(survival_low)
-    tau = low + (high - low) * (log_low - log_u) / (log_low - np.log(survival_high))
+    width = high - low
+    drop = log_low - np.log(survival_high)
+    tau = low + width * (log_low - log_u) / drop
+    # ln S(low + x) ~ log_low + slope_low x + curvature x^2 through both ends of the bracket
+    curvature = (slope_low * width + drop) / (width * width)
+    discriminant = slope_low * slope_low - 4.0 * curvature * (log_low - log_u)
+    if slope_low < 0.0 and discriminant >= 0.0 and drop < np.inf:
+        x = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
+        if 0.0 < x < width:
+            tau = low + x
     for _ in range(200):
         survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
         if survival > u:
@@ -287,7 +299,7 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                                                vectors[4])
     # retrodiction: the initial label each basis component descends from (jumps permute them)
     source, previous = labels[0], labels[1]
-    r = bilinears[0]
+    r, r_low = bilinears[0], bilinears[1]     # r_low: the bilinears at the bracket's low end
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     i = _draw(tables.initial_cumulative, k53 * UNIT53)
     psi[:] = tables.initial_vectors[i]
@@ -393,8 +405,15 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                         survival_start = survival
                         break
                     high, survival_high = t_end - origin, survival
-                tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, high,
-                                   survival_high, v, r, partial)
+                # a bracket from the stretch start (no output time before the jump: often wide)
+                # starts Newton from the quadratic with d ln S / d tau(0) = -c^dag (R^dag Gamma R) c
+                # / S(0); a bracket between output times is narrow: the log-linear start
+                slope_low = np.nan
+                if low == 0.0:
+                    _bilinears(coefficients, r_low)
+                    slope_low = -_form(forms, LOSS, r_low, partial) / survival_low
+                tau = waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_low,
+                                   high, survival_high, v, r, partial)
             # a jump (v, r hold v(tau)): channel by ||L_k psi||^2 = v^dag W_k v, then
             # c <- J_k v / ||L_k psi||
             total = 0.0
