@@ -88,7 +88,7 @@ def test_kernels_reproduce_the_recorded_draws():
 
 
 #: accumulators, samples and jump records of ``test_kernels_reproduce_the_recorded_draws``
-DIGESTS = ("03436889651a8200", "2bbd3ced3704df1b", "7d25fbf0011bed02")
+DIGESTS = ("780f5272eb0646eb", "2bbd3ced3704df1b", "7d25fbf0011bed02")
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"laser_frequency": 9.4, "initial": "thermal", "initial_temperature": 5.0},

@@ -71,6 +71,9 @@ ROOT_TOLERANCE = 1e-13
 #: independent partial sums of a packed form's dot product (a fixed order: the same bits on any
 #: thread; wide enough for the compiler to use vector registers)
 LANES = 8
+#: largest decay exponent -Im(lambda) (t - anchor) of the factor that re-anchors the state after a
+#: jump of a mixture piece (its inverse multiplies the new state: no overflow)
+REANCHOR_DECAY = 300.0
 #: rows of ``LindbladTables.forms``: the survival form and its (minus) derivative
 GRAM, LOSS = 0, 1
 
@@ -273,10 +276,13 @@ def _same_generator(tables, n):
 @inline
 def workspace(tables):
     """The scratch arrays of ``trajectory`` (allocated once per thread group, not per trajectory):
-    complex (5, d) rows psi, c, v, anchored, scratch; int (2, d) rows source, previous; channel
-    weights (K,); bilinears (2, n) (zero padded: the padding is never written); partial (LANES,)."""
+    complex (d,) psi, c, v, anchored, scratch; int (d,) source, previous; channel weights (K,);
+    bilinears (2, n) (zero padded: the padding is never written); partial (LANES,).  Separate
+    arrays, not rows of one: the compiler may then assume they do not alias (0.2 us a trajectory)."""
     d = tables.initial_vectors.shape[0]
-    return (np.empty((5, d), dtype=np.complex128), np.empty((2, d), dtype=np.int64),
+    return (np.empty(d, dtype=np.complex128), np.empty(d, dtype=np.complex128),
+            np.empty(d, dtype=np.complex128), np.empty(d, dtype=np.complex128),
+            np.empty(d, dtype=np.complex128), np.empty(d, dtype=np.int64), np.empty(d, dtype=np.int64),
             np.empty(tables.slot.shape[1]), np.zeros((2, tables.forms.shape[2])), np.empty(LANES))
 
 
@@ -294,11 +300,9 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
     heat[:] = 0.0
     work = 0.0
     jumps = 0
-    vectors, labels, weights, bilinears, partial = scratch_space
-    psi, coefficients, v, anchored, scratch = (vectors[0], vectors[1], vectors[2], vectors[3],
-                                               vectors[4])
-    # retrodiction: the initial label each basis component descends from (jumps permute them)
-    source, previous = labels[0], labels[1]
+    # source: retrodiction, the initial label each basis component descends from (jumps permute them)
+    (psi, coefficients, v, anchored, scratch, source, previous, weights, bilinears,
+     partial) = scratch_space
     r, r_low = bilinears[0], bilinears[1]     # r_low: the bilinears at the bracket's low end
     k53, s0, s1, s2, s3 = uniform53(s0, s1, s2, s3)
     i = _draw(tables.initial_cumulative, k53 * UNIT53)
@@ -326,8 +330,9 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
             u = (k53 + 0.5) * UNIT53
             survival_start = 1.0
             stale = False
+        anchor = np.nan             # anchored holds c e^{-i lambda (anchor - origin)}
+        reanchor = False            # a mixture jump re-anchors the state (below)
         while True:
-            anchor = np.nan         # anchored holds c e^{-i lambda (anchor - origin)}
             if mixture:
                 # S(tau) = sum_a g_a |c_a|^2 e^{-Gamma_a tau}: branch a with probability
                 # g_a |c_a|^2 / S(0), then an Exp(Gamma_a) waiting time
@@ -377,7 +382,20 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                             psi[a] *= scale
                         stale = True
                     break
-                _advance(coefficients, eigenvalues, tau, v)
+                # v(tau) from the anchored vector when there is one: the factors
+                # e^{-i lambda (origin + tau - anchor)} then also re-anchor the state after the jump
+                # (anchored <- c_new / factor), d exponentials a jump instead of 2 d
+                reanchor = anchor == anchor
+                if reanchor:
+                    offset = origin + tau - anchor
+                    for a in range(d):
+                        reanchor = reanchor and -eigenvalues[a].imag * offset <= REANCHOR_DECAY
+                if reanchor:
+                    for a in range(d):
+                        scratch[a] = np.exp(-1j * eigenvalues[a] * offset)
+                        v[a] = anchored[a] * scratch[a]
+                else:
+                    _advance(coefficients, eigenvalues, tau, v)
                 _bilinears(v, r)
             else:
                 # the output times of this stretch while the survival stays above u; the first
@@ -437,6 +455,11 @@ def trajectory(tables, key, index, moments, row, counts, lattice_index, heat, ju
                     source[tables.jump_row[q]] = previous[tables.jump_col[q]]
             for a in range(d):
                 coefficients[a] /= norm
+            if not mixture or not reanchor:
+                anchor = np.nan
+            else:                       # anchored = c e^{-i lambda (anchor - (origin + tau))}
+                for a in range(d):
+                    anchored[a] = coefficients[a] / scratch[a]
             if jumps < jump_times.shape[0]:
                 jump_times[jumps] = origin + tau
                 jump_channels[jumps] = tables.slot[n, c]
