@@ -34,7 +34,9 @@ the waiting time drawn goes on, and a split system draws the trajectories of the
 At the output times no exponential is evaluated: v(t_j) = w e^{-i lambda (t_j - a_j)} with
 w = c e^{-i lambda (a_j - t0)} and the second factor precomputed per output time (``time_phases``)
 from an anchor a_j <= t_j shared by a run of output times; w is recomputed once per stretch and
-anchor (anchors are spaced so that no factor exceeds e^{+-300}).
+anchor (anchors are spaced so that no factor exceeds e^{+-300}).  In a mixture piece a jump at t
+takes v(t) = w f with f = e^{-i lambda (t - a)} and re-anchors the new state as w' = c' / f (one
+exponential per level a jump, not two; ``REANCHOR_DECAY`` bounds |1/f|).
 
 Per trajectory: the initial and final measurement outcomes i, j (energy eigenbases; without the
 energy measurement i is the eigenvector of rho0 that starts the trajectory and j = 0), the jump
