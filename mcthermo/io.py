@@ -187,8 +187,10 @@ def read_samples(directory, files: dict | None = None) -> pd.DataFrame | None:
 # --- chunk accumulators ---------------------------------------------------------------------
 #: Bumped whenever a chunk's content changes for the same run identity, including how a sampler
 #: consumes its random streams (2: the chain kernel's 16-bit lanes; 3: the header names the chunk's
-#: direction, first index and count), so that a resumed run never mixes chunks of two samplers.
-CHUNK_FORMAT = 3
+#: direction, first index and count; 4: the driven qubit on the generic jump engine, its
+#: accumulators and draws, and the jump engine's mixture-of-exponentials waiting times), so that a
+#: resumed run never mixes chunks of two samplers.
+CHUNK_FORMAT = 4
 _DAMAGE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 

@@ -277,24 +277,31 @@ def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
     assert mt.Piece(H0.tolist(), [], 1.0).dimension == 3          # a nested-list matrix is not
 
 
-def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():
+SX, SY, SZ = (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.0, -1j], [1j, 0.0]]),
+              np.diag([1.0, -1.0]))
+
+
+def seed_qubit_floquet_system(qubit, **options):
     """Seed 002 from its lab Hamiltonian H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + s- e^{i wL t}),
-    photon bath through sx, dephasing bath through sz, J here = 2 pi J_seed: every channel's
-    frequency, rate and operator equal DrivenQubit's closed forms (physics C1/C7) to 1e-12."""
+    photon bath through sx, dephasing bath through sz, J here = 2 pi J_seed."""
+    baths = {"photon": qubit.photon_bath, "dephasing": qubit.dephasing_bath}
+    return mt.FloquetSystem(
+        hamiltonian=0.5 * qubit.atom_frequency * SZ, drive={1: 0.5 * qubit.rabi * np.array([[0.0, 0], [1, 0]])},
+        frequency=qubit.laser_frequency,
+        couplings=[mt.Coupling(op, bath=b,
+                               spectral_density=lambda x, b=b: 2 * np.pi * baths[b].density(x))
+                   for b, op in (("photon", SX), ("dephasing", SZ))],
+        baths={b: mt.Bath(beta=bath.beta) for b, bath in baths.items()}, **options)
+
+
+def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():
+    """Every channel's frequency, rate and operator from the lab Hamiltonian equal DrivenQubit's
+    closed forms (physics C1/C7) to 1e-12."""
     from mcthermo.models.qubit_floquet import CHANNELS
     operators = {"-": np.array([[0, 0], [1, 0]]), "+": np.array([[0, 1], [0, 0]]),
                  "z": np.diag([1.0, -1.0])}                       # on the basis (|+>, |->)
     qubit = mt.DrivenQubit(atom_frequency=10.0, laser_frequency=9.3, rabi=1.0)
-    sz, sx, sm = np.diag([1.0, -1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.0, 0], [1, 0]])
-    baths = {"photon": qubit.photon_bath, "dephasing": qubit.dephasing_bath}
-    spec = mt.FloquetSystem(
-        hamiltonian=0.5 * qubit.atom_frequency * sz, drive={1: 0.5 * qubit.rabi * sm},
-        frequency=qubit.laser_frequency,
-        couplings=[mt.Coupling(op, bath=b,
-                               spectral_density=lambda x, b=b: 2 * np.pi * baths[b].density(x))
-                   for b, op in (("photon", sx), ("dephasing", sz))],
-        baths={b: mt.Bath(beta=bath.beta) for b, bath in baths.items()}, initial=np.diag([0.0, 1.0]),
-        duration=1.0)
+    spec = seed_qubit_floquet_system(qubit, initial=np.diag([0.0, 1.0]), duration=1.0)
     mine = {(c.bath, round(c.energy, 8)): c for c in spec.open_system().pieces[0].channels}
     floquet, modes = qubit.floquet_basis(), spec.basis().modes[0]
     seen = set()
@@ -315,6 +322,49 @@ def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_clo
         seen.add(key)
     tiny = [k for k in set(mine) - seen if np.linalg.norm(mine[k].operator) ** 2 > 1e-12]
     assert not tiny                                   # the rotating-wave drive has no other sideband
+
+
+@pytest.mark.parametrize("kwargs", [{"laser_frequency": 9.3}, {"initial": (0.3, 0.2, -0.5)}])
+def test_driven_qubit_samples_the_floquet_system_of_its_lab_hamiltonian(kwargs):
+    """DrivenQubit.open_system() -- the system its trajectories are sampled from -- against the
+    FloquetSystem compiled from the lab Hamiltonian: the same channels (bath, energy given to it,
+    rate to 1e-12 relative, operator in the atom basis at t = 0 to 1e-12 up to its phase), the
+    same quasi-energy splitting W (mod wL), and, without the initial measurement, the same exact
+    lab Bloch vector (<sigma_x,y,z> through each system's own frame) at every output time."""
+    qubit = mt.DrivenQubit(t_end=12.0, times=25, **kwargs)
+    r0 = qubit.initial_bloch()
+    spec = seed_qubit_floquet_system(
+        qubit, initial=0.5 * (np.eye(2) + r0[0] * SX + r0[1] * SY + r0[2] * SZ),
+        duration=qubit.t_end, output_times=qubit.output_times(),
+        observables={"x": SX, "y": SY, "z": SZ}, measure_energy=False)
+    theirs = {(c.bath, round(c.energy, 8)): c for c in spec.open_system().pieces[0].channels
+              if np.linalg.norm(c.operator) ** 2 > 1e-12}
+    ours = qubit.open_system()
+    to_atom = qubit.floquet_basis()[:, ::-1]               # columns |->, |+>: our levels
+    modes = spec.basis().modes[0]
+    worst = 0.0
+    for c in ours.pieces[0].channels:
+        if np.linalg.norm(c.operator) ** 2 <= 1e-12:     # cos(eta) = 6e-17 at resonance: no channel
+            assert (c.bath, round(c.energy, 8)) not in theirs
+            continue
+        other = theirs.pop((c.bath, round(c.energy, 8)))
+        rate, rate_theirs = (np.linalg.norm(x.operator) ** 2 for x in (c, other))
+        assert rate_theirs == pytest.approx(rate, rel=1e-12), c.name
+        a, b = to_atom @ c.operator @ to_atom.conj().T, modes @ other.operator @ modes.conj().T
+        phase = np.vdot(b, a) / abs(np.vdot(b, a))
+        worst = max(worst, np.abs(b * phase - a).max() / np.sqrt(rate))
+    assert not theirs and worst < 1e-12
+    eps = np.diff(spec.quasienergies)[0]
+    assert min(abs((eps - s * qubit.quasi_frequency + qubit.laser_frequency / 2) % qubit.laser_frequency
+                   - qubit.laser_frequency / 2) for s in (1, -1)) < 1e-12
+    import dataclasses
+    rho = tilted.states_at(dataclasses.replace(ours, measure_energy=False), ours.output_times)
+    lab = np.stack([np.einsum("tab,tba->t", rho, ours.observable_at(a)).real for a in "xyz"], 1)
+    floquet_frame = spec.open_system()
+    rho = tilted.states_at(floquet_frame, floquet_frame.output_times)
+    reference = np.stack([np.einsum("tab,tba->t", rho, floquet_frame.observable_at(a)).real
+                          for a in "xyz"], 1)
+    assert np.abs(lab - reference).max() < 1e-12, np.abs(lab - reference).max()   # measured 1e-13
 
 
 def test_quasienergies_and_modes_equal_qutip_floquet_basis():

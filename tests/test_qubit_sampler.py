@@ -1,5 +1,6 @@
-"""Driven qubit sampler: reproducibility, kernel twins, statistical agreement with the exact
-answers, and every check shown able to fail on a wrong sampler or a wrong reference."""
+"""Driven qubit sampler (the generic jump engine on the Floquet-frame OpenSystem): reproducibility,
+the compiled system against the closed forms, statistical agreement with the exact answers, and
+every check shown able to fail on a wrong sampler or a wrong reference."""
 import dataclasses
 import hashlib
 
@@ -8,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcthermo.kernels import jumps
+from mcthermo.exact import tilted
+from mcthermo.kernels import lindblad
+from mcthermo.models import qubit as qubit_model
 from mcthermo.models.qubit import DrivenQubit
 from mcthermo import Bath
 from mcthermo.checks import bonferroni_threshold as bloch_threshold
@@ -72,46 +75,49 @@ def _digest(arrays):
 
 
 def test_kernels_reproduce_the_recorded_draws():
-    """Bit-identical to the outputs recorded before the kernel arguments became one JumpTables
+    """Bit-identical to the outputs recorded when the qubit moved to the generic jump engine
     (sha256 of every array, thermal start off resonance, seed 123, trajectories 7 ..).  Change these
     digests only with a deliberate change of the draws."""
     q = DrivenQubit(laser_frequency=9.4, initial="thermal", initial_temperature=5.0, times=21)
     acc = q.accumulate("forward", 123, 7, 2000)
-    assert _digest([acc[k] for k in sorted(acc)]) == "03ddc77c3a6762a7"
-    assert _digest(jumps.jump_samples(123, 0, 7, 300, q.jump_tables())) == "7d6dce1d9b3be4a3"
-    assert _digest([a for i in (0, 5, 17) for a in q.jump_record(123, i)]) == "cb8fd2d4e2e2e15e"
+    assert _digest([acc[k] for k in sorted(acc)]) == DIGESTS[0]
+    rows = q.samples("forward", 123, 7, 300)
+    assert _digest([rows[c].to_numpy() for c in ("n_initial", "n_final", "laser_quanta",
+                                                 "photon_quanta", "dephasing_quanta")]) == DIGESTS[1]
+    assert _digest([a for i in (0, 5, 17) for a in q.jump_record(123, i)]) == DIGESTS[2]
 
 
-def test_kernel_matches_its_python_twin(qubit):
-    k = qubit.jump_tables()
-    args = (SEED, 0, 10, 40, k)
-    for compiled, python in zip(jumps.jump_samples(*args), jumps.jump_samples.py_func(*args)):
-        np.testing.assert_array_equal(compiled, python)
-    times, channels = qubit.jump_record(SEED, 12)
-    np.testing.assert_array_equal(times, jumps.jump_record.py_func(SEED, 0, 12, k)[0])
-    np.testing.assert_array_equal(channels, jumps.jump_record.py_func(SEED, 0, 12, k)[1])
-    # the scalar helpers of the hot loop (the RNG state cannot round-trip through Python ints)
-    cp, cm = np.complex128(0.6 + 0.2j), np.complex128(-0.3 + 0.714j)
-    for dt in (0.0, 0.7, 1e4):
-        np.testing.assert_allclose(jumps._decay(cp, cm, 0.09, 0.06, dt),
-                                   jumps._decay.py_func(cp, cm, 0.09, 0.06, dt), rtol=1e-14)
-    moments = [np.zeros((2, 3, jumps.MOMENTS)) for _ in range(2)]
-    jumps._record(moments[0], 1, 2, cp, cm)
-    jumps._record.py_func(moments[1], 1, 2, cp, cm)
-    np.testing.assert_allclose(moments[0], moments[1], rtol=1e-15)
-    for u in (0.0, 0.3, 0.999999):
-        assert jumps._pick(u, k.cum_plus, k.chan_plus) == jumps._pick.py_func(u, k.cum_plus, k.chan_plus)
+#: accumulators, samples and jump records of ``test_kernels_reproduce_the_recorded_draws``
+DIGESTS = ("780f5272eb0646eb", "2bbd3ced3704df1b", "7d25fbf0011bed02")
 
 
-def test_samples_and_jump_record_agree_with_accumulators(qubit):
-    rows = qubit.samples("forward", 3, 0, 500)
-    acc = qubit.accumulate("forward", 3, 0, 500)
-    channels = rows[[f"jumps_{c}" for c in range(9)]].to_numpy()
-    np.testing.assert_array_equal(channels.sum(axis=0), acc["channel_sum"])
-    assert np.all(np.abs(rows["first_law_residual"]) < 1e-12)
-    times, channel = qubit.jump_record(3, 17)
-    np.testing.assert_array_equal(np.bincount(channel, minlength=9), channels[17])
-    assert np.all(np.diff(times) > 0) and (times.size == 0 or times[-1] <= qubit.t_end)
+@pytest.mark.parametrize("kwargs", [{}, {"laser_frequency": 9.4, "initial": "thermal", "initial_temperature": 5.0},
+                                    {"laser_frequency": 9.3, "initial": (0.3, 0.2, -0.5)},
+                                    {"rates": (0.07, 0.04, 0.02), "initial": (0.0, 1.0, 0.0)}])
+def test_open_system_is_the_closed_form_floquet_frame(kwargs):
+    """The compiled Floquet-frame system: levels (|->, |+>), H = diag(-W/2, W/2), one channel per
+    closed-form channel with a rate (operator sqrt(g_c) s~op, energy omega_c, drive_work nL wL),
+    rho~(0) on the diagonal where it should be; and its lab observables, evolved exactly WITHOUT the
+    initial measurement (the kernel's unmeasured start), give the analytic (QuTiP-checked) Bloch
+    vector to 1e-12."""
+    q = DrivenQubit(**kwargs)
+    system = q.open_system()
+    w = q.quasi_frequency
+    np.testing.assert_allclose(system.pieces[0].hamiltonian, np.diag([-w / 2, w / 2]), atol=1e-15)
+    channels = system.pieces[0].channels
+    assert len(channels) == len(q.channel_indices())
+    for c, channel in zip(q.channel_indices(), channels):
+        bath, op, nl, nw = qubit_model.CHANNELS[c]
+        np.testing.assert_allclose(channel.operator, np.sqrt(q.channel_rates()[c])
+                                   * qubit_model.FLOQUET_OPERATORS[op], rtol=0, atol=1e-15)
+        assert channel.bath == bath and channel.energy == q.channel_frequencies()[c]
+        assert channel.drive_work == nl * q.laser_frequency
+    s0 = q.initial_floquet()[0]
+    np.testing.assert_allclose(np.diag(system.initial).real, [(1 - s0) / 2, (1 + s0) / 2], atol=1e-15)
+    unmeasured = dataclasses.replace(system, measure_energy=False)
+    rho = tilted.states_at(unmeasured, unmeasured.output_times)
+    lab = np.stack([np.einsum("tab,tba->t", rho, unmeasured.observable_at(a)).real for a in "xyz"], axis=1)
+    assert np.abs(lab - q.bloch()).max() < 1e-12
 
 
 def test_all_checks_pass_on_the_correct_sampler(result):
@@ -196,41 +202,39 @@ def test_integral_ft_passes_and_fails_where_it_has_power():
 
 
 def test_checks_fail_on_a_sampler_with_a_wrong_rate(qubit, monkeypatch):
-    original = DrivenQubit.jump_tables
-
-    def slow_decay(self):
-        tables = original(self)
-        return tables._replace(a=0.8 * tables.a)  # the + branch waits 25 % too long
-
-    monkeypatch.setattr(DrivenQubit, "jump_tables", slow_decay)
-    acc = qubit.accumulate("forward", SEED, 0, 50_000)
+    """The engine run on a Floquet-frame system whose s~- jumps are 20 % too slow."""
+    monkeypatch.setitem(qubit_model.FLOQUET_OPERATORS, "-",
+                        np.sqrt(0.8) * qubit_model.FLOQUET_OPERATORS["-"])
+    acc = dataclasses.replace(qubit).accumulate("forward", SEED, 0, 50_000)
     monkeypatch.undo()
     failed = set(_failed(qubit, acc))
     assert ("bloch", "bloch_vector") in failed
     assert ("mean", "heat_dephasing") in failed
 
 
-def test_first_law_check_fails_on_wrong_channel_bookkeeping(qubit, monkeypatch):
-    original = DrivenQubit.jump_tables
+def test_first_law_check_fails_on_wrong_channel_bookkeeping(monkeypatch):
+    original = DrivenQubit.kernel_tables
 
     def lost_quanta(self):
         tables = original(self)
-        d_dephasing = tables.d_dephasing.copy()
-        d_dephasing[1] = 0                  # z-bath s~- jumps forget their quantum W
-        return tables._replace(d_dephasing=d_dephasing)
+        step = tables.step.copy()
+        step[0, list(self.channel_indices()).index(1), 2] = 0   # z-bath s~- jumps forget their W
+        return tables._replace(step=step)
 
-    monkeypatch.setattr(DrivenQubit, "jump_tables", lost_quanta)
-    acc = qubit.accumulate("forward", SEED, 0, 5000)
+    monkeypatch.setattr(DrivenQubit, "kernel_tables", lost_quanta)
+    q = DrivenQubit()
+    acc = q.accumulate("forward", SEED, 0, 5000)
     monkeypatch.undo()
     assert acc["first_law_violations"][0] > 0
-    assert ("first_law", "energy") in set(_failed(qubit, acc))
+    assert ("first_law", "energy") in set(_failed(q, acc))
 
 
-def test_lattice_range_check_fails_when_the_lattice_is_too_small(qubit, monkeypatch):
+def test_lattice_range_check_fails_when_the_lattice_is_too_small(monkeypatch):
     monkeypatch.setattr(DrivenQubit, "half_width", lambda self: 1)
-    acc = qubit.accumulate("forward", SEED, 0, 5000)
-    assert acc["overflow"][0] > 0
-    assert ("lattice_range", "energy") in set(_failed(qubit, acc))
+    q = DrivenQubit()
+    acc = q.accumulate("forward", SEED, 0, 5000)
+    assert acc["joint_overflow"][0] > 0
+    assert ("lattice_range", "energy") in set(_failed(q, acc))
 
 
 def test_thermal_start_off_resonance_passes():

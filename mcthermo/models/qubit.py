@@ -5,8 +5,9 @@ through sx, the dephasing bath through sz.  In the Floquet frame the secular Bor
 equation is dρ~/dt = g- D[s~-] + g+ D[s~+] + g_z D[s~z] with rates built from nine channels (C1,
 C7).  Exact answers: the Floquet-frame solution and lab Bloch vector (C2), the three
 thermodynamic bookkeepings (C6, ``qubit_thermo``) and the full counting statistics of the jump
-heat and laser work (C7, ``qubit_exact``).  The sampler unravels the master equation into quantum
-jumps with exact waiting times (C5, ``kernels/jumps.py``).
+heat and laser work (C7, ``qubit_exact``).  The sampler is the generic jump engine
+(``kernels/lindblad.py``, exact waiting times) run on the Floquet-frame ``OpenSystem`` this spec
+compiles to (``open_system``; C5).
 """
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ..kernels.jumps import OP_LOWER, OP_RAISE, OP_Z, JumpTables, jump_accumulate, jump_record, jump_samples
+from ..kernels import lindblad
 from . import qubit_exact, qubit_results, qubit_thermo
 from ..options import add_field_options, field_values, in_user_words, numbers, option
 from ..model import MAX_MAGNITUDE, STREAMS, Model, finite, require
+from ..systems import open_sampling
 from ..systems.bath import Bath
+from ..systems.open_system import Channel, OpenSystem
 from .qubit_floquet import (BATHS, CHANNELS, bloch_map, channel_coefficients, correlation_spectrum,
                             floquet_solution, mixing, steady_inversion, to_floquet)
 
@@ -37,7 +40,13 @@ MAX_HALF_WIDTH = 400
 #: largest fine time grid of the exact thermodynamic bookkeeping (~10 s, a few hundred MB)
 MAX_FINE_GRID = 4_000_000
 
-_OPS = {"z": OP_Z, "-": OP_LOWER, "+": OP_RAISE}
+#: Floquet operators on the levels (|->, |+>) of the Floquet-frame system (level = Floquet label:
+#: 0 = -, 1 = +): s~- = |-><+| lowers, s~+ = |+><-| raises, s~z = |+><+| - |-><-|
+FLOQUET_OPERATORS = {"-": np.array([[0, 1], [0, 0]], complex), "+": np.array([[0, 0], [1, 0]], complex),
+                     "z": np.diag([-1.0, 1.0]).astype(complex)}
+#: Floquet Pauli matrices (s~z, s~x, s~y) on the levels (|->, |+>): rho~ = (1 + s s~z + x~ s~x +
+#: y~ s~y) / 2, so <+|rho~|-> = (x~ - i y~) / 2
+FLOQUET_PAULI = np.array([np.diag([-1.0, 1.0]), [[0, 1], [1, 0]], [[0, 1j], [-1j, 0]]], complex)
 
 
 class SecularApproximationWarning(UserWarning):
@@ -335,26 +344,78 @@ class DrivenQubit(Model):
         """Exact C6 bookkeeping at ``times`` (see ``qubit_thermo.thermodynamics``)."""
         return qubit_thermo.thermodynamics(self, self.output_times() if times is None else times)
 
-    # --- sampler ----------------------------------------------------------------------------------
-    def jump_tables(self) -> JumpTables:
-        """The flat arrays of the jump kernels (see ``kernels/jumps.py``)."""
+    # --- sampler: the Floquet-frame OpenSystem on the generic jump engine (C5) ----------------
+    def open_system(self) -> OpenSystem:
+        """The Floquet-frame system this spec samples (computed once per spec): two levels (|->,
+        |+>) = Floquet labels (0, 1) with the quasi-energy Hamiltonian diag(-W/2, +W/2); one
+        ``Channel`` per channel of ``CHANNELS`` with a nonzero rate, operator sqrt(rate) s~op,
+        energy omega_c = nL wL + nW W given to its bath, of which the laser supplies drive_work =
+        nL wL (energy = Bohr frequency nW W + drive_work); initial rho~(0); observables ``x``,
+        ``y``, ``z``: the lab Bloch components as Floquet-frame operators at each output time (the
+        map ``bloch_map`` composed with the quasi-energy phases), so their expectation values are
+        the lab Bloch vector r(t).  In the rates-only form the three dephasing-bath slots carry
+        (g_z, g-, g+) and the dephasing bath's temperature is a placeholder (no heat is reported).
+        Sampled on its own (``mt.sample(spec.open_system(), ...)``) this system measures the
+        quasi-energy at t = 0, which dephases a Floquet-coherent start; the qubit's own tables
+        (``kernel_tables``) start unmeasured and retrodict the initial label instead."""
+        return self._cached("open_system", self._open_system)
+
+    def _open_system(self) -> OpenSystem:
+        baths = {"photon": self.photon_bath, "dephasing": self.dephasing_bath}
+        channels = [Channel(name, np.sqrt(rate) * FLOQUET_OPERATORS[op], energy=omega, bath=bath,
+                            drive_work=nl * self.laser_frequency)
+                    for name, (bath, op, nl, _), rate, omega in zip(
+                        qubit_results.channel_names(self), CHANNELS, self.channel_rates(),
+                        self.channel_frequencies()) if rate > 0]
         s, x, y = self.initial_floquet()
-        rho = 0.5 * np.array([[1 + s, x - 1j * y], [x + 1j * y, 1 - s]])   # rho~(0) on (|+>, |->)
-        weights, vectors = np.linalg.eigh(rho)          # the unravelling of a mixed rho~(0)
-        g_minus, g_plus, g_z = self.floquet_rates()
-        rate = self.channel_rates()
-        ops = np.array([_OPS[c[1]] for c in CHANNELS], dtype=np.int64)
-        branches = {}
-        for branch, total, allowed in (("plus", g_minus + g_z, (OP_Z, OP_LOWER)),
-                                       ("minus", g_plus + g_z, (OP_Z, OP_RAISE))):
-            chosen = np.flatnonzero(np.isin(ops, allowed))
-            branches[f"cum_{branch}"] = np.cumsum(rate[chosen]) / total if total > 0 else np.zeros(6)
-            branches[f"chan_{branch}"] = chosen.astype(np.int64)
-        d_laser, d_photon, d_dephasing = qubit_exact.increments()
-        return JumpTables(init_threshold=float(np.clip(weights[0], 0.0, 1.0)),
-                          init_vectors=np.ascontiguousarray(vectors.T), a=g_minus + g_z,
-                          b=g_plus + g_z, ops=ops, d_laser=d_laser, d_photon=d_photon,
-                          d_dephasing=d_dephasing, times=self.output_times(), **branches)
+        rho = 0.5 * np.array([[1 - s, x + 1j * y], [x - 1j * y, 1 + s]])   # on (|->, |+>)
+        w = self.quasi_frequency
+        return OpenSystem(hamiltonian=np.diag([-w / 2, w / 2]), channels=channels,
+                          baths={b: Bath(beta=baths[b].beta) for b in BATHS
+                                 if any(c.bath == b for c in channels)},
+                          initial=rho, duration=self.t_end, output_times=self.output_times(),
+                          observables=dict(zip("xyz", self.lab_bloch_operators())))
+
+    def lab_bloch_operators(self) -> np.ndarray:
+        """(3, T, 2, 2): the atom's sigma_x, sigma_y, sigma_z at each output time as operators on
+        the Floquet-frame state (levels |->, |+>, quasi-energy phases included): with U0(t) =
+        e^{-i diag(-W/2, W/2) t}, the interaction-picture components (s, x~, y~) are
+        tr(rho U0 s~_k U0^dag), and r = bloch_map (s, x~, y~)."""
+        times = self.output_times()
+        w = self.quasi_frequency
+        phases = np.exp(-1j * np.outer(times, [-w / 2, w / 2]))              # diag of U0(t)
+        floquet = FLOQUET_PAULI[None] * (phases[:, None, :, None] * phases[:, None, None, :].conj())
+        return np.einsum("tij,tjab->itab", self.bloch_map(times), floquet)
+
+    def channel_indices(self) -> np.ndarray:
+        """The ``CHANNELS`` index of each channel of ``open_system`` (those with a nonzero rate)."""
+        return np.flatnonzero(self.channel_rates() > 0)
+
+    def kernel_tables(self) -> lindblad.LindbladTables:
+        """The generic jump kernel's tables of ``open_system`` (computed once per spec), with the
+        qubit's own bookkeeping: three integer lattice axes per trajectory (laser quanta m_L,
+        photon-bath Floquet quanta m_W, dephasing-bath quanta m_Z; ``qubit_exact.increments``),
+        histogrammed jointly with the labels over (n0, nt, m_L + H, m_W + H) (m_Z is tracked, not
+        histogrammed: it follows from the first law); the integer first law n0 - nt = m_W + m_Z
+        counted per trajectory (``level_quanta`` (0, 1), ``balance`` (0, 1, 1)); and an UNMEASURED
+        start (``retrodict``): each trajectory starts in an eigenvector of rho~(0), so the Bloch
+        vector is that of the given state, while the Floquet labels n0, nt are those of a
+        projective measurement at 0 and t_end, read off the jump record (the unravelling is
+        classical in the Floquet basis: diagonal H_eff, jumps mapping a level to one level)."""
+        return self._cached("tables", self._kernel_tables)
+
+    def _kernel_tables(self) -> lindblad.LindbladTables:
+        h = self.half_width()
+        width = 2 * h + 1
+        tables = open_sampling.kernel_tables(self.open_system(), open_sampling.Layout(
+            max_count=h, units={}, half_widths={}, n_initial=2, n_final=2), retrodict=True)
+        steps = np.stack(qubit_exact.increments(), axis=1)[self.channel_indices()]   # (K, 3)
+        return tables._replace(
+            step=np.ascontiguousarray(steps.reshape(1, len(steps), 3)),
+            half_width=np.array([h, h, 0], np.int64),
+            strides=np.array([2 * width**2, width**2, width, 1, 0], np.int64),
+            cells=4 * width**2, level_quanta=np.array([0, 1], np.int64),
+            balance=np.array([0, 1, 1], np.int64))
 
     def escape_rate(self) -> float:
         """Largest total jump rate out of a Floquet state, max(g-, g+) + g_z (1/time)."""
@@ -375,23 +436,36 @@ class DrivenQubit(Model):
         return ["forward"]
 
     def accumulate(self, direction, seed, first, count):
+        """The generic kernel's accumulators (``qubit_results`` reads them): ``moments`` (blocks,
+        T, 3, 2) sums of the lab Bloch components and their squares; ``joint`` the flat (n0, nt,
+        m_L + H, m_W + H) histogram and ``joint_overflow``; ``count_histogram`` (9, H + 1) of each
+        channel's jump count (rows of ``CHANNELS``; zero for channels without a rate) and
+        ``count_overflow``; ``first_law_violations``."""
         blocks = -(-count // self.block_size)
-        groups = max(1, min(blocks, 4 * numba.get_num_threads()))
-        moments, counts, overflow, channel_sum, channel_square, violations = jump_accumulate(
-            seed, STREAMS[direction], first, count, self.block_size, groups, self.jump_tables(),
-            self.half_width())
-        return {"moments": moments, "counts": counts, "overflow": np.array([overflow]),
-                "channel_sum": channel_sum, "channel_square": channel_square,
+        groups = max(1, min(blocks, numba.get_num_threads()))
+        moments, _, joint, joint_overflow, histogram, overflow, _, violations = lindblad.accumulate(
+            self.kernel_tables(), seed, STREAMS[direction], first, count, self.block_size, groups)
+        rows = self.channel_indices()
+        count_histogram = np.zeros((len(CHANNELS), histogram.shape[1]), np.int64)
+        count_histogram[rows] = histogram
+        count_overflow = np.zeros(len(CHANNELS), np.int64)
+        count_overflow[rows] = overflow
+        return {"moments": moments, "joint": joint, "joint_overflow": np.array([joint_overflow]),
+                "count_histogram": count_histogram, "count_overflow": count_overflow,
                 "first_law_violations": np.array([violations])}
 
     def samples(self, direction, seed, first, count):
-        labels, lattice, channel_counts = jump_samples(seed, STREAMS[direction], first, count,
-                                                       self.jump_tables())
-        return qubit_results.sample_frame(self, first, labels, lattice, channel_counts)
+        labels, counts, _, _ = lindblad.samples(self.kernel_tables(), seed, STREAMS[direction],
+                                                first, count)
+        channel_counts = np.zeros((count, len(CHANNELS)), np.int64)
+        channel_counts[:, self.channel_indices()] = counts
+        lattice = channel_counts @ np.stack(qubit_exact.increments(), axis=1)
+        return qubit_results.sample_frame(self, first, labels.astype(np.int8), lattice, channel_counts)
 
     def jump_record(self, seed: int, index: int, direction: str = "forward"):
-        """(jump times, channel indices) of trajectory ``index`` of a run seeded with ``seed``."""
-        return jump_record(seed, STREAMS[direction], index, self.jump_tables())
+        """(jump times, ``CHANNELS`` indices) of trajectory ``index`` of a run seeded with ``seed``."""
+        times, slots = lindblad.jump_record(self.kernel_tables(), seed, STREAMS[direction], index)
+        return times, self.channel_indices()[slots]
 
     def results(self, accumulators):
         return qubit_results.results(self, accumulators)

@@ -1,8 +1,10 @@
 """What the driven qubit declares from its merged accumulators (the table builder does the rest).
 
-Accumulators (``DrivenQubit.accumulate``): ``moments`` (float, one row per block of trajectory
-indices, reduced here in block order), ``counts`` over (n0, nt, m_L + H, m_W + H), ``overflow``,
-per-channel ``channel_sum``/``channel_square`` and ``first_law_violations`` (integers).
+Accumulators (``DrivenQubit.accumulate``, the generic jump engine's): ``moments`` (float, one row
+per block of trajectory indices, reduced here in block order: sums of the lab Bloch components and
+of their squares at each output time), the flat ``joint`` histogram of (n0, nt, m_L + H, m_W + H)
+with ``joint_overflow``, per-channel ``count_histogram`` (rows of ``CHANNELS``) with
+``count_overflow``, and ``first_law_violations`` (integers).
 
 Heat follows the convention of docs/observables.md: ``heat_photon`` / ``heat_dephasing`` are energy from that bath *into the
 atom* (a jump that emits omega_c into its bath contributes -omega_c); ``work`` is the energy the
@@ -24,27 +26,37 @@ OBSERVABLES = ("work", "heat_photon", "heat_dephasing", "entropy_production")
 
 
 def trajectories(acc) -> int:
-    return int(acc["counts"].sum() + acc["overflow"].sum())
+    return int(acc["joint"].sum() + acc["joint_overflow"].sum())
 
 
-def floquet_moments(acc):
-    """Mean (s, x~, y~) per output time and the covariance of one trajectory's values."""
+def joint_counts(acc) -> np.ndarray:
+    """The joint histogram as counts (2, 2, 2H + 1, 2H + 1) over (n0, nt, m_L + H, m_W + H)."""
+    width = int(round(np.sqrt(acc["joint"].size // 4)))
+    return acc["joint"].reshape(2, 2, width, width)
+
+
+def bloch_moments(acc):
+    """Mean lab Bloch vector per output time (T, 3), the variance of one trajectory's values
+    (T, 3) and the number of trajectories."""
     n = trajectories(acc)
-    total = np.sum(acc["moments"], axis=0)              # blocks reduced in index order
-    mean = total[:, :3] / n
-    second = total[:, [3, 6, 7, 6, 4, 8, 7, 8, 5]].reshape(-1, 3, 3) / n
-    cov = (second - mean[:, :, None] * mean[:, None, :]) * n / max(n - 1, 1)
-    return mean, cov, n
+    total = np.sum(acc["moments"], axis=0)              # blocks reduced in index order: (T, 3, 2)
+    mean = total[..., 0] / n
+    variance = np.maximum(total[..., 1] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    return mean, variance, n
+
+
+def floquet_means(spec, acc) -> np.ndarray:
+    """Mean interaction-picture Floquet components (s, x~, y~) per output time: bloch_map(t) is a
+    rotation, so (s, x~, y~) = bloch_map(t)^T r(t)."""
+    mean, _, _ = bloch_moments(acc)
+    return np.einsum("nji,nj->ni", spec.bloch_map(spec.output_times()), mean)
 
 
 def bloch_table(spec, acc):
     """Lab Bloch vector with standard errors and exact values, and its expectation declaration."""
     times = spec.output_times()
-    mean, cov, n = floquet_moments(acc)
-    amap = spec.bloch_map(times)
-    r = np.einsum("nij,nj->ni", amap, mean)
-    var = np.einsum("nij,njk,nik->ni", amap, cov, amap)
-    se = np.sqrt(np.clip(var, 0.0, None) / n)
+    r, variance, n = bloch_moments(acc)
+    se = np.sqrt(variance / n)
     exact = spec.bloch(times)
     frame = pd.DataFrame({"time": times})
     for k, axis in enumerate("xyz"):
@@ -59,8 +71,7 @@ def thermo_table(spec, acc):
     """Exact C6 bookkeeping and the same formulas on the trajectory-average state."""
     times = spec.output_times()
     exact = qubit_thermo.thermodynamics(spec, times)
-    mean, _, _ = floquet_moments(acc)
-    sampled = qubit_thermo.bookkeeping(spec, times, mean)
+    sampled = qubit_thermo.bookkeeping(spec, times, floquet_means(spec, acc))
     keep = ["time", "U", "entropy", "inverse_temperature"]
     for a in qubit_thermo.APPROACHES:
         keep += [f"heat_{a}", f"work_{a}", f"heat_rate_{a}", f"work_rate_{a}", f"heat_{a}_photon",
@@ -97,7 +108,7 @@ def observable_grids(spec, h):
 
 def energy_observables(spec, acc):
     """Work, heat per bath and entropy production on their exact atoms, with the exact law (C7)."""
-    counts = acc["counts"]
+    counts = joint_counts(acc)
     half_width = (counts.shape[-1] - 1) // 2           # the lattice the sampler used
     pmf = qubit_exact.joint_pmf(spec, half_width)
     means = qubit_exact.mean_energies(spec)
@@ -126,18 +137,28 @@ def _frequency_label(laser, floquet):
     return text or "0"
 
 
+def channel_names(spec) -> list[str]:
+    """Name of each channel of ``CHANNELS`` (its observable is jumps_<name>): bath, Floquet jump
+    and the frequency the bath receives, e.g. 'photon_lower_at_wL+W'; in the rates-only form the
+    jump alone ('lower', 'raise', 'z')."""
+    return [_JUMP_KIND[op] if spec.rates is not None
+            else f"{bath}_{_JUMP_KIND[op]}_at_{_frequency_label(nl, nw)}"
+            for bath, op, nl, nw in CHANNELS]
+
+
 def jump_observables(spec, acc):
-    """Mean jumps per channel (sample moments) against g_c int p_source dt (channels with a rate)."""
+    """Mean jumps per channel (sample moments from the count histograms) against g_c int p_source
+    dt (channels with a rate)."""
     n = trajectories(acc)
     expected = qubit_exact.mean_counts(spec)
+    jumps = np.arange(acc["count_histogram"].shape[1])
     observables = []
-    for c, (bath, op, nl, nw) in enumerate(CHANNELS):
+    for c, name in enumerate(channel_names(spec)):
         if spec.channel_rates()[c] == 0:
             continue
-        label = (f"jumps_{_JUMP_KIND[op]}" if spec.rates is not None
-                 else f"jumps_{bath}_{_JUMP_KIND[op]}_at_{_frequency_label(nl, nw)}")
-        observables.append(Observable(label, n=n, total=float(acc["channel_sum"][c]),
-                                      total_squares=float(acc["channel_square"][c]),
+        histogram = acc["count_histogram"][c]
+        observables.append(Observable(f"jumps_{name}", n=n, total=float(histogram @ jumps),
+                                      total_squares=float(histogram @ jumps**2),
                                       mean_exact=float(expected[c]), checks=("mean",)))
     return observables
 
@@ -183,8 +204,11 @@ def results(spec, accumulators) -> Results:
         # C7: 0 for the Floquet sideband channels -- computed by the tilted generator, not assumed
         integral_ft=None if sigma is None else qubit_exact.log_exponential_entropy_production(spec),
         expectations=[expectation],
+        # lattice_range: trajectories outside the (m_L, m_W) lattice, plus channel jump counts
+        # above the histogram's bound (an upper bound on the trajectories outside either range)
         exact_counts=[ExactCount("first_law", "energy", int(acc["first_law_violations"].sum()), n),
-                      ExactCount("lattice_range", "energy", int(acc["overflow"].sum()), n)],
+                      ExactCount("lattice_range", "energy", int(acc["joint_overflow"].sum()
+                                                                + acc["count_overflow"].sum()), n)],
         second_laws=second_laws)
     return Results({"forward": declared}, extra_tables={"bloch": bloch, "thermo": thermo})
 
