@@ -128,7 +128,8 @@ def trajectories_needed(log_g, s) -> float:
     skew = float(np.abs(skewness(log_g, s))[0])
     if not (np.isfinite(v) and np.isfinite(skew)):
         return np.inf
-    return float(np.ceil(max(v / MAX_RELATIVE_STDERR**2, (skew / MAX_SKEWNESS) ** 2, 2.0)))
+    ratio = skew / MAX_SKEWNESS      # (a float power raises on overflow; a product gives inf)
+    return float(np.ceil(max(v / MAX_RELATIVE_STDERR**2, ratio * ratio, 2.0)))
 
 
 def fourth_central_moment(log_g, mean: float, variance: float) -> float:

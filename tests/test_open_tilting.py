@@ -218,6 +218,16 @@ def test_a_tilt_of_an_unknown_observable_is_refused_naming_it():
         mt.sample(_two_bath_qubit(), 10, 1, tilt={"heat_warm": 0.5})
 
 
+def test_the_driven_qubit_is_tilted_through_its_floquet_frame_system_only():
+    """DrivenQubit's own tables start unmeasured with retrodicted labels (no replayable start):
+    tilting it is refused, naming the way that works; its Floquet-frame system tilts."""
+    qubit = mt.DrivenQubit(t_end=10.0, times=11)
+    with pytest.raises(ValueError, match=r"open_system\(\)"):
+        mt.sample(qubit, 100, 1, tilt={"heat_photon": 0.3})
+    run = mt.sample(qubit.open_system(), 2_000, 1, tilt={"heat_photon": 0.3}, progress=False)
+    assert "failed" not in set(run.checks.verdict)
+
+
 def _cycles():
     """A qubit at beta = 2 cycled four times between gaps 6 and 0.05 (Davies relaxation, one time
     unit per piece), ending at gap 5: both directions dissipate ~10 k_B T, so plain sampling leaves

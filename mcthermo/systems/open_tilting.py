@@ -278,6 +278,15 @@ class JumpTilted(Tilted):
         if self.reverse_tilts is not None:
             object.__setattr__(self, "reverse_tilts", _ladder(self.reverse_tilts))
         generating.counted(self.system, self.observable)  # ValueError naming a missing observable
+        tables = getattr(self.spec, "kernel_tables", None)
+        if callable(tables) and tables().retrodict:
+            # the replayed record's start is a retrodicted LABEL, not the start vector drawn
+            name = type(self.spec).__name__
+            raise ValueError(
+                f"{name} cannot be tilted: its trajectories start unmeasured (its tables follow the "
+                f"Bloch vector of the coherent start) and their start labels are retrodicted, so a "
+                f"record cannot be replayed under another unravelling; tilt its Floquet-frame "
+                f"system instead (measured start): mt.sample(spec.open_system(), n, seed, tilt=...)")
 
     @property
     def system(self) -> OpenSystem:
