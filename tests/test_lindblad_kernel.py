@@ -2,13 +2,13 @@
 (fixed seeds, bounds from the sampler's own standard errors), every check shown able to fail."""
 import dataclasses
 
-import numba
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.linalg import expm
 
 import mcthermo as mt
+from invariance import assert_independent_of_chunks_and_threads
 from mcthermo.exact import tilted
 from mcthermo.kernels import lindblad
 from mcthermo.systems.bath import Bath
@@ -235,19 +235,8 @@ def test_absolute_irreversibility_of_a_driven_qubit_is_seen_in_the_samples():
 
 def test_bit_identical_for_any_chunking_and_thread_count():
     system = maser(pieces=2)
-    whole = system.accumulate("forward", 5, 0, 3 * 4096)
-    parts = [system.accumulate("forward", 5, 0, 4096), system.accumulate("forward", 5, 4096, 2 * 4096)]
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        serial = system.accumulate("forward", 5, 0, 3 * 4096)
-    finally:
-        numba.set_num_threads(threads)
-    for key, value in whole.items():
-        merged = (np.concatenate([p[key] for p in parts]) if value.dtype.kind == "f"
-                  else parts[0][key] + parts[1][key])
-        assert (np.array_equal(value, merged, equal_nan=True)
-                and np.array_equal(value, serial[key], equal_nan=True)), key  # NaN: unused s slots
+    assert_independent_of_chunks_and_threads(
+        lambda first, count: system.accumulate("forward", 5, first, count))
 
 
 def test_samples_are_the_accumulated_trajectories():

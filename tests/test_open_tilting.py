@@ -2,13 +2,13 @@
 import math
 from dataclasses import replace
 
-import numba
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.linalg import expm
 
 import mcthermo as mt
+from invariance import assert_independent_of_chunks_and_threads
 from mcthermo.kernels import replay
 from mcthermo.systems import open_sampling, open_tilting
 from mcthermo.tilting import tilted_spec
@@ -159,19 +159,8 @@ def test_auto_tilt_tests_jarzynski_and_the_integral_ft_where_plain_sampling_cann
 def test_tilted_open_system_accumulators_do_not_depend_on_threads_or_chunks():
     spec = tilted_spec(_quench_system(), {"work": [0.5, 0.9]})
     for direction in ("forward", "reverse"):
-        whole = spec.accumulate(direction, 2, 0, 3 * 4096)
-        parts = [spec.accumulate(direction, 2, 0, 4096), spec.accumulate(direction, 2, 4096, 2 * 4096)]
-        threads = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            serial = spec.accumulate(direction, 2, 0, 3 * 4096)
-        finally:
-            numba.set_num_threads(threads)
-        for key, value in whole.items():
-            merged = (np.concatenate([p[key] for p in parts]) if value.dtype.kind == "f"
-                      else parts[0][key] + parts[1][key])
-            assert (np.array_equal(value, merged, equal_nan=True)
-                    and np.array_equal(value, serial[key], equal_nan=True)), key
+        assert_independent_of_chunks_and_threads(
+            lambda first, count: spec.accumulate(direction, 2, first, count))
 
 
 def test_tilted_open_system_run_resumes_to_identical_tables_in_both_directions(tmp_path):

@@ -593,6 +593,25 @@ def close_block(top, scaled, exponential, block):
                 exponential[block, o, k] = top[o, k] + np.log(scaled[o, k])
 
 
+@inline
+def tallies(tables, blocks, groups):
+    """The accumulators that ``trajectory`` (moments), ``tally`` and ``close_block`` fill, empty:
+    (moments, floats, joint, joint_overflow, histogram, overflow, violations, exponential), per
+    block of trajectory indices (floats) or per thread group (integers); shapes as returned by
+    ``accumulate`` before the groups are summed."""
+    n_baths = tables.betas.shape[0]
+    n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
+    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
+    floats = np.zeros((blocks, n_baths + 2, 2))
+    joint = np.zeros((groups, tables.cells), dtype=np.int64)
+    joint_overflow = np.zeros(groups, dtype=np.int64)
+    histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
+    overflow = np.zeros((groups, n_slots), dtype=np.int64)
+    violations = np.zeros(groups, dtype=np.int64)
+    exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
+    return moments, floats, joint, joint_overflow, histogram, overflow, violations, exponential
+
+
 @parallel_kernel
 def accumulate(tables, seed, stream, first, count, block_size, groups):
     """Accumulators of trajectories ``first .. first + count - 1``.
@@ -611,15 +630,9 @@ def accumulate(tables, seed, stream, first, count, block_size, groups):
     n_baths = tables.betas.shape[0]
     n_axes = tables.half_width.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
-    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
-    floats = np.zeros((blocks, n_baths + 2, 2))
-    joint = np.zeros((groups, tables.cells), dtype=np.int64)
-    joint_overflow = np.zeros(groups, dtype=np.int64)
-    histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
-    overflow = np.zeros((groups, n_slots), dtype=np.int64)
-    violations = np.zeros(groups, dtype=np.int64)
+    (moments, floats, joint, joint_overflow, histogram, overflow, violations,
+     exponential) = tallies(tables, blocks, groups)
     per_group = (blocks + groups - 1) // groups
-    exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
     no_times = np.zeros(0)
     no_channels = np.zeros(0, dtype=np.int64)
     for g in numba.prange(groups):

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import close_block, tally, trajectory, workspace
+from .lindblad import close_block, tallies, tally, trajectory, workspace
 from .rng import stream_key
 
 
@@ -266,14 +266,8 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     width = 2 * half_width + 1 if half_width >= 0 else 0
     lattice_width = 2 * cell_half_width + 1
     # the ensemble's own accumulators (as lindblad.accumulate)
-    moments = np.zeros((blocks, tables.times.shape[0], tables.observables.shape[1], 2))
-    floats = np.zeros((blocks, n_baths + 2, 2))
-    joint = np.zeros((groups, tables.cells), dtype=np.int64)
-    joint_overflow = np.zeros(groups, dtype=np.int64)
-    histogram = np.zeros((groups, n_slots, tables.max_count + 1), dtype=np.int64)
-    overflow = np.zeros((groups, n_slots), dtype=np.int64)
-    violations = np.zeros(groups, dtype=np.int64)
-    exponential = np.full((blocks,) + tables.exponents.shape, np.nan)
+    (moments, floats, joint, joint_overflow, histogram, overflow, violations,
+     exponential) = tallies(tables, blocks, groups)
     # the weighted sums
     sums = np.full((blocks, rows, 3), -np.inf)
     atoms = np.full((blocks, width, 2), -np.inf)
