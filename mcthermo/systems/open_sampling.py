@@ -193,7 +193,9 @@ def kernel_tables(system, geometry: Layout | None = None, retrodict: bool = Fals
         final_projector=np.ascontiguousarray(final_vectors.conj().T), initial_energy=initial_energy,
         final_energy=final_energy, log_initial=log_initial, log_final=log_final,
         betas=np.where(np.isfinite(betas), betas, 0.0), measure=system.measure_energy,
-        times=np.ascontiguousarray(system.output_times), observables=np.ascontiguousarray(observables),
+        times=np.ascontiguousarray(system.output_times),
+        # always complex: every system then shares one compiled kernel per signature
+        observables=np.ascontiguousarray(observables, dtype=np.complex128),
         observable_row=observable_row, observable_forms=np.ascontiguousarray(observable_forms),
         jump_ops=np.ascontiguousarray(jump_ops),
         forms=forms, time_phases=time_phases, time_anchor=time_anchor, time_piece=time_piece,
