@@ -216,19 +216,38 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_l
         x = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
         if 0.0 < x < width:
             tau = low + x
+    two_level = v.shape[0] == 2
     for _ in range(200):
-        survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
+        if two_level:   # in registers; v(tau) and its bilinears are stored once, at the root
+            v0 = coefficients[0] * np.exp(-1j * eigenvalues[0] * tau)
+            v1 = coefficients[1] * np.exp(-1j * eigenvalues[1] * tau)
+            r0 = v0.real * v0.real + v0.imag * v0.imag
+            r1 = v1.real * v1.real + v1.imag * v1.imag
+            x = v0.real * v1.real + v0.imag * v1.imag
+            y = v0.real * v1.imag - v0.imag * v1.real
+            survival = ((forms[GRAM, 0] * r0 + forms[GRAM, 1] * r1) +
+                        (forms[GRAM, 2] * x + forms[GRAM, 3] * y))
+            rate = ((forms[LOSS, 0] * r0 + forms[LOSS, 1] * r1) +
+                    (forms[LOSS, 2] * x + forms[LOSS, 3] * y))
+        else:
+            survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
+            rate = _form(forms, LOSS, r, partial)
         if survival > u:
             low = tau
         else:
             high = tau
-        rate = _form(forms, LOSS, r, partial)
         step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
         if abs(step) <= ROOT_TOLERANCE * tau or high - low <= ROOT_TOLERANCE * high:
+            if two_level:
+                v[0], v[1] = v0, v1
+                r[0], r[1], r[2], r[3] = r0, r1, x, y
             return tau
         tau = tau + step
         if not (low < tau < high):
             tau = 0.5 * (low + high)
+    if two_level:
+        v[0], v[1] = v0, v1
+        r[0], r[1], r[2], r[3] = r0, r1, x, y
     return tau
 
 
