@@ -73,11 +73,11 @@ from scipy.special import logsumexp
 
 from .. import checks as _checks
 from .. import exponential
-from ..exact import generating, tilted
+from ..exact import generating, importance, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
 from ..results import Results
-from ..stats import Estimate, lattice_groups, log_group_sum
+from ..stats import Estimate, lattice_groups, log_group_sum, zero_within_round_off
 from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, WorkLaw, _ladder, crooks_row, tilt_label
 from . import open_sampling
 from .open_system import OpenSystem, Piece
@@ -461,6 +461,11 @@ class JumpTilted(Tilted):
             n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
             for q, (check, name, beta, expected) in enumerate(self._rows(direction), start=1):
+                variances = self.relative_variances(direction, name, beta)
+                if variances is not None:
+                    rows.append(_exact_row(check, direction, name, beta, expected, sums, q, n, lost,
+                                           variances))
+                    continue
                 row = _row(check, direction, name, beta, expected, sums, q, n, lost)
                 if name != self.observable and row["verdict"] != "inconclusive":
                     row = _checks._unless(UNTARGETED.format(x=self.observable, y=name, beta=beta), row)
@@ -478,15 +483,39 @@ class JumpTilted(Tilted):
             rows.append({**crooks_row(work_laws["forward"], work_laws["reverse"], beta,
                                       free_energy_change, total), "beta": beta})
         for row in rows:
+            row.setdefault("relative_variance_apriori", self.relative_variance)
             row.update(tilt=tilt_label(self.observable, self.tilts_of(
-                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)",
-                relative_variance_apriori=self.relative_variance)
+                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)")
         extra = dict(plain.extra_tables)
         extra["reweighted"] = (pd.concat(laws, ignore_index=True) if laws
                                else pd.DataFrame(columns=REWEIGHTED_COLUMNS))
         tilted_results = {label: Results(parts) for label, parts in tilted_parts.items()}
         return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                            tilted=tilted_results, extra_checks=rows)
+
+    def relative_variances(self, direction: str, observable: str, t: float) -> np.ndarray | None:
+        """Per ensemble of ``direction`` (plain first) the exact relative variance of ONE of its
+        trajectories' importance-weighted value (p_plain / p_e) e^{-t X} (``exact.importance``:
+        E_e[(p_plain/p_e)^2 e^{-2tX}] / G(t)^2 - 1; inf when the proposal misses records of the
+        plain process), or None when an ensemble's unravelling is not classical."""
+        def compute():
+            systems = self.systems_of(direction)
+            plain = systems[0]
+            definition = generating.counted(plain, observable)
+            log_g = float(generating.log_generating_function(self.protocol(direction), observable, t))
+            values = [importance.relative_variance(plain, system, definition, t, log_g) for system in systems]
+            return None if any(v is None for v in values) else np.array(values, dtype=float)
+        return self._cached(f"variances_{direction}_{observable}_{t!r}", compute)
+
+    def row_relative_variance(self, direction: str, observable: str, t: float) -> float | None:
+        """The a-priori relative variance of the reweighted estimate of <e^{-t X}> (``_exact_row``)
+        times the trajectories per ensemble: 1 / sum_e 1 / v_e over the ensembles' exact relative
+        variances v_e; None when they are not computed (not classical)."""
+        variances = self.relative_variances(direction, observable, t)
+        if variances is None:
+            return None
+        with np.errstate(divide="ignore"):
+            return float(1.0 / np.sum(1.0 / variances))
 
     def _reach_problem(self, direction, target, trajectories) -> str:
         """Why the ladder cannot judge <e^{-target X}> ('' when it can): even the best rung s has an
@@ -635,7 +664,7 @@ def _declared_rows(system) -> list[tuple[str, str, float, float]]:
                 rows.append(("jarzynski", "work", beta, float(delta_f)))
     if generating.entropy_production_reason(system) is None:
         rows.append(("integral_ft", "entropy_production", 1.0,
-                     -float(generating.log_generating_function(system, "entropy_production", 1.0))))
+                     0.0 - zero_within_round_off(generating.log_generating_function(system, "entropy_production", 1.0))))
     return rows
 
 
@@ -664,6 +693,45 @@ def _row(check, direction, name, beta, expected, sums, q, n, lost) -> dict:
     judged = _checks._judged(check, direction, name, est, expected, z, stderr_source="data",
                              effective_sample_size=ess)
     problem = _checks.power_problem(est.stderr, np.nan, beta, ess)
+    if lost:
+        problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
+    return _checks._unless(problem, judged)
+
+
+#: smallest relative variance of an ensemble's own estimate kept as such: below it the ensemble is
+#: the exact Doob transform at the row's own exponent (every weighted value equals G: the row would
+#: repeat the exact number, not test the sampler)
+ZERO_VARIANCE = 1e-12
+
+
+def _exact_row(check, direction, name, beta, expected, sums, q, n, lost, variances) -> dict:
+    """-ln<e^{-beta X}>/beta from each ensemble's own importance-sampling estimate
+    G_e = sum over its n_e trajectories of (p_plain / p_e) A / n_e (unbiased; no normalisation
+    from the data, no exact G) combined with the weights c_e proportional to n_e / v_e (v_e: the exact
+    relative variance of one trajectory, ``JumpTilted.relative_variances``), so that the estimate's
+    variance is exactly G^2 / sum_e n_e / v_e, known before sampling: the z-score's stderr is that
+    a-priori one (``stderr_source = "exact"``), never the sample's; ``effective_sample_size`` is the
+    a-priori 1 / relative variance; inconclusive by ``checks.power_problem`` (power to see
+    DETECTABLE_KT), which covers a row whose paths the ladder does not reach (its exact variance is
+    huge)."""
+    n = np.asarray(n, float)
+    variances = np.asarray(variances, float)
+    if np.any(variances < ZERO_VARIANCE):
+        return _checks.row(check, direction, name, verdict="inconclusive", reason=(
+            "an ensemble is the exact Doob transform at this row's exponent (zero variance): the "
+            "row would repeat the exact G, not test the sampler"), expected=expected, trajectories=int(n.sum()))
+    with np.errstate(divide="ignore"):
+        precision = n / variances                    # 0 for an ensemble with infinite variance
+    relative = 1.0 / precision.sum()                 # Var(G-hat) / G^2, exact
+    own = np.array([logsumexp(np.asarray(s)[:, q, 3]) for s in sums]) - np.log(n)   # ln G_e
+    with np.errstate(divide="ignore"):
+        log_g = logsumexp(own, b=precision * relative)
+    size = int(n.sum())
+    est = Estimate.normal(-log_g / beta, math.sqrt(relative) / beta, size)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source="exact",
+                             effective_sample_size=1.0 / relative, relative_variance_apriori=float(relative * n[0]))
+    problem = _checks.power_problem(est.stderr, np.nan, beta)
     if lost:
         problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
     return _checks._unless(problem, judged)
