@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.linalg import expm
+from scipy.special import logsumexp
 
 import mcthermo as mt
 from invariance import assert_independent_of_chunks_and_threads
 from mcthermo.kernels import lindblad, replay
+from mcthermo.model import STREAMS
 from mcthermo.systems import open_sampling, open_tilting
 from mcthermo.tilting import tilted_spec
 from mcthermo.systems.open_system import Channel, OpenSystem, Piece
@@ -379,6 +381,30 @@ def test_ensembles_whose_jumps_reach_other_components_are_replayed_coherently():
         for e, reference in enumerate(ensembles):
             p = _density(reference, i, j, times, ["x"] * len(times))
             assert got[e] == (pytest.approx(math.log(p), abs=1e-12) if p > 0 else -np.inf)
+
+
+def test_weighted_sums_carry_each_ensembles_own_importance_weights():
+    """Columns 3 and 4 of the weighted sums: ln sum r and ln sum r^2 of r = p_0 / p_own over the
+    ensemble's own trajectories, as from each record's replayed densities (its jump record and
+    outcomes drawn again)."""
+    spec = tilted_spec(_two_bath_pieces(), {"heat_hot": -1.5})
+    spec.prepare("forward")
+    n, seed = 300, 4
+    accumulators = spec.accumulate("forward", seed, 0, n)
+    for e, system in enumerate(spec.systems_of("forward")):
+        tables = (spec.protocol("forward") if e == 0 else system).kernel_tables()
+        stream = STREAMS["forward"] if e == 0 else spec.stream("forward", e - 1)
+        labels = lindblad.samples(tables, seed, stream, 0, n)[0]
+        log_r = []
+        for t, (i, j) in enumerate(labels):
+            times, slots = lindblad.jump_record(tables, seed, stream, t)
+            densities = replay.log_densities(spec.replays_of("forward"), i, j, times, slots, len(times))
+            log_r.append(densities[0] - densities[e])
+        sums = np.asarray(accumulators[f"weighted_{e}_sums"])
+        got = [logsumexp(sums[:, 0, 3]), logsumexp(sums[:, 0, 4])]
+        assert got == pytest.approx([logsumexp(log_r), logsumexp(2 * np.array(log_r))], rel=1e-12)
+        if e == 0:
+            assert got[0] == pytest.approx(math.log(n), rel=1e-12)
 
 
 def test_the_plain_ensemble_of_a_tilted_run_is_the_plain_run():

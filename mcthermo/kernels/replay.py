@@ -224,7 +224,8 @@ def log_weight(replays, i, j, jump_times, jump_slots, jumps, space):
     """ln w = ln p_0(record) - ln(sum_e p_e(record) / E): the mixture importance weight of a record
     for estimates under the plain process (ensemble 0) from all E ensembles (equal sizes); -inf
     when the plain process cannot produce the record (w = 0; the coherent replay then skips the
-    others).  ``space``: ``replay_space``."""
+    others).  ``space``: ``replay_space``; after a finite return its first array holds ln p_e of
+    every ensemble e."""
     densities, occupation, steps, c, scratch = space
     ensembles = densities.shape[0]
     if replays.classical:
@@ -287,17 +288,18 @@ HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
 
 @parallel_kernel
 def weighted(tables, replays, seed, stream, first, count, block_size, groups, kind, index,
-             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width):
+             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width, own):
     """Trajectories ``first .. first + count - 1`` of one ensemble (kernel tables ``tables``, RNG
-    stream ``stream``), tallied into the ensemble's own accumulators and replayed under every
-    ensemble of ``replays``, in one pass.
+    stream ``stream``; ensemble ``own`` of ``replays``, 0 the plain one), tallied into the
+    ensemble's own accumulators and replayed under every ensemble of ``replays``, in one pass.
 
     Returns (plain, weighted): ``plain`` the 8 outputs of ``lindblad.accumulate`` for the same
     arguments (moments, floats, joint, joint_overflow, count_histogram, count_overflow,
     exponential, violations; bit for bit); ``weighted`` (sums, atoms, cells, outside, unreplayed):
     with w = p_0 / (sum_e p_e / E) (the mixture weight, E ensembles of equal size) and, per row q,
     ln A_q = -exponents[q, 0] W - exponents[q, 1] sigma (sigma of the plain process),
-    sums (blocks, Q, 3): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q;
+    sums (blocks, Q, 5): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q, and with the ensemble's
+    own importance weight r = p_0 / p_own: ln sum r A_q, ln sum (r A_q)^2;
     atoms (blocks, 2 half_width + 1, 2): ln sum w and ln sum w^2 over the trajectories whose X lies
     on lattice atom m = round(X / unit) (index m + half_width; none when half_width < 0);
     cells (blocks, d d (2 cell_half_width + 1), 2): ln sum w and ln sum w^2 per cell (i, j, m) of
@@ -319,7 +321,7 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     (moments, floats, joint, joint_overflow, histogram, overflow, violations,
      exponential) = tallies(tables, blocks, groups)
     # the weighted sums
-    sums = np.full((blocks, rows, 3), -np.inf)
+    sums = np.full((blocks, rows, 5), -np.inf)
     atoms = np.full((blocks, width, 2), -np.inf)
     cells = np.full((blocks, d * d * lattice_width if cell_half_width >= 0 else 0, 2), -np.inf)
     outside = np.zeros(groups, dtype=np.int64)
@@ -350,6 +352,7 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                 log_w = log_weight(replays, i, j, times, slots, jumps, space)
                 if log_w == -np.inf:    # a record the plain process cannot produce: w = 0
                     continue
+                log_r = space[0][0] - space[0][own]   # ln p_0 / p_own (log_weight's densities)
                 if replays.measure:  # the plain process's sigma, whatever ensemble drew the path
                     sigma += (replays.log_initial[i] - tables.log_initial[i]
                               - replays.log_final[j] + tables.log_final[j])
@@ -358,6 +361,8 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                     sums[block, q, 0] = _log_add(sums[block, q, 0], log_w + log_a)
                     sums[block, q, 1] = _log_add(sums[block, q, 1], 2.0 * (log_w + log_a))
                     sums[block, q, 2] = _log_add(sums[block, q, 2], 2.0 * log_w + log_a)
+                    sums[block, q, 3] = _log_add(sums[block, q, 3], log_r + log_a)
+                    sums[block, q, 4] = _log_add(sums[block, q, 4], 2.0 * (log_r + log_a))
                 if width > 0:
                     if kind == HEAT:
                         x = -heat[index]

@@ -456,7 +456,7 @@ class JumpTilted(Tilted):
             plain, (sums, atoms, work_cells, outside, unreplayed) = replay.weighted(
                 tables, self.replays_of(direction), seed, stream, first, count, self.block_size, groups,
                 kind, index, unit, half_width, exponents, 2 * tables.max_count + 16, cell_bath, cell_unit,
-                cell_half_width)
+                cell_half_width, e)
             moments, floats, joint, joint_overflow, histogram, overflow, exponential, _ = plain
             own = {"moments": moments, "floats": floats, "joint": joint,
                    "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
