@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.linalg import expm
+from scipy.special import logsumexp
 
 import mcthermo as mt
 from invariance import assert_independent_of_chunks_and_threads
-from mcthermo.kernels import replay
+from mcthermo.kernels import lindblad, replay
+from mcthermo.model import STREAMS
 from mcthermo.systems import open_sampling, open_tilting
 from mcthermo.tilting import tilted_spec
 from mcthermo.systems.open_system import Channel, OpenSystem, Piece
@@ -261,8 +263,9 @@ def test_a_reverse_proposal_with_one_rate_two_percent_off_is_caught():
 
 
 def test_the_classical_replay_of_davies_channels_equals_the_matrix_exponential_formula():
-    """Davies channels and a measured start: one eigenbasis component at a time, replayed as a sum
-    of logs; the same densities as the coherent replay and the matrix exponentials."""
+    """Davies channels and a measured start: one eigenbasis component at a time, every ensemble
+    replayed in one walk as sums of logs; the same densities as the coherent replay of each
+    ensemble and the matrix exponentials."""
     system = _quench_system()
     spec = tilted_spec(system, {"work": 0.9})
     replays = spec.replays_of("forward")
@@ -273,18 +276,135 @@ def test_the_classical_replay_of_davies_channels_equals_the_matrix_exponential_f
     records = [(0, 0, [], []), (0, 1, [1.5], ["bath:-0.5"]), (1, 1, [0.3, 1.2, 1.7, 2.9],
                                                              ["bath:+20", "bath:-0.5", "bath:+0.5", "bath:-4"]),
                (0, 0, [1.5], ["bath:+0.5"])]   # the last: emission from the ground state, impossible
-    work = np.empty(2, complex), np.empty(2, complex)
     for i, j, times, channels in records:
         slots = np.array([names.index(c) for c in channels], np.int64)
-        for e, reference in enumerate(spec.systems_of("forward")):
-            args = (e, i, j, np.array(times, float), slots, len(times), *work)
-            got, expected = replay.log_density(replays, *args), replay.log_density(coherent, *args)
-            if channels[-1:] == ["bath:+0.5"] and len(channels) == 1:
-                assert got == expected == -np.inf
-                continue
-            assert got == pytest.approx(expected, abs=1e-12)
-            if e == 0:
-                assert got == pytest.approx(math.log(_density(plain, i, j, times, channels)), abs=1e-12)
+        args = (i, j, np.array(times, float), slots, len(times))
+        got, expected = replay.log_densities(replays, *args), replay.log_densities(coherent, *args)
+        if channels[-1:] == ["bath:+0.5"] and len(channels) == 1:
+            assert np.all(got == -np.inf) and np.all(expected == -np.inf)
+            continue
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        assert got[0] == pytest.approx(math.log(_density(plain, i, j, times, channels)), abs=1e-12)
+
+
+def _records(spec, n=40):
+    """(i, j, jump times, slots) of every (i, j) with the jump records of the first ``n``
+    trajectories of every ensemble of ``spec`` (forward)."""
+    d = spec.system.dimension
+    for e, system in enumerate(spec.systems_of("forward")):
+        tables = system.kernel_tables()
+        for index in range(n):
+            times, slots = lindblad.jump_record(tables, 3, e, index)
+            for i in range(d):
+                for j in range(d):
+                    yield i, j, times, slots
+
+
+def _assert_replays_agree(one, other, records, rtol=1e-12):
+    """The densities of every record under the tables ``one`` and ``other`` agree (-inf alike)."""
+    for i, j, times, slots in records:
+        a = replay.log_densities(one, i, j, times, slots, len(times))
+        b = replay.log_densities(other, i, j, times, slots, len(times))
+        assert np.array_equal(a == -np.inf, b == -np.inf)
+        np.testing.assert_allclose(a[a > -np.inf], b[b > -np.inf], rtol=rtol, atol=0)
+
+
+def _two_bath_pieces():
+    """The two-bath qubit in three pieces of other gaps (Davies channels per piece)."""
+    a = np.array([[0, 1], [1, 0]], complex)
+    pieces = []
+    for gap, duration in ((1.0, 2.0), (2.5, 1.5), (0.7, 3.0)):
+        h = np.diag([gap / 2, -gap / 2]).astype(complex)
+        pieces.append(Piece(h, mt.davies_channels(h, a, "hot", 0.5, lambda w: 0.4)
+                            + mt.davies_channels(h, a, "cold", 2.0, lambda w: 0.3), duration))
+    return OpenSystem(pieces=pieces, baths={"hot": mt.Bath(beta=0.5), "cold": mt.Bath(beta=2.0)},
+                      initial=mt.gibbs_state(pieces[0].hamiltonian, 1.0))
+
+
+def test_the_one_walk_classical_replay_equals_the_coherent_replay_of_each_ensemble():
+    """A multi-piece two-bath Davies system with two tilted proposals: the classical walk (all
+    ensembles at once) gives every ensemble's density of sampled records as the coherent replay."""
+    spec = tilted_spec(_two_bath_pieces(), {"heat_hot": [-1.0, -2.0]})
+    replays = spec.replays_of("forward")
+    assert replays.classical and replays.log_start.shape[0] == 3
+    records = list(_records(spec))
+    assert max(len(times) for _, _, times, _ in records) >= 10
+    _assert_replays_agree(replays, replays._replace(classical=False), records)
+
+
+def _relabelled(tables, order):
+    """Kernel tables with the eigenbasis components of piece n reordered: new component b is old
+    component order[n, b] (the same unravelling, labelled otherwise)."""
+    inverse = np.argsort(order, axis=1)
+    rows, cols = tables.jump_row.copy(), tables.jump_col.copy()
+    for n in range(len(order)):
+        entries = slice(tables.jump_start[n, 0], tables.jump_start[n, -1])
+        rows[entries], cols[entries] = inverse[n][rows[entries]], inverse[n][cols[entries]]
+    return tables._replace(
+        eigenvalues=np.take_along_axis(tables.eigenvalues, order, axis=1),
+        right=np.stack([r[:, o] for r, o in zip(tables.right, order)]),
+        left=np.stack([l[o, :] for l, o in zip(tables.left, order)]), jump_row=rows, jump_col=cols)
+
+
+def test_ensembles_labelling_their_components_otherwise_share_the_classical_walk():
+    """A proposal whose eigen-decompositions order the components otherwise (per piece) is
+    relabelled as the plain ensemble: still one classical walk, the same densities."""
+    spec = tilted_spec(_two_bath_pieces(), {"heat_hot": -1.5})
+    records = list(_records(spec))
+    reference = spec.replays_of("forward")
+    proposal = spec.systems_of("forward")[1]
+    tables = proposal.kernel_tables()
+    order = np.array([[0, 1] if n % 3 == 1 else [1, 0] for n in range(len(tables.durations))])
+    proposal.__dict__["_derived"]["tables"] = _relabelled(tables, order)
+    relabelled = open_tilting.replays(spec.systems_of("forward"))
+    assert relabelled.classical
+    assert not np.array_equal(relabelled.eigenvalues, reference.eigenvalues)
+    _assert_replays_agree(relabelled, reference, records)
+    _assert_replays_agree(relabelled, relabelled._replace(classical=False), records)
+
+
+def test_ensembles_whose_jumps_reach_other_components_are_replayed_coherently():
+    """The same channel slot taking a component to different components in two ensembles: no
+    shared component path, so the coherent replay, still exact (matrix exponentials)."""
+    h = np.diag([0.0, 1.0, 2.0]).astype(complex)
+    def system(target):
+        jump = np.zeros((3, 3), complex)
+        jump[target, 2] = 0.8
+        return OpenSystem(pieces=[Piece(h, [Channel("x", jump, 2.0 - target, "b")], 1.5),
+                                  Piece(1.5 * h, [Channel("x", 0.5 * jump, 3.0 - 1.5 * target, "b")], 1.0)],
+                          baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0.2, 0.3, 0.5]).astype(complex))
+    ensembles = [system(0), system(1)]
+    replays = open_tilting.replays(ensembles)
+    assert not replays.classical
+    for i, j, times in ((2, 0, [0.7]), (2, 1, [1.9]), (1, 1, []), (2, 2, [])):
+        got = replay.log_densities(replays, i, j, np.array(times), np.zeros(len(times), np.int64), len(times))
+        for e, reference in enumerate(ensembles):
+            p = _density(reference, i, j, times, ["x"] * len(times))
+            assert got[e] == (pytest.approx(math.log(p), abs=1e-12) if p > 0 else -np.inf)
+
+
+def test_weighted_sums_carry_each_ensembles_own_importance_weights():
+    """Columns 3 and 4 of the weighted sums: ln sum r and ln sum r^2 of r = p_0 / p_own over the
+    ensemble's own trajectories, as from each record's replayed densities (its jump record and
+    outcomes drawn again)."""
+    spec = tilted_spec(_two_bath_pieces(), {"heat_hot": -1.5})
+    spec.prepare("forward")
+    n, seed = 300, 4
+    accumulators = spec.accumulate("forward", seed, 0, n)
+    for e, system in enumerate(spec.systems_of("forward")):
+        tables = (spec.protocol("forward") if e == 0 else system).kernel_tables()
+        stream = STREAMS["forward"] if e == 0 else spec.stream("forward", e - 1)
+        labels = lindblad.samples(tables, seed, stream, 0, n)[0]
+        log_r = []
+        for t, (i, j) in enumerate(labels):
+            times, slots = lindblad.jump_record(tables, seed, stream, t)
+            densities = replay.log_densities(spec.replays_of("forward"), i, j, times, slots, len(times))
+            log_r.append(densities[0] - densities[e])
+        sums = np.asarray(accumulators[f"weighted_{e}_sums"])
+        got = [logsumexp(sums[:, 0, 3]), logsumexp(sums[:, 0, 4])]
+        assert got == pytest.approx([logsumexp(log_r), logsumexp(2 * np.array(log_r))], rel=1e-12)
+        if e == 0:
+            assert got[0] == pytest.approx(math.log(n), rel=1e-12)
 
 
 def test_the_plain_ensemble_of_a_tilted_run_is_the_plain_run():

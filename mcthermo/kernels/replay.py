@@ -19,6 +19,12 @@ never underflows; no waiting-time equation is solved.  The ratio of two such den
 exact importance weight of a trajectory drawn from one unravelling for estimates under the other:
 no exact answer enters it.
 
+Where one eigenbasis component is occupied at a time (``Replays.classical``: Davies channels, a
+measured start) the record is walked ONCE for all ensembles (``_path_log_densities``): the
+component path is the same in every ensemble (labelled as in the plain one by the table builder),
+so the walk only records the time spent in each (piece, component) and the steps taken, and each
+ensemble's ln p is a sum of its own tabulated logs over them.
+
 ``weighted`` samples one ensemble (its own tables, the same kernel and draws as a plain run),
 tallies its own plain accumulators (``lindblad.tally``: the same arrays as ``lindblad.accumulate``,
 bit for bit) and, in the same pass, replays every trajectory under every ensemble of the run and
@@ -31,7 +37,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import close_block, tallies, tally, trajectory, workspace
+from .lindblad import close_block, tallies, tally, trajectory, trajectory_inline, workspace
 from .rng import stream_key
 
 
@@ -54,15 +60,19 @@ class Replays(NamedTuple):
     measure: bool
     log_initial: np.ndarray     # (d,) float: ln p0(i) of the plain process (its sigma)
     log_final: np.ndarray       # (d,) float: ln p~(j) of the plain process (its sigma)
-    # the classical replay (``classical``: every start state, change of basis and jump maps one
-    # eigenbasis component to one): the record's one occupied component and ln of its weight
+    # the classical replay (``classical``): every start state, change of basis and jump maps one
+    # eigenbasis component to one, and the component path of a record is the same in every ensemble
+    # (components labelled as in the plain ensemble).  Steps s of a path (S = P C d + (P - 1) d + d d):
+    # a jump of slot c in piece n from component a, s = (n C + c) d + a; the end of piece n < P - 1
+    # in component a, s = P C d + n d + a; the final outcome j from component a,
+    # s = P C d + (P - 1) d + j d + a (j = 0 without the final measurement)
     classical: bool
-    start_to: np.ndarray        # (E, d) int: the component of start state i
-    start_log: np.ndarray       # (E, d) float: ln |start[e, i, start_to]|^2
-    transfer_to: np.ndarray     # (E, P, d) int: the component that component a becomes (-1: none)
-    transfer_log: np.ndarray    # (E, P, d) float: ln |transfer entry|^2
-    jump_log: np.ndarray        # (F,) float: ln |jump_value|^2
-    final_log: np.ndarray       # (E, d, d) float: ln |<j|R_last|a>|^2 (measured; else ln ||R_last|a>||^2 in row 0)
+    path_start: np.ndarray      # (d,) int: the component of start state i
+    path_next: np.ndarray       # (S,) int: the component after step s (-1: no ensemble takes step s)
+    step_log: np.ndarray        # (E, S) float: ln |amplitude factor of step s|^2 in ensemble e (-inf: impossible there)
+    start_log: np.ndarray       # (E, d) float: ln p0(i) + ln |component of start state i|^2
+    no_jump_rate: np.ndarray    # (E, P d) float: 2 Im lambda of component a in piece n (entry n d + a):
+                                # d ln |c_a|^2 / dt between jumps
 
 
 @inline
@@ -86,15 +96,14 @@ def _turn(c, eigenvalues, tau):
 
 @kernel
 def log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch):
-    """ln p(record) under ensemble ``e`` (see the module docstring): start outcome ``i``, final
+    """ln p(record) under ensemble ``e`` by the coherent replay (see the module docstring; valid for
+    every system, the reference of the classical walk): start outcome ``i``, final
     outcome ``j`` (ignored without the final measurement), the first ``jumps`` entries of
     ``jump_times`` / ``jump_slots`` (channel slots); ``c``, ``scratch``: (d,) complex work space.
     -inf when the record is impossible there."""
     log_p = replays.log_start[e, i]
     if log_p == -np.inf:
         return -np.inf
-    if replays.classical:
-        return _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p)
     d = c.shape[0]
     for a in range(d):
         c[a] = replays.start[e, i, a]
@@ -149,61 +158,104 @@ def log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch):
 
 
 @inline
-def _classical_log_density(replays, e, i, j, jump_times, jump_slots, jumps, log_p):
-    """``log_density`` when one eigenbasis component a is occupied at a time (``classical``): the
-    phase advance over tau multiplies its squared modulus by e^{2 Im(lambda_a) tau}, a jump or a
-    change of basis moves it to the one component its column reaches -- ln p is a sum, with no
-    exponential and no complex arithmetic."""
-    a = replays.start_to[e, i]
-    if a < 0:
-        return -np.inf
-    log_p += replays.start_log[e, i]
+def _path_log_densities(replays, i, j, jump_times, jump_slots, jumps, densities, occupation, steps):
+    """The classical replay (``Replays.classical``) of a record under every ensemble at once:
+    ``densities[e]`` <- ln p_e(record).  One walk along the record's component path (the same in
+    every ensemble) records the time spent in each (piece, component) (``occupation``, (P d,)) and
+    the steps taken (``steps``, at least jumps + P entries); then, since the phase advance over tau
+    multiplies |c_a|^2 by e^{2 Im(lambda_a) tau} and a step by |its entry|^2,
+    ln p_e = start_log + sum no_jump_rate x occupation + sum of step_log over the steps, per ensemble:
+    no exponential and no complex arithmetic.  False (and every density -inf) when no ensemble can
+    produce the record."""
+    d = replays.path_start.shape[0]
     pieces = replays.durations.shape[0]
+    ends = pieces * replays.channel_of.shape[1] * d
+    occupation[:] = 0.0
+    a = replays.path_start[i]
     q = 0
     t_start = 0.0
     for n in range(pieces):
-        t_end = t_start + replays.durations[n]
+        t_end = t_start + replays.durations[n]   # the kernel's piece boundaries, bit for bit
         origin = t_start
         while q < jumps and (jump_times[q] <= t_end or n == pieces - 1):
-            k = replays.channel_of[n, jump_slots[q]]
-            if k < 0:
-                return -np.inf
-            log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (jump_times[q] - origin)
-            target = -1
-            for f in range(replays.jump_start[e, n, k], replays.jump_start[e, n, k + 1]):
-                if replays.jump_col[f] == a:
-                    target = replays.jump_row[f]
-                    log_p += replays.jump_log[f]
-                    break
-            if target < 0:
-                return -np.inf
-            a = target
+            s = (n * replays.channel_of.shape[1] + jump_slots[q]) * d + a
+            occupation[n * d + a] += jump_times[q] - origin
+            steps[q] = s
+            a = replays.path_next[s]
+            if a < 0:
+                densities[:] = -np.inf
+                return False
             origin = jump_times[q]
             q += 1
-        log_p += 2.0 * replays.eigenvalues[e, n, a].imag * (t_end - origin)
+        occupation[n * d + a] += t_end - origin
+        s = ends + n * d + a
+        if n == pieces - 1:
+            s += (j if replays.measure else 0) * d   # the final outcome
+        steps[jumps + n] = s
         if n < pieces - 1:
-            target = replays.transfer_to[e, n, a]
-            if target < 0:
-                return -np.inf
-            log_p += replays.transfer_log[e, n, a]
-            a = target
+            a = replays.path_next[s]
+            if a < 0:
+                densities[:] = -np.inf
+                return False
         t_start = t_end
-    return log_p + replays.final_log[e, j if replays.measure else 0, a]
+    for e in range(densities.shape[0]):
+        log_p = replays.start_log[e, i]
+        for m in range(pieces * d):
+            log_p += replays.no_jump_rate[e, m] * occupation[m]
+        for m in range(jumps + pieces):
+            log_p += replays.step_log[e, steps[m]]
+        densities[e] = log_p
+    return True
 
 
-@kernel
-def log_weight(replays, i, j, jump_times, jump_slots, jumps, c, scratch):
+@inline
+def replay_space(replays, buffer):
+    """The work space of ``log_weight`` for records of up to ``buffer`` jumps (allocated once per
+    thread group): densities (E,), occupation (P d,), steps (buffer + P,), and the coherent replay's
+    two (d,) complex vectors."""
+    d = replays.start.shape[1]
+    pieces = replays.durations.shape[0]
+    return (np.empty(replays.log_start.shape[0]), np.empty(pieces * d), np.empty(buffer + pieces, np.int64),
+            np.empty(d, np.complex128), np.empty(d, np.complex128))
+
+
+@inline
+def log_weight(replays, i, j, jump_times, jump_slots, jumps, space):
     """ln w = ln p_0(record) - ln(sum_e p_e(record) / E): the mixture importance weight of a record
     for estimates under the plain process (ensemble 0) from all E ensembles (equal sizes); -inf
-    without replaying the others when the plain process cannot produce the record (w = 0)."""
-    ensembles = replays.log_start.shape[0]
-    plain = log_density(replays, 0, i, j, jump_times, jump_slots, jumps, c, scratch)
+    when the plain process cannot produce the record (w = 0; the coherent replay then skips the
+    others).  ``space``: ``replay_space``; after a finite return its first array holds ln p_e of
+    every ensemble e."""
+    densities, occupation, steps, c, scratch = space
+    ensembles = densities.shape[0]
+    if replays.classical:
+        if not _path_log_densities(replays, i, j, jump_times, jump_slots, jumps, densities, occupation, steps):
+            return -np.inf
+    else:
+        for e in range(ensembles):
+            densities[e] = log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch)
+            if densities[0] == -np.inf:
+                return -np.inf
+    plain = densities[0]
     if plain == -np.inf:
         return -np.inf
     mixture = plain
     for e in range(1, ensembles):
-        mixture = _log_add(mixture, log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch))
+        mixture = _log_add(mixture, densities[e])
     return plain - (mixture - np.log(ensembles))
+
+
+@kernel
+def log_densities(replays, i, j, jump_times, jump_slots, jumps):
+    """ln p_e(record) of every ensemble e (arguments as ``log_density``): the classical walk when
+    ``replays.classical``, else the coherent replay of each ensemble."""
+    densities, occupation, steps, c, scratch = replay_space(replays, jumps)
+    if replays.classical:
+        _path_log_densities(replays, i, j, jump_times, jump_slots, jumps, densities, occupation, steps)
+    else:
+        for e in range(densities.shape[0]):
+            densities[e] = log_density(replays, e, i, j, jump_times, jump_slots, jumps, c, scratch)
+    return densities
 
 
 @parallel_kernel
@@ -214,7 +266,6 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
     key = stream_key(seed, stream)
     n_baths = tables.betas.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
-    d = replays.start.shape[1]
     out = np.empty(count)
     for t in numba.prange(count):
         counts = np.zeros(n_slots, dtype=np.int64)
@@ -225,8 +276,8 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
                                        np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
                                        times, slots, workspace(tables))
         jumps = counts.sum()
-        out[t] = log_weight(replays, i, j, times, slots, jumps, np.empty(d, np.complex128),
-                            np.empty(d, np.complex128)) if jumps <= buffer else np.nan
+        out[t] = log_weight(replays, i, j, times, slots, jumps,
+                            replay_space(replays, buffer)) if jumps <= buffer else np.nan
     return out
 
 
@@ -237,17 +288,18 @@ HEAT, JUMPS, WORK, ENTROPY_PRODUCTION = 0, 1, 2, 3
 
 @parallel_kernel
 def weighted(tables, replays, seed, stream, first, count, block_size, groups, kind, index,
-             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width):
+             unit, half_width, exponents, buffer, cell_bath, cell_unit, cell_half_width, own):
     """Trajectories ``first .. first + count - 1`` of one ensemble (kernel tables ``tables``, RNG
-    stream ``stream``), tallied into the ensemble's own accumulators and replayed under every
-    ensemble of ``replays``, in one pass.
+    stream ``stream``; ensemble ``own`` of ``replays``, 0 the plain one), tallied into the
+    ensemble's own accumulators and replayed under every ensemble of ``replays``, in one pass.
 
     Returns (plain, weighted): ``plain`` the 8 outputs of ``lindblad.accumulate`` for the same
     arguments (moments, floats, joint, joint_overflow, count_histogram, count_overflow,
     exponential, violations; bit for bit); ``weighted`` (sums, atoms, cells, outside, unreplayed):
     with w = p_0 / (sum_e p_e / E) (the mixture weight, E ensembles of equal size) and, per row q,
     ln A_q = -exponents[q, 0] W - exponents[q, 1] sigma (sigma of the plain process),
-    sums (blocks, Q, 3): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q;
+    sums (blocks, Q, 5): ln sum w A_q, ln sum (w A_q)^2, ln sum w^2 A_q, and with the ensemble's
+    own importance weight r = p_0 / p_own: ln sum r A_q, ln sum (r A_q)^2;
     atoms (blocks, 2 half_width + 1, 2): ln sum w and ln sum w^2 over the trajectories whose X lies
     on lattice atom m = round(X / unit) (index m + half_width; none when half_width < 0);
     cells (blocks, d d (2 cell_half_width + 1), 2): ln sum w and ln sum w^2 per cell (i, j, m) of
@@ -269,7 +321,7 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
     (moments, floats, joint, joint_overflow, histogram, overflow, violations,
      exponential) = tallies(tables, blocks, groups)
     # the weighted sums
-    sums = np.full((blocks, rows, 3), -np.inf)
+    sums = np.full((blocks, rows, 5), -np.inf)
     atoms = np.full((blocks, width, 2), -np.inf)
     cells = np.full((blocks, d * d * lattice_width if cell_half_width >= 0 else 0, 2), -np.inf)
     outside = np.zeros(groups, dtype=np.int64)
@@ -283,24 +335,24 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
         slots = np.zeros(buffer, dtype=np.int64)
         top = np.empty(tables.exponents.shape)
         scaled = np.empty(tables.exponents.shape)
-        c = np.empty(d, dtype=np.complex128)
-        scratch = np.empty(d, dtype=np.complex128)
         scratch_space = workspace(tables)
+        space = replay_space(replays, buffer)
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             top[:] = -np.inf
             scaled[:] = 0.0
             for t in range(block * block_size, min(count, (block + 1) * block_size)):
-                i, j, work, sigma = trajectory(tables, key, first + t, moments, block, counts,
-                                               lattice_index, heat, times, slots, scratch_space)
+                i, j, work, sigma = trajectory_inline(tables, key, first + t, moments, block, counts,
+                                                      lattice_index, heat, times, slots, scratch_space)
                 tally(tables, g, block, i, j, work, sigma, counts, lattice_index, heat, floats,
                       joint, joint_overflow, histogram, overflow, violations, top, scaled)
                 jumps = counts.sum()
                 if jumps > buffer:
                     unreplayed[g] += 1
                     continue
-                log_w = log_weight(replays, i, j, times, slots, jumps, c, scratch)
+                log_w = log_weight(replays, i, j, times, slots, jumps, space)
                 if log_w == -np.inf:    # a record the plain process cannot produce: w = 0
                     continue
+                log_r = space[0][0] - space[0][own]   # ln p_0 / p_own (log_weight's densities)
                 if replays.measure:  # the plain process's sigma, whatever ensemble drew the path
                     sigma += (replays.log_initial[i] - tables.log_initial[i]
                               - replays.log_final[j] + tables.log_final[j])
@@ -309,6 +361,8 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                     sums[block, q, 0] = _log_add(sums[block, q, 0], log_w + log_a)
                     sums[block, q, 1] = _log_add(sums[block, q, 1], 2.0 * (log_w + log_a))
                     sums[block, q, 2] = _log_add(sums[block, q, 2], 2.0 * log_w + log_a)
+                    sums[block, q, 3] = _log_add(sums[block, q, 3], log_r + log_a)
+                    sums[block, q, 4] = _log_add(sums[block, q, 4], 2.0 * (log_r + log_a))
                 if width > 0:
                     if kind == HEAT:
                         x = -heat[index]

@@ -208,7 +208,8 @@ def _log_start(system: OpenSystem) -> np.ndarray:
 def replays(systems: list[OpenSystem]) -> replay.Replays:
     """The stacked tables of ``systems`` (the plain one first) for ``replay.log_density``: per
     ensemble the eigenvalues of every piece's H_eff, the start states and the changes of eigenbasis
-    in each piece's eigenbasis, and the kernel's own sparse jump entries."""
+    in each piece's eigenbasis, and the kernel's own sparse jump entries; and, where one eigenbasis
+    component is occupied at a time, the tables of the classical walk (``_classical_path``)."""
     tables = [s.kernel_tables() for s in systems]
     plain = systems[0]
     names = plain.channel_names
@@ -224,12 +225,8 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
     jump_row = np.concatenate([t.jump_row for t in tables])
     jump_col = np.concatenate([t.jump_col for t in tables])
     jump_value = np.concatenate([t.jump_value for t in tables])
-    # the classical replay: one component at a time (every start state, change of basis and jump
-    # maps each eigenbasis component to at most one)
-    start_to, start_log, start_ok = _monomial(np.swapaxes(start, 1, 2))
-    transfer_to, transfer_log, transfer_ok = _monomial(transfer[:, :-1])
-    classical = start_ok and transfer_ok and all(
-        np.unique(jump_col[a:b]).size == b - a for a, b in zip(jump_start[..., :-1].ravel(), jump_start[..., 1:].ravel()))
+    eigenvalues = np.stack([t.eigenvalues for t in tables])
+    log_start = np.stack([_log_start(s) for s in systems])
     last = transfer[:, -1]
     if tables[0].measure:
         final = np.abs(np.einsum("ja,eab->ejb", tables[0].final_projector, last)) ** 2
@@ -237,14 +234,78 @@ def replays(systems: list[OpenSystem]) -> replay.Replays:
         final = np.zeros((len(tables),) + last.shape[1:])
         final[:, 0] = (np.abs(last) ** 2).sum(axis=1)
     with np.errstate(divide="ignore"):
-        return replay.Replays(
-            eigenvalues=np.stack([t.eigenvalues for t in tables]), start=start, transfer=transfer,
-            jump_start=jump_start, jump_row=jump_row, jump_col=jump_col, jump_value=jump_value,
-            log_start=np.stack([_log_start(s) for s in systems]), channel_of=channel_of,
-            durations=tables[0].durations, final_projector=tables[0].final_projector,
-            measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final,
-            classical=classical, start_to=start_to, start_log=start_log, transfer_to=transfer_to, transfer_log=transfer_log,
-            jump_log=np.log(np.abs(jump_value) ** 2), final_log=np.log(final))
+        path = _classical_path(start, transfer, np.log(final), eigenvalues, log_start, channel_of,
+                               jump_start, jump_row, jump_col, np.log(np.abs(jump_value) ** 2))
+    d, ensembles = start.shape[1], len(tables)
+    classical = path is not None
+    if not classical:   # the coherent replay; empty tables of the classical one
+        path = dict(path_start=np.zeros(d, np.int64), path_next=np.zeros(0, np.int64),
+                    step_log=np.zeros((ensembles, 0)), start_log=np.zeros((ensembles, d)),
+                    no_jump_rate=np.zeros((ensembles, 0)))
+    return replay.Replays(
+        eigenvalues=eigenvalues, start=start, transfer=transfer,
+        jump_start=jump_start, jump_row=jump_row, jump_col=jump_col, jump_value=jump_value,
+        log_start=log_start, channel_of=channel_of,
+        durations=tables[0].durations, final_projector=tables[0].final_projector,
+        measure=bool(tables[0].measure), log_initial=tables[0].log_initial, log_final=tables[0].log_final,
+        classical=classical, **path)
+
+
+def _classical_path(start, transfer, final_log, eigenvalues, log_start, channel_of, jump_start, jump_row,
+                    jump_col, jump_log) -> dict | None:
+    """The tables of the classical replay (``replay.Replays``: path_start, path_next, step_log,
+    start_log, no_jump_rate), or None where it does not apply: a start state, change of basis or
+    jump reaching two components (coherences), or ensembles whose component paths differ.
+
+    Components are labelled as in the plain ensemble: sigma[e, n, a] is ensemble e's component of
+    the plain one's component a in piece n, followed from the start states along the changes of
+    basis (each a permutation of components; ``np.linalg.eig`` may order each ensemble's
+    eigenvalues differently).  A jump of slot c from component a then lands on the same component
+    in every ensemble that has it (checked; an ensemble without it has ln 0 = -inf there).
+    ``final_log``: (E, d, d) ln |<j|R_last|a>|^2 (row 0 without the final measurement)."""
+    ensembles, pieces, d = eigenvalues.shape
+    slots = channel_of.shape[1]
+    start_to, start_log, start_ok = _monomial(np.swapaxes(start, 1, 2))   # per start state i
+    transfer_to, transfer_log, transfer_ok = _monomial(transfer[:, :-1])  # per component
+    if not (start_ok and transfer_ok and _permutations(start_to) and _permutations(transfer_to)):
+        return None
+    sigma = np.empty((ensembles, pieces, d), np.int64)
+    sigma[:, 0, start_to[0]] = start_to
+    for n in range(pieces - 1):
+        sigma[:, n + 1, transfer_to[0, n]] = np.take_along_axis(transfer_to[:, n], sigma[:, n], axis=1)
+    inverse = np.argsort(sigma, axis=-1)
+    # each ensemble's jumps, (E, P, slots, d) in its own labels, then in the plain ones
+    own_to = np.full((ensembles, pieces, slots, d), -1, np.int64)
+    own_log = np.full((ensembles, pieces, slots, d), -np.inf)
+    for e, n, c in np.ndindex(ensembles, pieces, slots):
+        k = channel_of[n, c]
+        if k < 0:
+            continue
+        entries = slice(jump_start[e, n, k], jump_start[e, n, k + 1])
+        if np.unique(jump_col[entries]).size != jump_col[entries].size:
+            return None
+        own_to[e, n, c, jump_col[entries]] = jump_row[entries]
+        own_log[e, n, c, jump_col[entries]] = jump_log[entries]
+    relabel = sigma[:, :, None, :].repeat(slots, axis=2)
+    to = np.take_along_axis(own_to, relabel, axis=-1)
+    to = np.where(to >= 0, np.take_along_axis(inverse[:, :, None, :].repeat(slots, axis=2),
+                                              np.maximum(to, 0), axis=-1), -1)
+    jump_next = to.max(axis=0)
+    if np.any((to >= 0) & (to != jump_next)):
+        return None
+    steps = (np.take_along_axis(own_log, relabel, axis=-1).reshape(ensembles, -1),
+             np.take_along_axis(transfer_log, sigma[:, :-1], axis=-1).reshape(ensembles, -1),
+             np.take_along_axis(final_log, sigma[:, -1:], axis=-1).reshape(ensembles, -1))
+    return dict(path_start=start_to[0],
+                path_next=np.concatenate([jump_next.ravel(), transfer_to[0].ravel(), np.full(d * d, -1)]),
+                step_log=np.ascontiguousarray(np.concatenate(steps, axis=1)),
+                start_log=log_start + start_log,
+                no_jump_rate=2.0 * np.take_along_axis(eigenvalues.imag, sigma, axis=-1).reshape(ensembles, -1))
+
+
+def _permutations(to) -> bool:
+    """Every row (last axis) of ``to`` is a permutation of 0 .. d - 1."""
+    return bool(np.all(np.sort(to, axis=-1) == np.arange(to.shape[-1])))
 
 
 def _monomial(matrices) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -395,7 +456,7 @@ class JumpTilted(Tilted):
             plain, (sums, atoms, work_cells, outside, unreplayed) = replay.weighted(
                 tables, self.replays_of(direction), seed, stream, first, count, self.block_size, groups,
                 kind, index, unit, half_width, exponents, 2 * tables.max_count + 16, cell_bath, cell_unit,
-                cell_half_width)
+                cell_half_width, e)
             moments, floats, joint, joint_overflow, histogram, overflow, exponential, _ = plain
             own = {"moments": moments, "floats": floats, "joint": joint,
                    "joint_overflow": np.array([joint_overflow]), "count_histogram": histogram,
