@@ -472,8 +472,10 @@ class JumpTilted(Tilted):
 
     def samples(self, direction, seed, first, count):
         """Rows of every ensemble (the plain system's columns, work and entropy_production of the
-        plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
-        weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
+        plain process), ``tilt`` ("" plain), ``log_weight``: ln of the mixture weight w (the weight
+        of the trajectory in the reweighted law and the Crooks row; NaN if it was not replayed) and
+        ``log_own_weight``: ln r = ln p_plain / p_e of its own ensemble e (the weight in that
+        ensemble's own estimate of the exact-variance rows, ``_exact_row``)."""
         frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
         systems = self.systems_of(direction)
         plain = systems[0].kernel_tables()
@@ -482,9 +484,9 @@ class JumpTilted(Tilted):
             tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
             weights = replay.log_weights(tables, self.replays_of(direction), seed, stream, first, count,
-                                         2 * tables.max_count + 16)
+                                         2 * tables.max_count + 16, e)
             if e == 0:
-                frames[0]["log_weight"] = weights
+                frames[0]["log_weight"], frames[0]["log_own_weight"] = weights[:, 0], weights[:, 1]
                 continue
             labels, counts, heat, values = lindblad.samples(tables, seed, stream, first, count)
             frame = {"trajectory": np.arange(first, first + count)}
@@ -500,7 +502,7 @@ class JumpTilted(Tilted):
                          - plain.log_final[j] + tables.log_final[j])
                 frame.update(work=values[:, 0], entropy_production=sigma)
             frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [tilts[e - 1]]),
-                                                     log_weight=weights))
+                                                     log_weight=weights[:, 0], log_own_weight=weights[:, 1]))
         return pd.concat(frames, ignore_index=True)
 
     def results(self, accumulators):
