@@ -397,3 +397,44 @@ def test_unmeasured_coherent_start_keeps_its_lab_coherence():
     z = (expectation.mean - expectation.exact) / stderr
     assert np.abs(z).max() < 5
     assert results.directions["forward"].observable("work") is None       # counting only
+
+
+def _x(i, j):
+    return np.outer(E[i], E[j]) + np.outer(E[j], E[i])
+
+
+def test_a_channel_combining_different_sidebands_is_refused_and_an_undriven_one_is_not():
+    """Quasienergies whose differences coincide modulo Omega put terms of different sidebands k in
+    one channel: its Floquet-frame dissipator is periodic, so FloquetSystem refuses (silently, it
+    gave the Pauli answer: heat current -8.79e-4 where the secular Floquet-Born-Markov one is
+    -4.58e-4).  Undriven, the k != 0 components vanish and the ladder is mt.davies_channels."""
+    j = lambda x: 0.01 * x * np.exp(-x / 10)                          # noqa: E731
+    degenerate = dict(hamiltonian=np.diag([0.0, 1.0, 2.5]), drive={1: np.diag([0.3, 0.0, 0.0])},
+                      frequency=1.5, couplings=[mt.Coupling(_x(0, 1) + _x(0, 2), bath="b",
+                                                            spectral_density=j)],
+                      baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0, 0, 1.0]), duration=5.0)
+    # eps_2 - eps_1 = Omega exactly, and to 1e-12 (below the secular check's reach)
+    for shift in (0.0, 1e-12):
+        degenerate["hamiltonian"] = np.diag([0.0, 1.0, 2.5 + shift])
+        with pytest.raises(ValueError, match=r"Delta = .*different sidebands: \|0><2\| in sideband "
+                                             r"k = \d.*\|0><1\| in sideband k = \d.*periodic"):
+            mt.FloquetSystem(**degenerate)
+    # an accidental coincidence: eps_0 + eps_1 = 2 eps_2 - 3 Omega (a resonantly driven ladder)
+    ladder = dict(hamiltonian=np.diag([0.0, 1.0, 2.0]), drive={1: 0.05 * _x(0, 1)}, frequency=1.0,
+                  couplings=[mt.Coupling(_x(0, 1) + _x(1, 2), bath="b",
+                                         spectral_density=lambda x: 0.01 * x)],
+                  baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([1.0, 0, 0]), duration=5.0)
+    with pytest.raises(ValueError, match=r"different sidebands: \|0><2\| in sideband k = -1"):
+        mt.FloquetSystem(**ladder)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no LocalJumpWarning either
+        undriven = mt.FloquetSystem(**{**ladder, "drive": {1: 0 * _x(0, 1)}})
+    mine = {c.energy: c.operator for c in undriven.open_system().pieces[0].channels}
+    davies = {c.energy: c.operator for c in mt.davies_channels(
+        ladder["hamiltonian"], _x(0, 1) + _x(1, 2), "b", 1.0, lambda x: 0.01 * x)}
+    assert sorted(mine) == pytest.approx(sorted(davies), abs=1e-12)
+    p0 = undriven.basis().modes[0]
+    for (w, op), (w_d, op_d) in zip(sorted(mine.items()), sorted(davies.items())):
+        assert np.abs(p0 @ op @ p0.conj().T - op_d).max() < 1e-12
+

@@ -57,8 +57,8 @@ import scipy.linalg
 
 from ..model import Model
 from .bath import Bath
-from .open_system import (Channel, OpenSystem, _finite, as_density_matrix, as_matrix,
-                          require_hermitian)
+from .open_system import (Channel, LocalJumpWarning, OpenSystem, _finite, as_density_matrix,
+                          as_matrix, require_hermitian)
 from .time_dependent import harmonics, is_time_dependent
 
 #: largest element of U_N(T) - U_2N(T) accepted for the one-period propagator
@@ -481,21 +481,47 @@ class FloquetSystem(Model):
             if rate == 0:
                 continue
             operator = np.zeros((len(self.quasienergies),) * 2, complex)
-            weight: dict[int, float] = {}
             for k, a, c, x in groups[delta]:
                 operator[a, c] += x
-                weight[k] = weight.get(k, 0.0) + abs(x) ** 2
             if not np.any(np.abs(operator) > 0):
                 continue
-            k_main = max(weight, key=weight.get)
             name = f"{prefix}:{delta:+.6g}"
+            sidebands = {k for k, _, _, _ in groups[delta]}
+            if len(sidebands) > 1:
+                self._refuse_mixed_sidebands(name, delta, groups[delta])
+            # one sideband: L is an eigenoperator of H_F = diag(eps) (Bohr frequency Delta - k Omega)
+            drive_work = sidebands.pop() * self.frequency
             suffix = 2
             while name in names:
                 name, suffix = f"{prefix}:{delta:+.6g}#{suffix}", suffix + 1
             names.add(name)
             out.append(Channel(name, math.sqrt(rate) * operator, energy=delta, bath=coupling.bath,
-                               drive_work=k_main * self.frequency))
+                               drive_work=drive_work))
         return out
+
+    def _refuse_mixed_sidebands(self, name, delta, terms):
+        """One channel (one Delta) with terms of different sidebands k: quasienergies coincide
+        modulo Omega (eps_c - eps_a differ by a multiple of Omega between its terms), so in the
+        Floquet frame its terms rotate at different frequencies e^{i (Delta - k Omega) t}: the
+        frame dissipator is periodic, not constant, and no time-independent OpenSystem is exact.
+        Refused (terms below the sideband floor are already dropped, so an undriven system, whose
+        k != 0 components vanish, is not concerned)."""
+        by_k: dict[int, list] = {}
+        for k, a, c, x in terms:
+            by_k.setdefault(k, []).append((abs(x), a, c))
+        parts = []
+        for k in sorted(by_k, key=lambda k: (abs(k), k)):
+            _, a, c = max(by_k[k])
+            parts.append(f"|{a}><{c}| in sideband k = {k} (eps_{c} - eps_{a} = "
+                         f"{self.quasienergies[c] - self.quasienergies[a]:.10g})")
+        raise ValueError(
+            f"channel {name!r} (Delta = {delta:.10g}) combines jumps of different sidebands: "
+            f"{'; '.join(parts)}: quasienergy differences that differ by a multiple of Omega = "
+            f"{self.frequency:.10g} (quasienergies {np.array2string(self.quasienergies, precision=10)}"
+            "), so this channel's Floquet-frame dissipator is periodic in time, not constant, and "
+            "FloquetSystem (a time-independent Floquet-frame generator) cannot represent it; shift "
+            "H0, the drive or the frequency so that these Bohr-Floquet frequencies differ by more "
+            "than the total rate (3x for no warning)")
 
     def _check_secular(self, channels):
         """Distinct channel frequencies of one bath (rates >= SECULAR_WEIGHT x total) must differ by
@@ -547,11 +573,18 @@ class FloquetSystem(Model):
         frames = self.modes_at(times) if len(times) and self.observables else None
         observables = {n: np.conj(np.swapaxes(frames, 1, 2)) @ a @ frames
                        for n, a in self.observables.items()}
-        return OpenSystem(hamiltonian=np.diag(self.quasienergies).astype(complex), channels=channels,
-                          baths={n: Bath(beta=b.beta) for n, b in self.baths.items()},
-                          initial=p0.conj().T @ self.initial @ p0, duration=self.duration,
-                          output_times=times, observables=observables,
-                          measure_energy=self.measure_energy, exact=self.exact)
+        with warnings.catch_warnings():
+            # every channel has one sideband k, so it is an eigenoperator of diag(eps) with Bohr
+            # frequency Delta - k Omega (mixed sidebands are refused): its label is exact by
+            # construction, and a LocalJumpWarning (Bohr frequencies within the channel tolerance
+            # but not the label check's) would only mislead
+            warnings.simplefilter("ignore", LocalJumpWarning)
+            return OpenSystem(hamiltonian=np.diag(self.quasienergies).astype(complex),
+                              channels=channels,
+                              baths={n: Bath(beta=b.beta) for n, b in self.baths.items()},
+                              initial=p0.conj().T @ self.initial @ p0, duration=self.duration,
+                              output_times=times, observables=observables,
+                              measure_energy=self.measure_energy, exact=self.exact)
 
     # --- the Model interface: the Floquet-frame OpenSystem's ------------------------------------
     def parameters(self) -> dict:
