@@ -438,3 +438,24 @@ def test_a_channel_combining_different_sidebands_is_refused_and_an_undriven_one_
     for (w, op), (w_d, op_d) in zip(sorted(mine.items()), sorted(davies.items())):
         assert np.abs(p0 @ op @ p0.conj().T - op_d).max() < 1e-12
 
+
+def test_a_time_dependent_hamiltonian_not_hermitian_at_every_time_is_refused():
+    """[H0, [V, "cos(w t)"]] with V not Hermitian is H(t) != H(t)^dag: V_{-1} = V/2 is not
+    V_1^dag = V^dag/2 (it was silently replaced by V_1^dag)."""
+    pytest.importorskip("qutip")
+    base = dict(couplings=[mt.Coupling(SX, bath="b", spectral_density=lambda x: 0.01 * x)],
+                baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0.0, 1.0]), duration=5.0)
+    bad = SX + 1j * SZ
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)          # QuTiP: no compiler
+        for h, frequency in (([0.5 * SZ, [bad, "cos(1.3*t)"]], None),
+                             (lambda t: 0.5 * SZ + bad * np.cos(1.3 * t), 1.3)):
+            with pytest.raises(ValueError, match=r"not Hermitian at every time: its harmonic "
+                                                 r"m = -1 is not the adjoint of harmonic m = 1"):
+                mt.FloquetSystem(hamiltonian=h, frequency=frequency, **base)
+        with pytest.raises(ValueError, match="constant part H0 is not Hermitian"):
+            mt.FloquetSystem(hamiltonian=[0.5 * SZ + 0.1j * SX, [SX, "cos(1.3*t)"]], **base)
+        good = mt.FloquetSystem(hamiltonian=[0.5 * SZ, [SX + 1j * SY, "exp(1j*1.3*t)"],
+                                             [SX - 1j * SY, "exp(-1j*1.3*t)"]], **base)
+    assert np.abs(good.drive[1] - (SX + 1j * SY)).max() < 1e-14

@@ -22,6 +22,8 @@ import numpy as np
 SERIES_TOLERANCE = 1e-12
 #: harmonics below this fraction of the largest matrix element are round-off and dropped
 HARMONIC_FLOOR = 1e-14
+#: relative tolerance of c_{-m} = c_m^dag (H(t) Hermitian at every time)
+HERMITIAN_TOLERANCE = 1e-10
 
 PIECES_HINT = ("for a piecewise-constant protocol give pieces=[mt.Piece(H1, channels1, t1), "
                "mt.Piece(H2, channels2, t2), ...] (sudden quenches between constant Hamiltonians)")
@@ -49,6 +51,11 @@ def _as_function(value):
     """(H(t) as a numpy-returning function, the QobjEvo or None)."""
     if isinstance(value, list):
         import qutip
+
+        def operator(x):                        # numpy matrices as Qobj (QuTiP wants Qobj)
+            return x if hasattr(x, "full") or np.ndim(x) != 2 else qutip.Qobj(np.asarray(x))
+        value = [[operator(term[0]), term[1]] if _qutip_term(term) else operator(term)
+                 for term in value]
         try:
             with warnings.catch_warnings():     # QuTiP falls back on eval without a compiler: fine
                 warnings.simplefilter("ignore", UserWarning)
@@ -140,9 +147,19 @@ def harmonics(value, frequency: float | None = None) -> tuple[np.ndarray, dict, 
                              f"Fourier series misses H(t) by {error:.2g}): {PIECES_HINT}; a "
                              "periodic drive goes to mt.FloquetSystem with its frequency")
         points *= 2
+    # Hermitian at every time <=> c_{-m} = c_m^dag for every harmonic m (m = 0: H0 Hermitian)
+    for k in range(points // 2 + 1):
+        error = float(np.abs(series[-k] - series[k].conj().T).max())
+        if error > HERMITIAN_TOLERANCE * scale:
+            which = ("its constant part H0 is not Hermitian" if k == 0 else
+                     f"its harmonic m = -{k} is not the adjoint of harmonic m = {k} (V_-{k} != "
+                     f"V_{k}^dag, V_m the coefficient of e^{{i m Omega t}})")
+            raise ValueError(f"the time-dependent Hamiltonian is not Hermitian at every time: "
+                             f"{which}, by {error:.3g} (Omega = {frequency:g}); each coefficient "
+                             "multiplies its operator, so a complex coefficient needs its "
+                             "conjugate term (e.g. [V, 'exp(1j*w*t)'] with [V.dag(), "
+                             "'exp(-1j*w*t)']) and a real one a Hermitian operator")
     h0 = series[0]
-    if np.abs(h0 - h0.conj().T).max() > 1e-10 * scale:
-        raise ValueError("the time-dependent Hamiltonian is not Hermitian")
     drive = {int(k): series[k] for k in range(1, points // 2)
              if np.abs(series[k]).max() > HARMONIC_FLOOR * scale}
     return (h0 + h0.conj().T) / 2, drive, float(frequency)
