@@ -459,3 +459,30 @@ def test_a_time_dependent_hamiltonian_not_hermitian_at_every_time_is_refused():
         good = mt.FloquetSystem(hamiltonian=[0.5 * SZ, [SX + 1j * SY, "exp(1j*1.3*t)"],
                                              [SX - 1j * SY, "exp(-1j*1.3*t)"]], **base)
     assert np.abs(good.drive[1] - (SX + 1j * SY)).max() < 1e-14
+
+
+def test_a_zero_frequency_an_array_spectral_density_and_a_single_coupling():
+    """frequency=0 with a time-dependent Hamiltonian is refused (it divided by zero); a spectral
+    density returning a size-1 array and a single Coupling (no list) are accepted as the plain
+    forms; a spectral density returning several numbers is refused by name."""
+    base = dict(hamiltonian=H0, drive={1: V1}, frequency=OMEGA, baths={"hot": mt.Bath(beta=0.5)},
+                initial=np.diag([1.0, 0, 0]), duration=5.0)
+    plain = mt.FloquetSystem(couplings=[mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot)],
+                             **base)
+    for coupling in (mt.Coupling(A_HOT, bath="hot", spectral_density=lambda x: np.array([j_hot(x)])),
+                     mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot)):
+        other = mt.FloquetSystem(couplings=coupling, **base)
+        assert [(c.name, c.energy) for c in other.open_system().pieces[0].channels] == \
+            [(c.name, c.energy) for c in plain.open_system().pieces[0].channels]
+        assert all(np.array_equal(a.operator, b.operator) for a, b in zip(
+            other.open_system().pieces[0].channels, plain.open_system().pieces[0].channels))
+    with pytest.raises(ValueError, match=r"spectral_density\(.*\) must return one number"):
+        mt.FloquetSystem(couplings=mt.Coupling(A_HOT, bath="hot",
+                                               spectral_density=lambda x: np.array([x, x])), **base)
+    with pytest.raises(ValueError, match="couplings must be an mt.Coupling or a non-empty list"):
+        mt.FloquetSystem(couplings=A_HOT, **base)
+    with pytest.raises(ValueError, match=r"frequency must be > 0 \(got 0.0\)"):
+        mt.FloquetSystem(hamiltonian=lambda t: H0 + np.cos(t) * (V1 + V1.T), frequency=0.0,
+                         couplings=mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot),
+                         **{k: v for k, v in base.items() if k not in ("hamiltonian", "drive",
+                                                                          "frequency")})

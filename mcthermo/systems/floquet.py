@@ -226,7 +226,7 @@ def zero_frequency_rate(density, bath: Bath, coupling: Coupling, scale: float, w
         return coupling.zero_frequency_rate
     h = 1e-6 * scale
     points = [h, h / 2, h / 4]
-    values = [density(x) for x in points]
+    values = [_density_at(density, x) for x in points]
     if max(values) == 0:
         return 0.0
     if min(values) <= 0:
@@ -244,10 +244,23 @@ def zero_frequency_rate(density, bath: Bath, coupling: Coupling, scale: float, w
     return 0.0 if bath.zero_temperature else slope / bath.beta
 
 
-def _rate(density, bath: Bath, delta: float) -> float:
-    value = float(density(abs(delta)))
+def _density_at(density, x: float) -> float:
+    """J(x) as a float: a number or a size-1 array, finite and >= 0."""
+    raw = density(x)
+    try:
+        value = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"spectral_density({x}) must return a real number (got {raw!r})") from None
+    if value.size != 1:
+        raise ValueError(f"spectral_density({x}) must return one number (got shape {value.shape})")
+    value = float(value.reshape(()))
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"spectral_density({abs(delta)}) must be finite and >= 0 (got {value})")
+        raise ValueError(f"spectral_density({x}) must be finite and >= 0 (got {value})")
+    return value
+
+
+def _rate(density, bath: Bath, delta: float) -> float:
+    value = _density_at(density, abs(delta))
     occupation = bath.occupation(abs(delta))
     return value * (occupation + 1 if delta > 0 else occupation)
 
@@ -311,8 +324,8 @@ class FloquetSystem(Model):
         if is_time_dependent(self.hamiltonian):
             if self.drive:
                 raise ValueError("give either a time-dependent hamiltonian or H0 with drive, not both")
-            if self.frequency is not None:
-                _finite("frequency", self.frequency)
+            if self.frequency is not None and not _finite("frequency", self.frequency) > 0:
+                raise ValueError(f"frequency must be > 0 (got {self.frequency!r})")
             h0, drive, omega = harmonics(self.hamiltonian, self.frequency)
             for name, value in (("hamiltonian", h0), ("drive", drive), ("frequency", omega)):
                 object.__setattr__(self, name, value)
@@ -337,9 +350,14 @@ class FloquetSystem(Model):
         if not 0 < tolerance < 1:
             raise ValueError(f"sideband_tolerance must be in (0, 1) (got {tolerance!r})")
         object.__setattr__(self, "sideband_tolerance", tolerance)
-        couplings = tuple(self.couplings)
-        if not couplings or not all(isinstance(c, Coupling) for c in couplings):
-            raise ValueError("couplings must be a non-empty list of mt.Coupling")
+        couplings = self.couplings
+        if isinstance(couplings, Coupling):
+            couplings = (couplings,)                     # one coupling needs no list
+        if not isinstance(couplings, (list, tuple)) or not couplings \
+                or not all(isinstance(c, Coupling) for c in couplings):
+            raise ValueError("couplings must be an mt.Coupling or a non-empty list of them "
+                             f"(got {type(self.couplings).__name__})")
+        couplings = tuple(couplings)
         if not isinstance(self.baths, dict) or not all(isinstance(b, Bath)
                                                        for b in self.baths.values()):
             raise ValueError("baths must be a dict {name: mt.Bath}")
