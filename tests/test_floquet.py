@@ -262,7 +262,8 @@ def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
     assert np.abs(from_evo.quasienergies - reference.quasienergies).max() < 1e-12
     callable_h = system(drive={}, hamiltonian=hamiltonian, frequency=OMEGA)
     assert np.abs(callable_h.quasienergies - reference.quasienergies).max() < 1e-12
-    with pytest.raises(ValueError, match="period .* cannot be found.*frequency=.*pieces="):
+    with pytest.raises(ValueError, match=r"frequencies .*\(1.41421356237, 4\) are incommensurate.*"
+                                         "pieces="):
         system(drive={}, hamiltonian=detuned, frequency=None)
     with pytest.raises(ValueError, match="not periodic.*pieces="):
         system(drive={}, hamiltonian=detuned, frequency=OMEGA)
@@ -486,3 +487,47 @@ def test_a_zero_frequency_an_array_spectral_density_and_a_single_coupling():
                          couplings=mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot),
                          **{k: v for k, v in base.items() if k not in ("hamiltonian", "drive",
                                                                           "frequency")})
+
+
+@pytest.mark.parametrize("terms, args, frequency, harmonics", [
+    ([[SX, "cos(t)"]], {}, 1.0, {1: SX / 2}),
+    ([[SX, "sin(2*t)"], [SZ, "cos(t)"]], {}, 1.0, {1: SZ / 2, 2: -0.5j * SX}),
+    ([[SX, "cos(w*t + 0.3)"]], {"w": 1.3}, 1.3, {1: np.exp(0.3j) * SX / 2}),
+    ([[SX, "np.cos(2*pi*t/T)"]], {"T": 2 * np.pi / 1.3}, 1.3, {1: SX / 2}),
+    ([[SZ, "1"], [SX, "0.2*cos(1.3*t)**2"]], {}, 1.3, {2: 0.05 * SX}),
+    ([[SX + 1j * SY, "exp(1.3j*t)"], [SX - 1j * SY, "exp(-1.3j * t)"]], {}, 1.3, {1: SX + 1j * SY}),
+])
+def test_the_period_is_read_from_string_coefficients(terms, args, frequency, harmonics):
+    """cos/sin/exp of any argument linear in t (phases, pi, args, t alone) and constant strings
+    (harmonic 0); the harmonics against the series written by hand."""
+    qutip = pytest.importorskip("qutip")
+    from mcthermo.systems.time_dependent import harmonics as fourier_series
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)          # QuTiP: no compiler
+        evo = qutip.QobjEvo([qutip.Qobj(0.5 * SZ)] + [[qutip.Qobj(op), c] for op, c in terms],
+                            args=args)
+        h0, drive, omega = fourier_series(evo)
+    assert omega == pytest.approx(frequency, rel=1e-12)
+    constant = 0.5 * SZ + sum((op for op, c in terms if c == "1"), np.zeros((2, 2)))
+    constant = constant + sum((0.1 * op for op, c in terms if "**2" in c), np.zeros((2, 2)))
+    assert np.abs(h0 - constant).max() < 1e-13
+    assert set(drive) == set(harmonics)
+    assert max(np.abs(drive[m] - v).max() for m, v in harmonics.items()) < 1e-13
+
+
+def test_a_hamiltonian_whose_period_cannot_be_read_is_refused_with_the_reason():
+    qutip = pytest.importorskip("qutip")
+    from mcthermo.systems.time_dependent import harmonics as fourier_series
+    import warnings
+    for coefficient, reason in (("cos(1.0*t) + cos(sqrt(2)*t)", r"\(1, 1.41421356237\) are "
+                                                                  r"incommensurate.*pieces="),
+                                ("cos(1.3*t**2)", "cannot be found.*frequency=Omega.*pieces="),
+                                ("t*cos(t)", "cannot be found"),
+                                ("exp(-0.1*t)*cos(t)", "cannot be found"),
+                                ("exp(-t**2)", "cannot be found")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            evo = qutip.QobjEvo([qutip.Qobj(SZ), [qutip.Qobj(SX), coefficient]])
+            with pytest.raises(ValueError, match=reason):
+                fourier_series(evo)
