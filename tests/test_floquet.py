@@ -531,3 +531,32 @@ def test_a_hamiltonian_whose_period_cannot_be_read_is_refused_with_the_reason():
             evo = qutip.QobjEvo([qutip.Qobj(SZ), [qutip.Qobj(SX), coefficient]])
             with pytest.raises(ValueError, match=reason):
                 fourier_series(evo)
+
+
+def test_messages_name_what_is_missing_and_warnings_point_at_the_callers_line():
+    """A coupling without any spectral density, a Gibbs or bath-name start, a slow drive whose
+    U(T) differences are round-off of 65,536 steps (accepted, it was refused as 'too strong or
+    too fast'), and the SecularApproximationWarning's line."""
+    import warnings
+    qubit = dict(hamiltonian=0.5 * SZ, drive={1: 0.02 * SX}, frequency=1.0,
+                 baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0.0, 1.0]), duration=1.0)
+    with pytest.raises(ValueError, match="coupling to bath 'b' has no spectral density"):
+        mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b"), **qubit)
+    ohmic = mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b"),
+                             **{**qubit, "baths": {"b": mt.Bath(beta=1.0, coupling=0.001)}})
+    assert len(ohmic.open_system().pieces[0].channels) > 0
+    coupling = mt.Coupling(SX, bath="b", spectral_density=lambda x: 0.02 * x)
+    for start in ("b", mt.Gibbs(1.0)):
+        with pytest.raises(ValueError, match="initial must be the lab-frame state at t = 0, a "
+                                             "density matrix or a state vector.*gibbs_state"):
+            mt.FloquetSystem(couplings=coupling, **{**qubit, "initial": start})
+    slow = mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b", spectral_density=lambda x: 1e-6 * x),
+                            **{**qubit, "drive": {1: 0.1 * SX}, "frequency": 1e-3})
+    steps = len(slow.basis().modes)
+    assert slow.propagator_error <= steps * 1e-16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mt.FloquetSystem(couplings=coupling, **qubit)
+    from mcthermo.systems.floquet import SecularApproximationWarning
+    warned = [w for w in caught if w.category is SecularApproximationWarning]
+    assert len(warned) == 1 and warned[0].filename == __file__

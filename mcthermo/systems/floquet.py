@@ -6,7 +6,8 @@ spectral density J.
 
 Floquet states.  The one-period propagator U(T) is built from N steps of the sixth-order Magnus
 integrator (three Gauss points per step); N doubles until two successive U(T) differ by less than
-1e-12 in the largest element (the difference is reported as ``propagator_error``).  Its eigenvalues
+max(1e-12, N x 1e-16) in the largest element (the second: the round-off of a product of N steps,
+reached first by a slow drive, Omega << ||H||; the difference is reported as ``propagator_error``).  Its eigenvalues
 e^{-i eps_a T} give the quasienergies, its eigenvectors the Floquet modes |phi_a(0)>, and
 |phi_a(t)> = e^{i eps_a t} U(t)|phi_a(0)> is T-periodic.
 
@@ -48,6 +49,8 @@ shifts with eps.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -57,8 +60,8 @@ import scipy.linalg
 
 from ..model import Model
 from .bath import Bath
-from .open_system import (Channel, LocalJumpWarning, OpenSystem, _finite, as_density_matrix,
-                          as_matrix, require_hermitian)
+from .open_system import (Channel, Gibbs, LocalJumpWarning, OpenSystem, _finite,
+                          as_density_matrix, as_matrix, require_hermitian)
 from .time_dependent import harmonics, is_time_dependent
 
 #: largest element of U_N(T) - U_2N(T) accepted for the one-period propagator
@@ -72,6 +75,9 @@ COMPONENT_FLOOR = 1e-10
 SECULAR_WEIGHT = 1e-6
 #: most propagator steps per period tried before giving up
 MAX_STEPS = 2**17
+#: round-off per Magnus step of the product U(T) (largest element): a difference between U_N(T) and
+#: U_2N(T) below N x this is round-off
+ROUNDOFF_PER_STEP = 1e-16
 
 
 class SecularApproximationWarning(UserWarning):
@@ -102,6 +108,17 @@ class Coupling:
             if rate < 0:
                 raise ValueError(f"zero_frequency_rate must be >= 0 (got {rate!r})")
             object.__setattr__(self, "zero_frequency_rate", rate)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller of this function point at the
+    first line outside mcthermo (the user's: FloquetSystem(...) or open_system())."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(2), 2              # the caller of the function that warns
+    while frame is not None and (frame.f_code.co_filename.startswith(package) or (
+            frame.f_code.co_filename == "<string>" and frame.f_code.co_name == "__init__")):
+        frame, level = frame.f_back, level + 1      # (a dataclass __init__ is "<string>")
+    return level
 
 
 # --- the one-period propagator ------------------------------------------------------------------
@@ -172,12 +189,19 @@ def floquet_basis(h0, drive, omega) -> FloquetBasis:
         finer = _propagators(h0, drive, omega, 2 * steps)
         error = float(np.abs(finer[-1] - grid[-1]).max())
         grid, steps = finer, 2 * steps
-        if error <= PROPAGATOR_TOLERANCE:
+        # a product of N unitary steps carries round-off ~ N x 1e-16: below that, the difference
+        # is round-off, not the integrator's error
+        accepted = max(PROPAGATOR_TOLERANCE, ROUNDOFF_PER_STEP * steps)
+        if error <= accepted:
             break
         if steps >= MAX_STEPS:
-            raise ValueError(f"the one-period propagator did not converge to {PROPAGATOR_TOLERANCE} "
-                             f"with {steps} Magnus steps (difference {error:.2g}): the drive is too "
-                             "strong or too fast for its period")
+            raise ValueError(f"the one-period propagator did not converge: U(T) from {steps // 2} "
+                             f"and {steps} Magnus steps differ by {error:.2g}, more than "
+                             f"{accepted:.2g} (the tolerance {PROPAGATOR_TOLERANCE:g} or the "
+                             f"round-off of {steps} steps); the period 2 pi / Omega = {period:.4g} "
+                             "is too long for the Hamiltonian's scale (||H|| x T = "
+                             f"{scale * period:.3g}): a slower drive needs more steps than "
+                             f"{MAX_STEPS}")
     schur, vectors = scipy.linalg.schur(grid[-1], output="complex")   # normal: Schur form diagonal
     raw = -np.angle(np.diag(schur)) / period
     times = np.arange(steps) * period / steps
@@ -365,6 +389,12 @@ class FloquetSystem(Model):
             as_matrix(f"coupling operator of bath {c.bath!r}", c.operator, d)
             if c.bath not in self.baths:
                 raise ValueError(f"a coupling names unknown bath {c.bath!r}")
+            bath = self.baths[c.bath]
+            if c.spectral_density is None and bath.spectral_density is None and bath.coupling == 0:
+                raise ValueError(f"the coupling to bath {c.bath!r} has no spectral density: give "
+                                 f"mt.Coupling(A, bath={c.bath!r}, spectral_density=J) or the Bath "
+                                 "a spectral_density=J or an Ohmic coupling=alpha (its default "
+                                 "coupling is 0: no rates)")
         unused = sorted(set(self.baths) - {c.bath for c in couplings})
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no coupling")
@@ -374,7 +404,16 @@ class FloquetSystem(Model):
         object.__setattr__(self, "couplings", couplings)
         if self.initial is None:
             raise ValueError("initial (the lab-frame state at t = 0) is required")
-        object.__setattr__(self, "initial", as_density_matrix(self.initial, d))
+        if isinstance(self.initial, (str, Gibbs)):
+            raise ValueError(f"initial must be the lab-frame state at t = 0, a density matrix or a "
+                             f"state vector (got {self.initial!r}): a FloquetSystem declares no "
+                             "Gibbs start (of which Hamiltonian?); for e^{-beta H0}/Z give "
+                             "initial=mt.gibbs_state(H0, beta)")
+        try:
+            object.__setattr__(self, "initial", as_density_matrix(self.initial, d))
+        except ValueError as error:
+            raise ValueError(f"{error}; initial is the lab-frame state at t = 0, a density matrix "
+                             "or a state vector") from None
         duration = _finite("duration", self.duration)
         if not duration > 0:
             raise ValueError(f"duration must be > 0 (got {self.duration!r})")
@@ -571,7 +610,7 @@ class FloquetSystem(Model):
             warnings.warn(f"secular approximation doubtful: {bath}-bath channel frequencies "
                           f"{lower:.6g} and {upper:.6g} (smallest gap {gap:.3g}) differ by less "
                           f"than 3x the total rate {total:.3g}", SecularApproximationWarning,
-                          stacklevel=4)
+                          stacklevel=_user_stacklevel())
 
     def open_system(self) -> OpenSystem:
         """The Floquet-frame OpenSystem (module docstring): H_F = diag(eps), the secular channels,
