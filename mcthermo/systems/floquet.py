@@ -6,15 +6,18 @@ spectral density J.
 
 Floquet states.  The one-period propagator U(T) is built from N steps of the sixth-order Magnus
 integrator (three Gauss points per step); N doubles until two successive U(T) differ by less than
-max(1e-12, N x 1e-16) in the largest element (the second: the round-off of a product of N steps,
-reached first by a slow drive, Omega << ||H||; the difference is reported as ``propagator_error``).  Its eigenvalues
-e^{-i eps_a T} give the quasienergies, its eigenvectors the Floquet modes |phi_a(0)>, and
+max(1e-12, N x 1e-16) in the largest element (the second is the round-off of a product of N steps,
+reached first by a slow drive, Omega << ||H||; the difference is ``propagator_error``).  Its
+eigenvalues e^{-i eps_a T} give the quasienergies, its eigenvectors the Floquet modes |phi_a(0)>, and
 |phi_a(t)> = e^{i eps_a t} U(t)|phi_a(0)> is T-periodic.
 
 Brillouin zone.  A quasienergy is defined modulo Omega; each eps_a is taken in the zone centred on
 the state's own mean energy Ebar_a = (1/T) int_0^T <phi_a(t)|H(t)|phi_a(t)> dt (which does not
-depend on the choice), i.e. eps_a in [Ebar_a - Omega/2, Ebar_a + Omega/2).  This is continuous in
-the drive and gives eps_a = E_a (the eigenvalues of H0) as V -> 0; the states are sorted by eps.
+depend on the choice), i.e. eps_a in [Ebar_a - Omega/2, Ebar_a + Omega/2); it gives eps_a = E_a
+(the eigenvalues of H0) as V -> 0; the states are sorted by eps.  It is continuous in the drive
+only while eps_a - Ebar_a stays inside (-Omega/2, Omega/2): where it reaches the edge of its zone,
+eps_a jumps by Omega (and the order may change), which relabels k (heat and entropy production
+unchanged, work per jump shifted; last paragraph).
 
 Fourier components.  X_ac(k) = (1/T) int_0^T e^{i k Omega t} <phi_a(t)|A|phi_c(t)> dt (FFT over the
 propagator's time grid), so that in the interaction picture A carries X_ac(k) e^{-i Delta t} with
@@ -31,12 +34,22 @@ gamma = J(|Delta|)(n(|Delta|) + 1) for Delta > 0 and J(|Delta|) n(|Delta|) for D
 n(x) = 1/(e^{beta x} - 1): exactly the rule of ``mt.davies_channels``, where J is the rate function
 itself (seed 002 writes the emission rate as G = 2 pi J_seed (n + 1): J here = 2 pi J_seed).  The
 spectral density is the Coupling's ``spectral_density`` if given (it wins over the Bath's), else the
-Bath's (its ``spectral_density`` or its Ohmic ``coupling``/``cutoff``).  The partner of (a, c, k)
+Bath's (its ``spectral_density`` or its Ohmic ``coupling``/``cutoff``; neither is refused).
+Channels are named ``<bath>:<Delta, 6 significant digits>`` (``<bath>#<index>:<Delta>`` when
+several couplings share a bath, index their position in ``couplings``); several couplings to one
+bath are independent (uncorrelated) baths: no cross terms between them.  The partner of (a, c, k)
 is (c, a, -k) with X_ca(-k) = conj(X_ac(k)): terms are kept or dropped in such pairs, so every
 channel at Delta has its reverse at -Delta (L_{-Delta} proportional to L_Delta^dag).
 The zero-frequency (pure dephasing) channel has gamma(0) = lim_{x -> 0} J(x) n(x) = J'(0)/beta for an
 Ohmic J (J ~ x near 0; J'(0) by Richardson extrapolation of J(x)/x), 0 for a super-Ohmic J, and is
 refused for a sub-Ohmic J unless the Coupling gives ``zero_frequency_rate``.
+
+Quasienergy differences equal modulo Omega.  If the terms of one channel come from different
+sidebands k (eps_c - eps_a differs between them by a nonzero multiple of Omega: eps_2 - eps_1 =
+Omega, or an accident like eps_0 + eps_1 = 2 eps_2 - 3 Omega), they rotate at different frequencies
+e^{i (Delta - k Omega) t} in the frame below: the frame dissipator is periodic, not constant, and
+the system is refused, naming Delta, the states and the sidebands.  Terms below the floor above
+are not counted, so an undriven system (k != 0 components zero) gives ``mt.davies_channels``.
 
 In the frame of the Floquet modes (state v with lab state |psi(t)> = sum_a v_a(t) |phi_a(t)>) the
 generator is time independent: H_F = diag(eps) with the channels above, an ``OpenSystem``
@@ -300,10 +313,11 @@ class FloquetSystem(Model):
     ``hamiltonian`` H0 (Hermitian), ``drive`` {m: V_m} (m >= 1, V_m any d x d matrix) and
     ``frequency`` Omega: H(t) = H0 + sum_m (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t}); or
     ``hamiltonian`` a periodic QuTiP ``QobjEvo``, QuTiP list or callable H(t) (no ``drive``;
-    ``frequency`` read from cos/sin/exp string coefficients when not given), decomposed into
+    ``frequency`` read from string coefficients when not given: ``time_dependent``), decomposed into
     H0 and V_m by ``time_dependent.harmonics``;
-    ``couplings`` [Coupling], ``baths`` {name: Bath} (mu = 0); ``initial`` the lab-frame state at
-    t = 0; ``duration``; ``output_times`` and ``observables`` {name: lab-frame Hermitian operator},
+    ``couplings`` [Coupling] (or one Coupling), ``baths`` {name: Bath} (mu = 0); ``initial`` the
+    lab-frame state at t = 0, a density matrix or a state vector (no Gibbs declaration: of which
+    Hamiltonian? give ``mt.gibbs_state(H0, beta)``); ``duration``; ``output_times`` and ``observables`` {name: lab-frame Hermitian operator},
     recorded through the Floquet modes at each output time; ``measure_energy``: measure the
     quasienergy at t = 0 (this dephases a coherent start in the Floquet basis, which changes lab
     observables) and at the end (work, entropy production); False: the lab state evolves
@@ -531,7 +545,7 @@ class FloquetSystem(Model):
             label = math.copysign(centre[abs(delta)], delta) if centre[abs(delta)] else 0.0
             groups.setdefault(label, []).append((k, a, c, x))
         where = f"coupling to bath {coupling.bath!r}"
-        out, names = [], set()
+        out, names, mixed = [], set(), []
         for delta in sorted(groups, key=lambda x: -x):
             rate = (zero_frequency_rate(density, bath, coupling, scale, where) if delta == 0
                     else _rate(density, bath, delta))
@@ -545,7 +559,8 @@ class FloquetSystem(Model):
             name = f"{prefix}:{delta:+.6g}"
             sidebands = {k for k, _, _, _ in groups[delta]}
             if len(sidebands) > 1:
-                self._refuse_mixed_sidebands(name, delta, groups[delta])
+                mixed.append((rate * float(np.sum(np.abs(operator) ** 2)), name, delta))
+                continue
             # one sideband: L is an eigenoperator of H_F = diag(eps) (Bohr frequency Delta - k Omega)
             drive_work = sidebands.pop() * self.frequency
             suffix = 2
@@ -554,9 +569,12 @@ class FloquetSystem(Model):
             names.add(name)
             out.append(Channel(name, math.sqrt(rate) * operator, energy=delta, bath=coupling.bath,
                                drive_work=drive_work))
+        if mixed:                                   # the strongest such channel is named
+            _, name, delta = max(mixed)
+            self._refuse_mixed_sidebands(name, delta, groups[delta], len(mixed) - 1)
         return out
 
-    def _refuse_mixed_sidebands(self, name, delta, terms):
+    def _refuse_mixed_sidebands(self, name, delta, terms, others):
         """One channel (one Delta) with terms of different sidebands k: quasienergies coincide
         modulo Omega (eps_c - eps_a differ by a multiple of Omega between its terms), so in the
         Floquet frame its terms rotate at different frequencies e^{i (Delta - k Omega) t}: the
@@ -572,7 +590,9 @@ class FloquetSystem(Model):
             parts.append(f"|{a}><{c}| in sideband k = {k} (eps_{c} - eps_{a} = "
                          f"{self.quasienergies[c] - self.quasienergies[a]:.10g})")
         raise ValueError(
-            f"channel {name!r} (Delta = {delta:.10g}) combines jumps of different sidebands: "
+            f"channel {name!r} (Delta = {delta:.10g}"
+            f"{f', and {others} other channels' if others else ''}) combines jumps of different "
+            "sidebands: "
             f"{'; '.join(parts)}: quasienergy differences that differ by a multiple of Omega = "
             f"{self.frequency:.10g} (quasienergies {np.array2string(self.quasienergies, precision=10)}"
             "), so this channel's Floquet-frame dissipator is periodic in time, not constant, and "
