@@ -211,10 +211,9 @@ def floquet_basis(h0, drive, omega) -> FloquetBasis:
             raise ValueError(f"the one-period propagator did not converge: U(T) from {steps // 2} "
                              f"and {steps} Magnus steps differ by {error:.2g}, more than "
                              f"{accepted:.2g} (the tolerance {PROPAGATOR_TOLERANCE:g} or the "
-                             f"round-off of {steps} steps); the period 2 pi / Omega = {period:.4g} "
-                             "is too long for the Hamiltonian's scale (||H|| x T = "
-                             f"{scale * period:.3g}): a slower drive needs more steps than "
-                             f"{MAX_STEPS}")
+                             f"round-off of {steps} steps): ||H|| x T = {scale * period:.3g} (a "
+                             "drive too strong or too slow for its period T = 2 pi / Omega = "
+                             f"{period:.4g}) needs more than {MAX_STEPS} steps")
     schur, vectors = scipy.linalg.schur(grid[-1], output="complex")   # normal: Schur form diagonal
     raw = -np.angle(np.diag(schur)) / period
     times = np.arange(steps) * period / steps
@@ -317,12 +316,12 @@ class FloquetSystem(Model):
     H0 and V_m by ``time_dependent.harmonics``;
     ``couplings`` [Coupling] (or one Coupling), ``baths`` {name: Bath} (mu = 0); ``initial`` the
     lab-frame state at t = 0, a density matrix or a state vector (no Gibbs declaration: of which
-    Hamiltonian? give ``mt.gibbs_state(H0, beta)``); ``duration``; ``output_times`` and ``observables`` {name: lab-frame Hermitian operator},
-    recorded through the Floquet modes at each output time; ``measure_energy``: measure the
-    quasienergy at t = 0 (this dephases a coherent start in the Floquet basis, which changes lab
-    observables) and at the end (work, entropy production); False: the lab state evolves
-    unmeasured (counting only).  ``sideband_tolerance``: dropped Fourier weight (relative) that
-    fixes the number of sidebands.  ``exact``: False samples without exact references (as
+    Hamiltonian? give ``mt.gibbs_state(H0, beta)``); ``duration``; ``output_times`` and
+    ``observables`` {name: lab-frame Hermitian operator}, recorded through the Floquet modes at
+    each output time; ``measure_energy``: measure the quasienergy at t = 0 (this dephases a
+    coherent start in the Floquet basis, which changes lab observables) and at the end (work,
+    entropy production); False: the lab state evolves unmeasured (counting only).
+    ``sideband_tolerance``: dropped Fourier weight (relative) that fixes the number of sidebands.  ``exact``: False samples without exact references (as
     ``OpenSystem(exact=False)``).
 
     ``open_system()`` is the Floquet-frame ``OpenSystem`` it compiles to; sampling, exact answers
