@@ -37,11 +37,17 @@ With ``reverse=True`` the reverse direction is the time-reversed protocol (``Ope
 with its own proposals, tilted by ``reverse_tilts`` (``tilt="auto"``: the ladder of its own row) or
 else the same tilts; proposals are sampled as forward protocols of their own.
 
-Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
-normalisation taken from the data), with the delta-method standard error of a stratified sample
-(each ensemble's own variance) from the data -- the a-priori variance of a proposal is not computed,
-and rows say "stderr from the data" (``stderr_source``) and are inconclusive when the weights'
-effective sample size is too small (``checks.power_problem``).
+The jarzynski / integral_ft rows, where every ensemble's unravelling is classical in the energy
+basis (``exact.importance``: Davies or Floquet-frame channels, commuting pieces, a measured start):
+each ensemble's own importance-sampling estimate G_e = mean of (p_plain / p_e) A over its
+trajectories, combined with weights proportional to 1 / v_e, v_e the EXACT relative variance of one
+of its terms (a Feynman-Kac sum: ``JumpTilted.relative_variances``), so that the estimate's
+variance is known before sampling and is the z-score's stderr (``stderr_source = "exact"``,
+``_exact_row``).  Otherwise (a coherent unravelling) estimates are self-normalised:
+<A> = sum w A / sum w over all ensembles' trajectories (the normalisation taken from the data),
+with the delta-method standard error of a stratified sample (each ensemble's own variance) from the
+data (``stderr_source = "data"``, ``_row``), inconclusive when the weights' effective sample size
+is too small (``checks.power_problem``).
 
 Tables of a tilted open system (every row of summary / checks / histogram has a ``tilt`` column):
 * per proposal ("X=s"): the proposal system's own plain tables -- histograms and moments of every
@@ -51,10 +57,11 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   the exact probability from a tilted DFT (the DFT of
   G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
-* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction; a row whose
-  observable (work, entropy_production) is not the tilted one is shown but inconclusive
-  (``UNTARGETED``), as is one whose rungs all stop short of its exponential average
-  (``JumpTilted._reach_problem``: the a-priori variance of the best rung, exact G);
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction: with the exact
+  variance, every row judged on its own power; with a stderr from the data, a row whose observable
+  (work, entropy_production) is not the tilted one is shown but inconclusive (``UNTARGETED``), as is
+  one whose rungs all stop short of its exponential average (``JumpTilted._reach_problem``: the
+  a-priori variance of the best rung, exact G);
 * with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
   on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
   directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
