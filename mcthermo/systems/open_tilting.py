@@ -522,8 +522,10 @@ class JumpTilted(Tilted):
                 # the proposal is sampled as a forward protocol of its own
                 own = system.results({"forward": {key[len(f"tilted_{k}_"):]: value for key, value
                                                   in acc.items() if key.startswith(f"tilted_{k}_")}})
-                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = \
-                    own.directions["forward"]
+                part = own.directions["forward"]
+                if part.integral_ft is not None and not isinstance(part.integral_ft, str):
+                    part = replace(part, integral_ft=PROPOSAL_THEOREMS)
+                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = part
         rows, laws, work_laws = [], [], {}
         for direction, acc in accumulators.items():
             ensembles = len(self.systems_of(direction))
@@ -707,6 +709,11 @@ def _bath_lattice(systems, bath) -> tuple[float, int] | None:
 #: z = 5 to 6), so its estimate is shown but not judged
 UNTARGETED = ("the tilts of {x} reach the paths that carry <e^(-s {x})>, not necessarily those of "
               "<e^(-{beta:g} {y})>: not judged (tilt {y} for this row)")
+
+#: the integral FT row of a proposal's own tables: its exponential sums are not accumulated (the
+#: fused pass sums the plain process's e^{-sigma} over every ensemble instead)
+PROPOSAL_THEOREMS = ("a proposal's own <e^(-sigma)> is not accumulated: the reweighted rows "
+                     "(tilt ...(reweighted)) test the fluctuation theorems")
 
 #: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
 MAX_WORK_CELLS = 2**16
