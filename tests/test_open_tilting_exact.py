@@ -8,20 +8,8 @@ import pytest
 import mcthermo as mt
 from mcthermo.exact import generating
 from mcthermo.systems.open_tilting import _exact_row
-from mcthermo.systems.open_system import OpenSystem, Piece
 from mcthermo.tilting import tilted_spec
-
-
-def _quench_system():
-    """A qubit whose gap goes 20 -> 0.5 -> 4 (k_B T = 1) in three pieces with Davies relaxation:
-    <e^{-beta W}> is carried by paths of probability ~1e-9 (plain relative variance 7.6e7)."""
-    a = np.array([[0, 1], [1, 0]], complex)
-    pieces = []
-    for gap in (20.0, 0.5, 4.0):
-        h = np.diag([gap / 2, -gap / 2]).astype(complex)
-        pieces.append(Piece(h, mt.davies_channels(h, a, "bath", 1.0, lambda w: 0.3), 1.0))
-    return OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=1.0)},
-                      initial=mt.gibbs_state(pieces[0].hamiltonian, 1.0))
+from test_open_tilting import _quench_system
 
 
 def _reweighted(run):
