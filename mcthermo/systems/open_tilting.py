@@ -423,8 +423,16 @@ class JumpTilted(Tilted):
         return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
 
     def _rows(self, direction: str) -> list[tuple[str, str, float, float]]:
-        """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
-        return self._cached(f"rows_{direction}", lambda: _declared_rows(self.protocol(direction)))
+        """(check, observable, beta, expected) of the reweighted rows of the plain declaration; where
+        Crooks holds (``crooks_reason``) also ("crooks", "work", beta / 2, NaN): the midpoint
+        average <e^{-beta W / 2}> of each direction, of the exact-variance Crooks row."""
+        def compute():
+            rows = _declared_rows(self.protocol(direction))
+            beta = next((b for check, _, b, _ in rows if check == "jarzynski"), None)
+            if beta is not None and crooks_reason(self.system) is None:
+                rows.append(("crooks", "work", beta / 2, np.nan))
+            return rows
+        return self._cached(f"rows_{direction}", compute)
 
     # --- the Model interface ---------------------------------------------------------------------
     def steps_per_trajectory(self) -> float:
@@ -526,7 +534,7 @@ class JumpTilted(Tilted):
                 if part.integral_ft is not None and not isinstance(part.integral_ft, str):
                     part = replace(part, integral_ft=PROPOSAL_THEOREMS)
                 tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = part
-        rows, laws, work_laws = [], [], {}
+        rows, laws, work_laws, midpoints = [], [], {}, {}
         for direction, acc in accumulators.items():
             ensembles = len(self.systems_of(direction))
             sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
@@ -534,6 +542,10 @@ class JumpTilted(Tilted):
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
             for q, (check, name, beta, expected) in enumerate(self._rows(direction), start=1):
                 variances = self.relative_variances(direction, name, beta)
+                if check == "crooks":
+                    if variances is not None:
+                        midpoints[direction] = _own_estimate(sums, q, n, variances) + (lost, n[0])
+                    continue
                 if variances is not None:
                     rows.append(_exact_row(check, direction, name, beta, expected, sums, q, n, lost,
                                            variances))
@@ -548,7 +560,9 @@ class JumpTilted(Tilted):
                 laws.append(self._law(direction, acc, sums, n))
             if self.work_cells(direction) is not None:
                 work_laws[direction] = self._work_law(direction, acc, sums, n)
-        if set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+        if set(midpoints) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+            rows.append(_exact_crooks_row(midpoints["forward"], midpoints["reverse"], *plain.bar_crooks))
+        elif set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
             beta, free_energy_change = plain.bar_crooks
             total = int(sum((acc["joint"].sum() + acc["joint_overflow"].sum()) * len(self.systems_of(d))
                             for d, acc in accumulators.items()))
@@ -779,6 +793,8 @@ def _row(check, direction, name, beta, expected, sums, q, n, lost) -> dict:
 #: the exact Doob transform at the row's own exponent (every weighted value equals G: the row would
 #: repeat the exact number, not test the sampler)
 ZERO_VARIANCE = 1e-12
+ZERO_VARIANCE_REASON = ("an ensemble is the exact Doob transform at this row's exponent (zero "
+                        "variance): the row would repeat the exact G, not test the sampler")
 
 
 def _exact_row(check, direction, name, beta, expected, sums, q, n, lost, variances) -> dict:
@@ -791,19 +807,10 @@ def _exact_row(check, direction, name, beta, expected, sums, q, n, lost, varianc
     a-priori 1 / relative variance; inconclusive by ``checks.power_problem`` (power to see
     DETECTABLE_KT), which covers a row whose paths the ladder does not reach (its exact variance is
     huge)."""
-    n = np.asarray(n, float)
-    variances = np.asarray(variances, float)
-    if np.any(variances < ZERO_VARIANCE):
-        return _checks.row(check, direction, name, verdict="inconclusive", reason=(
-            "an ensemble is the exact Doob transform at this row's exponent (zero variance): the "
-            "row would repeat the exact G, not test the sampler"), expected=expected, trajectories=int(n.sum()))
-    with np.errstate(divide="ignore"):
-        precision = n / variances                    # 0 for an ensemble with infinite variance
-    relative = 1.0 / precision.sum()                 # Var(G-hat) / G^2, exact
-    own = np.array([logsumexp(np.asarray(s)[:, q, 3]) for s in sums]) - np.log(n)   # ln G_e
-    with np.errstate(divide="ignore"):
-        log_g = logsumexp(own, b=precision * relative)
-    size = int(n.sum())
+    log_g, relative, size = _own_estimate(sums, q, n, variances)
+    if relative == 0:
+        return _checks.row(check, direction, name, verdict="inconclusive", reason=ZERO_VARIANCE_REASON,
+                           expected=expected, trajectories=size)
     est = Estimate.normal(-log_g / beta, math.sqrt(relative) / beta, size)
     z = est.z(expected) if np.isfinite(expected) else np.nan
     judged = _checks._judged(check, direction, name, est, expected, z, stderr_source="exact",
@@ -811,6 +818,46 @@ def _exact_row(check, direction, name, beta, expected, sums, q, n, lost, varianc
     problem = _checks.power_problem(est.stderr, np.nan, beta)
     if lost:
         problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
+    return _checks._unless(problem, judged)
+
+
+def _own_estimate(sums, q, n, variances) -> tuple[float, float, int]:
+    """(ln G-hat, its exact relative variance, trajectories) of row q from the ensembles' own
+    estimates G_e (column 3 of the weighted sums) weighted by n_e / v_e (``_exact_row``); relative
+    variance 0 when an ensemble has (round-off) zero variance (``ZERO_VARIANCE``)."""
+    n = np.asarray(n, float)
+    variances = np.asarray(variances, float)
+    if np.any(variances < ZERO_VARIANCE):
+        return math.nan, 0.0, int(n.sum())
+    with np.errstate(divide="ignore"):
+        precision = n / variances                    # 0 for an ensemble with infinite variance
+    relative = 1.0 / precision.sum()                 # Var(G-hat) / G^2, exact
+    own = np.array([logsumexp(np.asarray(s)[:, q, 3]) for s in sums]) - np.log(n)   # ln G_e
+    with np.errstate(divide="ignore"):
+        log_g = float(logsumexp(own, b=precision * relative))
+    return log_g, float(relative), int(n.sum())
+
+
+def _exact_crooks_row(forward, reverse, beta, expected) -> dict:
+    """Crooks, P_F(W) / P_R(-W) = e^{beta (W - dF)}, at its midpoint: it implies
+    G_R(beta/2) = e^{beta dF} G_F(beta/2) for G(s) = <e^{-s W}> (the two laws overlap most there), so
+    dF-hat = (ln G_R(beta/2) - ln G_F(beta/2)) / beta from each direction's own exact-variance
+    estimate (``_own_estimate``; ``forward``/``reverse``: its (ln G, relative variance,
+    trajectories, lost, trajectories per ensemble)), with the exact stderr sqrt(v_F + v_R) / beta
+    (independent directions)."""
+    (log_f, relative_f, n_f, lost_f, per_f), (log_r, relative_r, n_r, lost_r, per_r) = forward, reverse
+    size = n_f + n_r
+    if relative_f == 0 or relative_r == 0:
+        return _checks.row("crooks", "both", "work", verdict="inconclusive", reason=ZERO_VARIANCE_REASON,
+                           expected=expected, trajectories=size, beta=beta)
+    est = Estimate.normal((log_r - log_f) / beta, math.sqrt(relative_f + relative_r) / beta, size)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged("crooks", "both", "work", est, expected, z, stderr_source="exact",
+                             effective_sample_size=1.0 / (relative_f + relative_r), beta=beta,
+                             relative_variance_apriori=float(relative_f * per_f + relative_r * per_r))
+    problem = _checks.power_problem(est.stderr, np.nan, beta)
+    if lost_f or lost_r:
+        problem = problem or f"{lost_f + lost_r} trajectories had more jumps than the replay buffer"
     return _checks._unless(problem, judged)
 
 
