@@ -7,7 +7,7 @@ import pytest
 
 import mcthermo as mt
 from mcthermo.exact import generating
-from mcthermo.systems.open_tilting import _exact_row
+from mcthermo.systems.open_tilting import _exact_crooks_row, _exact_row, _own_estimate
 from mcthermo.tilting import tilted_spec
 from test_open_tilting import _quench_system
 
@@ -70,3 +70,27 @@ def test_an_ensemble_at_the_exact_doob_transform_of_the_row_is_not_a_test():
     row = _exact_row("jarzynski", "forward", "work", 1.0, 0.0, [np.zeros((1, 2, 5))] * 2, 1,
                      np.full(2, 100.0), 0, np.array([3.0, 0.0]))
     assert row["verdict"] == "inconclusive" and "zero variance" in row["reason"]
+
+
+def test_the_crooks_row_at_its_midpoint_has_the_exact_variance_and_flags_a_wrong_free_energy():
+    """Nine-piece qubit cycled at beta = 2, tilts 0.5 and 1 both ways: dF from <e^{-W}> of each
+    direction (the midpoint of Crooks), stderr sqrt(v_F + v_R) / beta known before sampling."""
+    from test_open_tilting import _cycles
+    system = _cycles()
+    spec = tilted_spec(system, {"work": [0.5, 1.0]})
+    n, parts, variances = 5000, {}, {}
+    for direction in ("forward", "reverse"):
+        spec.prepare(direction)
+        accumulators = spec.accumulate(direction, 5, 0, n)
+        ensembles = len(spec.systems_of(direction))
+        sums = [np.asarray(accumulators[f"weighted_{e}_sums"]) for e in range(ensembles)]
+        q = 1 + [check for check, *_ in spec._rows(direction)].index("crooks")
+        variances[direction] = spec.relative_variances(direction, "work", 1.0)
+        parts[direction] = _own_estimate(sums, q, np.full(ensembles, float(n)), variances[direction]) + (0, n)
+    delta_f = -generating.log_generating_function(system, "work", 2.0) / 2.0   # Jarzynski: exact dF
+    good = _exact_crooks_row(parts["forward"], parts["reverse"], 2.0, delta_f)
+    expected_stderr = math.sqrt(sum(1 / np.sum(n / v) for v in variances.values())) / 2.0
+    assert good["stderr"] == pytest.approx(expected_stderr, rel=1e-12) and good["stderr_source"] == "exact"
+    assert good["verdict"] == "passed" and 5 * good["stderr"] < 0.1
+    for shift in (-0.1, 0.1):
+        assert _exact_crooks_row(parts["forward"], parts["reverse"], 2.0, delta_f + shift)["verdict"] == "failed"

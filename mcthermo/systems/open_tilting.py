@@ -62,8 +62,10 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   (work, entropy_production) is not the tilted one is shown but inconclusive (``UNTARGETED``), as is
   one whose rungs all stop short of its exponential average (``JumpTilted._reach_problem``: the
   a-priori variance of the best rung, exact G);
-* with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
-  on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
+* with both directions, where Crooks holds (``open_theorems.crooks_reason``): a ``crooks`` row
+  (direction "both") at the midpoint with the exact variance (``_exact_crooks_row``: G_R(beta/2) =
+  e^{beta dF} G_F(beta/2)); without the exact variance, where the bath's heat lies on a lattice,
+  from the reweighted work laws of both
   directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
   the bath; ``tilting.crooks_row``), its stderr from the data (``_AtomEstimate``: the stratified
   delta-method covariance of the atoms' ln P).
