@@ -216,24 +216,43 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_l
         x = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
         if 0.0 < x < width:
             tau = low + x
+    two_level = v.shape[0] == 2
     for _ in range(200):
-        survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
+        if two_level:   # in registers; v(tau) and its bilinears are stored once, at the root
+            v0 = coefficients[0] * np.exp(-1j * eigenvalues[0] * tau)
+            v1 = coefficients[1] * np.exp(-1j * eigenvalues[1] * tau)
+            r0 = v0.real * v0.real + v0.imag * v0.imag
+            r1 = v1.real * v1.real + v1.imag * v1.imag
+            x = v0.real * v1.real + v0.imag * v1.imag
+            y = v0.real * v1.imag - v0.imag * v1.real
+            survival = ((forms[GRAM, 0] * r0 + forms[GRAM, 1] * r1) +
+                        (forms[GRAM, 2] * x + forms[GRAM, 3] * y))
+            rate = ((forms[LOSS, 0] * r0 + forms[LOSS, 1] * r1) +
+                    (forms[LOSS, 2] * x + forms[LOSS, 3] * y))
+        else:
+            survival = _survival(coefficients, eigenvalues, forms, tau, v, r, partial)
+            rate = _form(forms, LOSS, r, partial)
         if survival > u:
             low = tau
         else:
             high = tau
-        rate = _form(forms, LOSS, r, partial)
         step = (np.log(survival) - log_u) * survival / rate if rate > 0 and survival > 0 else np.inf
         if abs(step) <= ROOT_TOLERANCE * tau or high - low <= ROOT_TOLERANCE * high:
+            if two_level:
+                v[0], v[1] = v0, v1
+                r[0], r[1], r[2], r[3] = r0, r1, x, y
             return tau
         tau = tau + step
         if not (low < tau < high):
             tau = 0.5 * (low + high)
+    if two_level:
+        v[0], v[1] = v0, v1
+        r[0], r[1], r[2], r[3] = r0, r1, x, y
     return tau
 
 
 @inline
-def _record(tables, piece, r, partial, norm, moments, row, index):
+def _record(tables, r, partial, norm, moments, row, index):
     """Add <psi|A|psi>/<psi|psi> and its square for every observable at output time ``index``,
     with psi = R v: v^dag (R^dag A R) v / v^dag (R^dag R) v from the packed forms (A at that
     time's row), the bilinears r of v and the norm v^dag (R^dag R) v."""
@@ -243,6 +262,46 @@ def _record(tables, piece, r, partial, norm, moments, row, index):
         value = _form(forms, k, r, partial) * inverse
         moments[row, index, k, 0] += value
         moments[row, index, k, 1] += value * value
+
+
+@inline
+def _output(tables, forms, diagonal, anchored, phases, index, v, r, partial, moments, row, u):
+    """The survival S = ||psi(t_j)||^2 at output time j = ``index`` from v(t_j) = anchored x
+    phases[j] and, when S > u (no jump yet), the expectation values recorded there (``_record``);
+    returns S.  ``diagonal``: R^dag R is diagonal (a mixture piece: S from d terms, not d^2).
+    Two levels are done in registers (v, r untouched): the general path's stores to v and r, which
+    the compiler cannot keep apart from ``moments``, cost as much again."""
+    if v.shape[0] == 2:
+        v0 = anchored[0] * phases[index, 0]
+        v1 = anchored[1] * phases[index, 1]
+        r0 = v0.real * v0.real + v0.imag * v0.imag
+        r1 = v1.real * v1.real + v1.imag * v1.imag
+        x = v0.real * v1.real + v0.imag * v1.imag       # Re and Im of conj(v_0) v_1
+        y = v0.real * v1.imag - v0.imag * v1.real
+        survival = ((forms[GRAM, 0] * r0 + forms[GRAM, 1] * r1) +
+                    (forms[GRAM, 2] * x + forms[GRAM, 3] * y))
+        if survival > u:
+            observables = tables.observable_forms
+            which = tables.observable_row[index]
+            inverse = 1.0 / survival
+            for k in range(observables.shape[1]):
+                value = ((observables[which, k, 0] * r0 + observables[which, k, 1] * r1) +
+                         (observables[which, k, 2] * x + observables[which, k, 3] * y)) * inverse
+                moments[row, index, k, 0] += value
+                moments[row, index, k, 1] += value * value
+        return survival
+    for a in range(v.shape[0]):
+        v[a] = anchored[a] * phases[index, a]
+    _bilinears(v, r)
+    if diagonal:
+        survival = 0.0
+        for a in range(v.shape[0]):
+            survival += forms[GRAM, a] * r[a]
+    else:
+        survival = _form(forms, GRAM, r, partial)
+    if survival > u:
+        _record(tables, r, partial, survival, moments, row, index)
+    return survival
 
 
 @inline
@@ -372,14 +431,8 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
                     if anchors[j_out] != anchor:
                         anchor = anchors[j_out]
                         _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                    for a in range(d):
-                        v[a] = anchored[a] * phases[j_out, a]
-                    _bilinears(v, r)
-                    # the norm v^dag (R^dag R) v of a diagonal Gram matrix: d terms, not d^2
-                    norm = 0.0
-                    for a in range(d):
-                        norm += forms[GRAM, a] * r[a]
-                    _record(tables, n, r, partial, norm, moments, row, j_out)
+                    _output(tables, forms, True, anchored, phases, j_out, v, r, partial, moments,
+                            row, -np.inf)
                     j_out += 1
                 if not jump:
                     survival = _survival(coefficients, eigenvalues, forms, t_end - origin, v, r, partial)
@@ -417,14 +470,11 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
                     if anchors[j_out] != anchor:
                         anchor = anchors[j_out]
                         _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                    for a in range(d):
-                        v[a] = anchored[a] * phases[j_out, a]
-                    _bilinears(v, r)
-                    survival = _form(forms, GRAM, r, partial)
+                    survival = _output(tables, forms, False, anchored, phases, j_out, v, r, partial,
+                                       moments, row, u)
                     if survival <= u:
                         high, survival_high = tau, survival
                         break
-                    _record(tables, n, r, partial, survival, moments, row, j_out)
                     low, survival_low = tau, survival
                     j_out += 1
                 if high == np.inf:
