@@ -492,7 +492,7 @@ def generating_average_check(check, direction, obs: Observable, s, expected_log,
     n = obs.n
     log_g = obs.exact_log_generating
     log_sum = obs.sample_log_exponential_sum(s)
-    expected = -float(expected_log) / s
+    expected = 0.0 - float(expected_log) / s
     if log_sum is None or n < 1:
         return row(check, direction, obs.name, verdict="inconclusive", expected=expected,
                    trajectories=n, reason=f"no exponential sum at s = {s:g} was accumulated", **extra)
@@ -584,7 +584,7 @@ def integral_ft_check(direction, sigma: Observable, expected_log_average: float,
     if _has_generating_function(sigma):
         return generating_average_check("integral_ft", direction, sigma, 1.0,
                                         float(expected_log_average), threshold)
-    return _exponential_check("integral_ft", direction, sigma, 1.0, -float(expected_log_average),
+    return _exponential_check("integral_ft", direction, sigma, 1.0, 0.0 - float(expected_log_average),
                               threshold)
 
 

@@ -188,9 +188,10 @@ def read_samples(directory, files: dict | None = None) -> pd.DataFrame | None:
 #: Bumped whenever a chunk's content changes for the same run identity, including how a sampler
 #: consumes its random streams (2: the chain kernel's 16-bit lanes; 3: the header names the chunk's
 #: direction, first index and count; 4: the driven qubit on the generic jump engine, its
-#: accumulators and draws, and the jump engine's mixture-of-exponentials waiting times), so that a
-#: resumed run never mixes chunks of two samplers.
-CHUNK_FORMAT = 4
+#: accumulators and draws, and the jump engine's mixture-of-exponentials waiting times; 5: a tilted
+#: jump system's weighted sums carry each ensemble's own importance weights and the Crooks
+#: midpoint row), so that a resumed run never mixes chunks of two samplers.
+CHUNK_FORMAT = 5
 _DAMAGE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 

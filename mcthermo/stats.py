@@ -88,6 +88,27 @@ def variance_estimate(values, counts=None) -> Estimate:
     return Estimate.normal(unbiased, np.sqrt(max(fourth - variance**2, 0.0) / n), n)
 
 
+#: absolute round-off of an exact ln<e^{-sigma}> computed from probabilities of order 1 (a
+#: detailed-balanced system's 0 comes out as +-6e-16)
+LOG_ROUND_OFF = 1e-12
+
+
+def zero_within_round_off(value, round_off=LOG_ROUND_OFF) -> float:
+    """``value``, or exactly 0.0 when |value| <= ``round_off`` (a quantity zero within round-off is
+    reported as 0, never as +-6e-16 or -0.0)."""
+    return 0.0 if abs(value) <= round_off else float(value)
+
+
+def variance_from_sums(total, total_squares, n):
+    """Sample variance (n - 1 denominator) from the sum and the sum of squares of n values; a
+    variance below the round-off of that difference (16 eps x the mean square, e.g. identical
+    values) is exactly 0.  Elementwise on arrays."""
+    total, total_squares = np.asarray(total, float), np.asarray(total_squares, float)
+    mean_square = total_squares / n
+    raw = mean_square - (total / n) ** 2
+    return np.where(raw > 16 * np.finfo(float).eps * np.abs(mean_square), raw, 0.0) * n / max(n - 1, 1)
+
+
 def log_sum_exp(x):
     """ln sum exp(x) of a 1-d array without overflow (scipy's logsumexp pays an array-API dispatch
     that dominates on the small lattices of count histograms)."""

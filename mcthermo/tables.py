@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import checks as _checks
 from .results import DirectionResults, Observable, Results
+from .stats import variance_from_sums
 
 HISTOGRAM_COLUMNS = ["direction", "observable", "value", "bin_low", "bin_high", "count",
                      "probability", "probability_exact"]
@@ -160,7 +161,7 @@ def summary_row(direction: str, observable: Observable) -> dict:
         square = float(np.dot(weights, (observable.values - mean) ** 2))
     else:
         mean = observable.total / n
-        square = max(observable.total_squares - n * mean**2, 0.0)
+        square = float(variance_from_sums(observable.total, observable.total_squares, n)) * (n - 1)
     variance = square / (n - 1) if n > 1 else np.nan
     exact = observable.exact_moments()
     mean_exact, variance_exact = exact if exact is not None else (np.nan, np.nan)

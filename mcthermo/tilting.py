@@ -474,12 +474,21 @@ def tilted_spec(spec, tilt, quiet: bool = False) -> Tilted:
             reverse_rungs, reverse_relative = auto_ladder(spec, observable, target, "reverse")
         except ValueError:  # no reverse protocol (a jump system with several baths): forward only
             reverse_rungs = reverse_relative = None
-        if engine is not Tilted:  # the exact-Doob variance is no figure of a proposal
+        if engine is not Tilted:  # the exact-Doob variance is no figure of a proposal: its own
+            tilted = engine(spec, observable, rungs, (row, float(target)), reverse_tilts=reverse_rungs)
+            forward = tilted.row_relative_variance("forward", observable, float(target))
+            reverse = (None if reverse_rungs is None
+                       else tilted.row_relative_variance("reverse", observable, float(target)))
+            object.__setattr__(tilted, "relative_variance", forward)
+            object.__setattr__(tilted, "reverse_relative_variance", reverse)
             if not quiet:
                 print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)}"
-                      + ("" if reverse_rungs is None else f" (reverse: {tilt_label(observable, reverse_rungs)})"),
+                      + ("" if reverse_rungs is None else f" (reverse: {tilt_label(observable, reverse_rungs)})")
+                      + ("" if forward is None else
+                         f"; exact a-priori relative variance of the reweighted estimate x trajectories "
+                         f"per ensemble {forward:.3g}" + ("" if reverse is None else f" (reverse {reverse:.3g})")),
                       file=sys.stderr)
-            return engine(spec, observable, rungs, (row, float(target)), reverse_tilts=reverse_rungs)
+            return tilted
         if not quiet:
             print(f"mcthermo: tilt auto for {row}: {tilt_label(observable, rungs)} (reverse: "
                   f"{tilt_label(observable, reverse_rungs)}); a-priori relative variance of the "

@@ -262,7 +262,8 @@ def test_time_dependent_input_goes_to_floquet_or_is_refused_with_pieces():
     assert np.abs(from_evo.quasienergies - reference.quasienergies).max() < 1e-12
     callable_h = system(drive={}, hamiltonian=hamiltonian, frequency=OMEGA)
     assert np.abs(callable_h.quasienergies - reference.quasienergies).max() < 1e-12
-    with pytest.raises(ValueError, match="period .* cannot be found.*frequency=.*pieces="):
+    with pytest.raises(ValueError, match=r"frequencies .*\(1.41421356237, 4\) are incommensurate.*"
+                                         "pieces="):
         system(drive={}, hamiltonian=detuned, frequency=None)
     with pytest.raises(ValueError, match="not periodic.*pieces="):
         system(drive={}, hamiltonian=detuned, frequency=OMEGA)
@@ -296,7 +297,7 @@ def seed_qubit_floquet_system(qubit, **options):
 
 def test_seed_qubit_channels_from_the_lab_hamiltonian_equal_the_driven_qubit_closed_forms():
     """Every channel's frequency, rate and operator from the lab Hamiltonian equal DrivenQubit's
-    closed forms (physics C1/C7) to 1e-12."""
+    closed forms (Floquet geometry and the nine sideband channels) to 1e-12."""
     from mcthermo.models.qubit_floquet import CHANNELS
     operators = {"-": np.array([[0, 0], [1, 0]]), "+": np.array([[0, 1], [0, 0]]),
                  "z": np.diag([1.0, -1.0])}                       # on the basis (|+>, |->)
@@ -397,3 +398,168 @@ def test_unmeasured_coherent_start_keeps_its_lab_coherence():
     z = (expectation.mean - expectation.exact) / stderr
     assert np.abs(z).max() < 5
     assert results.directions["forward"].observable("work") is None       # counting only
+
+
+def _x(i, j):
+    return np.outer(E[i], E[j]) + np.outer(E[j], E[i])
+
+
+def test_a_channel_combining_different_sidebands_is_refused_and_an_undriven_one_is_not():
+    """Quasienergies whose differences coincide modulo Omega put terms of different sidebands k in
+    one channel: its Floquet-frame dissipator is periodic, so FloquetSystem refuses (silently, it
+    gave the Pauli answer: heat current -8.79e-4 where the secular Floquet-Born-Markov one is
+    -4.58e-4).  Undriven, the k != 0 components vanish and the ladder is mt.davies_channels."""
+    j = lambda x: 0.01 * x * np.exp(-x / 10)                          # noqa: E731
+    degenerate = dict(hamiltonian=np.diag([0.0, 1.0, 2.5]), drive={1: np.diag([0.3, 0.0, 0.0])},
+                      frequency=1.5, couplings=[mt.Coupling(_x(0, 1) + _x(0, 2), bath="b",
+                                                            spectral_density=j)],
+                      baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0, 0, 1.0]), duration=5.0)
+    # eps_2 - eps_1 = Omega exactly, and to 1e-12 (below the secular check's reach)
+    for shift in (0.0, 1e-12):
+        degenerate["hamiltonian"] = np.diag([0.0, 1.0, 2.5 + shift])
+        with pytest.raises(ValueError, match=r"'b:\+2.5' \(Delta = 2.5, and 19 other channels\) "
+                                             r"combines jumps of different sidebands: \|0><2\| in "
+                                             r"sideband k = 0 .*; \|0><1\| in sideband k = 1 "
+                                             r".*periodic"):
+            mt.FloquetSystem(**degenerate)
+    # an accidental coincidence: eps_0 + eps_1 = 2 eps_2 - 3 Omega (a resonantly driven ladder)
+    ladder = dict(hamiltonian=np.diag([0.0, 1.0, 2.0]), drive={1: 0.05 * _x(0, 1)}, frequency=1.0,
+                  couplings=[mt.Coupling(_x(0, 1) + _x(1, 2), bath="b",
+                                         spectral_density=lambda x: 0.01 * x)],
+                  baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([1.0, 0, 0]), duration=5.0)
+    with pytest.raises(ValueError, match=r"different sidebands: \|1><2\| in sideband k = 0 .*; "
+                                         r"\|2><0\| in sideband k = 3"):
+        mt.FloquetSystem(**ladder)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no LocalJumpWarning either
+        undriven = mt.FloquetSystem(**{**ladder, "drive": {1: 0 * _x(0, 1)}})
+    mine = {c.energy: c.operator for c in undriven.open_system().pieces[0].channels}
+    davies = {c.energy: c.operator for c in mt.davies_channels(
+        ladder["hamiltonian"], _x(0, 1) + _x(1, 2), "b", 1.0, lambda x: 0.01 * x)}
+    assert sorted(mine) == pytest.approx(sorted(davies), abs=1e-12)
+    p0 = undriven.basis().modes[0]
+    for (w, op), (w_d, op_d) in zip(sorted(mine.items()), sorted(davies.items())):
+        assert np.abs(p0 @ op @ p0.conj().T - op_d).max() < 1e-12
+
+
+def test_a_time_dependent_hamiltonian_not_hermitian_at_every_time_is_refused():
+    """[H0, [V, "cos(w t)"]] with V not Hermitian is H(t) != H(t)^dag: V_{-1} = V/2 is not
+    V_1^dag = V^dag/2 (it was silently replaced by V_1^dag)."""
+    pytest.importorskip("qutip")
+    base = dict(couplings=[mt.Coupling(SX, bath="b", spectral_density=lambda x: 0.01 * x)],
+                baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0.0, 1.0]), duration=5.0)
+    bad = SX + 1j * SZ
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)          # QuTiP: no compiler
+        for h, frequency in (([0.5 * SZ, [bad, "cos(1.3*t)"]], None),
+                             (lambda t: 0.5 * SZ + bad * np.cos(1.3 * t), 1.3)):
+            with pytest.raises(ValueError, match=r"not Hermitian at every time: its harmonic "
+                                                 r"m = -1 is not the adjoint of harmonic m = 1"):
+                mt.FloquetSystem(hamiltonian=h, frequency=frequency, **base)
+        with pytest.raises(ValueError, match="constant part H0 is not Hermitian"):
+            mt.FloquetSystem(hamiltonian=[0.5 * SZ + 0.1j * SX, [SX, "cos(1.3*t)"]], **base)
+        good = mt.FloquetSystem(hamiltonian=[0.5 * SZ, [SX + 1j * SY, "exp(1j*1.3*t)"],
+                                             [SX - 1j * SY, "exp(-1j*1.3*t)"]], **base)
+    assert np.abs(good.drive[1] - (SX + 1j * SY)).max() < 1e-14
+
+
+def test_a_zero_frequency_an_array_spectral_density_and_a_single_coupling():
+    """frequency=0 with a time-dependent Hamiltonian is refused (it divided by zero); a spectral
+    density returning a size-1 array and a single Coupling (no list) are accepted as the plain
+    forms; a spectral density returning several numbers is refused by name."""
+    base = dict(hamiltonian=H0, drive={1: V1}, frequency=OMEGA, baths={"hot": mt.Bath(beta=0.5)},
+                initial=np.diag([1.0, 0, 0]), duration=5.0)
+    plain = mt.FloquetSystem(couplings=[mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot)],
+                             **base)
+    for coupling in (mt.Coupling(A_HOT, bath="hot", spectral_density=lambda x: np.array([j_hot(x)])),
+                     mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot)):
+        other = mt.FloquetSystem(couplings=coupling, **base)
+        assert [(c.name, c.energy) for c in other.open_system().pieces[0].channels] == \
+            [(c.name, c.energy) for c in plain.open_system().pieces[0].channels]
+        assert all(np.array_equal(a.operator, b.operator) for a, b in zip(
+            other.open_system().pieces[0].channels, plain.open_system().pieces[0].channels))
+    with pytest.raises(ValueError, match=r"spectral_density\(.*\) must return one number"):
+        mt.FloquetSystem(couplings=mt.Coupling(A_HOT, bath="hot",
+                                               spectral_density=lambda x: np.array([x, x])), **base)
+    with pytest.raises(ValueError, match="couplings must be an mt.Coupling or a non-empty list"):
+        mt.FloquetSystem(couplings=A_HOT, **base)
+    with pytest.raises(ValueError, match=r"frequency must be > 0 \(got 0.0\)"):
+        mt.FloquetSystem(hamiltonian=lambda t: H0 + np.cos(t) * (V1 + V1.T), frequency=0.0,
+                         couplings=mt.Coupling(A_HOT, bath="hot", spectral_density=j_hot),
+                         **{k: v for k, v in base.items() if k not in ("hamiltonian", "drive",
+                                                                          "frequency")})
+
+
+@pytest.mark.parametrize("terms, args, frequency, harmonics", [
+    ([[SX, "cos(t)"]], {}, 1.0, {1: SX / 2}),
+    ([[SX, "sin(2*t)"], [SZ, "cos(t)"]], {}, 1.0, {1: SZ / 2, 2: -0.5j * SX}),
+    ([[SX, "cos(w*t + 0.3)"]], {"w": 1.3}, 1.3, {1: np.exp(0.3j) * SX / 2}),
+    ([[SX, "np.cos(2*pi*t/T)"]], {"T": 2 * np.pi / 1.3}, 1.3, {1: SX / 2}),
+    ([[SZ, "1"], [SX, "0.2*cos(1.3*t)**2"]], {}, 1.3, {2: 0.05 * SX}),
+    ([[SX + 1j * SY, "exp(1.3j*t)"], [SX - 1j * SY, "exp(-1.3j * t)"]], {}, 1.3, {1: SX + 1j * SY}),
+])
+def test_the_period_is_read_from_string_coefficients(terms, args, frequency, harmonics):
+    """cos/sin/exp of any argument linear in t (phases, pi, args, t alone) and constant strings
+    (harmonic 0); the harmonics against the series written by hand."""
+    qutip = pytest.importorskip("qutip")
+    from mcthermo.systems.time_dependent import harmonics as fourier_series
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)          # QuTiP: no compiler
+        evo = qutip.QobjEvo([qutip.Qobj(0.5 * SZ)] + [[qutip.Qobj(op), c] for op, c in terms],
+                            args=args)
+        h0, drive, omega = fourier_series(evo)
+    assert omega == pytest.approx(frequency, rel=1e-12)
+    constant = 0.5 * SZ + sum((op for op, c in terms if c == "1"), np.zeros((2, 2)))
+    constant = constant + sum((0.1 * op for op, c in terms if "**2" in c), np.zeros((2, 2)))
+    assert np.abs(h0 - constant).max() < 1e-13
+    assert set(drive) == set(harmonics)
+    assert max(np.abs(drive[m] - v).max() for m, v in harmonics.items()) < 1e-13
+
+
+def test_a_hamiltonian_whose_period_cannot_be_read_is_refused_with_the_reason():
+    qutip = pytest.importorskip("qutip")
+    from mcthermo.systems.time_dependent import harmonics as fourier_series
+    import warnings
+    for coefficient, reason in (("cos(1.0*t) + cos(sqrt(2)*t)", r"\(1, 1.41421356237\) are "
+                                                                  r"incommensurate.*pieces="),
+                                ("cos(1.3*t**2)", "cannot be found.*frequency=Omega.*pieces="),
+                                ("t*cos(t)", "cannot be found"),
+                                ("exp(-0.1*t)*cos(t)", "cannot be found"),
+                                ("exp(-t**2)", "cannot be found")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            evo = qutip.QobjEvo([qutip.Qobj(SZ), [qutip.Qobj(SX), coefficient]])
+            with pytest.raises(ValueError, match=reason):
+                fourier_series(evo)
+
+
+def test_messages_name_what_is_missing_and_warnings_point_at_the_callers_line():
+    """A coupling without any spectral density, a Gibbs or bath-name start, a slow drive whose
+    U(T) differences are round-off of 65,536 steps (accepted, it was refused as 'too strong or
+    too fast'), and the SecularApproximationWarning's line."""
+    import warnings
+    qubit = dict(hamiltonian=0.5 * SZ, drive={1: 0.02 * SX}, frequency=1.0,
+                 baths={"b": mt.Bath(beta=1.0)}, initial=np.diag([0.0, 1.0]), duration=1.0)
+    with pytest.raises(ValueError, match="coupling to bath 'b' has no spectral density"):
+        mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b"), **qubit)
+    ohmic = mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b"),
+                             **{**qubit, "baths": {"b": mt.Bath(beta=1.0, coupling=0.001)}})
+    assert len(ohmic.open_system().pieces[0].channels) > 0
+    coupling = mt.Coupling(SX, bath="b", spectral_density=lambda x: 0.02 * x)
+    for start in ("b", mt.Gibbs(1.0)):
+        with pytest.raises(ValueError, match="initial must be the lab-frame state at t = 0, a "
+                                             "density matrix or a state vector.*gibbs_state"):
+            mt.FloquetSystem(couplings=coupling, **{**qubit, "initial": start})
+    slow = mt.FloquetSystem(couplings=mt.Coupling(SX, bath="b", spectral_density=lambda x: 1e-6 * x),
+                            **{**qubit, "drive": {1: 0.1 * SX}, "frequency": 1e-3})
+    steps = len(slow.basis().modes)
+    assert slow.propagator_error <= steps * 1e-16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mt.FloquetSystem(couplings=coupling, **qubit)
+    from mcthermo.systems.floquet import SecularApproximationWarning
+    warned = [w for w in caught if w.category is SecularApproximationWarning]
+    assert len(warned) == 1 and warned[0].filename == __file__

@@ -284,14 +284,15 @@ def log_densities(replays, i, j, jump_times, jump_slots, jumps):
 
 
 @parallel_kernel
-def log_weights(tables, replays, seed, stream, first, count, buffer):
-    """ln w of trajectories ``first .. first + count - 1`` drawn with kernel tables ``tables`` on RNG
-    stream ``stream`` (the same draws as ``weighted``); NaN for a trajectory with more than
-    ``buffer`` jumps (not replayed)."""
+def log_weights(tables, replays, seed, stream, first, count, buffer, own):
+    """(count, 2): ln w (the mixture weight) and ln r = ln p_0 / p_own (the own importance weight of
+    ensemble ``own``) of trajectories ``first .. first + count - 1`` drawn with kernel tables
+    ``tables`` on RNG stream ``stream`` (the same draws as ``weighted``); NaN for a trajectory with
+    more than ``buffer`` jumps (not replayed), -inf where the plain process cannot draw it."""
     key = stream_key(seed, stream)
     n_baths = tables.betas.shape[0]
     n_slots = int(tables.slot.max()) + 1 if tables.slot.size else 0
-    out = np.empty(count)
+    out = np.full((count, 2), np.nan)
     for t in numba.prange(count):
         counts = np.zeros(n_slots, dtype=np.int64)
         times = np.zeros(buffer)
@@ -301,8 +302,10 @@ def log_weights(tables, replays, seed, stream, first, count, buffer):
                                        np.zeros(tables.half_width.shape[0], dtype=np.int64), np.zeros(n_baths),
                                        times, slots, workspace(tables))
         jumps = counts.sum()
-        out[t] = log_weight(replays, i, j, times, slots, jumps,
-                            replay_space(replays, buffer)) if jumps <= buffer else np.nan
+        if jumps <= buffer:
+            space = replay_space(replays, buffer)
+            out[t, 0] = log_weight(replays, i, j, times, slots, jumps, space)
+            out[t, 1] = space[0][0] - space[0][own] if out[t, 0] > -np.inf else -np.inf
     return out
 
 

@@ -2,12 +2,15 @@
 
 Units hbar = k_B = 1.  H(t) = (w0/2) sz + (Om/2)(s+ e^{-i wL t} + h.c.); the photon bath couples
 through sx, the dephasing bath through sz.  In the Floquet frame the secular Born–Markov master
-equation is dρ~/dt = g- D[s~-] + g+ D[s~+] + g_z D[s~z] with rates built from nine channels (C1,
-C7).  Exact answers: the Floquet-frame solution and lab Bloch vector (C2), the three
-thermodynamic bookkeepings (C6, ``qubit_thermo``) and the full counting statistics of the jump
-heat and laser work (C7, ``qubit_exact``).  The sampler is the generic jump engine
-(``kernels/lindblad.py``, exact waiting times) run on the Floquet-frame ``OpenSystem`` this spec
-compiles to (``open_system``; C5).
+equation is dρ~/dt = g- D[s~-] + g+ D[s~+] + g_z D[s~z] with rates built from nine sideband
+channels (the Floquet mixing angle and Rabi frequency give each channel's frequency and weight;
+``qubit_floquet``).  Exact answers: the closed-form solution of the Floquet-frame master equation
+and the lab Bloch vector, the three thermodynamic bookkeepings of the driven atom (conventional,
+Hamiltonian-based, entropy-based; ``qubit_thermo``) and the full counting statistics of the heat
+per bath and the laser work over the nine channels (``qubit_exact``).  The sampler is the generic
+jump engine (``kernels/lindblad.py``, exact waiting times) run on the Floquet-frame
+``OpenSystem`` this spec compiles to (``open_system``: each jump labelled by its channel's
+frequency and laser quanta).
 """
 from __future__ import annotations
 
@@ -213,7 +216,7 @@ class DrivenQubit(Model):
                                   f"{lower:g} and {upper:g} differ by less than 3x the total rate "
                                   f"{total:g}", SecularApproximationWarning, stacklevel=3)
 
-    # --- Floquet geometry and channels (C1) ---------------------------------------------------
+    # --- Floquet geometry and the nine sideband channels ------------------------------------------
     @property
     def detuning(self) -> float:
         return self.atom_frequency - self.laser_frequency
@@ -284,7 +287,7 @@ class DrivenQubit(Model):
         require(self.rates is None, f"{what} needs the two baths: a DrivenQubit given by rates "
                 "(g-, g+, g_z) only has ensemble quantities, no heat per bath")
 
-    # --- analytic solution (C2) ---------------------------------------------------------------
+    # --- closed-form Floquet-frame solution and Bloch vector --------------------------------------
     def output_times(self) -> np.ndarray:
         return np.linspace(0.0, self.t_end, self.times)
 
@@ -341,10 +344,10 @@ class DrivenQubit(Model):
         return 0.5 * np.einsum("ni,ni->n", self.field(times)[0], self.bloch(times))
 
     def thermodynamics(self, times=None) -> pd.DataFrame:
-        """Exact C6 bookkeeping at ``times`` (see ``qubit_thermo.thermodynamics``)."""
+        """The three exact heat/work bookkeepings at ``times`` (``qubit_thermo.thermodynamics``)."""
         return qubit_thermo.thermodynamics(self, self.output_times() if times is None else times)
 
-    # --- sampler: the Floquet-frame OpenSystem on the generic jump engine (C5) ----------------
+    # --- sampler: the Floquet-frame OpenSystem on the generic jump engine -------------------------
     def open_system(self) -> OpenSystem:
         """The Floquet-frame system this spec samples (computed once per spec): two levels (|->,
         |+>) = Floquet labels (0, 1) with the quasi-energy Hamiltonian diag(-W/2, +W/2); one
@@ -470,7 +473,7 @@ class DrivenQubit(Model):
     def results(self, accumulators):
         return qubit_results.results(self, accumulators)
 
-    # --- parameters and command line ---------------------------------------------------------------
+    # --- parameters and command line --------------------------------------------------------------
     def parameters(self) -> dict:
         """Flat JSON-able parameters (baths as photon_* and dephasing_* columns)."""
         out = {name: getattr(self, name) for name in

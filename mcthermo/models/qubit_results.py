@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..results import DirectionResults, ExactCount, Expectation, Observable, Results, SecondLaw
-from ..stats import lattice_groups
+from ..stats import lattice_groups, variance_from_sums
 from . import qubit_exact, qubit_thermo
 from .qubit_floquet import CHANNELS
 
@@ -41,7 +41,7 @@ def bloch_moments(acc):
     n = trajectories(acc)
     total = np.sum(acc["moments"], axis=0)              # blocks reduced in index order: (T, 3, 2)
     mean = total[..., 0] / n
-    variance = np.maximum(total[..., 1] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    variance = variance_from_sums(total[..., 0], total[..., 1], n)
     return mean, variance, n
 
 

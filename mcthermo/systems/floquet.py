@@ -6,14 +6,18 @@ spectral density J.
 
 Floquet states.  The one-period propagator U(T) is built from N steps of the sixth-order Magnus
 integrator (three Gauss points per step); N doubles until two successive U(T) differ by less than
-1e-12 in the largest element (the difference is reported as ``propagator_error``).  Its eigenvalues
-e^{-i eps_a T} give the quasienergies, its eigenvectors the Floquet modes |phi_a(0)>, and
+max(1e-12, N x 1e-16) in the largest element (the second is the round-off of a product of N steps,
+reached first by a slow drive, Omega << ||H||; the difference is ``propagator_error``).  Its
+eigenvalues e^{-i eps_a T} give the quasienergies, its eigenvectors the Floquet modes |phi_a(0)>, and
 |phi_a(t)> = e^{i eps_a t} U(t)|phi_a(0)> is T-periodic.
 
 Brillouin zone.  A quasienergy is defined modulo Omega; each eps_a is taken in the zone centred on
 the state's own mean energy Ebar_a = (1/T) int_0^T <phi_a(t)|H(t)|phi_a(t)> dt (which does not
-depend on the choice), i.e. eps_a in [Ebar_a - Omega/2, Ebar_a + Omega/2).  This is continuous in
-the drive and gives eps_a = E_a (the eigenvalues of H0) as V -> 0; the states are sorted by eps.
+depend on the choice), i.e. eps_a in [Ebar_a - Omega/2, Ebar_a + Omega/2); it gives eps_a = E_a
+(the eigenvalues of H0) as V -> 0; the states are sorted by eps.  It is continuous in the drive
+only while eps_a - Ebar_a stays inside (-Omega/2, Omega/2): where it reaches the edge of its zone,
+eps_a jumps by Omega (and the order may change), which relabels k (heat and entropy production
+unchanged, work per jump shifted; last paragraph).
 
 Fourier components.  X_ac(k) = (1/T) int_0^T e^{i k Omega t} <phi_a(t)|A|phi_c(t)> dt (FFT over the
 propagator's time grid), so that in the interaction picture A carries X_ac(k) e^{-i Delta t} with
@@ -30,12 +34,22 @@ gamma = J(|Delta|)(n(|Delta|) + 1) for Delta > 0 and J(|Delta|) n(|Delta|) for D
 n(x) = 1/(e^{beta x} - 1): exactly the rule of ``mt.davies_channels``, where J is the rate function
 itself (seed 002 writes the emission rate as G = 2 pi J_seed (n + 1): J here = 2 pi J_seed).  The
 spectral density is the Coupling's ``spectral_density`` if given (it wins over the Bath's), else the
-Bath's (its ``spectral_density`` or its Ohmic ``coupling``/``cutoff``).  The partner of (a, c, k)
+Bath's (its ``spectral_density`` or its Ohmic ``coupling``/``cutoff``; neither is refused).
+Channels are named ``<bath>:<Delta, 6 significant digits>`` (``<bath>#<index>:<Delta>`` when
+several couplings share a bath, index their position in ``couplings``); several couplings to one
+bath are independent (uncorrelated) baths: no cross terms between them.  The partner of (a, c, k)
 is (c, a, -k) with X_ca(-k) = conj(X_ac(k)): terms are kept or dropped in such pairs, so every
 channel at Delta has its reverse at -Delta (L_{-Delta} proportional to L_Delta^dag).
 The zero-frequency (pure dephasing) channel has gamma(0) = lim_{x -> 0} J(x) n(x) = J'(0)/beta for an
 Ohmic J (J ~ x near 0; J'(0) by Richardson extrapolation of J(x)/x), 0 for a super-Ohmic J, and is
 refused for a sub-Ohmic J unless the Coupling gives ``zero_frequency_rate``.
+
+Quasienergy differences equal modulo Omega.  If the terms of one channel come from different
+sidebands k (eps_c - eps_a differs between them by a nonzero multiple of Omega: eps_2 - eps_1 =
+Omega, or an accident like eps_0 + eps_1 = 2 eps_2 - 3 Omega), they rotate at different frequencies
+e^{i (Delta - k Omega) t} in the frame below: the frame dissipator is periodic, not constant, and
+the system is refused, naming Delta, the states and the sidebands.  Terms below the floor above
+are not counted, so an undriven system (k != 0 components zero) gives ``mt.davies_channels``.
 
 In the frame of the Floquet modes (state v with lab state |psi(t)> = sum_a v_a(t) |phi_a(t)>) the
 generator is time independent: H_F = diag(eps) with the channels above, an ``OpenSystem``
@@ -48,6 +62,8 @@ shifts with eps.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -57,8 +73,8 @@ import scipy.linalg
 
 from ..model import Model
 from .bath import Bath
-from .open_system import (Channel, OpenSystem, _finite, as_density_matrix, as_matrix,
-                          require_hermitian)
+from .open_system import (Channel, Gibbs, LocalJumpWarning, OpenSystem, _finite,
+                          as_density_matrix, as_matrix, require_hermitian)
 from .time_dependent import harmonics, is_time_dependent
 
 #: largest element of U_N(T) - U_2N(T) accepted for the one-period propagator
@@ -72,6 +88,9 @@ COMPONENT_FLOOR = 1e-10
 SECULAR_WEIGHT = 1e-6
 #: most propagator steps per period tried before giving up
 MAX_STEPS = 2**17
+#: round-off per Magnus step of the product U(T) (largest element): a difference between U_N(T) and
+#: U_2N(T) below N x this is round-off
+ROUNDOFF_PER_STEP = 1e-16
 
 
 class SecularApproximationWarning(UserWarning):
@@ -102,6 +121,17 @@ class Coupling:
             if rate < 0:
                 raise ValueError(f"zero_frequency_rate must be >= 0 (got {rate!r})")
             object.__setattr__(self, "zero_frequency_rate", rate)
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller of this function point at the
+    first line outside mcthermo (the user's: FloquetSystem(...) or open_system())."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(2), 2              # the caller of the function that warns
+    while frame is not None and (frame.f_code.co_filename.startswith(package) or (
+            frame.f_code.co_filename == "<string>" and frame.f_code.co_name == "__init__")):
+        frame, level = frame.f_back, level + 1      # (a dataclass __init__ is "<string>")
+    return level
 
 
 # --- the one-period propagator ------------------------------------------------------------------
@@ -172,12 +202,18 @@ def floquet_basis(h0, drive, omega) -> FloquetBasis:
         finer = _propagators(h0, drive, omega, 2 * steps)
         error = float(np.abs(finer[-1] - grid[-1]).max())
         grid, steps = finer, 2 * steps
-        if error <= PROPAGATOR_TOLERANCE:
+        # a product of N unitary steps carries round-off ~ N x 1e-16: below that, the difference
+        # is round-off, not the integrator's error
+        accepted = max(PROPAGATOR_TOLERANCE, ROUNDOFF_PER_STEP * steps)
+        if error <= accepted:
             break
         if steps >= MAX_STEPS:
-            raise ValueError(f"the one-period propagator did not converge to {PROPAGATOR_TOLERANCE} "
-                             f"with {steps} Magnus steps (difference {error:.2g}): the drive is too "
-                             "strong or too fast for its period")
+            raise ValueError(f"the one-period propagator did not converge: U(T) from {steps // 2} "
+                             f"and {steps} Magnus steps differ by {error:.2g}, more than "
+                             f"{accepted:.2g} (the tolerance {PROPAGATOR_TOLERANCE:g} or the "
+                             f"round-off of {steps} steps): ||H|| x T = {scale * period:.3g} (a "
+                             "drive too strong or too slow for its period T = 2 pi / Omega = "
+                             f"{period:.4g}) needs more than {MAX_STEPS} steps")
     schur, vectors = scipy.linalg.schur(grid[-1], output="complex")   # normal: Schur form diagonal
     raw = -np.angle(np.diag(schur)) / period
     times = np.arange(steps) * period / steps
@@ -226,7 +262,7 @@ def zero_frequency_rate(density, bath: Bath, coupling: Coupling, scale: float, w
         return coupling.zero_frequency_rate
     h = 1e-6 * scale
     points = [h, h / 2, h / 4]
-    values = [density(x) for x in points]
+    values = [_density_at(density, x) for x in points]
     if max(values) == 0:
         return 0.0
     if min(values) <= 0:
@@ -244,10 +280,23 @@ def zero_frequency_rate(density, bath: Bath, coupling: Coupling, scale: float, w
     return 0.0 if bath.zero_temperature else slope / bath.beta
 
 
-def _rate(density, bath: Bath, delta: float) -> float:
-    value = float(density(abs(delta)))
+def _density_at(density, x: float) -> float:
+    """J(x) as a float: a number or a size-1 array, finite and >= 0."""
+    raw = density(x)
+    try:
+        value = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"spectral_density({x}) must return a real number (got {raw!r})") from None
+    if value.size != 1:
+        raise ValueError(f"spectral_density({x}) must return one number (got shape {value.shape})")
+    value = float(value.reshape(()))
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"spectral_density({abs(delta)}) must be finite and >= 0 (got {value})")
+        raise ValueError(f"spectral_density({x}) must be finite and >= 0 (got {value})")
+    return value
+
+
+def _rate(density, bath: Bath, delta: float) -> float:
+    value = _density_at(density, abs(delta))
     occupation = bath.occupation(abs(delta))
     return value * (occupation + 1 if delta > 0 else occupation)
 
@@ -263,15 +312,16 @@ class FloquetSystem(Model):
     ``hamiltonian`` H0 (Hermitian), ``drive`` {m: V_m} (m >= 1, V_m any d x d matrix) and
     ``frequency`` Omega: H(t) = H0 + sum_m (V_m e^{i m Omega t} + V_m^dag e^{-i m Omega t}); or
     ``hamiltonian`` a periodic QuTiP ``QobjEvo``, QuTiP list or callable H(t) (no ``drive``;
-    ``frequency`` read from cos/sin/exp string coefficients when not given), decomposed into
+    ``frequency`` read from string coefficients when not given: ``time_dependent``), decomposed into
     H0 and V_m by ``time_dependent.harmonics``;
-    ``couplings`` [Coupling], ``baths`` {name: Bath} (mu = 0); ``initial`` the lab-frame state at
-    t = 0; ``duration``; ``output_times`` and ``observables`` {name: lab-frame Hermitian operator},
-    recorded through the Floquet modes at each output time; ``measure_energy``: measure the
-    quasienergy at t = 0 (this dephases a coherent start in the Floquet basis, which changes lab
-    observables) and at the end (work, entropy production); False: the lab state evolves
-    unmeasured (counting only).  ``sideband_tolerance``: dropped Fourier weight (relative) that
-    fixes the number of sidebands.  ``exact``: False samples without exact references (as
+    ``couplings`` [Coupling] (or one Coupling), ``baths`` {name: Bath} (mu = 0); ``initial`` the
+    lab-frame state at t = 0, a density matrix or a state vector (no Gibbs declaration: of which
+    Hamiltonian? give ``mt.gibbs_state(H0, beta)``); ``duration``; ``output_times`` and
+    ``observables`` {name: lab-frame Hermitian operator}, recorded through the Floquet modes at
+    each output time; ``measure_energy``: measure the quasienergy at t = 0 (this dephases a
+    coherent start in the Floquet basis, which changes lab observables) and at the end (work,
+    entropy production); False: the lab state evolves unmeasured (counting only).
+    ``sideband_tolerance``: dropped Fourier weight (relative) that fixes the number of sidebands.  ``exact``: False samples without exact references (as
     ``OpenSystem(exact=False)``).
 
     ``open_system()`` is the Floquet-frame ``OpenSystem`` it compiles to; sampling, exact answers
@@ -311,8 +361,8 @@ class FloquetSystem(Model):
         if is_time_dependent(self.hamiltonian):
             if self.drive:
                 raise ValueError("give either a time-dependent hamiltonian or H0 with drive, not both")
-            if self.frequency is not None:
-                _finite("frequency", self.frequency)
+            if self.frequency is not None and not _finite("frequency", self.frequency) > 0:
+                raise ValueError(f"frequency must be > 0 (got {self.frequency!r})")
             h0, drive, omega = harmonics(self.hamiltonian, self.frequency)
             for name, value in (("hamiltonian", h0), ("drive", drive), ("frequency", omega)):
                 object.__setattr__(self, name, value)
@@ -337,9 +387,14 @@ class FloquetSystem(Model):
         if not 0 < tolerance < 1:
             raise ValueError(f"sideband_tolerance must be in (0, 1) (got {tolerance!r})")
         object.__setattr__(self, "sideband_tolerance", tolerance)
-        couplings = tuple(self.couplings)
-        if not couplings or not all(isinstance(c, Coupling) for c in couplings):
-            raise ValueError("couplings must be a non-empty list of mt.Coupling")
+        couplings = self.couplings
+        if isinstance(couplings, Coupling):
+            couplings = (couplings,)                     # one coupling needs no list
+        if not isinstance(couplings, (list, tuple)) or not couplings \
+                or not all(isinstance(c, Coupling) for c in couplings):
+            raise ValueError("couplings must be an mt.Coupling or a non-empty list of them "
+                             f"(got {type(self.couplings).__name__})")
+        couplings = tuple(couplings)
         if not isinstance(self.baths, dict) or not all(isinstance(b, Bath)
                                                        for b in self.baths.values()):
             raise ValueError("baths must be a dict {name: mt.Bath}")
@@ -347,6 +402,12 @@ class FloquetSystem(Model):
             as_matrix(f"coupling operator of bath {c.bath!r}", c.operator, d)
             if c.bath not in self.baths:
                 raise ValueError(f"a coupling names unknown bath {c.bath!r}")
+            bath = self.baths[c.bath]
+            if c.spectral_density is None and bath.spectral_density is None and bath.coupling == 0:
+                raise ValueError(f"the coupling to bath {c.bath!r} has no spectral density: give "
+                                 f"mt.Coupling(A, bath={c.bath!r}, spectral_density=J) or the Bath "
+                                 "a spectral_density=J or an Ohmic coupling=alpha (its default "
+                                 "coupling is 0: no rates)")
         unused = sorted(set(self.baths) - {c.bath for c in couplings})
         if unused:
             raise ValueError(f"bath {unused[0]!r} is used by no coupling")
@@ -356,7 +417,16 @@ class FloquetSystem(Model):
         object.__setattr__(self, "couplings", couplings)
         if self.initial is None:
             raise ValueError("initial (the lab-frame state at t = 0) is required")
-        object.__setattr__(self, "initial", as_density_matrix(self.initial, d))
+        if isinstance(self.initial, (str, Gibbs)):
+            raise ValueError(f"initial must be the lab-frame state at t = 0, a density matrix or a "
+                             f"state vector (got {self.initial!r}): a FloquetSystem declares no "
+                             "Gibbs start (of which Hamiltonian?); for e^{-beta H0}/Z give "
+                             "initial=mt.gibbs_state(H0, beta)")
+        try:
+            object.__setattr__(self, "initial", as_density_matrix(self.initial, d))
+        except ValueError as error:
+            raise ValueError(f"{error}; initial is the lab-frame state at t = 0, a density matrix "
+                             "or a state vector") from None
         duration = _finite("duration", self.duration)
         if not duration > 0:
             raise ValueError(f"duration must be > 0 (got {self.duration!r})")
@@ -474,28 +544,60 @@ class FloquetSystem(Model):
             label = math.copysign(centre[abs(delta)], delta) if centre[abs(delta)] else 0.0
             groups.setdefault(label, []).append((k, a, c, x))
         where = f"coupling to bath {coupling.bath!r}"
-        out, names = [], set()
+        out, names, mixed = [], set(), []
         for delta in sorted(groups, key=lambda x: -x):
             rate = (zero_frequency_rate(density, bath, coupling, scale, where) if delta == 0
                     else _rate(density, bath, delta))
             if rate == 0:
                 continue
             operator = np.zeros((len(self.quasienergies),) * 2, complex)
-            weight: dict[int, float] = {}
             for k, a, c, x in groups[delta]:
                 operator[a, c] += x
-                weight[k] = weight.get(k, 0.0) + abs(x) ** 2
             if not np.any(np.abs(operator) > 0):
                 continue
-            k_main = max(weight, key=weight.get)
             name = f"{prefix}:{delta:+.6g}"
+            sidebands = {k for k, _, _, _ in groups[delta]}
+            if len(sidebands) > 1:
+                mixed.append((rate * float(np.sum(np.abs(operator) ** 2)), name, delta))
+                continue
+            # one sideband: L is an eigenoperator of H_F = diag(eps) (Bohr frequency Delta - k Omega)
+            drive_work = sidebands.pop() * self.frequency
             suffix = 2
             while name in names:
                 name, suffix = f"{prefix}:{delta:+.6g}#{suffix}", suffix + 1
             names.add(name)
             out.append(Channel(name, math.sqrt(rate) * operator, energy=delta, bath=coupling.bath,
-                               drive_work=k_main * self.frequency))
+                               drive_work=drive_work))
+        if mixed:                                   # the strongest such channel is named
+            _, name, delta = max(mixed)
+            self._refuse_mixed_sidebands(name, delta, groups[delta], len(mixed) - 1)
         return out
+
+    def _refuse_mixed_sidebands(self, name, delta, terms, others):
+        """One channel (one Delta) with terms of different sidebands k: quasienergies coincide
+        modulo Omega (eps_c - eps_a differ by a multiple of Omega between its terms), so in the
+        Floquet frame its terms rotate at different frequencies e^{i (Delta - k Omega) t}: the
+        frame dissipator is periodic, not constant, and no time-independent OpenSystem is exact.
+        Refused (terms below the sideband floor are already dropped, so an undriven system, whose
+        k != 0 components vanish, is not concerned)."""
+        by_k: dict[int, list] = {}
+        for k, a, c, x in terms:
+            by_k.setdefault(k, []).append((abs(x), a, c))
+        parts = []
+        for k in sorted(by_k, key=lambda k: (abs(k), k)):
+            _, a, c = max(by_k[k])
+            parts.append(f"|{a}><{c}| in sideband k = {k} (eps_{c} - eps_{a} = "
+                         f"{self.quasienergies[c] - self.quasienergies[a]:.10g})")
+        raise ValueError(
+            f"channel {name!r} (Delta = {delta:.10g}"
+            f"{f', and {others} other channels' if others else ''}) combines jumps of different "
+            "sidebands: "
+            f"{'; '.join(parts)}: quasienergy differences that differ by a multiple of Omega = "
+            f"{self.frequency:.10g} (quasienergies {np.array2string(self.quasienergies, precision=10)}"
+            "), so this channel's Floquet-frame dissipator is periodic in time, not constant, and "
+            "FloquetSystem (a time-independent Floquet-frame generator) cannot represent it; shift "
+            "H0, the drive or the frequency so that these Bohr-Floquet frequencies differ by more "
+            "than the total rate (3x for no warning)")
 
     def _check_secular(self, channels):
         """Distinct channel frequencies of one bath (rates >= SECULAR_WEIGHT x total) must differ by
@@ -527,7 +629,7 @@ class FloquetSystem(Model):
             warnings.warn(f"secular approximation doubtful: {bath}-bath channel frequencies "
                           f"{lower:.6g} and {upper:.6g} (smallest gap {gap:.3g}) differ by less "
                           f"than 3x the total rate {total:.3g}", SecularApproximationWarning,
-                          stacklevel=4)
+                          stacklevel=_user_stacklevel())
 
     def open_system(self) -> OpenSystem:
         """The Floquet-frame OpenSystem (module docstring): H_F = diag(eps), the secular channels,
@@ -547,11 +649,18 @@ class FloquetSystem(Model):
         frames = self.modes_at(times) if len(times) and self.observables else None
         observables = {n: np.conj(np.swapaxes(frames, 1, 2)) @ a @ frames
                        for n, a in self.observables.items()}
-        return OpenSystem(hamiltonian=np.diag(self.quasienergies).astype(complex), channels=channels,
-                          baths={n: Bath(beta=b.beta) for n, b in self.baths.items()},
-                          initial=p0.conj().T @ self.initial @ p0, duration=self.duration,
-                          output_times=times, observables=observables,
-                          measure_energy=self.measure_energy, exact=self.exact)
+        with warnings.catch_warnings():
+            # every channel has one sideband k, so it is an eigenoperator of diag(eps) with Bohr
+            # frequency Delta - k Omega (mixed sidebands are refused): its label is exact by
+            # construction, and a LocalJumpWarning (Bohr frequencies within the channel tolerance
+            # but not the label check's) would only mislead
+            warnings.simplefilter("ignore", LocalJumpWarning)
+            return OpenSystem(hamiltonian=np.diag(self.quasienergies).astype(complex),
+                              channels=channels,
+                              baths={n: Bath(beta=b.beta) for n, b in self.baths.items()},
+                              initial=p0.conj().T @ self.initial @ p0, duration=self.duration,
+                              output_times=times, observables=observables,
+                              measure_energy=self.measure_energy, exact=self.exact)
 
     # --- the Model interface: the Floquet-frame OpenSystem's ------------------------------------
     def parameters(self) -> dict:

@@ -27,7 +27,7 @@ import pandas as pd
 from .. import exponential
 from ..exact import generating, tilted
 from ..exact.effort import Progress
-from ..stats import lattice_groups, log_group_sum
+from ..stats import lattice_groups, log_group_sum, variance_from_sums, zero_within_round_off
 from ..results import DirectionResults, EngineEfficiency, ExactCount, Expectation, Observable, Results
 from . import open_exponential
 from .open_theorems import crooks_reason, free_energy_change, gibbs_start, reverse_partner_reason
@@ -227,7 +227,7 @@ def _energy_observables(system, geometry, joint, law, floats, n, out):
         out.integral_ft = NO_EXACT
     elif out.integral_ft is None:
         # the exact ln<e^{-sigma}> from the generating function (log space): any spectrum
-        out.integral_ft = float(system.log_generating_function("entropy_production", 1.0))
+        out.integral_ft = zero_within_round_off(system.log_generating_function("entropy_production", 1.0))
     out.jarzynski = _jarzynski(system, out, e_initial, e_final)
 
 
@@ -319,7 +319,7 @@ def _expectations(system, acc, n) -> list[Expectation]:
         return []
     sums = acc["moments"].sum(axis=0)                      # (T, A, 2)
     mean = sums[..., 0] / n
-    variance = np.maximum(sums[..., 1] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    variance = variance_from_sums(sums[..., 0], sums[..., 1], n)
     if not system.exact:
         exact = np.full(mean.shape, np.nan)
         return [Expectation("expectation", "expectation", system.output_times, mean,

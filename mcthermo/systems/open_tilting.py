@@ -37,11 +37,17 @@ With ``reverse=True`` the reverse direction is the time-reversed protocol (``Ope
 with its own proposals, tilted by ``reverse_tilts`` (``tilt="auto"``: the ladder of its own row) or
 else the same tilts; proposals are sampled as forward protocols of their own.
 
-Estimates are self-normalised: <A> = sum w A / sum w over all ensembles' trajectories (the
-normalisation taken from the data), with the delta-method standard error of a stratified sample
-(each ensemble's own variance) from the data -- the a-priori variance of a proposal is not computed,
-and rows say "stderr from the data" (``stderr_source``) and are inconclusive when the weights'
-effective sample size is too small (``checks.power_problem``).
+The jarzynski / integral_ft rows, where every ensemble's unravelling is classical in the energy
+basis (``exact.importance``: Davies or Floquet-frame channels, commuting pieces, a measured start):
+each ensemble's own importance-sampling estimate G_e = mean of (p_plain / p_e) A over its
+trajectories, combined with weights proportional to 1 / v_e, v_e the EXACT relative variance of one
+of its terms (a Feynman-Kac sum: ``JumpTilted.relative_variances``), so that the estimate's
+variance is known before sampling and is the z-score's stderr (``stderr_source = "exact"``,
+``_exact_row``).  Otherwise (a coherent unravelling) estimates are self-normalised:
+<A> = sum w A / sum w over all ensembles' trajectories (the normalisation taken from the data),
+with the delta-method standard error of a stratified sample (each ensemble's own variance) from the
+data (``stderr_source = "data"``, ``_row``), inconclusive when the weights' effective sample size
+is too small (``checks.power_problem``).
 
 Tables of a tilted open system (every row of summary / checks / histogram has a ``tilt`` column):
 * per proposal ("X=s"): the proposal system's own plain tables -- histograms and moments of every
@@ -51,12 +57,15 @@ Tables of a tilted open system (every row of summary / checks / histogram has a 
   the exact probability from a tilted DFT (the DFT of
   G(sigma + i theta) at each ensemble's real tilt sigma, multiplied back by e^{sigma X}; per atom
   the tilt where the atom carries the most tilted mass: accurate in relative terms in the tails);
-* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction; a row whose
-  observable (work, entropy_production) is not the tilted one is shown but inconclusive
-  (``UNTARGETED``), as is one whose rungs all stop short of its exponential average
-  (``JumpTilted._reach_problem``: the a-priori variance of the best rung, exact G);
-* with both directions, where Crooks holds (``open_theorems.crooks_reason``) and the bath's heat lies
-  on a lattice: a ``crooks`` row (direction "both") from the reweighted work laws of both
+* ``jarzynski`` / ``integral_ft`` rows from the reweighted estimates, per direction: with the exact
+  variance, every row judged on its own power; with a stderr from the data, a row whose observable
+  (work, entropy_production) is not the tilted one is shown but inconclusive (``UNTARGETED``), as is
+  one whose rungs all stop short of its exponential average (``JumpTilted._reach_problem``: the
+  a-priori variance of the best rung, exact G);
+* with both directions, where Crooks holds (``open_theorems.crooks_reason``): a ``crooks`` row
+  (direction "both") at the midpoint with the exact variance (``_exact_crooks_row``: G_R(beta/2) =
+  e^{beta dF} G_F(beta/2)); without the exact variance, where the bath's heat lies on a lattice,
+  from the reweighted work laws of both
   directions (weights summed per cell (i, j, heat lattice index), W = E_j - E_i + energy given to
   the bath; ``tilting.crooks_row``), its stderr from the data (``_AtomEstimate``: the stratified
   delta-method covariance of the atoms' ln P).
@@ -73,11 +82,11 @@ from scipy.special import logsumexp
 
 from .. import checks as _checks
 from .. import exponential
-from ..exact import generating, tilted
+from ..exact import generating, importance, tilted
 from ..kernels import lindblad, replay
 from ..model import STREAMS
 from ..results import Results
-from ..stats import Estimate, lattice_groups, log_group_sum
+from ..stats import Estimate, lattice_groups, log_group_sum, zero_within_round_off
 from ..tilting import ENGINES, REWEIGHTED_COLUMNS, Tilted, WorkLaw, _ladder, crooks_row, tilt_label
 from . import open_sampling
 from .open_system import OpenSystem, Piece
@@ -416,8 +425,16 @@ class JumpTilted(Tilted):
         return (replay.WORK, 0) if self.observable == "work" else (replay.ENTROPY_PRODUCTION, 0)
 
     def _rows(self, direction: str) -> list[tuple[str, str, float, float]]:
-        """(check, observable, beta, expected) of the reweighted rows of the plain declaration."""
-        return self._cached(f"rows_{direction}", lambda: _declared_rows(self.protocol(direction)))
+        """(check, observable, beta, expected) of the reweighted rows of the plain declaration; where
+        Crooks holds (``crooks_reason``) also ("crooks", "work", beta / 2, NaN): the midpoint
+        average <e^{-beta W / 2}> of each direction, of the exact-variance Crooks row."""
+        def compute():
+            rows = _declared_rows(self.protocol(direction))
+            beta = next((b for check, _, b, _ in rows if check == "jarzynski"), None)
+            if beta is not None and crooks_reason(self.system) is None:
+                rows.append(("crooks", "work", beta / 2, np.nan))
+            return rows
+        return self._cached(f"rows_{direction}", compute)
 
     # --- the Model interface ---------------------------------------------------------------------
     def steps_per_trajectory(self) -> float:
@@ -472,8 +489,10 @@ class JumpTilted(Tilted):
 
     def samples(self, direction, seed, first, count):
         """Rows of every ensemble (the plain system's columns, work and entropy_production of the
-        plain process), ``tilt`` ("" plain) and ``log_weight``: ln of the mixture weight w (the
-        weight of the trajectory in every reweighted estimate; NaN if it was not replayed)."""
+        plain process), ``tilt`` ("" plain), ``log_weight``: ln of the mixture weight w (the weight
+        of the trajectory in the reweighted law and the Crooks row; NaN if it was not replayed) and
+        ``log_own_weight``: ln r = ln p_plain / p_e of its own ensemble e (the weight in that
+        ensemble's own estimate of the exact-variance rows, ``_exact_row``)."""
         frames = [self.spec.samples(direction, seed, first, count).assign(tilt="")]
         systems = self.systems_of(direction)
         plain = systems[0].kernel_tables()
@@ -482,9 +501,9 @@ class JumpTilted(Tilted):
             tables = (self.protocol(direction) if e == 0 else system).kernel_tables()
             stream = STREAMS[direction] if e == 0 else self.stream(direction, e - 1)
             weights = replay.log_weights(tables, self.replays_of(direction), seed, stream, first, count,
-                                         2 * tables.max_count + 16)
+                                         2 * tables.max_count + 16, e)
             if e == 0:
-                frames[0]["log_weight"] = weights
+                frames[0]["log_weight"], frames[0]["log_own_weight"] = weights[:, 0], weights[:, 1]
                 continue
             labels, counts, heat, values = lindblad.samples(tables, seed, stream, first, count)
             frame = {"trajectory": np.arange(first, first + count)}
@@ -500,7 +519,7 @@ class JumpTilted(Tilted):
                          - plain.log_final[j] + tables.log_final[j])
                 frame.update(work=values[:, 0], entropy_production=sigma)
             frames.append(pd.DataFrame(frame).assign(tilt=tilt_label(self.observable, [tilts[e - 1]]),
-                                                     log_weight=weights))
+                                                     log_weight=weights[:, 0], log_own_weight=weights[:, 1]))
         return pd.concat(frames, ignore_index=True)
 
     def results(self, accumulators):
@@ -513,15 +532,26 @@ class JumpTilted(Tilted):
                 # the proposal is sampled as a forward protocol of its own
                 own = system.results({"forward": {key[len(f"tilted_{k}_"):]: value for key, value
                                                   in acc.items() if key.startswith(f"tilted_{k}_")}})
-                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = \
-                    own.directions["forward"]
-        rows, laws, work_laws = [], [], {}
+                part = own.directions["forward"]
+                if part.integral_ft is not None and not isinstance(part.integral_ft, str):
+                    part = replace(part, integral_ft=PROPOSAL_THEOREMS)
+                tilted_parts.setdefault(tilt_label(self.observable, [s]), {})[direction] = part
+        rows, laws, work_laws, midpoints = [], [], {}, {}
         for direction, acc in accumulators.items():
             ensembles = len(self.systems_of(direction))
             sums = [np.asarray(acc[f"weighted_{e}_sums"]) for e in range(ensembles)]
             n = np.full(ensembles, float(acc["joint"].sum() + acc["joint_overflow"].sum()))
             lost = sum(int(acc[f"weighted_{e}_lost"][1]) for e in range(ensembles))
             for q, (check, name, beta, expected) in enumerate(self._rows(direction), start=1):
+                variances = self.relative_variances(direction, name, beta)
+                if check == "crooks":
+                    if variances is not None:
+                        midpoints[direction] = _own_estimate(sums, q, n, variances) + (lost, n[0])
+                    continue
+                if variances is not None:
+                    rows.append(_exact_row(check, direction, name, beta, expected, sums, q, n, lost,
+                                           variances))
+                    continue
                 row = _row(check, direction, name, beta, expected, sums, q, n, lost)
                 if name != self.observable and row["verdict"] != "inconclusive":
                     row = _checks._unless(UNTARGETED.format(x=self.observable, y=name, beta=beta), row)
@@ -532,22 +562,48 @@ class JumpTilted(Tilted):
                 laws.append(self._law(direction, acc, sums, n))
             if self.work_cells(direction) is not None:
                 work_laws[direction] = self._work_law(direction, acc, sums, n)
-        if set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+        if set(midpoints) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
+            rows.append(_exact_crooks_row(midpoints["forward"], midpoints["reverse"], *plain.bar_crooks))
+        elif set(work_laws) == {"forward", "reverse"} and isinstance(plain.bar_crooks, tuple):
             beta, free_energy_change = plain.bar_crooks
             total = int(sum((acc["joint"].sum() + acc["joint_overflow"].sum()) * len(self.systems_of(d))
                             for d, acc in accumulators.items()))
             rows.append({**crooks_row(work_laws["forward"], work_laws["reverse"], beta,
                                       free_energy_change, total), "beta": beta})
         for row in rows:
+            row.setdefault("relative_variance_apriori", self.relative_variance)
             row.update(tilt=tilt_label(self.observable, self.tilts_of(
-                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)",
-                relative_variance_apriori=self.relative_variance)
+                "forward" if row["direction"] == "both" else row["direction"])) + "(reweighted)")
         extra = dict(plain.extra_tables)
         extra["reweighted"] = (pd.concat(laws, ignore_index=True) if laws
                                else pd.DataFrame(columns=REWEIGHTED_COLUMNS))
         tilted_results = {label: Results(parts) for label, parts in tilted_parts.items()}
         return type(plain)(plain.directions, bar_crooks=plain.bar_crooks, extra_tables=extra,
                            tilted=tilted_results, extra_checks=rows)
+
+    def relative_variances(self, direction: str, observable: str, t: float) -> np.ndarray | None:
+        """Per ensemble of ``direction`` (plain first) the exact relative variance of ONE of its
+        trajectories' importance-weighted value (p_plain / p_e) e^{-t X} (``exact.importance``:
+        E_e[(p_plain/p_e)^2 e^{-2tX}] / G(t)^2 - 1; inf when the proposal misses records of the
+        plain process), or None when an ensemble's unravelling is not classical."""
+        def compute():
+            systems = self.systems_of(direction)
+            plain = systems[0]
+            definition = generating.counted(plain, observable)
+            log_g = float(generating.log_generating_function(self.protocol(direction), observable, t))
+            values = [importance.relative_variance(plain, system, definition, t, log_g) for system in systems]
+            return None if any(v is None for v in values) else np.array(values, dtype=float)
+        return self._cached(f"variances_{direction}_{observable}_{t!r}", compute)
+
+    def row_relative_variance(self, direction: str, observable: str, t: float) -> float | None:
+        """The a-priori relative variance of the reweighted estimate of <e^{-t X}> (``_exact_row``)
+        times the trajectories per ensemble: 1 / sum_e 1 / v_e over the ensembles' exact relative
+        variances v_e; None when they are not computed (not classical)."""
+        variances = self.relative_variances(direction, observable, t)
+        if variances is None:
+            return None
+        with np.errstate(divide="ignore"):
+            return float(1.0 / np.sum(1.0 / variances))
 
     def _reach_problem(self, direction, target, trajectories) -> str:
         """Why the ladder cannot judge <e^{-target X}> ('' when it can): even the best rung s has an
@@ -670,6 +726,11 @@ def _bath_lattice(systems, bath) -> tuple[float, int] | None:
 UNTARGETED = ("the tilts of {x} reach the paths that carry <e^(-s {x})>, not necessarily those of "
               "<e^(-{beta:g} {y})>: not judged (tilt {y} for this row)")
 
+#: the integral FT row of a proposal's own tables: its exponential sums are not accumulated (the
+#: fused pass sums the plain process's e^{-sigma} over every ensemble instead)
+PROPOSAL_THEOREMS = ("a proposal's own <e^(-sigma)> is not accumulated: the reweighted rows "
+                     "(tilt ...(reweighted)) test the fluctuation theorems")
+
 #: largest number of work cells (i, j, heat lattice index) of the Crooks row's reweighted work law
 MAX_WORK_CELLS = 2**16
 
@@ -696,7 +757,7 @@ def _declared_rows(system) -> list[tuple[str, str, float, float]]:
                 rows.append(("jarzynski", "work", beta, float(delta_f)))
     if generating.entropy_production_reason(system) is None:
         rows.append(("integral_ft", "entropy_production", 1.0,
-                     -float(generating.log_generating_function(system, "entropy_production", 1.0))))
+                     0.0 - zero_within_round_off(generating.log_generating_function(system, "entropy_production", 1.0))))
     return rows
 
 
@@ -727,6 +788,78 @@ def _row(check, direction, name, beta, expected, sums, q, n, lost) -> dict:
     problem = _checks.power_problem(est.stderr, np.nan, beta, ess)
     if lost:
         problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
+    return _checks._unless(problem, judged)
+
+
+#: smallest relative variance of an ensemble's own estimate kept as such: below it the ensemble is
+#: the exact Doob transform at the row's own exponent (every weighted value equals G: the row would
+#: repeat the exact number, not test the sampler)
+ZERO_VARIANCE = 1e-12
+ZERO_VARIANCE_REASON = ("an ensemble is the exact Doob transform at this row's exponent (zero "
+                        "variance): the row would repeat the exact G, not test the sampler")
+
+
+def _exact_row(check, direction, name, beta, expected, sums, q, n, lost, variances) -> dict:
+    """-ln<e^{-beta X}>/beta from each ensemble's own importance-sampling estimate
+    G_e = sum over its n_e trajectories of (p_plain / p_e) A / n_e (unbiased; no normalisation
+    from the data, no exact G) combined with the weights c_e proportional to n_e / v_e (v_e: the exact
+    relative variance of one trajectory, ``JumpTilted.relative_variances``), so that the estimate's
+    variance is exactly G^2 / sum_e n_e / v_e, known before sampling: the z-score's stderr is that
+    a-priori one (``stderr_source = "exact"``), never the sample's; ``effective_sample_size`` is the
+    a-priori 1 / relative variance; inconclusive by ``checks.power_problem`` (power to see
+    DETECTABLE_KT), which covers a row whose paths the ladder does not reach (its exact variance is
+    huge)."""
+    log_g, relative, size = _own_estimate(sums, q, n, variances)
+    if relative == 0:
+        return _checks.row(check, direction, name, verdict="inconclusive", reason=ZERO_VARIANCE_REASON,
+                           expected=expected, trajectories=size)
+    est = Estimate.normal(-log_g / beta, math.sqrt(relative) / beta, size)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged(check, direction, name, est, expected, z, stderr_source="exact",
+                             effective_sample_size=1.0 / relative, relative_variance_apriori=float(relative * n[0]))
+    problem = _checks.power_problem(est.stderr, np.nan, beta)
+    if lost:
+        problem = problem or f"{lost} trajectories had more jumps than the replay buffer"
+    return _checks._unless(problem, judged)
+
+
+def _own_estimate(sums, q, n, variances) -> tuple[float, float, int]:
+    """(ln G-hat, its exact relative variance, trajectories) of row q from the ensembles' own
+    estimates G_e (column 3 of the weighted sums) weighted by n_e / v_e (``_exact_row``); relative
+    variance 0 when an ensemble has (round-off) zero variance (``ZERO_VARIANCE``)."""
+    n = np.asarray(n, float)
+    variances = np.asarray(variances, float)
+    if np.any(variances < ZERO_VARIANCE):
+        return math.nan, 0.0, int(n.sum())
+    with np.errstate(divide="ignore"):
+        precision = n / variances                    # 0 for an ensemble with infinite variance
+    relative = 1.0 / precision.sum()                 # Var(G-hat) / G^2, exact
+    own = np.array([logsumexp(np.asarray(s)[:, q, 3]) for s in sums]) - np.log(n)   # ln G_e
+    with np.errstate(divide="ignore"):
+        log_g = float(logsumexp(own, b=precision * relative))
+    return log_g, float(relative), int(n.sum())
+
+
+def _exact_crooks_row(forward, reverse, beta, expected) -> dict:
+    """Crooks, P_F(W) / P_R(-W) = e^{beta (W - dF)}, at its midpoint: it implies
+    G_R(beta/2) = e^{beta dF} G_F(beta/2) for G(s) = <e^{-s W}> (the two laws overlap most there), so
+    dF-hat = (ln G_R(beta/2) - ln G_F(beta/2)) / beta from each direction's own exact-variance
+    estimate (``_own_estimate``; ``forward``/``reverse``: its (ln G, relative variance,
+    trajectories, lost, trajectories per ensemble)), with the exact stderr sqrt(v_F + v_R) / beta
+    (independent directions)."""
+    (log_f, relative_f, n_f, lost_f, per_f), (log_r, relative_r, n_r, lost_r, per_r) = forward, reverse
+    size = n_f + n_r
+    if relative_f == 0 or relative_r == 0:
+        return _checks.row("crooks", "both", "work", verdict="inconclusive", reason=ZERO_VARIANCE_REASON,
+                           expected=expected, trajectories=size, beta=beta)
+    est = Estimate.normal((log_r - log_f) / beta, math.sqrt(relative_f + relative_r) / beta, size)
+    z = est.z(expected) if np.isfinite(expected) else np.nan
+    judged = _checks._judged("crooks", "both", "work", est, expected, z, stderr_source="exact",
+                             effective_sample_size=1.0 / (relative_f + relative_r), beta=beta,
+                             relative_variance_apriori=float(relative_f * per_f + relative_r * per_r))
+    problem = _checks.power_problem(est.stderr, np.nan, beta)
+    if lost_f or lost_r:
+        problem = problem or f"{lost_f + lost_r} trajectories had more jumps than the replay buffer"
     return _checks._unless(problem, judged)
 
 

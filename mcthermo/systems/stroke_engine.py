@@ -33,7 +33,7 @@ from ..exact.strokes_dp import (doob_chain, key_space, lattice, log_generating_f
 from ..kernels.strokes import random_step_count, stroke_counts, stroke_keys, stroke_tables
 from .two_state_chain import TwoStateChain
 from ..results import DirectionResults, EngineEfficiency, Observable
-from ..stats import lattice_groups, log_group_sum
+from ..stats import lattice_groups, log_group_sum, zero_within_round_off
 from .stroke_moments import moment_accumulate, moment_results, moment_tables
 from .stroke_protocol import Quench
 
@@ -422,7 +422,7 @@ class StrokeEngine:
     def log_integral_ft(self) -> float | str:
         """Exact ln<e^{-sigma}> (0 for every stroke protocol: computed, not assumed), or why the
         entropy production is not defined (``why_no_entropy``)."""
-        return self.why_no_entropy() or log_tilted_average(self.chain, *self._entropy_terms())
+        return self.why_no_entropy() or zero_within_round_off(log_tilted_average(self.chain, *self._entropy_terms()))
 
     def direction_results(self, accumulator) -> tuple[DirectionResults, dict[str, pd.DataFrame]]:
         """Observables with their exact laws and moments (two baths: also ``efficiency``, conditioned
