@@ -10,9 +10,9 @@ construction of the Doob transform is timed separately.
 Jump systems (``mcthermo.systems.open_tilting``): the plain system and every proposal are sampled
 by the jump kernel and every trajectory is replayed under all E ensembles (both cases here are
 classical: one walk along the record for all E) in the same pass that tallies the ensemble's own
-tables; timed: one direction's
-accumulators of ``--jump-trajectories`` trajectories per ensemble (the plain run samples each
-trajectory once), cost per trajectory against the plain run's.
+tables; timed: one direction's accumulators of ``--jump-trajectories`` trajectories per ensemble
+(the plain run samples each trajectory once), plain and tilted in turn, cost per trajectory
+against the plain run's.
 
     python scripts/bench_tilted.py [--trajectories 1000000] [--jump-trajectories 20000] [--repeats 3]
                                    [--threads N] [--only chains|jumps]
@@ -33,16 +33,16 @@ from mcthermo.tilting import tilted_spec
 
 
 #: the clock of ``best``: CPU time of this process with one thread (other jobs on the machine then
-#: distort a timing less), else wall time
-CLOCK = [time.perf_counter]
+#: distort a timing less), else wall time (set by ``main``)
+clock = time.perf_counter
 
 
 def best(function, repeats):
     times = []
     for _ in range(repeats):
-        started = CLOCK[0]()
+        started = clock()
         function()
-        times.append(CLOCK[0]() - started)
+        times.append(clock() - started)
     return min(times)
 
 
@@ -99,7 +99,8 @@ def main():
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
-    CLOCK[0] = time.process_time if args.threads == 1 else time.perf_counter
+    global clock
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     n = args.trajectories
     print(f"{n:,} trajectories, {args.threads} thread(s), best of {args.repeats} "
           f"({'CPU' if args.threads == 1 else 'wall'} time), load average "
