@@ -29,7 +29,8 @@ ensemble's ln p is a sum of its own tabulated logs over them.
 tallies its own plain accumulators (``lindblad.tally``: the same arrays as ``lindblad.accumulate``,
 bit for bit) and, in the same pass, replays every trajectory under every ensemble of the run and
 accumulates log-sums of the mixture weights w = p_plain / mean_e p_e per block of consecutive
-trajectory indices (index order, so results never depend on threads or chunks).
+trajectory indices (streaming log-sum-exps in index order, so results never depend on threads or
+chunks).
 """
 from typing import NamedTuple
 
@@ -85,6 +86,29 @@ def _log_add(a, b):
     if a > b:
         return a + np.log1p(np.exp(b - a))
     return b + np.log1p(np.exp(a - b))
+
+
+@inline
+def _add_log(top, scaled, r, k, x):
+    """Streaming log-sum-exp of entry (r, k): add e^x to e^top[r, k] scaled[r, k] (one exponential;
+    ``_close_logs`` turns it into ln of the sum)."""
+    if x == -np.inf:
+        return
+    if x > top[r, k]:
+        scaled[r, k] = scaled[r, k] * np.exp(top[r, k] - x) + 1.0
+        top[r, k] = x
+    else:
+        scaled[r, k] += np.exp(x - top[r, k])
+
+
+@inline
+def _close_logs(top, scaled, out):
+    """out <- ln of the streaming sums (top, scaled) (-inf: empty), and (top, scaled) emptied."""
+    for r in range(top.shape[0]):
+        for k in range(top.shape[1]):
+            out[r, k] = top[r, k] + np.log(scaled[r, k]) if scaled[r, k] > 0 else -np.inf
+            top[r, k] = -np.inf
+            scaled[r, k] = 0.0
 
 
 @inline
@@ -199,12 +223,13 @@ def _path_log_densities(replays, i, j, jump_times, jump_slots, jumps, densities,
                 return False
         t_start = t_end
     for e in range(densities.shape[0]):
-        log_p = replays.start_log[e, i]
+        no_jump = 0.0     # two sums, added at the end (independent chains of additions)
         for m in range(pieces * d):
-            log_p += replays.no_jump_rate[e, m] * occupation[m]
+            no_jump += replays.no_jump_rate[e, m] * occupation[m]
+        log_p = replays.start_log[e, i]
         for m in range(jumps + pieces):
             log_p += replays.step_log[e, steps[m]]
-        densities[e] = log_p
+        densities[e] = log_p + no_jump
     return True
 
 
@@ -340,6 +365,10 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
         scaled = np.empty(tables.exponents.shape)
         scratch_space = workspace(tables)
         space = replay_space(replays, buffer)
+        # the block's weighted sums as streaming log-sum-exps (top, scaled)
+        sums_top, sums_scaled = np.full((rows, 5), -np.inf), np.zeros((rows, 5))
+        atoms_top, atoms_scaled = np.full(atoms.shape[1:], -np.inf), np.zeros(atoms.shape[1:])
+        cells_top, cells_scaled = np.full(cells.shape[1:], -np.inf), np.zeros(cells.shape[1:])
         for block in range(g * per_group, min(blocks, (g + 1) * per_group)):
             top[:] = -np.inf
             scaled[:] = 0.0
@@ -361,11 +390,11 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                               - replays.log_final[j] + tables.log_final[j])
                 for q in range(rows):
                     log_a = -exponents[q, 0] * work - exponents[q, 1] * sigma
-                    sums[block, q, 0] = _log_add(sums[block, q, 0], log_w + log_a)
-                    sums[block, q, 1] = _log_add(sums[block, q, 1], 2.0 * (log_w + log_a))
-                    sums[block, q, 2] = _log_add(sums[block, q, 2], 2.0 * log_w + log_a)
-                    sums[block, q, 3] = _log_add(sums[block, q, 3], log_r + log_a)
-                    sums[block, q, 4] = _log_add(sums[block, q, 4], 2.0 * (log_r + log_a))
+                    _add_log(sums_top, sums_scaled, q, 0, log_w + log_a)
+                    _add_log(sums_top, sums_scaled, q, 1, 2.0 * (log_w + log_a))
+                    _add_log(sums_top, sums_scaled, q, 2, 2.0 * log_w + log_a)
+                    _add_log(sums_top, sums_scaled, q, 3, log_r + log_a)
+                    _add_log(sums_top, sums_scaled, q, 4, 2.0 * (log_r + log_a))
                 if width > 0:
                     if kind == HEAT:
                         x = -heat[index]
@@ -377,20 +406,22 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                         x = sigma
                     m = int(np.round(x / unit))
                     if abs(m) <= half_width:
-                        atoms[block, m + half_width, 0] = _log_add(atoms[block, m + half_width, 0], log_w)
-                        atoms[block, m + half_width, 1] = _log_add(atoms[block, m + half_width, 1],
-                                                                   2.0 * log_w)
+                        _add_log(atoms_top, atoms_scaled, m + half_width, 0, log_w)
+                        _add_log(atoms_top, atoms_scaled, m + half_width, 1, 2.0 * log_w)
                     else:
                         outside[g] += 1
                 if cell_half_width >= 0:
                     m = int(np.round(heat[cell_bath] / cell_unit))
                     if abs(m) <= cell_half_width:
                         cell = (i * d + j) * lattice_width + m + cell_half_width
-                        cells[block, cell, 0] = _log_add(cells[block, cell, 0], log_w)
-                        cells[block, cell, 1] = _log_add(cells[block, cell, 1], 2.0 * log_w)
+                        _add_log(cells_top, cells_scaled, cell, 0, log_w)
+                        _add_log(cells_top, cells_scaled, cell, 1, 2.0 * log_w)
                     else:
                         outside[g] += 1
             close_block(top, scaled, exponential, block)
+            _close_logs(sums_top, sums_scaled, sums[block])
+            _close_logs(atoms_top, atoms_scaled, atoms[block])
+            _close_logs(cells_top, cells_scaled, cells[block])
     plain = (moments, floats, joint.sum(axis=0), joint_overflow.sum(), histogram.sum(axis=0),
              overflow.sum(axis=0), exponential, violations.sum())
     return plain, (sums, atoms, cells, outside.sum(), unreplayed.sum())
