@@ -24,7 +24,7 @@ from scipy.stats import chi2 as chi2_distribution
 
 from . import exponential, theorems
 from .results import EngineEfficiency, ExactCount, Expectation, Observable
-from .stats import Estimate, log_sum_exp
+from .stats import Estimate, log_sum_exp, variance_from_sums
 
 Z_THRESHOLD = 5.0
 VERDICTS = ("passed", "failed", "inconclusive", "not applicable")
@@ -165,7 +165,9 @@ def _samples_off(obs: Observable, expected) -> int:
         return int(obs.counts[np.abs(obs.values - expected) > tolerance].sum())
     n = obs.n
     mean = obs.total / n
-    spread = max(obs.total_squares / n - mean * mean, 0.0)
+    # the spread of identical values computed from their sums is round-off of the mean square
+    # (variance_from_sums: exactly 0 there), never a sample that differs
+    spread = float(variance_from_sums(obs.total, obs.total_squares, n))
     return 0 if abs(mean - expected) <= tolerance and np.sqrt(spread) <= tolerance else n
 
 

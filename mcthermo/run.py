@@ -180,6 +180,23 @@ def verdicts(checks: pd.DataFrame) -> pd.Series:
     return checks["passed"].map({True: "passed", False: "failed"}).astype(str)
 
 
+def decided_by_reweighting(checks: pd.DataFrame) -> pd.Series:
+    """Rows of a tilted run's plain ensemble (``tilt`` "") that are inconclusive but decided by the
+    run's reweighted row of the same check and direction (``tilt`` "...(reweighted)", passed or
+    failed): plain sampling could not reach the paths that carry the average, the tilts did.
+    ``mcthermo check --strict`` does not count them as inconclusive."""
+    if "tilt" not in checks or checks.empty:
+        return pd.Series(False, index=checks.index)
+    keys = [c for c in ("run_id", "check", "direction") if c in checks]
+    states = verdicts(checks)
+    tilt = checks["tilt"].fillna("").astype(str)
+    reweighted = checks[tilt.str.endswith("(reweighted)") & states.isin(["passed", "failed"])]
+    decided = set(map(tuple, reweighted[keys].astype(str).to_numpy()))
+    plain = (tilt == "") & (states == "inconclusive")
+    return plain & pd.Series([tuple(row) in decided for row in checks[keys].astype(str).to_numpy()],
+                             index=checks.index)
+
+
 def verdict_table(checks: pd.DataFrame) -> str:
     """A readable verdict table: one line per check, runs named by their folder."""
     lines = []

@@ -247,7 +247,12 @@ class Tilted(Model):
 
 
 def _ladder(tilts) -> tuple:
-    tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(tilts, dtype=np.float64)))
+    try:
+        if tilts is None or isinstance(tilts, str):
+            raise TypeError
+        tilts = tuple(float(s) for s in np.atleast_1d(np.asarray(tilts, dtype=np.float64)))
+    except (TypeError, ValueError):
+        raise ValueError(f"tilts must be distinct finite non-zero numbers (got {tilts!r})") from None
     if not tilts or not all(np.isfinite(tilts)) or 0.0 in tilts or len(set(tilts)) != len(tilts):
         raise ValueError(f"tilts must be distinct finite non-zero numbers (got {tilts!r}); "
                          "the plain ensemble (tilt 0) is always sampled")

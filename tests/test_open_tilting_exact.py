@@ -94,3 +94,27 @@ def test_the_crooks_row_at_its_midpoint_has_the_exact_variance_and_flags_a_wrong
     assert good["verdict"] == "passed" and 5 * good["stderr"] < 0.1
     for shift in (-0.1, 0.1):
         assert _exact_crooks_row(parts["forward"], parts["reverse"], 2.0, delta_f + shift)["verdict"] == "failed"
+
+
+@pytest.mark.parametrize("s", [-20.0, 20.0, -1000.0])
+def test_a_tilt_too_strong_for_the_system_is_refused_naming_it(s):
+    from test_open_tilting import _two_bath_qubit
+    with pytest.raises(ValueError, match=f"tilt heat_hot={s:g} is too strong"):
+        mt.sample(_two_bath_qubit(), 100, 1, tilt={"heat_hot": s}, progress=False)
+
+
+@pytest.mark.parametrize("tilts", ["abc", None, [1.0, "x"]])
+def test_tilt_values_that_are_not_numbers_are_refused(tilts):
+    with pytest.raises(ValueError, match="tilts must be distinct finite non-zero numbers"):
+        tilted_spec(_quench_system(), {"work": tilts})
+
+
+def test_strict_check_counts_no_plain_row_that_the_reweighted_row_decides(tmp_path):
+    """The plain ensemble's Jarzynski and integral-FT rows stay inconclusive (plain sampling cannot
+    reach the paths); the reweighted rows decide them, so `mcthermo check --strict` exits 0."""
+    from mcthermo.cli import main
+    from mcthermo.run import decided_by_reweighting, verdicts
+    run = mt.sample(_quench_system(), 20000, 5, tilt="auto", out=tmp_path / "run", progress=False)
+    inconclusive = verdicts(run.checks) == "inconclusive"
+    assert inconclusive.sum() == 2 and (inconclusive == decided_by_reweighting(run.checks)).all()
+    assert main(["check", "--strict", str(tmp_path / "run")]) == 0

@@ -112,6 +112,11 @@ def bare(system: OpenSystem, pieces=None, initial=None) -> OpenSystem:
 
 #: every piece is split into this many equal sub-pieces, each with its own Doob gauge
 SUBPIECES = 4
+#: largest jump-count bound (``Layout.max_count``) of a proposal: beyond it a tilt is refused
+MAX_PROPOSAL_JUMPS = 10**5
+#: largest |s a| of a jump's tilt factor e^{-s a} in a proposal (its rates e^{-s a} |L|^2 stay in
+#: the float range)
+MAX_TILT_EXPONENT = 300.0
 #: smallest eigenvalue of a gauge relative to its largest (smaller ones are raised to it)
 GAUGE_FLOOR = 1e-12
 
@@ -191,6 +196,11 @@ def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
     Hamiltonian (l_n: the exact backward function at its midpoint, ``backward_functions``), and the
     start law of the exact Doob transform q0(i) ∝ p0(i) e^{-s x(i)} <i|B(0)|i>."""
     definition = generating.counted(system, observable)
+    largest = max((abs(s * a) for piece in definition.increments for a in piece), default=0.0)
+    if not largest <= MAX_TILT_EXPONENT:
+        raise ValueError(f"tilt {observable}={s:g} is too strong for this system: a jump's factor "
+                         f"e^(-s a) reaches e^{largest:.3g}, beyond the float range of the proposal's "
+                         f"rates (|s a| <= {MAX_TILT_EXPONENT:g} per jump); use a smaller |s|")
     pieces = split(system.pieces)
     increments = [a for a in definition.increments for _ in range(SUBPIECES)]
     gauges, log_backward = backward_functions(system, pieces, increments, definition, s)
@@ -205,7 +215,8 @@ def proposal(system: OpenSystem, observable: str, s: float) -> OpenSystem:
     with np.errstate(invalid="ignore"):
         log_q = np.where(np.isfinite(log_p0), log_p0 - s * x + log_backward, -np.inf)
     q = np.exp(log_q - logsumexp(log_q))
-    return bare(system, tilted_pieces, (vectors * q) @ vectors.conj().T)
+    start = (vectors * q) @ vectors.conj().T
+    return bare(system, tilted_pieces, start / np.trace(start).real)   # trace 1 to round-off
 
 
 def _log_start(system: OpenSystem) -> np.ndarray:
@@ -382,8 +393,17 @@ class JumpTilted(Tilted):
         per tilt of that direction."""
         def compute():
             protocol = self.protocol(direction)
-            return [bare(protocol, split(protocol.pieces))] + [
-                proposal(protocol, self.observable, s) for s in self.tilts_of(direction)]
+            systems = [bare(protocol, split(protocol.pieces))]
+            for s in self.tilts_of(direction):
+                systems.append(proposal(protocol, self.observable, s))
+                jumps = systems[-1].layout().max_count
+                if jumps > MAX_PROPOSAL_JUMPS:     # a runaway, not a run
+                    raise ValueError(
+                        f"tilt {self.observable}={s:g} is too strong for this system: its proposal "
+                        f"makes up to {jumps:.3g} jumps a trajectory ({direction}; plain: "
+                        f"{protocol.layout().max_count}), more than {MAX_PROPOSAL_JUMPS:.0e}; use a "
+                        f"smaller |s|")
+            return systems
         return self._cached(f"systems_{direction}", compute)
 
     def replays_of(self, direction: str) -> replay.Replays:
