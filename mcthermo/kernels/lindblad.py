@@ -566,6 +566,19 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
 
 
 @inline
+def add_log(top, scaled, r, k, x):
+    """Streaming log-sum-exp of entry (r, k): add e^x to the sum e^top[r, k] scaled[r, k] (one
+    exponential an entry, in the order of the calls; e^{-inf} adds nothing)."""
+    if x == -np.inf:
+        return
+    if x > top[r, k]:
+        scaled[r, k] = scaled[r, k] * np.exp(top[r, k] - x) + 1.0
+        top[r, k] = x
+    else:
+        scaled[r, k] += np.exp(x - top[r, k])
+
+
+@inline
 def _add_exponentials(exponents, counts, heat, work, sigma, top, scaled):
     """Streaming log-sum-exp: add e^{-s x} of this trajectory to (top, scaled) with
     ln sum = top + ln scaled, for every observable x (counts, heat INTO the system, W, sigma)."""
@@ -581,14 +594,8 @@ def _add_exponentials(exponents, counts, heat, work, sigma, top, scaled):
             x = sigma
         for k in range(exponents.shape[1]):
             s = exponents[o, k]
-            if s != s:
-                continue
-            a = -s * x
-            if a > top[o, k]:
-                scaled[o, k] = scaled[o, k] * np.exp(top[o, k] - a) + 1.0
-                top[o, k] = a
-            else:
-                scaled[o, k] += np.exp(a - top[o, k])
+            if s == s:
+                add_log(top, scaled, o, k, -s * x)
 
 
 @inline

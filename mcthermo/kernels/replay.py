@@ -38,7 +38,7 @@ import numba
 import numpy as np
 
 from ._jit import inline, kernel, parallel_kernel
-from .lindblad import close_block, tallies, tally, trajectory, trajectory_inline, workspace
+from .lindblad import add_log, close_block, tallies, tally, trajectory, trajectory_inline, workspace
 from .rng import stream_key
 
 
@@ -86,19 +86,6 @@ def _log_add(a, b):
     if a > b:
         return a + np.log1p(np.exp(b - a))
     return b + np.log1p(np.exp(a - b))
-
-
-@inline
-def _add_log(top, scaled, r, k, x):
-    """Streaming log-sum-exp of entry (r, k): add e^x to e^top[r, k] scaled[r, k] (one exponential;
-    ``_close_logs`` turns it into ln of the sum)."""
-    if x == -np.inf:
-        return
-    if x > top[r, k]:
-        scaled[r, k] = scaled[r, k] * np.exp(top[r, k] - x) + 1.0
-        top[r, k] = x
-    else:
-        scaled[r, k] += np.exp(x - top[r, k])
 
 
 @inline
@@ -390,11 +377,11 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                               - replays.log_final[j] + tables.log_final[j])
                 for q in range(rows):
                     log_a = -exponents[q, 0] * work - exponents[q, 1] * sigma
-                    _add_log(sums_top, sums_scaled, q, 0, log_w + log_a)
-                    _add_log(sums_top, sums_scaled, q, 1, 2.0 * (log_w + log_a))
-                    _add_log(sums_top, sums_scaled, q, 2, 2.0 * log_w + log_a)
-                    _add_log(sums_top, sums_scaled, q, 3, log_r + log_a)
-                    _add_log(sums_top, sums_scaled, q, 4, 2.0 * (log_r + log_a))
+                    add_log(sums_top, sums_scaled, q, 0, log_w + log_a)
+                    add_log(sums_top, sums_scaled, q, 1, 2.0 * (log_w + log_a))
+                    add_log(sums_top, sums_scaled, q, 2, 2.0 * log_w + log_a)
+                    add_log(sums_top, sums_scaled, q, 3, log_r + log_a)
+                    add_log(sums_top, sums_scaled, q, 4, 2.0 * (log_r + log_a))
                 if width > 0:
                     if kind == HEAT:
                         x = -heat[index]
@@ -406,16 +393,16 @@ def weighted(tables, replays, seed, stream, first, count, block_size, groups, ki
                         x = sigma
                     m = int(np.round(x / unit))
                     if abs(m) <= half_width:
-                        _add_log(atoms_top, atoms_scaled, m + half_width, 0, log_w)
-                        _add_log(atoms_top, atoms_scaled, m + half_width, 1, 2.0 * log_w)
+                        add_log(atoms_top, atoms_scaled, m + half_width, 0, log_w)
+                        add_log(atoms_top, atoms_scaled, m + half_width, 1, 2.0 * log_w)
                     else:
                         outside[g] += 1
                 if cell_half_width >= 0:
                     m = int(np.round(heat[cell_bath] / cell_unit))
                     if abs(m) <= cell_half_width:
                         cell = (i * d + j) * lattice_width + m + cell_half_width
-                        _add_log(cells_top, cells_scaled, cell, 0, log_w)
-                        _add_log(cells_top, cells_scaled, cell, 1, 2.0 * log_w)
+                        add_log(cells_top, cells_scaled, cell, 0, log_w)
+                        add_log(cells_top, cells_scaled, cell, 1, 2.0 * log_w)
                     else:
                         outside[g] += 1
             close_block(top, scaled, exponential, block)
