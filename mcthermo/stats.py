@@ -102,11 +102,12 @@ def zero_within_round_off(value, round_off=LOG_ROUND_OFF) -> float:
 def variance_from_sums(total, total_squares, n):
     """Sample variance (n - 1 denominator) from the sum and the sum of squares of n values; a
     variance below the round-off of that difference (16 eps x the mean square, e.g. identical
-    values) is exactly 0.  Elementwise on arrays."""
+    values) is exactly 0; NaN (squares not summed) stays NaN.  Elementwise on arrays."""
     total, total_squares = np.asarray(total, float), np.asarray(total_squares, float)
     mean_square = total_squares / n
     raw = mean_square - (total / n) ** 2
-    return np.where(raw > 16 * np.finfo(float).eps * np.abs(mean_square), raw, 0.0) * n / max(n - 1, 1)
+    kept = np.isnan(raw) | (raw > 16 * np.finfo(float).eps * np.abs(mean_square))   # NaN: not summed
+    return np.where(kept, raw, 0.0) * n / max(n - 1, 1)
 
 
 def log_sum_exp(x):
