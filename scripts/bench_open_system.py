@@ -4,7 +4,9 @@ measured in one run and printed with the machine and its load.
 Per core: our CPU seconds per trajectory (process time: all Numba threads together) against
 QuTiP's CPU seconds per trajectory (``mcsolve`` with its serial map, one BLAS thread), so the
 ratio is the same on a busy or an idle machine and for any thread count; the wall-clock ratio
-(ours with every thread, QuTiP serial) is printed beside it.  Both sample the same
+(ours with every thread, QuTiP serial) is printed beside it.  Each case times ours and QuTiP
+alternately ``--repeats`` times (default 3) and compares each side's best time (on a shared
+machine noise only adds time); the per-repeat per-core ratios are printed beside it.  Both sample the same
 time-independent Lindbladian, the same unravelling (jump operators as given).
 
 1. Random Davies Lindbladians, d = 2, 4, 8, 16 (random H, the Davies channels of one random
@@ -19,7 +21,8 @@ time-independent Lindbladian, the same unravelling (jump operators as given).
    generator) and of its exact mean/variance (block-matrix derivatives) by dimension, and the peak
    resident memory of a child process sampling 10^4 .. 10^6 trajectories (flat: histograms and
    per-block sums only).
-Usage: python scripts/bench_open_system.py [--trajectories 100000] [--qutip-seconds 3] [--exact]
+Usage: python scripts/bench_open_system.py [--trajectories 100000] [--qutip-seconds 3] [--repeats 3]
+       [--exact]
 """
 import argparse
 import os
@@ -92,9 +95,10 @@ def ours(system, trajectories, seed=1):
     return cpu / trajectories, wall / trajectories, variance, jumps
 
 
-def qutip_mcsolve(system, seconds, seed=1):
-    """(CPU s, wall s) per trajectory and per-trajectory variance of QuTiP mcsolve (serial map) on
-    the same Lindbladian and pure start; as many trajectories as fit in about ``seconds``."""
+def qutip_mcsolve(system, seconds, seed=1, trajectories=None):
+    """(CPU s, wall s) per trajectory, the per-trajectory expectation values (observables,
+    trajectories, times) and the trajectory count of QuTiP mcsolve (serial map) on the same
+    Lindbladian and pure start; ``trajectories`` or as many as fit in about ``seconds``."""
     import qutip as qt
 
     (piece,) = system.pieces
@@ -103,15 +107,44 @@ def qutip_mcsolve(system, seconds, seed=1):
     options = dict(keep_runs_results=True, progress_bar="", map="serial")
     keywords = dict(c_ops=[qt.Qobj(c.operator) for c in piece.channels],
                     e_ops=[qt.Qobj(a) for a in system.observables.values()], options=options)
-    probe = time.process_time()
-    qt.mcsolve(*arguments, ntraj=4, seeds=seed + 1, **keywords)    # warm up, size the run
-    trajectories = int(np.clip(seconds / max((time.process_time() - probe) / 4, 1e-6), 20, 2000))
+    if trajectories is None:
+        probe = time.process_time()
+        qt.mcsolve(*arguments, ntraj=4, seeds=seed + 1, **keywords)    # warm up, size the run
+        trajectories = int(np.clip(seconds / max((time.process_time() - probe) / 4, 1e-6), 20, 2000))
     cpu, wall = time.process_time(), time.perf_counter()
     result = qt.mcsolve(*arguments, ntraj=trajectories, seeds=seed, **keywords)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     runs = np.array(result.runs_expect).real                        # (observables, trajectories, times)
-    variance = runs.var(axis=1, ddof=1).sum(axis=0).mean()
-    return cpu / trajectories, wall / trajectories, variance, trajectories
+    return cpu / trajectories, wall / trajectories, runs, trajectories
+
+
+def compare(system, trajectories, qutip_seconds, repeats):
+    """Ours and QuTiP timed alternately ``repeats`` times; each side's best (least disturbed) CPU
+    and wall time per trajectory, with the per-repeat per-core ratios.  QuTiP's repeats use
+    different seeds and pool their trajectories for the variance; ours repeat the same run (the
+    same bits, so the same variance).  Returns a dict."""
+    times, q_times, q_runs, ratios = [], [], [], []
+    q_trajectories = None
+    for repeat in range(repeats):
+        cpu, wall, variance, jumps = ours(system, trajectories)
+        q_cpu, q_wall, runs, q_trajectories = qutip_mcsolve(system, qutip_seconds, seed=1 + repeat,
+                                                            trajectories=q_trajectories)
+        times.append((cpu, wall))
+        q_times.append((q_cpu, q_wall))
+        q_runs.append(runs)
+        ratios.append(q_cpu / cpu)
+    runs = np.concatenate(q_runs, axis=1)
+    q_variance = runs.var(axis=1, ddof=1).sum(axis=0).mean()
+    cpu, wall = np.min(times, axis=0)
+    q_cpu, q_wall = np.min(q_times, axis=0)
+    return dict(cpu=cpu, wall=wall, variance=variance, jumps=jumps, q_cpu=q_cpu, q_wall=q_wall,
+                q_variance=q_variance, q_trajectories=runs.shape[1], cpu_ratios=np.array(ratios))
+
+
+def spread(ratios, factor=1.0):
+    """The per-repeat ratios as 'low–high' (one repeat: its value)."""
+    low, high = factor * ratios.min(), factor * ratios.max()
+    return f"{low:,.0f}" if len(ratios) == 1 else f"{low:,.0f}–{high:,.0f}"
 
 
 def machine():
@@ -125,31 +158,32 @@ def machine():
             f"load average {os.getloadavg()[0]:.2f}")
 
 
-def dimension_table(trajectories, qutip_seconds):
+def dimension_table(trajectories, qutip_seconds, repeats):
     print("1. random Davies Lindbladians (t = 10, 101 output times, one observable, basis-state start):")
     print(f"{'d':>4} {'channels':>8} {'jumps':>6} {'ours CPU us':>11} {'ours wall us':>12} "
-          f"{'QuTiP CPU ms':>12} {'QuTiP wall ms':>13} {'per core':>9} {'wall':>7}")
+          f"{'QuTiP CPU ms':>12} {'QuTiP wall ms':>13} {'per core':>9} {'wall':>7} {'each repeat':>13}")
     for d in (2, 4, 8, 16):
         system = random_davies(d)
-        cpu, wall, _, jumps = ours(system, max(1000, trajectories // d))
-        q_cpu, q_wall, _, _ = qutip_mcsolve(system, qutip_seconds)
-        print(f"{d:>4} {len(system.channel_names):>8} {jumps:>6.2f} {cpu * 1e6:>11.2f} "
-              f"{wall * 1e6:>12.2f} {q_cpu * 1e3:>12.3f} {q_wall * 1e3:>13.3f} "
-              f"{q_cpu / cpu:>8,.0f}x {q_wall / wall:>6,.0f}x", flush=True)
+        r = compare(system, max(1000, trajectories // d), qutip_seconds, repeats)
+        print(f"{d:>4} {len(system.channel_names):>8} {r['jumps']:>6.2f} "
+              f"{r['cpu'] * 1e6:>11.2f} {r['wall'] * 1e6:>12.2f} {r['q_cpu'] * 1e3:>12.3f} "
+              f"{r['q_wall'] * 1e3:>13.3f} {r['q_cpu'] / r['cpu']:>8,.0f}x "
+              f"{r['q_wall'] / r['wall']:>6,.0f}x {spread(r['cpu_ratios']):>12}x", flush=True)
 
 
-def equal_error_table(trajectories, qutip_seconds):
+def equal_error_table(trajectories, qutip_seconds, repeats):
     print("2. at equal statistical error (<s_x,y,z> at 201 output times, ground start):")
     print(f"{'system':>24} {'jumps':>6} {'ours CPU us':>11} {'variance':>9} {'QuTiP CPU ms':>12} "
-          f"{'variance':>9} {'per core':>9} {'wall':>7}")
+          f"{'variance':>9} {'per core':>9} {'wall':>7} {'each repeat':>13}")
     for name, system in (("driven two-level, t=40", driven_qubit()),
                          ("resonance fluorescence", resonance_fluorescence())):
-        cpu, wall, variance, jumps = ours(system, trajectories)
-        q_cpu, q_wall, q_variance, _ = qutip_mcsolve(system, qutip_seconds)
-        per_core = (q_cpu * q_variance) / (cpu * variance)
-        wall_ratio = (q_wall * q_variance) / (wall * variance)
-        print(f"{name:>24} {jumps:>6.2f} {cpu * 1e6:>11.2f} {variance:>9.4f} {q_cpu * 1e3:>12.3f} "
-              f"{q_variance:>9.4f} {per_core:>8,.0f}x {wall_ratio:>6,.0f}x", flush=True)
+        r = compare(system, trajectories, qutip_seconds, repeats)
+        variances = r["q_variance"] / r["variance"]
+        per_core = r["q_cpu"] / r["cpu"] * variances
+        wall_ratio = r["q_wall"] / r["wall"] * variances
+        print(f"{name:>24} {r['jumps']:>6.2f} {r['cpu'] * 1e6:>11.2f} {r['variance']:>9.4f} "
+              f"{r['q_cpu'] * 1e3:>12.3f} {r['q_variance']:>9.4f} {per_core:>8,.0f}x "
+              f"{wall_ratio:>6,.0f}x {spread(r['cpu_ratios'], variances):>12}x", flush=True)
 
 
 def exact_table():
@@ -181,13 +215,16 @@ def main():
     parser.add_argument("--trajectories", type=int, default=100_000)
     parser.add_argument("--qutip-seconds", type=float, default=3.0,
                         help="CPU seconds of QuTiP trajectories per case (at least 20 trajectories)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="ours and QuTiP timed alternately this many times; each side's best "
+                             "time is compared (noise on a shared machine only adds time)")
     parser.add_argument("--exact", action="store_true", help="also time the exact references and memory")
     args = parser.parse_args()
     import qutip
 
     print(f"machine: {machine()}; QuTiP {qutip.__version__}, Numba {numba.__version__}")
-    dimension_table(args.trajectories, args.qutip_seconds)
-    equal_error_table(args.trajectories, args.qutip_seconds)
+    dimension_table(args.trajectories, args.qutip_seconds, args.repeats)
+    equal_error_table(args.trajectories, args.qutip_seconds, args.repeats)
     if args.exact:
         exact_table()
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
