@@ -118,9 +118,30 @@ def exit_code(table: pd.DataFrame, strict: bool = False) -> int:
     return 1 if table["verdict"].isin(bad).any() else 0
 
 
+def _read_csv(path):
+    """A CSV table; a file of bare numbers in one column (no header row) is read as the column
+    ``work`` -- pandas would take its first sample for the column name."""
+    table = pd.read_csv(path)
+    if len(table.columns) and all(_is_number(name) for name in table.columns):
+        if len(table.columns) > 1:
+            raise ValueError(f"{path}: no header row (the first line holds numbers): name the "
+                             "columns in a first line, e.g. 'work,count'")
+        table = pd.read_csv(path, header=None, names=["work"])
+    return table
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_work(path, column="work"):
     """Work samples from a Parquet, CSV or .npy file: the ``column`` of a table (with a ``count``
-    column, a histogram) or a 1-d array.  Raises ValueError naming the file on bad input."""
+    column, a histogram) or a 1-d array; a CSV of bare numbers in one column (no header row) is
+    the column ``work``.  Raises ValueError naming the file on bad input."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -132,7 +153,7 @@ def read_work(path, column="work"):
                 raise ValueError(f"{path}: expected a 1-d array of work values (shape {data.shape})")
             return data
         table = (pd.read_parquet(path) if suffix in (".parquet", ".pq") else
-                 pd.read_csv(path) if suffix == ".csv" else None)
+                 _read_csv(path) if suffix == ".csv" else None)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ValueError(f"{path}: cannot read it ({error})") from None
     if table is None:

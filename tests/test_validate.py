@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcthermo.validation import register, run, validate
+from mcthermo.validation import read_work, register, run, validate
 
 BETA, DF, SIGMA = 2.0, 0.7, 0.6
 
@@ -120,6 +120,19 @@ def test_command_reads_parquet_csv_and_npy_and_exits_by_verdict(tmp_path, capsys
     assert _command([str(tmp_path / "f.parquet"), "--beta", "2", "--strict"]) == 1
     capsys.readouterr()
     assert _command([str(tmp_path / "r.csv"), "--column", "w", "--beta", "2"]) == 0
+
+
+def test_csv_without_header_row(tmp_path):
+    """Bare numbers in one column are the work samples, all of them (pandas alone would make the
+    first one the column name); several header-less columns are refused by name."""
+    work = np.array([0.25, -1.5, 3.0, 1e-3])
+    np.savetxt(tmp_path / "bare.csv", work)
+    np.testing.assert_array_equal(read_work(tmp_path / "bare.csv"), work)
+    np.savetxt(tmp_path / "two.csv", np.c_[work, [1, 2, 3, 4]], delimiter=",")
+    with pytest.raises(ValueError, match="no header row"):
+        read_work(tmp_path / "two.csv")
+    pd.DataFrame({"work": work}).to_csv(tmp_path / "named.csv", index=False)
+    np.testing.assert_array_equal(read_work(tmp_path / "named.csv"), work)
 
 
 @pytest.mark.parametrize("make,argv,message", [
