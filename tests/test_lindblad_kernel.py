@@ -12,6 +12,7 @@ from invariance import assert_independent_of_chunks_and_threads
 from mcthermo.exact import tilted
 from mcthermo.kernels import lindblad
 from mcthermo.systems.bath import Bath
+from mcthermo.systems.open_sampling import packed_form
 
 H3 = np.array([[0.0, 0.4, 0.0], [0.4, 1.0, 0.3], [0.0, 0.3, 2.0]])
 A = np.array([[0, 1, 0.5], [1, 0, 1], [0.5, 1, 0]], dtype=float)
@@ -105,6 +106,38 @@ def test_waiting_time_solves_the_survival_equation():
                                         partial)
             survival = np.linalg.norm(expm(-1j * h_eff * tau) @ psi) ** 2
             assert abs(survival - u) <= 1e-12 * u
+
+
+def test_waiting_time_near_u_one_is_exact_to_round_off():
+    """u within 1e-9..1e-6 of S(0) = 1: tau is tiny and Newton's last steps are round-off.  The
+    Taylor-advanced iterates must not freeze S there (a QA reproducer drifted 199 ulp): S(tau) = u
+    to a few ulp against a 40-digit survival, and tau to its round-off limit."""
+    import mpmath
+    # an overdamped atom from |e>: H = 0.1 s_x, L = sqrt(10) s-
+    lower = np.array([[0, 1], [0, 0]], complex)
+    h_eff = 0.1 * np.array([[0, 1], [1, 0]]) - 5j * lower.conj().T @ lower
+    values, right = np.linalg.eig(h_eff)
+    forms = np.array([packed_form(right.conj().T @ right),
+                      packed_form(right.conj().T @ (10 * lower.conj().T @ lower) @ right)])
+    psi = np.array([0, 1], complex)
+    c = np.linalg.solve(right, psi)
+    v, r, partial = np.empty(2, complex), np.zeros(4), np.empty(lindblad.LANES)
+    start, end = (lindblad._survival(c, values, forms, t, v, r, partial) for t in (0.0, 1.0))
+    mpmath.mp.dps = 40
+    generator = mpmath.matrix((-1j * h_eff).tolist())
+
+    def survival(tau):
+        x = mpmath.expm(generator * mpmath.mpf(tau)) * mpmath.matrix(psi.tolist())
+        return abs(x[0]) ** 2 + abs(x[1]) ** 2
+
+    for k in (9, 90, 900, 4000):
+        u = 1 - k * 1e-9
+        tau = lindblad.waiting_time(c, values, forms, u, 0.0, start, np.nan, 1.0, end, v, r, partial)
+        assert 0.0 < tau <= 1.0
+        assert abs(float(survival(tau)) - u) <= 8 * 2.0**-53
+        slope = 10.0                                # |dS/dtau| at tau ~ 0 (the excited state's loss)
+        root = mpmath.findroot(lambda t: survival(t) - u, tau)
+        assert abs(tau - float(root)) <= 8 * 2.0**-53 / slope
 
 
 def test_first_waiting_time_law_is_the_exact_survival():

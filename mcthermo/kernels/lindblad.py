@@ -11,9 +11,10 @@ time and shared by the survival, its derivative and the observables.
 The next jump is at the root of S(tau) = u (u uniform on (0, 1)), bracketed by the first output
 time (or piece end) where S <= u and found by Newton's method on ln S (started from the quadratic
 through the bracket's ends with the exact slope at its low end; on S itself near the root), with a
-bisection safeguard, to 1e-13 relative; iterates close to the previous one advance v by the Taylor
-polynomial of e^{-i lambda delta} (``waiting_time``).  The unnormalised vector is carried across
-piece boundaries, so a survival that stays above u (a dark state) never jumps.  At a jump the channel is drawn with probability ||L_k psi||^2 / sum_j ||L_j psi||^2 and
+bisection safeguard, to 1e-13 relative (or to round-off, when u is so close to 1 that tau is tiny;
+``waiting_time``).  The unnormalised vector is carried across piece boundaries, so a survival that
+stays above u (a dark state) never jumps.  At a jump the channel is drawn with probability
+||L_k psi||^2 / sum_j ||L_j psi||^2 and
 psi <- L_k psi / ||L_k psi||, all in the eigenbasis: with J_k = R^{-1} L_k R (sparse: Davies
 channels have one entry per Bohr pair), ||L_k psi||^2 = v^dag (J_k^dag R^dag R J_k) v (a sparse
 packed form) and the next stretch starts from c = J_k v / ||L_k psi||; psi = R v itself is formed
@@ -73,8 +74,12 @@ ROOT_TOLERANCE = 1e-13
 #: Newton steps on S - u instead of ln S - ln u once |S - u| <= RELATIVE_NEAR u (no logarithm)
 RELATIVE_NEAR = 1e-3
 #: an iterate with every |lambda_a (tau - previous tau)| <= TAYLOR_LIMIT is advanced from the
-#: previous one by a degree-6 Taylor polynomial (remainder (1e-2)^7 / 7! < 1e-17 relative)
+#: previous one by a degree-6 Taylor polynomial (remainder (1e-2)^7 / 7! < 2e-18 relative) ...
 TAYLOR_LIMIT = 1e-2
+#: ... unless even the largest |lambda_a (tau - previous tau)| is below TAYLOR_FLOOR: a step of
+#: round-off size, which the polynomial would round to exactly 1 (S would not move and the bracket
+#: would not close); fresh exponentials scatter its rounding instead
+TAYLOR_FLOOR = 1e-12
 #: independent partial sums of a packed form's dot product (a fixed order: the same bits on any
 #: thread; wide enough for the compiler to use vector registers)
 LANES = 8
@@ -201,18 +206,19 @@ def _survival(coefficients, eigenvalues, forms, tau, v, r, partial):
 
 @inline
 def _small_step(eigenvalues, delta):
-    """Whether every |lambda_a delta| <= TAYLOR_LIMIT: e^{-i lambda delta} then from ``_rotation``."""
-    limit = TAYLOR_LIMIT * TAYLOR_LIMIT
+    """Whether TAYLOR_FLOOR <= max_a |lambda_a delta| <= TAYLOR_LIMIT: e^{-i lambda delta} then
+    from ``_rotation``.  False when delta is NaN (no previous evaluation)."""
+    largest = 0.0
     for a in range(eigenvalues.shape[0]):
-        if not (eigenvalues[a].real ** 2 + eigenvalues[a].imag ** 2) * (delta * delta) <= limit:
-            return False            # (also when delta is NaN: no previous evaluation)
-    return True
+        modulus = eigenvalues[a].real ** 2 + eigenvalues[a].imag ** 2
+        largest = max(largest, modulus * (delta * delta))
+    return TAYLOR_FLOOR * TAYLOR_FLOOR <= largest <= TAYLOR_LIMIT * TAYLOR_LIMIT
 
 
 @inline
 def _rotation(eigenvalue, delta):
     """e^{-i lambda delta} for |lambda delta| <= TAYLOR_LIMIT: its Taylor polynomial of degree 6
-    (remainder below 1e-18 relative), multiplications only."""
+    (remainder below 2e-18 relative), multiplications only."""
     z = -1j * eigenvalue * delta
     return 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0 + z * (
         1.0 / 120.0 + z * (1.0 / 720.0))))))
@@ -227,11 +233,14 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_l
     ln S through (low, ln S(low)) with slope ``slope_low`` = d ln S / d tau there and through
     (high, ln S(high)) when it lies in the bracket, else (slope NaN: unknown) the log-linear
     interpolation of the bracket.  Newton works on ln S - ln u far from the root and on S - u
-    within RELATIVE_NEAR of it (the same root, no logarithm); an iterate within TAYLOR_LIMIT / |lambda|
-    of the previous one is advanced from it, v(tau) = v(previous) e^{-i lambda (tau - previous)},
-    by the Taylor polynomial (``_rotation``) instead of d complex exponentials.  Returns the last
-    tau evaluated, with v(tau) in ``v`` and its bilinears in ``r`` (``forms``: one piece's packed
-    forms; ``partial``: scratch)."""
+    within RELATIVE_NEAR of it (the same root, no logarithm); an iterate within
+    TAYLOR_LIMIT / |lambda| of the previous one (but not a round-off step: ``_small_step``) is
+    advanced from it, v(tau) = v(previous) e^{-i lambda (tau - previous)}, by the Taylor
+    polynomial (``_rotation``) instead of d complex exponentials.  When u is within ~1e-3 of
+    S(low) the attainable relative accuracy of tau is round-off / (tau |d ln S / d tau|), coarser
+    than ROOT_TOLERANCE; S(tau) = u then holds to a few ulp.  Returns the last tau evaluated, with
+    v(tau) in ``v`` and its bilinears in ``r`` (``forms``: one piece's packed forms; ``partial``:
+    scratch)."""
     log_u = np.log(u)
     log_low = np.log(survival_low)
     width = high - low
@@ -241,9 +250,9 @@ def waiting_time(coefficients, eigenvalues, forms, u, low, survival_low, slope_l
     curvature = (slope_low * width + drop) / (width * width)
     discriminant = slope_low * slope_low - 4.0 * curvature * (log_low - log_u)
     if slope_low < 0.0 and discriminant >= 0.0 and drop < np.inf:
-        x = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
-        if 0.0 < x < width:
-            tau = low + x
+        offset = 2.0 * (log_low - log_u) / (-slope_low + np.sqrt(discriminant))
+        if 0.0 < offset < width:
+            tau = low + offset
     two_level = v.shape[0] == 2
     previous = np.nan               # the tau of the last evaluation (v(previous) in v0, v1 or v)
     v0 = v1 = 0.0j
@@ -310,7 +319,8 @@ def _record(observable_forms, observable_row, r, partial, norm, moments, row, in
 
 
 @inline
-def _output(observables, observable_row, forms, diagonal, anchored, phases, index, v, r, partial, moments, row, u):
+def _output(observable_forms, observable_row, forms, diagonal, anchored, phases, index, v, r,
+            partial, moments, row, u):
     """The survival S = ||psi(t_j)||^2 at output time j = ``index`` from v(t_j) = anchored x
     phases[j] and, when S > u (no jump yet), the expectation values recorded there (``_record``);
     returns S.  ``diagonal``: R^dag R is diagonal (a mixture piece: S from d terms, not d^2).
@@ -328,9 +338,10 @@ def _output(observables, observable_row, forms, diagonal, anchored, phases, inde
         if survival > u:
             which = observable_row[index]
             inverse = 1.0 / survival
-            for k in range(observables.shape[1]):
-                value = ((observables[which, k, 0] * r0 + observables[which, k, 1] * r1) +
-                         (observables[which, k, 2] * x + observables[which, k, 3] * y)) * inverse
+            for k in range(observable_forms.shape[1]):
+                value = ((observable_forms[which, k, 0] * r0 + observable_forms[which, k, 1] * r1) +
+                         (observable_forms[which, k, 2] * x + observable_forms[which, k, 3] * y))
+                value *= inverse        # (indexed in place: a view would take a reference)
                 moments[row, index, k, 0] += value
                 moments[row, index, k, 1] += value * value
         return survival
@@ -344,7 +355,7 @@ def _output(observables, observable_row, forms, diagonal, anchored, phases, inde
     else:
         survival = _form(forms, GRAM, r, partial)
     if survival > u:
-        _record(observables, observable_row, r, partial, survival, moments, row, index)
+        _record(observable_forms, observable_row, r, partial, survival, moments, row, index)
     return survival
 
 
@@ -434,8 +445,8 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
     times, anchors, phases = tables.times, tables.time_anchor, tables.time_phases
     # read once per trajectory: a table field read inside the output-time loop takes a reference
     # (an atomic increment and decrement, which also stalls the stores around it: 15 % of the time)
-    time_piece, observables, observable_row = (tables.time_piece, tables.observable_forms,
-                                               tables.observable_row)
+    time_piece, observable_forms, observable_row = (tables.time_piece, tables.observable_forms,
+                                                    tables.observable_row)
     pieces = tables.durations.shape[0]
     for n in range(pieces):
         t_end = t_start + tables.durations[n]
@@ -479,7 +490,8 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
                     if anchors[j_out] != anchor:
                         anchor = anchors[j_out]
                         _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                    _output(observables, observable_row, forms, True, anchored, phases, j_out, v, r, partial, moments,
+                    _output(observable_forms, observable_row, forms, True, anchored, phases, j_out, v,
+                            r, partial, moments,
                             row, -np.inf)
                     j_out += 1
                 if not jump:
@@ -518,7 +530,8 @@ def trajectory_inline(tables, key, index, moments, row, counts, lattice_index, h
                     if anchors[j_out] != anchor:
                         anchor = anchors[j_out]
                         _advance(coefficients, eigenvalues, anchor - origin, anchored)
-                    survival = _output(observables, observable_row, forms, False, anchored, phases, j_out, v, r, partial,
+                    survival = _output(observable_forms, observable_row, forms, False, anchored,
+                                       phases, j_out, v, r, partial,
                                        moments, row, u)
                     if survival <= u:
                         high, survival_high = tau, survival
