@@ -14,6 +14,8 @@ from .chunks import chunk_task
 
 #: chunks in flight on the cluster at once (the plan itself is generated lazily)
 WINDOW = 256
+#: how long a remote scheduler is tried before it is declared unreachable
+CONNECT_TIMEOUT = "30s"
 
 
 def _dask():
@@ -42,7 +44,7 @@ def client_for(scheduler: str):
             yield client
     else:
         try:
-            client = _dask().Client(scheduler, timeout="30s")
+            client = _dask().Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as error:
             raise ValueError(f"--scheduler {scheduler}: no Dask scheduler reachable there ({error})") from None
         with client:

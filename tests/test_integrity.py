@@ -123,6 +123,8 @@ def test_case5_a_refused_run_leaves_nothing_and_the_corrected_rerun_works(tmp_pa
             mt.sample(_Refusing(steps=10), 1_000, 1, out=out)
     elif how == "scheduler":
         pytest.importorskip("dask.distributed")
+        from mcthermo import distributed
+        monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "1s")  # nothing listens: not 30 s of retries
         with pytest.raises(ValueError, match="no Dask scheduler reachable"):
             mt.sample(SPEC, 1_000, 1, out=out, scheduler="tcp://127.0.0.1:9")
     else:
