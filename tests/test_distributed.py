@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import mcthermo as mt
+from warm_kernels import quench  # the run the background warm-up compiles for
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -28,19 +29,9 @@ def test_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, re
     assert len(list((tmp_path / "run" / "chunks").glob("*.npz"))) == (2 if reverse else 1) * 4
 
 
-def _quench():
-    """A qubit quenched 20 -> 0.5 -> 4 k_B T with Davies relaxation (an open system with Crooks)."""
-    a = np.array([[0, 1], [1, 0]], complex)
-    pieces = []
-    for gap in (20.0, 0.5, 4.0):
-        h = np.diag([gap / 2, -gap / 2]).astype(complex)
-        pieces.append(mt.Piece(h, mt.davies_channels(h, a, "bath", 1.0, lambda w: 0.3), 1.0))
-    return mt.OpenSystem(pieces=pieces, baths={"bath": mt.Bath(beta=1.0)}, initial=mt.Gibbs(1.0))
-
-
 @pytest.mark.parametrize("spec,tilt,reverse,n", [
     (mt.examples.ladder_otto(), {"entropy_production": [0.4, 0.8]}, False, 30_000),
-    (_quench(), {"work": 0.9}, True, 12_000)])
+    (quench(), {"work": 0.9}, True, 12_000)])
 def test_tilted_cluster_run_is_bit_identical_to_a_local_run(cluster, tmp_path, spec, tilt, reverse, n):
     """Tilted runs on the cluster: plain + tilted ensembles (MBAR on the merged counts), and an open
     system's proposals with replayed weights in both directions."""
