@@ -36,7 +36,7 @@ import numpy as np
 from scipy.linalg import expm, matrix_balance
 from scipy.special import logsumexp
 
-from .tilted import final_basis, initial_basis, log_start, readouts, taylor_transfer
+from .tilted import counted_moments, final_basis, initial_basis, log_start
 
 #: largest 1-norm of (generator x duration) exponentiated in one go: e^{30} cannot overflow, and
 #: larger ones are halved k times and squared back with renormalisation
@@ -366,18 +366,9 @@ def _endpoint(values: np.ndarray, s: float) -> np.ndarray:
 
 def moments(system, observable: str) -> tuple[float, float]:
     """Exact (mean, variance) of trajectory observable X (``counted``): the block-derivative
-    Taylor coefficients of the tilted map (``tilted.taylor_transfer``), no finite differences."""
+    Taylor coefficients of the tilted map about X's mean (``tilted.counted_moments``), no finite
+    differences."""
     definition = counted(system, observable)
     log_p0, _ = log_start(system)
-    phi = [np.real(readouts(system) @ f) * np.exp(log_p0)
-           for f in taylor_transfer(system, list(definition.increments))]
-    x = np.zeros(len(log_p0)) if definition.initial is None else np.nan_to_num(definition.initial)
-    y = np.zeros(phi[0].shape[0]) if definition.final is None else definition.final
-    keep = ~np.isnan(y)                                            # unreachable final outcomes
-    y = np.nan_to_num(y)
-    total = x[None, :] + y[:, None]                                # (j, i)
-    g0 = phi[0][keep].sum()
-    g1 = (phi[1] + total * phi[0])[keep].sum()
-    g2 = (phi[2] + total * phi[1] + total * total / 2 * phi[0])[keep].sum()
-    mean = g1 / g0
-    return float(mean), float(2 * g2 / g0 - mean * mean)
+    return counted_moments(system, list(definition.increments), np.exp(log_p0), definition.initial,
+                           definition.final)

@@ -45,9 +45,10 @@ def generating_function(system, fields: float, what: str, calls: int = 1) -> Eff
 
 
 def moments(system, count: int, what: str) -> Effort:
-    """``count`` calls of ``tilted.moments`` (block-Toeplitz exponentials of size 3D)."""
+    """``count`` calls of ``tilted.moments`` (block-Toeplitz exponentials of size 3D, twice: raw
+    and about the mean)."""
     D = system.dimension**2
-    calls = count * len(system.pieces)
+    calls = 2 * count * len(system.pieces)
     return Effort(what, COMPLEX * (3 * D) ** 2 * 8, _exponentials(3 * D, calls) + PIECE_OVERHEAD * calls)
 
 
